@@ -1,0 +1,33 @@
+# make test is what CI runs (.ci/run) and what a new contributor runs: it
+# installs what the tests need that Go does not bring, then vets, checks
+# formatting and runs every module's tests with the race detector.
+
+SHELL := /bin/bash
+GO ?= go
+# Every directory with a go.mod: the library and the benchmark module.
+MODULES := $(sort $(dir $(shell find . -name go.mod -not -path './.git/*')))
+
+.PHONY: test deps vet fmt-check race bench-smoke bench
+
+test: deps vet fmt-check race bench-smoke
+
+deps:
+	@true
+
+vet:
+	@set -e; for m in $(MODULES); do echo "go vet $$m"; (cd $$m && $(GO) vet ./...); done
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi; echo "gofmt: ok"
+
+race:
+	@set -e; for m in $(MODULES); do echo "go test -race $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done
+
+# Every benchmark once, so none rots; the figures come from make bench.
+bench-smoke:
+	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -run '^$$' -bench . -benchtime 1x ./... >/dev/null); done; echo "benchmarks: ok"
+
+# The comparison table in the README.
+bench:
+	cd bench && $(GO) test -run '^$$' -bench . -benchmem -count 6 . | tee bench.txt

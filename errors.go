@@ -1,0 +1,68 @@
+package infuse
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// ErrOpen is the error of a call that was rejected without running: the
+// breaker is open, or it is half-open and every trial permit is taken. The
+// error returned is an *OpenError, which matches ErrOpen with errors.Is.
+var ErrOpen = errors.New("infuse: circuit breaker is open")
+
+// ErrTripped is the error of a call that ran, failed, and whose failure
+// opened the breaker: the failure that reached FailMax, or a failed trial.
+// The error returned also wraps the call's own error, so errors.Is holds for
+// both ErrTripped and the cause.
+var ErrTripped = errors.New("infuse: circuit breaker tripped")
+
+// errNilArgument is returned, instead of a panic, for a nil context or
+// function.
+var errNilArgument = errors.New("infuse: nil context or function")
+
+// OpenError is what a rejected call returns. It matches ErrOpen.
+type OpenError struct {
+	// Name is the breaker's Config.Name.
+	Name string
+	// State is Open, or HalfOpen when no trial permit was free.
+	State State
+	// RetryAfter is how long until the breaker admits a trial call: the
+	// rest of the open period, or 0 when half-open.
+	RetryAfter time.Duration
+}
+
+func (e *OpenError) Error() string {
+	if e.State == HalfOpen {
+		return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is half-open and no trial permit is free"
+	}
+	return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is open; retry after " + e.RetryAfter.String()
+}
+
+// Is makes errors.Is(err, ErrOpen) hold.
+func (e *OpenError) Is(target error) bool { return target == ErrOpen }
+
+// trippedError is the error of the call whose failure opened the breaker.
+type trippedError struct {
+	name  string
+	cause error
+}
+
+func (e *trippedError) Error() string {
+	return "infuse: circuit breaker " + strconv.Quote(e.name) + " tripped: " + e.cause.Error()
+}
+
+func (e *trippedError) Is(target error) bool { return target == ErrTripped }
+func (e *trippedError) Unwrap() error        { return e.cause }
+
+// PanicError is the failure that listeners see (Event.Err) when the
+// protected function panicked. The panic itself goes on to the caller.
+type PanicError struct {
+	// Value is what the function passed to panic.
+	Value any
+}
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("infuse: protected function panicked: %v", e.Value)
+}

@@ -1,0 +1,165 @@
+package infuse
+
+import (
+	"context"
+	"time"
+)
+
+// Storage is where breakers keep their state. A Storage is shared: any
+// number of breakers bind to it, and breakers that bind under one name (in
+// one process, or, for a shared store such as redisstore, across a fleet)
+// share one state: its transitions, its open period and its trial permits.
+//
+// The contract is built so that a store behind a network never sits on the
+// hot path:
+//
+//   - The breaker keeps a local snapshot of the state and decides every
+//     closed-state call from it. The store pushes newer snapshots through
+//     BindConfig.Observe.
+//   - Outcomes of closed-state calls go to Binding.Report, which must not
+//     block; a shared store batches them and merges every member's counts,
+//     and may trip the breaker when the merged count reaches FailMax.
+//   - Every transition carries a generation, and a store commits a
+//     transition only from the generation the caller saw: one winner, no lost
+//     updates. Generations only grow.
+//   - Half-open trial permits are granted by the store (Acquire) and given
+//     back with the trial's outcome (Settle) or without one (Release), so a
+//     fleet sends HalfOpenMaxCalls trials in all, not per member.
+//   - Store failures are the store's to absorb: a Binding keeps answering
+//     from local state and reports the failure through BindConfig.OnError.
+//
+// The package's contract suite, storagetest.Run, pins this behaviour for any
+// implementation.
+type Storage interface {
+	// Bind attaches a breaker to the state stored under cfg.Name, creating
+	// it from cfg.InitialState only where none exists. It must not fail
+	// because a backing store is unreachable.
+	Bind(cfg BindConfig) (Binding, error)
+}
+
+// BindConfig is what a breaker tells its Storage when it binds.
+type BindConfig struct {
+	// Name identifies the shared state.
+	Name string
+	// InitialState seeds the state where the store holds none yet.
+	InitialState State
+	// Clock is the breaker's clock. Times in Snapshots are on this clock.
+	Clock Clock
+	// Policy returns the breaker's current settings; a store calls it when
+	// it decides on the breaker's behalf (a merged trip, a permit, a close).
+	Policy func() Policy
+	// Observe receives snapshots of changes this binding did not make
+	// itself: another breaker's transition, a trip on merged counts, a
+	// changed merged count. It must not block, and the store must not hold
+	// its own locks while calling it. Snapshots may arrive out of order;
+	// the breaker keeps the newest generation.
+	Observe func(Snapshot)
+	// OnError receives errors of the backing store. It must not block.
+	OnError func(error)
+}
+
+// Policy is the part of a breaker's settings a store needs.
+type Policy struct {
+	FailMax          int
+	ResetTimeout     time.Duration
+	SuccessThreshold int
+	HalfOpenMaxCalls int
+}
+
+// Snapshot is a breaker's shared state at one generation.
+type Snapshot struct {
+	State State
+	// Generation grows by at least one on every transition; 0 is never a
+	// generation.
+	Generation uint64
+	// OpenedAt is when the breaker last opened, on the breaker's Clock;
+	// zero unless State is Open. The open period ends at
+	// OpenedAt+ResetTimeout.
+	OpenedAt time.Time
+	// Failures is the merged run of consecutive failures while Closed, and
+	// the run that tripped the breaker while Open.
+	Failures int
+	// Successes is the number of successful trials while HalfOpen.
+	Successes int
+	// Trials is the number of trial permits held while HalfOpen.
+	Trials int
+}
+
+// AnyGeneration, as the From of a Transition, commits whatever the current
+// generation is: the manual transitions use it.
+const AnyGeneration uint64 = 0
+
+// Transition asks a store to move a breaker's state.
+type Transition struct {
+	// From is the generation the caller saw, or AnyGeneration.
+	From uint64
+	// To is the new state.
+	To State
+	// Failures is the run of failures that caused a trip to Open.
+	Failures int
+}
+
+// Outcome is the result of a call, as a store counts it.
+type Outcome int
+
+const (
+	// Success: nil, or an excluded error.
+	Success Outcome = iota + 1
+	// Failure: a counted error, or a panic.
+	Failure
+)
+
+// Permit is a half-open trial permit. The zero Permit is no permit.
+type Permit struct {
+	// Generation is the half-open generation the permit belongs to.
+	Generation uint64
+	// ID tells permits of one generation apart.
+	ID uint64
+}
+
+// Binding is one breaker's handle on its Storage. All methods are safe for
+// concurrent use.
+type Binding interface {
+	// Snapshot returns the state as the binding knows it, without I/O.
+	Snapshot() Snapshot
+
+	// Report records the outcome of a call admitted at generation gen in
+	// the closed state; outcomes of any other generation are ignored. It
+	// must not block, allocate or wait on I/O: a shared store queues the
+	// outcome and merges it later. The breaker reports every failure, and a
+	// success only while some failures are counted.
+	//
+	// A store that merges counts synchronously trips the breaker when the
+	// merged run reaches FailMax; it then returns the open snapshot and
+	// tripped true. Otherwise tripped is false and s may be the zero
+	// Snapshot.
+	Report(gen uint64, o Outcome) (s Snapshot, tripped bool)
+
+	// Transition commits t if t.From is the current generation (or
+	// AnyGeneration) and returns the resulting snapshot, and whether this
+	// call made the change. A transition to the state already held still
+	// starts a new generation (and, for Open, a new open period). err
+	// reports a done ctx or a store failure; the snapshot is still the
+	// state to adopt (a shared store that cannot reach its backing store
+	// commits locally and says so).
+	Transition(ctx context.Context, t Transition) (s Snapshot, changed bool, err error)
+
+	// Acquire asks for a trial permit. In the open state past
+	// OpenedAt+ResetTimeout it moves the state to half-open and grants the
+	// first permit; in the half-open state it grants one while fewer than
+	// HalfOpenMaxCalls are held. ok is false when no permit was granted.
+	Acquire(ctx context.Context) (p Permit, s Snapshot, ok bool)
+
+	// Settle gives a permit back with its trial's outcome. A failure opens
+	// the breaker; the SuccessThreshold-th success closes it. changed tells
+	// whether this call made the transition. A permit of an older
+	// generation changes nothing.
+	Settle(ctx context.Context, p Permit, o Outcome) (s Snapshot, changed bool)
+
+	// Release gives a permit back without an outcome (the caller
+	// cancelled).
+	Release(p Permit)
+
+	// Close detaches the binding; the breaker will not use it again.
+	Close() error
+}
