@@ -59,8 +59,10 @@ type Breaker struct {
 // epoch is one generation of the breaker's state. Its counters change; the
 // rest is fixed when it is made.
 type epoch struct {
-	failures  atomic.Int64 // closed: this breaker's run of failures
-	shared    atomic.Int64 // closed: the Storage's merged run, as last seen
+	// failures is the run of failures while closed: this breaker's own,
+	// raised to the Storage's merged run when that is longer, and lowered
+	// when another member's success resets the merged run.
+	failures  atomic.Int64
 	successes atomic.Int64 // half-open: successful trials
 
 	state    State
@@ -119,7 +121,7 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	e := &epoch{state: s.State, gen: s.Generation, openedAt: s.OpenedAt, b: b}
 	switch s.State {
 	case Closed:
-		e.shared.Store(int64(s.Failures))
+		e.failures.Store(int64(s.Failures))
 		e.done = e.complete
 	case Open:
 		e.tripped = s.Failures
@@ -168,7 +170,7 @@ func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) erro
 	}()
 	err := fn(ctx)
 	finished = true
-	if err == nil && e.failures.Load()|e.shared.Load() == 0 {
+	if err == nil && e.failures.Load() == 0 {
 		return nil
 	}
 	return b.finish(ctx, ticket{e: e}, err)
@@ -220,7 +222,7 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	}()
 	v, err := fn(ctx)
 	finished = true
-	if err == nil && e.failures.Load()|e.shared.Load() == 0 {
+	if err == nil && e.failures.Load() == 0 {
 		return v, nil
 	}
 	return v, b.finish(ctx, ticket{e: e}, err)
@@ -281,7 +283,7 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 
 // complete is a closed epoch's Allow completion.
 func (e *epoch) complete(err error) {
-	if err == nil && e.failures.Load()|e.shared.Load() == 0 && e.b.hooks.Load() == nil {
+	if err == nil && e.failures.Load() == 0 && e.b.hooks.Load() == nil {
 		return
 	}
 	e.b.finish(nil, ticket{e: e}, err)
@@ -419,7 +421,7 @@ func (b *Breaker) succeed(t ticket) {
 		return
 	}
 	e := t.e
-	if e.failures.Load()|e.shared.Load() != 0 {
+	if e.failures.Load() != 0 {
 		e.failures.Store(0)
 		if b.cur.Load() == e {
 			s, _ := b.bind.Report(e.gen, Success)
@@ -447,8 +449,9 @@ func (b *Breaker) fail(t ticket) bool {
 	if b.cur.Load() != e {
 		return false // an outcome of an earlier generation
 	}
-	if s, tripped := b.bind.Report(e.gen, Failure); tripped {
-		b.adopt(s, false)
+	s, tripped := b.bind.Report(e.gen, Failure)
+	b.adopt(s, false)
+	if tripped {
 		return true
 	}
 	if n < fm {
@@ -467,7 +470,7 @@ func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
 		return cur
 	}
 	if s.Generation == cur.gen {
-		cur.refresh(s)
+		cur.refresh(s, remote)
 		return cur
 	}
 	b.mu.Lock()
@@ -475,7 +478,7 @@ func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
 	if s.Generation <= cur.gen {
 		b.mu.Unlock()
 		if s.Generation == cur.gen {
-			cur.refresh(s)
+			cur.refresh(s, remote)
 		}
 		return cur
 	}
@@ -492,15 +495,28 @@ func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
 	return ne
 }
 
-func (e *epoch) refresh(s Snapshot) {
-	if s.State != e.state {
+// refresh takes the counters of a snapshot of e's own generation. What the
+// store says of another member's doing is taken as it is; what it answers
+// this breaker's own report may be older than a concurrent report's answer,
+// so it only ever raises a counter.
+func (e *epoch) refresh(s Snapshot, remote bool) {
+	var c *atomic.Int64
+	var v int64
+	switch {
+	case s.State != e.state:
+		return
+	case s.State == Closed:
+		c, v = &e.failures, int64(s.Failures)
+	case s.State == HalfOpen:
+		c, v = &e.successes, int64(s.Successes)
+	default:
 		return
 	}
-	switch s.State {
-	case Closed:
-		e.shared.Store(int64(s.Failures))
-	case HalfOpen:
-		e.successes.Store(int64(s.Successes))
+	if remote {
+		c.Store(v)
+		return
+	}
+	for cur := c.Load(); v > cur && !c.CompareAndSwap(cur, v); cur = c.Load() {
 	}
 }
 
@@ -550,7 +566,7 @@ func (b *Breaker) Counts() Counts {
 	e := b.cur.Load()
 	switch e.state {
 	case Closed:
-		n := min(max(e.failures.Load(), e.shared.Load()), int64(b.FailMax()))
+		n := min(e.failures.Load(), int64(b.FailMax()))
 		return Counts{ConsecutiveFailures: int(n)}
 	case Open:
 		return Counts{ConsecutiveFailures: e.tripped}

@@ -1,0 +1,170 @@
+package infuse_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
+)
+
+// Two breakers with one Name on one MemoryStorage behave as two members of
+// a fleet: this is the in-process picture of what redisstore does across
+// processes.
+func TestBreakersSharingAStoreShareState(t *testing.T) {
+	store := infuse.NewMemoryStorage()
+	clock := infusetest.NewClock()
+	var ra, rb recorder
+	cfg := infuse.Config{Name: "shared", Storage: store, Clock: clock, FailMax: 4, ResetTimeout: time.Second}
+	cfg.Listeners = []infuse.Listener{&ra}
+	a, _ := infuse.New(cfg)
+	cfg.Listeners = []infuse.Listener{&rb}
+	b, _ := infuse.New(cfg)
+
+	_ = a.Call(bg, boom)
+	_ = a.Call(bg, boom)
+	_ = b.Call(bg, boom)
+	wantCounts(t, b, 3, 0) // the merged run
+	if err := b.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
+		t.Fatalf("fourth merged failure: %v, want ErrTripped", err)
+	}
+	wantState(t, a, infuse.Open)
+	if ev := ra.all()[len(ra.all())-1]; ev.Kind != infuse.EventStateChange || !ev.Remote {
+		t.Fatalf("a's last event %+v, want a remote state change", ev)
+	}
+	if ev := rb.all()[len(rb.all())-1]; ev.Kind != infuse.EventStateChange || ev.Remote {
+		t.Fatalf("b's last event %+v, want a local state change", ev)
+	}
+
+	// One trial for the pair, not one each.
+	clock.Advance(time.Second)
+	release := make(chan struct{})
+	errc := make(chan error, 1)
+	go func() { errc <- a.Call(bg, func(context.Context) error { <-release; return nil }) }()
+	waitFor(t, func() bool { return b.State() == infuse.HalfOpen })
+	if err := b.Call(bg, succeed); !errors.Is(err, infuse.ErrOpen) {
+		t.Fatalf("second member's call during the trial: %v, want rejected", err)
+	}
+	close(release)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, a, infuse.Closed)
+	wantState(t, b, infuse.Closed)
+	if got := rb.transitions(); !strings.HasSuffix(got, "open->half-open,half-open->closed") {
+		t.Fatalf("b's transitions %q", got)
+	}
+}
+
+func TestSuccessInOneMemberResetsTheMergedRun(t *testing.T) {
+	store := infuse.NewMemoryStorage()
+	clock := infusetest.NewClock()
+	cfg := infuse.Config{Name: "shared", Storage: store, Clock: clock, FailMax: 3}
+	a, _ := infuse.New(cfg)
+	b, _ := infuse.New(cfg)
+	_ = a.Call(bg, boom)
+	_ = a.Call(bg, boom)
+	_ = b.Call(bg, succeed) // b has no failures of its own, but the pair has two
+	wantCounts(t, a, 0, 0)
+	_ = a.Call(bg, boom)
+	_ = a.Call(bg, boom)
+	wantState(t, a, infuse.Closed)
+}
+
+func TestZeroMemoryStorageIsReady(t *testing.T) {
+	var store infuse.MemoryStorage
+	b, err := infuse.New(infuse.Config{Name: "zero", Storage: &store, FailMax: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	trip(t, b)
+	if _, err := store.Bind(infuse.BindConfig{}); err == nil {
+		t.Fatal("Bind accepted an empty name")
+	}
+	if _, err := store.Bind(infuse.BindConfig{Name: "x", InitialState: 7}); err == nil {
+		t.Fatal("Bind accepted an invalid state")
+	}
+}
+
+func TestNewRejectsBadConfig(t *testing.T) {
+	for _, c := range []struct {
+		cfg   infuse.Config
+		field string
+	}{
+		{infuse.Config{}, ""},
+		{infuse.Config{Name: "x", FailMax: -1}, "FailMax"},
+		{infuse.Config{Name: "x", FailMax: 1 << 40}, "FailMax"},
+		{infuse.Config{Name: "x", ResetTimeout: -time.Second}, "ResetTimeout"},
+		{infuse.Config{Name: "x", SuccessThreshold: -2}, "SuccessThreshold"},
+		{infuse.Config{Name: "x", HalfOpenMaxCalls: -3}, "HalfOpenMaxCalls"},
+		{infuse.Config{Name: "x", InitialState: 3}, "InitialState"},
+		{infuse.Config{Name: "x", InitialState: -1}, "InitialState"},
+		{infuse.Config{Name: "x", Listeners: []infuse.Listener{nil}}, "Listeners"},
+		{infuse.Config{Name: "x", Exclude: []error{nil}}, "Exclude"},
+	} {
+		b, err := infuse.New(c.cfg)
+		if err == nil || b != nil {
+			t.Fatalf("New(%+v) = %v, %v; want an error", c.cfg, b, err)
+		}
+		var ce *infuse.ConfigError
+		if c.field == "" {
+			if !strings.Contains(err.Error(), "Name is required") {
+				t.Fatalf("empty name: %v", err)
+			}
+			continue
+		}
+		if !errors.As(err, &ce) || ce.Field != c.field || !strings.Contains(err.Error(), c.field) {
+			t.Fatalf("New with bad %s: %v", c.field, err)
+		}
+	}
+}
+
+// failingStorage is a Storage whose bindings report a store error on every
+// transition, as a shared store does when its server is down.
+type failingStorage struct{ infuse.MemoryStorage }
+
+var errStoreDown = errors.New("store down")
+
+func (f *failingStorage) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+	b, err := f.MemoryStorage.Bind(cfg)
+	return &failingBinding{Binding: b, onError: cfg.OnError}, err
+}
+
+type failingBinding struct {
+	infuse.Binding
+	onError func(error)
+}
+
+func (b *failingBinding) Transition(ctx context.Context, tr infuse.Transition) (infuse.Snapshot, bool, error) {
+	s, changed, _ := b.Binding.Transition(ctx, tr)
+	b.onError(errStoreDown)
+	return s, changed, errStoreDown
+}
+
+func TestStoreErrorsReachListenersAndManualCalls(t *testing.T) {
+	var r recorder
+	b, _ := newBreaker(t, infuse.Config{Storage: &failingStorage{}, FailMax: 1, Listeners: []infuse.Listener{&r}})
+	if err := b.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
+		t.Fatalf("err = %v, want ErrTripped", err)
+	}
+	if err := b.Close(bg); !errors.Is(err, errStoreDown) {
+		t.Fatalf("Close = %v, want the store error", err)
+	}
+	wantState(t, b, infuse.Closed) // applied locally all the same
+	if r.count(infuse.EventStoreError) != 1 {
+		t.Fatalf("want one store-error event: %q", r.trace())
+	}
+}
+
+type bindRefused struct{}
+
+func (bindRefused) Bind(infuse.BindConfig) (infuse.Binding, error) { return nil, errStoreDown }
+
+func TestNewReportsABindFailure(t *testing.T) {
+	if _, err := infuse.New(infuse.Config{Name: "x", Storage: bindRefused{}}); !errors.Is(err, errStoreDown) {
+		t.Fatalf("New = %v, want the Bind error", err)
+	}
+}

@@ -1,0 +1,433 @@
+// Package storagetest is the contract every infuse.Storage must keep: run
+// it from the implementation's tests with Run. The in-process MemoryStorage
+// and the Redis store are both held to it.
+package storagetest
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/infuse-go/infuse"
+)
+
+// Harness tells Run how to drive one Storage implementation.
+type Harness struct {
+	// New returns a new, empty Storage; the harness cleans it up (with
+	// t.Cleanup).
+	New func(t *testing.T) infuse.Storage
+	// Clock is given to every binding. Advance moves both it and the
+	// store's own notion of time on by at least d: a store that keeps time
+	// itself (a server's clock) may sleep. Nil Clock means the real clock,
+	// and then Advance must be set.
+	Clock   infuse.Clock
+	Advance func(d time.Duration)
+	// Sync waits until every Report, Transition and Settle made so far
+	// has reached the backing store and every resulting Observe has been
+	// delivered. Nil for a store that does everything before returning.
+	Sync func(t *testing.T, s infuse.Storage)
+	// ResetTimeout is the open period the suite uses. Zero means one
+	// minute; a store on a real clock wants something short.
+	ResetTimeout time.Duration
+}
+
+// Run runs the contract as subtests of t.
+func Run(t *testing.T, h Harness) {
+	if h.ResetTimeout == 0 {
+		h.ResetTimeout = time.Minute
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.run(t, &suite{h: h, store: h.New(t)})
+		})
+	}
+}
+
+// suite is one case's store and helpers.
+type suite struct {
+	h      Harness
+	store  infuse.Storage
+	policy infuse.Policy
+}
+
+// member is one binding with what its observer saw.
+type member struct {
+	infuse.Binding
+	mu   sync.Mutex
+	seen []infuse.Snapshot
+	errs []error
+}
+
+func (m *member) observed() []infuse.Snapshot {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]infuse.Snapshot(nil), m.seen...)
+}
+
+// lastSeen is the newest snapshot the observer received, by generation.
+func (m *member) lastSeen() (infuse.Snapshot, bool) {
+	var best infuse.Snapshot
+	for _, s := range m.observed() {
+		if s.Generation >= best.Generation {
+			best = s
+		}
+	}
+	return best, best.Generation != 0
+}
+
+func (s *suite) pol() infuse.Policy {
+	p := s.policy
+	if p.FailMax == 0 {
+		p.FailMax = 3
+	}
+	if p.ResetTimeout == 0 {
+		p.ResetTimeout = s.h.ResetTimeout
+	}
+	if p.SuccessThreshold == 0 {
+		p.SuccessThreshold = 1
+	}
+	if p.HalfOpenMaxCalls == 0 {
+		p.HalfOpenMaxCalls = 1
+	}
+	return p
+}
+
+func (s *suite) bind(t *testing.T, name string, initial infuse.State) *member {
+	t.Helper()
+	m := &member{}
+	b, err := s.store.Bind(infuse.BindConfig{
+		Name:         name,
+		InitialState: initial,
+		Clock:        s.h.Clock,
+		Policy:       s.pol,
+		Observe: func(snap infuse.Snapshot) {
+			m.mu.Lock()
+			m.seen = append(m.seen, snap)
+			m.mu.Unlock()
+		},
+		OnError: func(err error) {
+			m.mu.Lock()
+			m.errs = append(m.errs, err)
+			m.mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatalf("Bind(%q): %v", name, err)
+	}
+	m.Binding = b
+	t.Cleanup(func() { _ = b.Close() })
+	return m
+}
+
+func (s *suite) sync(t *testing.T) {
+	t.Helper()
+	if s.h.Sync != nil {
+		s.h.Sync(t, s.store)
+	}
+}
+
+func (s *suite) advance(d time.Duration) {
+	if s.h.Advance != nil {
+		s.h.Advance(d)
+	}
+}
+
+func (s *suite) transition(t *testing.T, m *member, tr infuse.Transition) (infuse.Snapshot, bool) {
+	t.Helper()
+	snap, changed, err := m.Transition(context.Background(), tr)
+	if err != nil {
+		t.Fatalf("Transition(%+v): %v", tr, err)
+	}
+	return snap, changed
+}
+
+func wantState(t *testing.T, what string, snap infuse.Snapshot, state infuse.State) {
+	t.Helper()
+	if snap.State != state {
+		t.Fatalf("%s: state %v, want %v (snapshot %+v)", what, snap.State, state, snap)
+	}
+}
+
+var bg = context.Background()
+
+type testCase struct {
+	name string
+	run  func(t *testing.T, s *suite)
+}
+
+var cases = []testCase{
+	{"BindSeedsEachInitialState", func(t *testing.T, s *suite) {
+		for _, st := range []infuse.State{infuse.Closed, infuse.Open, infuse.HalfOpen} {
+			snap := s.bind(t, "seed-"+st.String(), st).Snapshot()
+			wantState(t, "fresh binding", snap, st)
+			if snap.Generation == 0 {
+				t.Fatal("generation 0 is never a generation")
+			}
+			if st == infuse.Open && snap.OpenedAt.IsZero() {
+				t.Fatal("an Open seed has no OpenedAt")
+			}
+		}
+	}},
+	{"BindNeverOverwritesExistingState", func(t *testing.T, s *suite) {
+		a := s.bind(t, "b", infuse.Open)
+		want := a.Snapshot()
+		s.sync(t)
+		for _, st := range []infuse.State{infuse.Closed, infuse.HalfOpen, infuse.Open} {
+			got := s.bind(t, "b", st).Snapshot()
+			if got.State != want.State || got.Generation != want.Generation || !got.OpenedAt.Equal(want.OpenedAt) {
+				t.Fatalf("joining with %v: snapshot %+v, want the existing %+v", st, got, want)
+			}
+		}
+	}},
+	{"NamesAreIndependent", func(t *testing.T, s *suite) {
+		a := s.bind(t, "a", infuse.Closed)
+		b := s.bind(t, "other", infuse.Closed)
+		s.transition(t, a, infuse.Transition{To: infuse.Open})
+		s.sync(t)
+		wantState(t, "other name", b.Snapshot(), infuse.Closed)
+		if len(b.observed()) != 0 {
+			t.Fatalf("a change under one name reached another: %+v", b.observed())
+		}
+	}},
+	{"TransitionCommitsFromCurrentGeneration", func(t *testing.T, s *suite) {
+		m := s.bind(t, "t", infuse.Closed)
+		before := m.Snapshot()
+		snap, changed := s.transition(t, m, infuse.Transition{From: before.Generation, To: infuse.Open, Failures: 3})
+		if !changed || snap.State != infuse.Open || snap.Generation <= before.Generation {
+			t.Fatalf("Transition from the current generation: %+v changed=%v", snap, changed)
+		}
+		if snap.OpenedAt.IsZero() || snap.Failures != 3 {
+			t.Fatalf("open snapshot %+v: want OpenedAt set and the tripping run of 3", snap)
+		}
+		if got := m.Snapshot(); got.Generation != snap.Generation || got.State != infuse.Open {
+			t.Fatalf("Snapshot after Transition = %+v, want %+v", got, snap)
+		}
+	}},
+	{"TransitionFromStaleGenerationChangesNothing", func(t *testing.T, s *suite) {
+		m := s.bind(t, "t", infuse.Closed)
+		old := m.Snapshot().Generation
+		cur, _ := s.transition(t, m, infuse.Transition{From: old, To: infuse.Open})
+		snap, changed := s.transition(t, m, infuse.Transition{From: old, To: infuse.Closed})
+		if changed || snap.State != infuse.Open || snap.Generation != cur.Generation {
+			t.Fatalf("stale Transition: %+v changed=%v, want the current %+v unchanged", snap, changed, cur)
+		}
+	}},
+	{"AnyGenerationAlwaysCommits", func(t *testing.T, s *suite) {
+		m := s.bind(t, "t", infuse.Closed)
+		prev := m.Snapshot()
+		for _, to := range []infuse.State{infuse.Open, infuse.Open, infuse.HalfOpen, infuse.Closed, infuse.Closed} {
+			snap, changed := s.transition(t, m, infuse.Transition{From: infuse.AnyGeneration, To: to})
+			if !changed || snap.State != to || snap.Generation <= prev.Generation {
+				t.Fatalf("AnyGeneration to %v after %+v: %+v changed=%v", to, prev, snap, changed)
+			}
+			prev = snap
+		}
+	}},
+	{"ConcurrentTransitionsHaveOneWinner", func(t *testing.T, s *suite) {
+		const n = 8
+		members := make([]*member, n)
+		for i := range members {
+			members[i] = s.bind(t, "race", infuse.Closed)
+		}
+		gen := members[0].Snapshot().Generation
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		winners := 0
+		for _, m := range members {
+			wg.Go(func() {
+				_, changed, err := m.Transition(bg, infuse.Transition{From: gen, To: infuse.Open})
+				if err != nil {
+					t.Error(err)
+				}
+				if changed {
+					mu.Lock()
+					winners++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if winners != 1 {
+			t.Fatalf("%d transitions from one generation committed, want 1", winners)
+		}
+	}},
+	{"OthersObserveAChange", func(t *testing.T, s *suite) {
+		a := s.bind(t, "o", infuse.Closed)
+		b := s.bind(t, "o", infuse.Closed)
+		snap, _ := s.transition(t, a, infuse.Transition{To: infuse.Open})
+		s.sync(t)
+		got, ok := b.lastSeen()
+		if !ok || got.Generation != snap.Generation || got.State != infuse.Open {
+			t.Fatalf("the other binding observed %+v, want %+v", b.observed(), snap)
+		}
+		if b.Snapshot().State != infuse.Open {
+			t.Fatalf("the other binding's Snapshot = %+v", b.Snapshot())
+		}
+		for _, seen := range a.observed() {
+			if seen.Generation == snap.Generation {
+				t.Fatal("a binding observed its own change")
+			}
+		}
+	}},
+	{"ReportsOfAllMembersMergeAndTrip", func(t *testing.T, s *suite) {
+		s.policy.FailMax = 4
+		a := s.bind(t, "r", infuse.Closed)
+		b := s.bind(t, "r", infuse.Closed)
+		gen := a.Snapshot().Generation
+		report(a, gen, infuse.Failure, 2)
+		s.sync(t)
+		report(b, gen, infuse.Failure, 1)
+		s.sync(t)
+		wantState(t, "three merged failures", a.Snapshot(), infuse.Closed)
+		if got := b.Snapshot().Failures; got != 3 {
+			t.Fatalf("merged run = %d, want 3", got)
+		}
+		report(b, gen, infuse.Failure, 1)
+		s.sync(t)
+		for i, m := range []*member{a, b} {
+			wantState(t, "after the fourth merged failure, member "+string(rune('a'+i)), m.Snapshot(), infuse.Open)
+		}
+	}},
+	{"ASuccessAnywhereResetsTheRun", func(t *testing.T, s *suite) {
+		s.policy.FailMax = 3
+		a := s.bind(t, "r", infuse.Closed)
+		b := s.bind(t, "r", infuse.Closed)
+		gen := a.Snapshot().Generation
+		report(a, gen, infuse.Failure, 2)
+		s.sync(t)
+		report(b, gen, infuse.Success, 1)
+		s.sync(t)
+		report(a, gen, infuse.Failure, 2)
+		s.sync(t)
+		wantState(t, "two failures after a success", a.Snapshot(), infuse.Closed)
+		report(b, gen, infuse.Failure, 1)
+		s.sync(t)
+		wantState(t, "three failures after a success", b.Snapshot(), infuse.Open)
+	}},
+	{"ReportsOfAnotherGenerationAreIgnored", func(t *testing.T, s *suite) {
+		s.policy.FailMax = 2
+		m := s.bind(t, "r", infuse.Closed)
+		old := m.Snapshot().Generation
+		cur, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
+		report(m, old, infuse.Failure, 5)
+		s.sync(t)
+		if got := m.Snapshot(); got.State != infuse.Closed || got.Generation != cur.Generation || got.Failures != 0 {
+			t.Fatalf("stale reports changed the state: %+v", got)
+		}
+	}},
+	{"NoPermitWhileClosed", func(t *testing.T, s *suite) {
+		m := s.bind(t, "p", infuse.Closed)
+		if _, snap, ok := m.Acquire(bg); ok || snap.State != infuse.Closed {
+			t.Fatalf("Acquire while closed: ok=%v %+v", ok, snap)
+		}
+	}},
+	{"OpenGrantsTheFirstPermitOnlyAfterResetTimeout", func(t *testing.T, s *suite) {
+		a := s.bind(t, "p", infuse.Closed)
+		b := s.bind(t, "p", infuse.Closed)
+		opened, _ := s.transition(t, a, infuse.Transition{To: infuse.Open})
+		if _, snap, ok := b.Acquire(bg); ok || snap.State != infuse.Open {
+			t.Fatalf("Acquire before the period ended: ok=%v %+v", ok, snap)
+		}
+		s.advance(s.h.ResetTimeout)
+		p, snap, ok := b.Acquire(bg)
+		if !ok || snap.State != infuse.HalfOpen || snap.Generation <= opened.Generation || p.Generation != snap.Generation {
+			t.Fatalf("Acquire after the period: ok=%v permit %+v snapshot %+v", ok, p, snap)
+		}
+		if _, _, ok := a.Acquire(bg); ok {
+			t.Fatal("a second permit with HalfOpenMaxCalls 1")
+		}
+		s.sync(t)
+		wantState(t, "the other member", a.Snapshot(), infuse.HalfOpen)
+	}},
+	{"PermitsAreCountedAcrossMembers", func(t *testing.T, s *suite) {
+		s.policy.HalfOpenMaxCalls = 2
+		members := []*member{s.bind(t, "p", infuse.HalfOpen), s.bind(t, "p", infuse.HalfOpen), s.bind(t, "p", infuse.HalfOpen)}
+		granted := 0
+		var held []infuse.Permit
+		for range 2 {
+			for _, m := range members {
+				if p, _, ok := m.Acquire(bg); ok {
+					granted++
+					held = append(held, p)
+				}
+			}
+		}
+		if granted != 2 {
+			t.Fatalf("%d permits granted across members, want HalfOpenMaxCalls = 2", granted)
+		}
+		if held[0] == held[1] {
+			t.Fatalf("two permits are equal: %+v", held[0])
+		}
+		members[0].Release(held[0])
+		if _, _, ok := members[2].Acquire(bg); !ok {
+			t.Fatal("a released permit was not granted again")
+		}
+	}},
+	{"SuccessThresholdSuccessesClose", func(t *testing.T, s *suite) {
+		s.policy.SuccessThreshold = 2
+		s.policy.HalfOpenMaxCalls = 2
+		a := s.bind(t, "s", infuse.HalfOpen)
+		b := s.bind(t, "s", infuse.HalfOpen)
+		pa, _, _ := a.Acquire(bg)
+		pb, _, _ := b.Acquire(bg)
+		snap, changed := a.Settle(bg, pa, infuse.Success)
+		if changed || snap.State != infuse.HalfOpen || snap.Successes != 1 {
+			t.Fatalf("first success: %+v changed=%v", snap, changed)
+		}
+		snap, changed = b.Settle(bg, pb, infuse.Success)
+		if !changed || snap.State != infuse.Closed {
+			t.Fatalf("second success: %+v changed=%v, want closed by this call", snap, changed)
+		}
+		if snap.Failures != 0 || snap.Successes != 0 || snap.Trials != 0 {
+			t.Fatalf("closed with counts left: %+v", snap)
+		}
+	}},
+	{"FailedTrialReopens", func(t *testing.T, s *suite) {
+		m := s.bind(t, "f", infuse.HalfOpen)
+		p, before, _ := m.Acquire(bg)
+		snap, changed := m.Settle(bg, p, infuse.Failure)
+		if !changed || snap.State != infuse.Open || snap.Generation <= before.Generation || snap.OpenedAt.IsZero() {
+			t.Fatalf("failed trial: %+v changed=%v", snap, changed)
+		}
+		if _, _, ok := m.Acquire(bg); ok {
+			t.Fatal("a permit right after a failed trial re-opened the breaker")
+		}
+	}},
+	{"PermitsOfAnEarlierGenerationChangeNothing", func(t *testing.T, s *suite) {
+		m := s.bind(t, "f", infuse.HalfOpen)
+		p, _, _ := m.Acquire(bg)
+		closed, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
+		snap, changed := m.Settle(bg, p, infuse.Failure)
+		if changed || snap.State != infuse.Closed || snap.Generation != closed.Generation {
+			t.Fatalf("stale permit settled: %+v changed=%v", snap, changed)
+		}
+		m.Release(p)
+		wantState(t, "after releasing a stale permit", m.Snapshot(), infuse.Closed)
+	}},
+	{"APermitSettlesOnce", func(t *testing.T, s *suite) {
+		s.policy.SuccessThreshold = 2
+		m := s.bind(t, "once", infuse.HalfOpen)
+		p, _, _ := m.Acquire(bg)
+		m.Settle(bg, p, infuse.Success)
+		snap, changed := m.Settle(bg, p, infuse.Success)
+		if changed || snap.State != infuse.HalfOpen || snap.Successes != 1 {
+			t.Fatalf("settling a permit twice counted twice: %+v changed=%v", snap, changed)
+		}
+	}},
+	{"DoneContextCommitsNothing", func(t *testing.T, s *suite) {
+		m := s.bind(t, "ctx", infuse.Closed)
+		ctx, cancel := context.WithCancel(bg)
+		cancel()
+		snap, changed, err := m.Transition(ctx, infuse.Transition{To: infuse.Open})
+		if changed || err == nil || snap.State != infuse.Closed {
+			t.Fatalf("Transition on a done ctx: %+v changed=%v err=%v", snap, changed, err)
+		}
+	}},
+}
+
+func report(m *member, gen uint64, o infuse.Outcome, n int) {
+	for range n {
+		m.Report(gen, o)
+	}
+}
