@@ -59,6 +59,10 @@ type Breaker struct {
 // epoch is one generation of the breaker's state. Its counters change; the
 // rest is fixed when it is made.
 type epoch struct {
+	// slow is 0 while calls can take the fast path: the state is closed
+	// and no listener is registered. It lives here, beside failures, so
+	// the fast path reads one cache line.
+	slow atomic.Uint32
 	// failures is the run of failures while closed: this breaker's own,
 	// raised to the Storage's merged run when that is longer, and lowered
 	// when another member's success resets the merged run.
@@ -71,7 +75,14 @@ type epoch struct {
 	tripped  int         // open: the run that tripped it
 	done     func(error) // closed: Allow's completion, made once per epoch
 	b        *Breaker
+
+	// The padding makes an epoch exactly two cache lines, so the
+	// allocator never puts another object (say, one a goroutine writes)
+	// on a line that every call reads.
+	_ [epochPad]byte
 }
+
+const epochPad = 128 - 88
 
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
@@ -119,6 +130,9 @@ func New(cfg Config) (*Breaker, error) {
 
 func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	e := &epoch{state: s.State, gen: s.Generation, openedAt: s.OpenedAt, b: b}
+	if s.State != Closed || b.hooks.Load() != nil {
+		e.slow.Store(1)
+	}
 	switch s.State {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
@@ -141,7 +155,6 @@ type ticket struct {
 	permit Permit
 }
 
-
 // Call runs fn if the breaker admits it and counts its outcome.
 //
 // It returns ctx.Err() without running fn when ctx is already done, an
@@ -152,15 +165,12 @@ type ticket struct {
 // as neither success nor failure when it is context.Canceled and ctx is
 // done. A panic in fn counts as a failure and goes on to the caller.
 func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) error {
-	if ctx == nil {
-		return errNilArgument
+	e := b.cur.Load()
+	if e.slow.Load() != 0 || fn == nil || ctx == nil {
+		return b.callSlow(ctx, e, fn)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	e := b.cur.Load()
-	if e.state != Closed || b.hooks.Load() != nil || fn == nil {
-		return b.callSlow(ctx, e, fn)
 	}
 	finished := false
 	defer func() {
@@ -178,8 +188,11 @@ func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) erro
 
 // callSlow is Call in every case but the closed state with no listeners.
 func (b *Breaker) callSlow(ctx context.Context, e *epoch, fn func(context.Context) error) error {
-	if fn == nil {
+	if ctx == nil || fn == nil {
 		return errNilArgument
+	}
+	if err := ctx.Err(); err != nil {
+		return err
 	}
 	t, err := b.admitSlow(ctx, e)
 	if err != nil {
@@ -202,17 +215,13 @@ func (b *Breaker) callSlow(ctx context.Context, e *epoch, fn func(context.Contex
 func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
 	// The body repeats Call's rather than wrapping fn in a closure for it:
 	// such a closure would escape and cost an allocation per call.
-	if ctx == nil || fn == nil {
-		var zero T
-		return zero, errNilArgument
+	e := b.cur.Load()
+	if e.slow.Load() != 0 || fn == nil || ctx == nil {
+		return executeSlow(ctx, b, e, fn)
 	}
 	if err := ctx.Err(); err != nil {
 		var zero T
 		return zero, err
-	}
-	e := b.cur.Load()
-	if e.state != Closed || b.hooks.Load() != nil {
-		return executeSlow(ctx, b, e, fn)
 	}
 	finished := false
 	defer func() {
@@ -229,9 +238,15 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 }
 
 func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if ctx == nil || fn == nil {
+		return zero, errNilArgument
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
 	t, err := b.admitSlow(ctx, e)
 	if err != nil {
-		var zero T
 		return zero, err
 	}
 	finished := false
@@ -263,7 +278,7 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 		return nil, err
 	}
 	e := b.cur.Load()
-	if e.state == Closed && b.hooks.Load() == nil {
+	if e.slow.Load() == 0 {
 		return e.done, nil
 	}
 	t, err := b.admitSlow(ctx, e)
@@ -701,6 +716,9 @@ func (b *Breaker) AddListener(l Listener) (remove func()) {
 	}
 	entries = append(entries, listenerEntry{id: id, l: l})
 	b.hooks.Store(&listenerSet{entries: entries})
+	if e := b.cur.Load(); e != nil { // nil while New adds Config.Listeners
+		e.slow.Store(1)
+	}
 	b.mu.Unlock()
 	return func() { b.removeListener(id) }
 }
@@ -720,6 +738,9 @@ func (b *Breaker) removeListener(id uint64) {
 	}
 	if len(kept) == 0 {
 		b.hooks.Store(nil)
+		if e := b.cur.Load(); e.state == Closed {
+			e.slow.Store(0)
+		}
 	} else {
 		b.hooks.Store(&listenerSet{entries: kept})
 	}

@@ -1,3 +1,11 @@
+// Package bench compares infuse with the Go circuit breakers people use, in
+// one run: a closed breaker's successful call, serial and parallel, and an
+// open breaker's rejection. Each library is configured as its users would
+// for a consecutive-failure breaker with a long open period, and each loop
+// calls the library directly, so no harness indirection is measured.
+//
+//	go test -run '^$' -bench . -benchmem -count 6 . | tee bench.txt
+//	benchstat -col /lib bench.txt
 package bench
 
 import (
@@ -17,162 +25,359 @@ import (
 	"github.com/infuse-go/infuse"
 )
 
-// A peer is one library set up for the comparison: call makes one
-// protected call of a function that succeeds, and trip opens the breaker so
-// that calls are rejected.
-type peer struct {
-	name string
-	new  func(tb testing.TB) (call func() error, trip func())
-}
-
-var errBoom = errors.New("boom")
-
-var ctx = context.Background()
+var (
+	errBoom = errors.New("boom")
+	ctx     = context.Background()
+)
 
 func noop(context.Context) error { return nil }
 
-// peers lists the libraries in the order the README's table shows them.
-// Each is configured as its users would for a consecutive-failure breaker
-// with a long open period.
-var peers = []peer{
-	{"infuse", func(tb testing.TB) (func() error, func()) {
-		b, err := infuse.New(infuse.Config{Name: "bench", ResetTimeout: time.Hour})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return func() error { return b.Call(ctx, noop) },
-			func() { _ = b.Open(ctx) }
-	}},
-	{"gobreaker-v1", func(tb testing.TB) (func() error, func()) {
-		b := gobreakerv1.NewCircuitBreaker(gobreakerv1.Settings{Name: "bench", Timeout: time.Hour})
-		ok := func() (interface{}, error) { return nil, nil }
-		fail := func() (interface{}, error) { return nil, errBoom }
-		return func() error { _, err := b.Execute(ok); return err },
-			func() {
-				for b.State() != gobreakerv1.StateOpen {
-					_, _ = b.Execute(fail)
-				}
-			}
-	}},
-	{"gobreaker-v2", func(tb testing.TB) (func() error, func()) {
-		b := gobreakerv2.NewCircuitBreaker[struct{}](gobreakerv2.Settings{Name: "bench", Timeout: time.Hour})
-		ok := func() (struct{}, error) { return struct{}{}, nil }
-		fail := func() (struct{}, error) { return struct{}{}, errBoom }
-		return func() error { _, err := b.Execute(ok); return err },
-			func() {
-				for b.State() != gobreakerv2.StateOpen {
-					_, _ = b.Execute(fail)
-				}
-			}
-	}},
-	{"failsafe-go", func(tb testing.TB) (func() error, func()) {
-		cb := circuitbreaker.NewBuilder[any]().WithDelay(time.Hour).Build()
-		ex := failsafe.With[any](cb)
-		ok := func() error { return nil }
-		return func() error { return ex.Run(ok) }, cb.Open
-	}},
-	{"failsafe-go-permit", func(tb testing.TB) (func() error, func()) {
-		// failsafe-go's standalone API, without its executor.
-		cb := circuitbreaker.NewBuilder[any]().WithDelay(time.Hour).Build()
-		return func() error {
-			if !cb.TryAcquirePermit() {
-				return circuitbreaker.ErrOpen
-			}
-			cb.RecordSuccess()
-			return nil
-		}, cb.Open
-	}},
-	{"cep21-circuit", func(tb testing.TB) (func() error, func()) {
-		var m circuit.Manager
-		c, err := m.CreateCircuit("bench", circuit.Config{
-			Execution: circuit.ExecutionConfig{Timeout: -1},
-			General: circuit.GeneralConfig{
-				ClosedToOpenFactory: simplelogic.ConsecutiveErrOpenerFactory(simplelogic.ConfigConsecutiveErrOpener{ErrorThreshold: 5}),
-			},
-		})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return func() error { return c.Run(ctx, noop) },
-			func() { c.OpenCircuit(ctx) }
-	}},
-	{"eapache", func(tb testing.TB) (func() error, func()) {
-		b := breaker.New(5, 1, time.Hour)
-		ok := func() error { return nil }
-		fail := func() error { return errBoom }
-		return func() error { return b.Run(ok) },
-			func() {
-				for b.Run(fail) != breaker.ErrBreakerOpen {
-				}
-			}
-	}},
+// A peer is one library: three benchmark loops and a check that its setup
+// does what the loops assume.
+type peer struct {
+	name     string
+	closed   func(b *testing.B)       // one goroutine, closed, succeeding calls
+	parallel func(b *testing.B)       // RunParallel, closed, succeeding calls
+	open     func(b *testing.B)       // one goroutine, open, rejected calls
+	check    func(t *testing.T) error // closed call succeeds, then trip rejects
 }
 
-// BenchmarkClosed is one goroutine calling a closed breaker.
-func BenchmarkClosed(b *testing.B) {
-	for _, p := range peers {
-		b.Run(p.name, func(b *testing.B) {
-			call, _ := p.new(b)
-			b.ReportAllocs()
-			for b.Loop() {
-				if err := call(); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+func newInfuse(tb testing.TB) *infuse.Breaker {
+	b, err := infuse.New(infuse.Config{Name: "bench", ResetTimeout: time.Hour})
+	if err != nil {
+		tb.Fatal(err)
 	}
+	return b
 }
 
-// BenchmarkClosedParallel is GOMAXPROCS goroutines calling one closed
-// breaker.
-func BenchmarkClosedParallel(b *testing.B) {
-	for _, p := range peers {
-		b.Run(p.name, func(b *testing.B) {
-			call, _ := p.new(b)
-			b.ReportAllocs()
+func newGobreakerV1() *gobreakerv1.CircuitBreaker {
+	return gobreakerv1.NewCircuitBreaker(gobreakerv1.Settings{Name: "bench", Timeout: time.Hour})
+}
+
+func newGobreakerV2() *gobreakerv2.CircuitBreaker[struct{}] {
+	return gobreakerv2.NewCircuitBreaker[struct{}](gobreakerv2.Settings{Name: "bench", Timeout: time.Hour})
+}
+
+func newFailsafe() circuitbreaker.CircuitBreaker[any] {
+	return circuitbreaker.NewBuilder[any]().WithDelay(time.Hour).Build()
+}
+
+func newCep21(tb testing.TB) *circuit.Circuit {
+	var m circuit.Manager
+	c, err := m.CreateCircuit("bench", circuit.Config{
+		Execution: circuit.ExecutionConfig{Timeout: -1}, // no per-call deadline
+		General: circuit.GeneralConfig{
+			ClosedToOpenFactory: simplelogic.ConsecutiveErrOpenerFactory(simplelogic.ConfigConsecutiveErrOpener{ErrorThreshold: 5}),
+		},
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return c
+}
+
+func newEapache() *breaker.Breaker { return breaker.New(5, 1, time.Hour) }
+
+func gobreakerOK() (interface{}, error)   { return nil, nil }
+func gobreakerFail() (interface{}, error) { return nil, errBoom }
+func gobreaker2OK() (struct{}, error)     { return struct{}{}, nil }
+func gobreaker2Fail() (struct{}, error)   { return struct{}{}, errBoom }
+func plainOK() error                      { return nil }
+func plainFail() error                    { return errBoom }
+func failsafePermit(cb circuitbreaker.CircuitBreaker[any]) error {
+	if !cb.TryAcquirePermit() {
+		return circuitbreaker.ErrOpen
+	}
+	cb.RecordSuccess()
+	return nil
+}
+
+var peers = []peer{
+	{
+		name: "infuse",
+		closed: func(b *testing.B) {
+			br := newInfuse(b)
+			ctx, fn := context.Background(), func(context.Context) error { return nil }
+			for b.Loop() {
+				_ = br.Call(ctx, fn)
+			}
+		},
+		parallel: func(b *testing.B) {
+			br := newInfuse(b)
+			ctx, fn := context.Background(), func(context.Context) error { return nil }
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := call(); err != nil {
-						b.Error(err)
-						return
-					}
+					_ = br.Call(ctx, fn)
 				}
 			})
-		})
+		},
+		open: func(b *testing.B) {
+			br := newInfuse(b)
+			_ = br.Open(ctx)
+			for b.Loop() {
+				_ = br.Call(ctx, noop)
+			}
+		},
+		check: func(t *testing.T) error {
+			br := newInfuse(t)
+			if err := br.Call(ctx, noop); err != nil {
+				return err
+			}
+			_ = br.Open(ctx)
+			return expectRejected(br.Call(ctx, noop))
+		},
+	},
+	{
+		name: "gobreaker-v1",
+		closed: func(b *testing.B) {
+			cb := newGobreakerV1()
+			for b.Loop() {
+				_, _ = cb.Execute(gobreakerOK)
+			}
+		},
+		parallel: func(b *testing.B) {
+			cb := newGobreakerV1()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_, _ = cb.Execute(gobreakerOK)
+				}
+			})
+		},
+		open: func(b *testing.B) {
+			cb := newGobreakerV1()
+			for cb.State() != gobreakerv1.StateOpen {
+				_, _ = cb.Execute(gobreakerFail)
+			}
+			for b.Loop() {
+				_, _ = cb.Execute(gobreakerOK)
+			}
+		},
+		check: func(t *testing.T) error {
+			cb := newGobreakerV1()
+			if _, err := cb.Execute(gobreakerOK); err != nil {
+				return err
+			}
+			for cb.State() != gobreakerv1.StateOpen {
+				_, _ = cb.Execute(gobreakerFail)
+			}
+			_, err := cb.Execute(gobreakerOK)
+			return expectRejected(err)
+		},
+	},
+	{
+		name: "gobreaker-v2",
+		closed: func(b *testing.B) {
+			cb := newGobreakerV2()
+			for b.Loop() {
+				_, _ = cb.Execute(gobreaker2OK)
+			}
+		},
+		parallel: func(b *testing.B) {
+			cb := newGobreakerV2()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_, _ = cb.Execute(gobreaker2OK)
+				}
+			})
+		},
+		open: func(b *testing.B) {
+			cb := newGobreakerV2()
+			for cb.State() != gobreakerv2.StateOpen {
+				_, _ = cb.Execute(gobreaker2Fail)
+			}
+			for b.Loop() {
+				_, _ = cb.Execute(gobreaker2OK)
+			}
+		},
+		check: func(t *testing.T) error {
+			cb := newGobreakerV2()
+			if _, err := cb.Execute(gobreaker2OK); err != nil {
+				return err
+			}
+			for cb.State() != gobreakerv2.StateOpen {
+				_, _ = cb.Execute(gobreaker2Fail)
+			}
+			_, err := cb.Execute(gobreaker2OK)
+			return expectRejected(err)
+		},
+	},
+	{
+		// failsafe-go as documented: a policy run by its executor.
+		name: "failsafe-go",
+		closed: func(b *testing.B) {
+			ex := failsafe.With[any](newFailsafe())
+			for b.Loop() {
+				_ = ex.Run(plainOK)
+			}
+		},
+		parallel: func(b *testing.B) {
+			ex := failsafe.With[any](newFailsafe())
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_ = ex.Run(plainOK)
+				}
+			})
+		},
+		open: func(b *testing.B) {
+			cb := newFailsafe()
+			ex := failsafe.With[any](cb)
+			cb.Open()
+			for b.Loop() {
+				_ = ex.Run(plainOK)
+			}
+		},
+		check: func(t *testing.T) error {
+			cb := newFailsafe()
+			ex := failsafe.With[any](cb)
+			if err := ex.Run(plainOK); err != nil {
+				return err
+			}
+			cb.Open()
+			return expectRejected(ex.Run(plainOK))
+		},
+	},
+	{
+		// failsafe-go's standalone permit API, without the executor.
+		name: "failsafe-go-permit",
+		closed: func(b *testing.B) {
+			cb := newFailsafe()
+			for b.Loop() {
+				_ = failsafePermit(cb)
+			}
+		},
+		parallel: func(b *testing.B) {
+			cb := newFailsafe()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_ = failsafePermit(cb)
+				}
+			})
+		},
+		open: func(b *testing.B) {
+			cb := newFailsafe()
+			cb.Open()
+			for b.Loop() {
+				_ = failsafePermit(cb)
+			}
+		},
+		check: func(t *testing.T) error {
+			cb := newFailsafe()
+			if err := failsafePermit(cb); err != nil {
+				return err
+			}
+			cb.Open()
+			return expectRejected(failsafePermit(cb))
+		},
+	},
+	{
+		name: "cep21-circuit",
+		closed: func(b *testing.B) {
+			c := newCep21(b)
+			ctx, fn := context.Background(), func(context.Context) error { return nil }
+			for b.Loop() {
+				_ = c.Run(ctx, fn)
+			}
+		},
+		parallel: func(b *testing.B) {
+			c := newCep21(b)
+			ctx, fn := context.Background(), func(context.Context) error { return nil }
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_ = c.Run(ctx, fn)
+				}
+			})
+		},
+		open: func(b *testing.B) {
+			c := newCep21(b)
+			c.OpenCircuit(ctx)
+			for b.Loop() {
+				_ = c.Run(ctx, noop)
+			}
+		},
+		check: func(t *testing.T) error {
+			c := newCep21(t)
+			if err := c.Run(ctx, noop); err != nil {
+				return err
+			}
+			c.OpenCircuit(ctx)
+			return expectRejected(c.Run(ctx, noop))
+		},
+	},
+	{
+		name: "eapache",
+		closed: func(b *testing.B) {
+			br := newEapache()
+			fn := func() error { return nil }
+			for b.Loop() {
+				_ = br.Run(fn)
+			}
+		},
+		parallel: func(b *testing.B) {
+			br := newEapache()
+			fn := func() error { return nil }
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_ = br.Run(fn)
+				}
+			})
+		},
+		open: func(b *testing.B) {
+			br := newEapache()
+			for br.Run(plainFail) != breaker.ErrBreakerOpen {
+			}
+			for b.Loop() {
+				_ = br.Run(plainOK)
+			}
+		},
+		check: func(t *testing.T) error {
+			br := newEapache()
+			if err := br.Run(plainOK); err != nil {
+				return err
+			}
+			for br.Run(plainFail) != breaker.ErrBreakerOpen {
+			}
+			return expectRejected(br.Run(plainOK))
+		},
+	},
+}
+
+var errAdmitted = errors.New("call admitted by an open breaker")
+
+func expectRejected(err error) error {
+	if err == nil {
+		return errAdmitted
+	}
+	return nil
+}
+
+// The benchmark names put the library last (BenchmarkClosed/lib=infuse),
+// so that benchstat -col /lib lays the libraries side by side.
+
+func BenchmarkClosed(b *testing.B) {
+	for _, p := range peers {
+		b.Run("lib="+p.name, func(b *testing.B) { b.ReportAllocs(); p.closed(b) })
 	}
 }
 
-// BenchmarkOpen is one goroutine whose calls an open breaker rejects.
+func BenchmarkClosedParallel(b *testing.B) {
+	for _, p := range peers {
+		b.Run("lib="+p.name, func(b *testing.B) { b.ReportAllocs(); p.parallel(b) })
+	}
+}
+
 func BenchmarkOpen(b *testing.B) {
 	for _, p := range peers {
-		b.Run(p.name, func(b *testing.B) {
-			call, trip := p.new(b)
-			trip()
-			if call() == nil {
-				b.Fatal("the breaker let a call through after trip")
-			}
-			b.ReportAllocs()
-			for b.Loop() {
-				if call() == nil {
-					b.Fatal("call admitted")
-				}
-			}
-		})
+		b.Run("lib="+p.name, func(b *testing.B) { b.ReportAllocs(); p.open(b) })
 	}
 }
 
-// TestPeersBehave checks that every peer's setup does what the benchmarks
-// assume: calls succeed while closed and are rejected once tripped.
+// TestPeersBehave checks every peer's setup: calls succeed while closed and
+// are rejected once tripped, so the benchmarks measure what they claim.
 func TestPeersBehave(t *testing.T) {
 	for _, p := range peers {
 		t.Run(p.name, func(t *testing.T) {
-			call, trip := p.new(t)
-			if err := call(); err != nil {
-				t.Fatalf("closed call: %v", err)
-			}
-			trip()
-			if call() == nil {
-				t.Fatal("call admitted after trip")
+			if err := p.check(t); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
