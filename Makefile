@@ -7,9 +7,11 @@ GO ?= go
 # Every directory with a go.mod: the library and the benchmark module.
 MODULES := $(sort $(dir $(shell find . -name go.mod -not -path './.git/*')))
 
-.PHONY: test deps vet fmt-check race bench-smoke bench
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-test: deps vet fmt-check race bench-smoke
+.PHONY: test deps vet fmt-check staticcheck race bench-smoke bench
+
+test: deps vet fmt-check staticcheck race bench-smoke
 
 deps:
 	@true
@@ -20,6 +22,9 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "not gofmt-formatted:"; echo "$$out"; exit 1; fi; echo "gofmt: ok"
+
+staticcheck:
+	@set -e; for m in $(MODULES); do echo "staticcheck $$m"; (cd $$m && GOFLAGS= $(GO) run $(STATICCHECK) ./...); done
 
 race:
 	@set -e; for m in $(MODULES); do echo "go test -race $$m"; (cd $$m && $(GO) test -race -count=1 ./...); done

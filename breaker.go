@@ -72,8 +72,9 @@ type epoch struct {
 	state    State
 	gen      uint64
 	openedAt time.Time
-	tripped  int         // open: the run that tripped it
-	done     func(error) // closed: Allow's completion, made once per epoch
+	tripped  int                       // open: the run that tripped it
+	rejected atomic.Pointer[OpenError] // open: the last rejection's error, reused
+	done     func(error)               // closed: Allow's completion, made once per epoch
 	b        *Breaker
 
 	// The padding makes an epoch exactly two cache lines, so the
@@ -82,7 +83,7 @@ type epoch struct {
 	_ [epochPad]byte
 }
 
-const epochPad = 128 - 88
+const epochPad = 128 - 96
 
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
@@ -291,7 +292,7 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 	var once atomic.Bool
 	return func(err error) {
 		if !once.Swap(true) {
-			b.finish(nil, t, err)
+			b.finish(unseenContext{}, t, err)
 		}
 	}, nil
 }
@@ -301,7 +302,7 @@ func (e *epoch) complete(err error) {
 	if err == nil && e.failures.Load() == 0 && e.b.hooks.Load() == nil {
 		return
 	}
-	e.b.finish(nil, ticket{e: e}, err)
+	e.b.finish(unseenContext{}, ticket{e: e}, err)
 }
 
 // admitSlow decides whether a call may run, in every case but the one that
@@ -314,7 +315,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			return ticket{e: e}, nil
 		case Open:
 			if left := e.openedAt.Add(b.ResetTimeout()).Sub(b.clock.Now()); left > 0 {
-				return ticket{}, b.reject(Open, left)
+				return ticket{}, b.rejectOpen(e, left)
 			}
 		}
 		p, s, ok := b.bind.Acquire(ctx)
@@ -345,6 +346,19 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 	}
 }
 
+// rejectOpen rejects a call in the open state. Rejections come in floods,
+// so the error is reused while its RetryAfter is within a millisecond of
+// the truth (never below it), instead of allocated for each call.
+func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
+	err := e.rejected.Load()
+	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond {
+		err = &OpenError{Name: b.name, State: Open, RetryAfter: left}
+		e.rejected.Store(err)
+	}
+	b.emit(Event{Kind: EventRejected, Err: err})
+	return err
+}
+
 func (b *Breaker) reject(s State, left time.Duration) error {
 	err := &OpenError{Name: b.name, State: s, RetryAfter: left}
 	b.emit(Event{Kind: EventRejected, Err: err})
@@ -360,13 +374,19 @@ const (
 	ignored
 )
 
-// classify tells what err counts as. ctx is nil for Allow's completions,
-// which cannot see the caller's context.
+// unseenContext stands for the caller's context where the breaker cannot
+// see it: in Allow's completions. It counts as done, so that
+// context.Canceled is taken for the caller's own cancellation.
+type unseenContext struct{ context.Context }
+
+func (unseenContext) Err() error { return context.Canceled }
+
+// classify tells what err counts as.
 func (b *Breaker) classify(ctx context.Context, err error) outcome {
 	if err == nil {
 		return succeeded
 	}
-	if errors.Is(err, context.Canceled) && (ctx == nil || ctx.Err() != nil) {
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return ignored
 	}
 	if ex := b.exclude.Load(); ex != nil {

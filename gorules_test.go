@@ -149,8 +149,8 @@ func TestCallersDeadlineIsAFailure(t *testing.T) {
 
 func TestNilArgumentsAreErrorsNotPanics(t *testing.T) {
 	b, _ := newBreaker(t, infuse.Config{})
-	//lint:ignore SA1012 the point is a nil context
-	if err := b.Call(nil, succeed); err == nil { //nolint:staticcheck
+	var nilCtx context.Context // the point is a nil context
+	if err := b.Call(nilCtx, succeed); err == nil {
 		t.Fatal("nil ctx accepted")
 	}
 	if err := b.Call(bg, nil); err == nil {
@@ -163,10 +163,10 @@ func TestNilArgumentsAreErrorsNotPanics(t *testing.T) {
 	if _, err := infuse.Execute[int](bg, b, nil); err == nil {
 		t.Fatal("nil fn accepted by Execute")
 	}
-	if _, err := b.Allow(nil); err == nil { //nolint:staticcheck
+	if _, err := b.Allow(nilCtx); err == nil {
 		t.Fatal("nil ctx accepted by Allow")
 	}
-	if err := b.Close(nil); err == nil { //nolint:staticcheck
+	if err := b.Close(nilCtx); err == nil {
 		t.Fatal("nil ctx accepted by Close")
 	}
 	wantCounts(t, b, 0, 0)

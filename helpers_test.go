@@ -6,7 +6,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
@@ -115,5 +114,3 @@ func (r *recorder) count(kind infuse.EventKind) int {
 	}
 	return n
 }
-
-const minute = time.Minute

@@ -1,9 +1,6 @@
 package infuse
 
-import (
-	"sync/atomic"
-	"time"
-)
+import "time"
 
 // Listener observes a breaker. OnEvent runs synchronously on the goroutine
 // that caused the event, never while the breaker holds a lock, so it may call
@@ -105,11 +102,4 @@ func (s *listenerSet) emit(e Event) {
 func callListener(l Listener, e Event) {
 	defer func() { _ = recover() }()
 	l.OnEvent(e)
-}
-
-// listeners holds the current listenerSet; nil when there are none, which
-// is what the hot path checks.
-type listeners struct {
-	set    atomic.Pointer[listenerSet]
-	nextID uint64 // guarded by the breaker's mu
 }
