@@ -13,8 +13,14 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 test: deps vet fmt-check staticcheck race bench-smoke
 
+# redis-server for the Redis store's tests, from Debian's packages.
 deps:
-	@true
+	@command -v redis-server >/dev/null 2>&1 || { \
+		echo "installing redis-server"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
+		command -v redis-server >/dev/null; }
+	@# The package starts a system server on 6379; the tests never use it.
 
 vet:
 	@set -e; for m in $(MODULES); do echo "go vet $$m"; (cd $$m && $(GO) vet ./...); done

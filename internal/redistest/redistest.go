@@ -1,0 +1,125 @@
+// Package redistest runs real redis-server processes for tests: each on a
+// free loopback port of its own, stopped when the test ends, and able to be
+// killed, paused and restarted to test outages.
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Server is one redis-server process.
+type Server struct {
+	Addr string
+	port int
+	dir  string
+	tb   testing.TB
+	cmd  *exec.Cmd
+}
+
+// Start starts a redis-server on a free loopback port and stops it when the
+// test ends. It fails the test when redis-server is not installed (make
+// test installs it).
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		tb.Fatal("redis-server is not installed; run make test, which installs it, or apt-get install redis-server")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), port: port, dir: tb.TempDir(), tb: tb}
+	s.start()
+	tb.Cleanup(s.stop)
+	return s
+}
+
+func (s *Server) start() {
+	s.tb.Helper()
+	s.cmd = exec.Command("redis-server",
+		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", s.dir,
+		"--protected-mode", "no", "--loglevel", "warning")
+	if err := s.cmd.Start(); err != nil {
+		s.tb.Fatalf("starting redis-server: %v", err)
+	}
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("redis-server on %s did not answer: %v", s.Addr, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (s *Server) stop() {
+	if s.cmd == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGCONT)
+	_ = s.cmd.Process.Kill()
+	_ = s.cmd.Wait()
+	s.cmd = nil
+}
+
+// Kill kills the server at once, as a crash would: everything in it is
+// lost.
+func (s *Server) Kill() { s.stop() }
+
+// Restart starts a killed server again, empty, on the same port.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.stop()
+	s.start()
+}
+
+// Pause stops the server process (SIGSTOP): connections stay open and
+// nothing answers, as with a hung server.
+func (s *Server) Pause() { _ = s.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server.
+func (s *Server) Resume() { _ = s.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Client returns a client of the server with short timeouts that honour
+// contexts, closed when the test ends.
+func (s *Server) Client(tb testing.TB) *redis.Client {
+	c := redis.NewClient(Options(s.Addr))
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Options are the client options the tests use: timeouts short enough for
+// outage tests, no retries.
+func Options(addr string) *redis.Options {
+	return &redis.Options{
+		Addr:                  addr,
+		DialTimeout:           100 * time.Millisecond,
+		ReadTimeout:           200 * time.Millisecond,
+		WriteTimeout:          200 * time.Millisecond,
+		PoolTimeout:           200 * time.Millisecond,
+		ContextTimeoutEnabled: true,
+		MaxRetries:            -1,
+	}
+}
+
+// String is the server's address.
+func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr) }

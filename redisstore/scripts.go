@@ -1,0 +1,229 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The state of one breaker is a hash at KEYS[1] and its trial leases a
+// sorted set at KEYS[2] (member: permit id, score: expiry in Redis
+// milliseconds). Both keys carry the breaker's name as a hash tag, so they
+// live in one slot and every script runs on one Cluster node.
+//
+// Hash fields: st (0 closed, 1 open, 2 half-open), g (generation), oa (when
+// it opened, Redis ms), f (merged run of failures; the tripping run while
+// open), s (successful trials), ps (last permit id).
+//
+// Every script reads Redis's clock (TIME), so no host's clock is compared
+// with another's. ARGV[1] is the pub/sub channel, ARGV[2] the breaker's
+// name, ARGV[3] the keys' TTL in ms, ARGV[4] who runs the script (the
+// binding's id, which messages carry so it can skip its own). Scripts that find no state return
+// {-1}; the store then seeds it (bind) and tries again.
+//
+// A reply is {st, g, oa, f, s, trials, now, changed, corrupt, extra}.
+const luaPrelude = `
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- load returns the state, or nil when there is none. Anything that is not
+-- a well-formed state (another type, foreign fields) is deleted and
+-- reported as corrupt: it is treated as absent.
+local function load(key)
+  local typ = redis.call('TYPE', key)['ok']
+  if typ == 'none' then return nil, 0 end
+  if typ ~= 'hash' then redis.call('DEL', key) return nil, 1 end
+  local v = redis.call('HMGET', key, 'st', 'g', 'oa', 'f', 's', 'ps')
+  local st, g = tonumber(v[1]), tonumber(v[2])
+  if st == nil or g == nil or (st ~= 0 and st ~= 1 and st ~= 2) or g < 1 or g ~= math.floor(g) then
+    redis.call('DEL', key)
+    return nil, 1
+  end
+  return {st = st, g = g, oa = tonumber(v[3]) or 0, f = tonumber(v[4]) or 0,
+          s = tonumber(v[5]) or 0, ps = tonumber(v[6]) or 0}, 0
+end
+
+local function save(r)
+  local ttl = tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], 'st', r.st, 'g', r.g, 'oa', r.oa, 'f', r.f, 's', r.s, 'ps', r.ps)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
+end
+
+-- trials drops expired leases and counts the rest.
+local function trials(now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  return redis.call('ZCARD', KEYS[2])
+end
+
+local function next_gen(r, st, now)
+  r.st, r.g, r.f, r.s = st, r.g + 1, 0, 0
+  if st == 1 then r.oa = now else r.oa = 0 end
+  redis.call('DEL', KEYS[2])
+end
+
+local function fmt(n) return string.format('%d', n) end
+
+local function publish(r, now, n)
+  redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\n' .. ARGV[4] .. '\n' .. fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' ..
+    fmt(r.f) .. ' ' .. fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(now))
+end
+
+local function reply(r, now, n, changed, corrupt, extra)
+  return {r.st, r.g, r.oa, r.f, r.s, n, now, changed, corrupt, extra or 0}
+end
+`
+
+// bind seeds the state where there is none. ARGV[5]: state to seed;
+// ARGV[6]: the lowest generation to seed (so a store that lost its data
+// never hands out a generation a member has seen); ARGV[7]: for an open
+// seed, how long ago it opened (ms); ARGV[8]: the run of failures to seed.
+var bindScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+local now = now_ms()
+local changed = 0
+if r == nil then
+  r = {st = tonumber(ARGV[5]), g = math.max(tonumber(ARGV[6]), 1), oa = 0, f = tonumber(ARGV[8]), s = 0, ps = 0}
+  if r.st == 1 then r.oa = now - tonumber(ARGV[7]) end
+  redis.call('DEL', KEYS[2])
+  changed = 1
+end
+save(r)
+local n = trials(now)
+if changed == 1 then publish(r, now, n) end
+return reply(r, now, n, changed, corrupt)
+`)
+
+// report merges a batch of closed-state outcomes of generation ARGV[5]:
+// ARGV[6] failures before the batch's first success (all of them if it has
+// none), ARGV[7] 1 if it has a success, ARGV[8] failures after its last
+// success; ARGV[9] FailMax. The merged run that reaches FailMax trips.
+var reportScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+if r == nil then return {-1} end
+local now = now_ms()
+if r.g ~= tonumber(ARGV[5]) or r.st ~= 0 then
+  save(r)
+  return reply(r, now, 0, 0, corrupt)
+end
+local before, saw, after, failmax = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local f0, trip = r.f, false
+if r.f + before >= failmax then
+  trip = true
+elseif saw == 1 then
+  r.f = after
+  trip = r.f >= failmax
+else
+  r.f = r.f + before
+end
+local changed = 0
+if trip then
+  next_gen(r, 1, now)
+  r.f = failmax
+  changed = 1
+end
+save(r)
+if changed == 1 or r.f ~= f0 then publish(r, now, 0) end
+return reply(r, now, 0, changed, corrupt)
+`)
+
+// transition commits a move to state ARGV[6] if the generation is ARGV[5]
+// (0: any). ARGV[7] is the run of failures of a trip.
+var transitionScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+if r == nil then return {-1} end
+local now = now_ms()
+local from = tonumber(ARGV[5])
+if from ~= 0 and from ~= r.g then
+  save(r)
+  return reply(r, now, trials(now), 0, corrupt)
+end
+next_gen(r, tonumber(ARGV[6]), now)
+if r.st == 1 then r.f = tonumber(ARGV[7]) end
+save(r)
+publish(r, now, 0)
+return reply(r, now, 0, 1, corrupt)
+`)
+
+// acquire grants a trial lease of ARGV[7] ms: moving an open breaker whose
+// ResetTimeout (ARGV[5] ms) has passed to half-open, and while fewer than
+// HalfOpenMaxCalls (ARGV[6]) leases are held. extra is the permit id, 0
+// when none was granted.
+var acquireScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+if r == nil then return {-1} end
+local now = now_ms()
+local changed = 0
+if r.st == 1 then
+  if now < r.oa + tonumber(ARGV[5]) then
+    save(r)
+    return reply(r, now, 0, 0, corrupt)
+  end
+  next_gen(r, 2, now)
+  changed = 1
+end
+if r.st ~= 2 then
+  save(r)
+  return reply(r, now, 0, 0, corrupt)
+end
+local n = trials(now)
+local id = 0
+if n < tonumber(ARGV[6]) then
+  r.ps = r.ps + 1
+  id = r.ps
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[7]), id)
+  n = n + 1
+end
+save(r)
+if changed == 1 then publish(r, now, n) end
+return reply(r, now, n, changed, corrupt, id)
+`)
+
+// settle takes back lease ARGV[6] of generation ARGV[5] with its trial's
+// outcome ARGV[7] (1 success, 2 failure); ARGV[8] is SuccessThreshold.
+var settleScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+if r == nil then return {-1} end
+local now = now_ms()
+local n = trials(now)
+if r.g ~= tonumber(ARGV[5]) or r.st ~= 2 or redis.call('ZREM', KEYS[2], ARGV[6]) == 0 then
+  save(r)
+  return reply(r, now, n, 0, corrupt)
+end
+n = n - 1
+local changed = 0
+if tonumber(ARGV[7]) == 2 then
+  next_gen(r, 1, now)
+  r.f = 1
+  changed = 1
+else
+  r.s = r.s + 1
+  if r.s >= tonumber(ARGV[8]) then
+    next_gen(r, 0, now)
+    changed = 1
+  end
+end
+if changed == 1 then n = 0 end
+save(r)
+publish(r, now, n)
+return reply(r, now, n, changed, corrupt)
+`)
+
+// release takes back lease ARGV[6] of generation ARGV[5] without an
+// outcome.
+var releaseScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+if r == nil then return {-1} end
+local now = now_ms()
+if r.g == tonumber(ARGV[5]) and r.st == 2 then redis.call('ZREM', KEYS[2], ARGV[6]) end
+save(r)
+return reply(r, now, trials(now), 0, corrupt)
+`)
+
+// refresh reads the state and renews the keys' TTL: the periodic safety
+// net for a lost pub/sub message.
+var refreshScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+if r == nil then return {-1} end
+local now = now_ms()
+save(r)
+return reply(r, now, trials(now), 0, corrupt)
+`)
