@@ -121,11 +121,15 @@ func New(cfg Config) (*Breaker, error) {
 		return nil, fmt.Errorf("infuse: binding breaker %q to its storage: %w", cfg.Name, err)
 	}
 	b.bind = bind
+	// Under mu, so that a snapshot the store observes meanwhile is either
+	// in this one or adopted after it (see adopt).
+	b.mu.Lock()
 	s := bind.Snapshot()
 	if s.Generation == 0 {
 		s.Generation = 1
 	}
 	b.cur.Store(b.newEpoch(s))
+	b.mu.Unlock()
 	return b, nil
 }
 
@@ -501,6 +505,12 @@ func (b *Breaker) fail(t ticket) bool {
 // the counters if it is the current one, and returns the current epoch.
 func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
 	cur := b.cur.Load()
+	if cur == nil {
+		// New has not read the binding's first snapshot yet; that read
+		// will include s, since a binding updates its Snapshot before it
+		// calls Observe.
+		return nil
+	}
 	if s.Generation < cur.gen {
 		return cur
 	}

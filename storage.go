@@ -51,7 +51,8 @@ type BindConfig struct {
 	// Observe receives snapshots of changes this binding did not make
 	// itself: another breaker's transition, a trip on merged counts, a
 	// changed merged count. It must not block, and the store must not hold
-	// its own locks while calling it. Snapshots may arrive out of order;
+	// its own locks while calling it. The binding's Snapshot must already
+	// reflect s when Observe is called. Snapshots may arrive out of order;
 	// the breaker keeps the newest generation.
 	Observe func(Snapshot)
 	// OnError receives errors of the backing store. It must not block.
