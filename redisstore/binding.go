@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/infuse-go/infuse"
@@ -35,6 +36,7 @@ type binding struct {
 	mu       sync.Mutex
 	conf     remote          // Redis's state as last confirmed; gen 0: never yet
 	seq      uint64          // local transitions since conf
+	firstTo  infuse.State    // the state of the first of them
 	local    infuse.Snapshot // what the breaker is told
 	batch    batch           // outcomes not yet sent
 	releases []uint64        // Redis permits to give back
@@ -42,6 +44,10 @@ type binding struct {
 	permits  map[uint64]struct{}
 	nextID   uint64
 	closed   bool
+	// offset is Redis's clock minus this host's, in ms, as of the last
+	// reply (0: none yet). It only turns a wait on this host into a
+	// deadline on Redis's clock; no decision compares the two clocks.
+	offset atomic.Int64
 }
 
 func newBinding(s *Store, cfg infuse.BindConfig) *binding {
@@ -283,6 +289,9 @@ func (b *binding) markDirty() {
 
 // step makes a transition in local state only. b.mu is held.
 func (b *binding) step(to infuse.State, failures int) {
+	if b.seq == 0 {
+		b.firstTo = to
+	}
 	if b.seq < 1<<provisionalBits-1 {
 		b.seq++
 	}
@@ -300,6 +309,9 @@ func (b *binding) step(to infuse.State, failures int) {
 // binding has, and reports whether the breaker's snapshot changed. b.mu is
 // held.
 func (b *binding) apply(r remote) bool {
+	if r.now > 0 {
+		b.offset.Store(r.now - time.Now().UnixMilli())
+	}
 	switch {
 	case r.gen < b.conf.gen:
 		return false
@@ -308,6 +320,16 @@ func (b *binding) apply(r remote) bool {
 		// the background is pushing it.
 		b.conf = r
 		return false
+	case r.gen == b.conf.gen+1 && b.seq > 1 && r.state == b.firstTo && b.conf.gen > 0:
+		// Redis made the same move this binding made first on its own
+		// (its reported failures tripped the breaker there too); the
+		// binding's later moves still stand, on top of Redis's.
+		b.conf, b.seq = r, b.seq-1
+		b.firstTo = b.local.State
+		b.local.Generation = r.gen<<provisionalBits + b.seq
+		b.dirty = true
+		b.s.signal()
+		return true
 	case r.gen == b.conf.gen:
 		before := b.local
 		b.conf = r
@@ -332,6 +354,16 @@ func (b *binding) apply(r remote) bool {
 	b.releases = nil
 	clear(b.permits)
 	return true
+}
+
+// redisDeadline is when, on Redis's clock, a script sent now and waited on
+// for d must stop changing anything; 0 (none) before the first reply.
+func (b *binding) redisDeadline(d time.Duration) int64 {
+	off := b.offset.Load()
+	if off == 0 {
+		return 0
+	}
+	return time.Now().UnixMilli() + off + d.Milliseconds()
 }
 
 // applyAsync applies a state that arrived in the background and tells the
@@ -372,18 +404,18 @@ func (b *binding) flush(ctx context.Context) error {
 		case b.conf.gen == 0:
 			b.dirty = false
 			b.mu.Unlock()
-			r, err = b.s.run(ctx, b, bindScript, b.seed()...)
+			r, err = b.s.run(ctx, b, bindScript, 0, b.seed()...)
 		case b.seq > 0:
 			to, failures, from := b.local.State, b.local.Failures, b.conf.gen
 			b.dirty = false
 			b.mu.Unlock()
-			r, err = b.s.run(ctx, b, transitionScript, from, int(to), failures)
+			r, err = b.s.run(ctx, b, transitionScript, 0, from, int(to), failures)
 		default:
 			sent, releases, gen := b.batch, b.releases, b.conf.gen
 			b.batch, b.releases, b.dirty = batch{}, nil, false
 			b.mu.Unlock()
 			for _, id := range releases {
-				if _, err = b.s.run(ctx, b, releaseScript, gen, id); err != nil {
+				if _, err = b.s.run(ctx, b, releaseScript, 0, gen, id); err != nil {
 					break
 				}
 			}
@@ -392,7 +424,7 @@ func (b *binding) flush(ctx context.Context) error {
 				if sent.saw {
 					saw = 1
 				}
-				r, err = b.s.run(ctx, b, reportScript, gen, sent.before, saw, sent.after, b.cfg.Policy().FailMax)
+				r, err = b.s.run(ctx, b, reportScript, 0, gen, sent.before, saw, sent.after, b.cfg.Policy().FailMax)
 			}
 			if err != nil {
 				b.mu.Lock()

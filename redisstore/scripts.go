@@ -14,7 +14,10 @@ import "github.com/redis/go-redis/v9"
 // Every script reads Redis's clock (TIME), so no host's clock is compared
 // with another's. ARGV[1] is the pub/sub channel, ARGV[2] the breaker's
 // name, ARGV[3] the keys' TTL in ms, ARGV[4] who runs the script (the
-// binding's id, which messages carry so it can skip its own). Scripts that find no state return
+// binding's id, which messages carry so it can skip its own), ARGV[5] a
+// deadline in Redis ms (0: none): a script that runs past it, because the
+// caller stopped waiting, changes nothing, so an operation given up on
+// never lands late. Scripts that find no state return
 // {-1}; the store then seeds it (bind) and tries again.
 //
 // A reply is {st, g, oa, f, s, trials, now, changed, corrupt, extra}.
@@ -60,6 +63,12 @@ local function next_gen(r, st, now)
   redis.call('DEL', KEYS[2])
 end
 
+-- late reports whether the caller's deadline has passed.
+local function late(now)
+  local d = tonumber(ARGV[5])
+  return d > 0 and now > d
+end
+
 local function fmt(n) return string.format('%d', n) end
 
 local function publish(r, now, n)
@@ -72,17 +81,17 @@ local function reply(r, now, n, changed, corrupt, extra)
 end
 `
 
-// bind seeds the state where there is none. ARGV[5]: state to seed;
-// ARGV[6]: the lowest generation to seed (so a store that lost its data
-// never hands out a generation a member has seen); ARGV[7]: for an open
-// seed, how long ago it opened (ms); ARGV[8]: the run of failures to seed.
+// bind seeds the state where there is none. ARGV[6]: state to seed;
+// ARGV[7]: the lowest generation to seed (so a store that lost its data
+// never hands out a generation a member has seen); ARGV[8]: for an open
+// seed, how long ago it opened (ms); ARGV[9]: the run of failures to seed.
 var bindScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 local now = now_ms()
 local changed = 0
 if r == nil then
-  r = {st = tonumber(ARGV[5]), g = math.max(tonumber(ARGV[6]), 1), oa = 0, f = tonumber(ARGV[8]), s = 0, ps = 0}
-  if r.st == 1 then r.oa = now - tonumber(ARGV[7]) end
+  r = {st = tonumber(ARGV[6]), g = math.max(tonumber(ARGV[7]), 1), oa = 0, f = tonumber(ARGV[9]), s = 0, ps = 0}
+  if r.st == 1 then r.oa = now - tonumber(ARGV[8]) end
   redis.call('DEL', KEYS[2])
   changed = 1
 end
@@ -92,19 +101,19 @@ if changed == 1 then publish(r, now, n) end
 return reply(r, now, n, changed, corrupt)
 `)
 
-// report merges a batch of closed-state outcomes of generation ARGV[5]:
-// ARGV[6] failures before the batch's first success (all of them if it has
-// none), ARGV[7] 1 if it has a success, ARGV[8] failures after its last
-// success; ARGV[9] FailMax. The merged run that reaches FailMax trips.
+// report merges a batch of closed-state outcomes of generation ARGV[6]:
+// ARGV[7] failures before the batch's first success (all of them if it has
+// none), ARGV[8] 1 if it has a success, ARGV[9] failures after its last
+// success; ARGV[10] FailMax. The merged run that reaches FailMax trips.
 var reportScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
-if r.g ~= tonumber(ARGV[5]) or r.st ~= 0 then
+if r.g ~= tonumber(ARGV[6]) or r.st ~= 0 then
   save(r)
   return reply(r, now, 0, 0, corrupt)
 end
-local before, saw, after, failmax = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local before, saw, after, failmax = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local f0, trip = r.f, false
 if r.f + before >= failmax then
   trip = true
@@ -125,35 +134,43 @@ if changed == 1 or r.f ~= f0 then publish(r, now, 0) end
 return reply(r, now, 0, changed, corrupt)
 `)
 
-// transition commits a move to state ARGV[6] if the generation is ARGV[5]
-// (0: any). ARGV[7] is the run of failures of a trip.
+// transition commits a move to state ARGV[7] if the generation is ARGV[6]
+// (0: any). ARGV[8] is the run of failures of a trip.
 var transitionScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
-local from = tonumber(ARGV[5])
+if late(now) then
+  save(r)
+  return reply(r, now, trials(now), 0, corrupt)
+end
+local from = tonumber(ARGV[6])
 if from ~= 0 and from ~= r.g then
   save(r)
   return reply(r, now, trials(now), 0, corrupt)
 end
-next_gen(r, tonumber(ARGV[6]), now)
-if r.st == 1 then r.f = tonumber(ARGV[7]) end
+next_gen(r, tonumber(ARGV[7]), now)
+if r.st == 1 then r.f = tonumber(ARGV[8]) end
 save(r)
 publish(r, now, 0)
 return reply(r, now, 0, 1, corrupt)
 `)
 
-// acquire grants a trial lease of ARGV[7] ms: moving an open breaker whose
-// ResetTimeout (ARGV[5] ms) has passed to half-open, and while fewer than
-// HalfOpenMaxCalls (ARGV[6]) leases are held. extra is the permit id, 0
+// acquire grants a trial lease of ARGV[8] ms: moving an open breaker whose
+// ResetTimeout (ARGV[6] ms) has passed to half-open, and while fewer than
+// HalfOpenMaxCalls (ARGV[7]) leases are held. extra is the permit id, 0
 // when none was granted.
 var acquireScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
+if late(now) then
+  save(r)
+  return reply(r, now, trials(now), 0, corrupt)
+end
 local changed = 0
 if r.st == 1 then
-  if now < r.oa + tonumber(ARGV[5]) then
+  if now < r.oa + tonumber(ARGV[6]) then
     save(r)
     return reply(r, now, 0, 0, corrupt)
   end
@@ -166,10 +183,10 @@ if r.st ~= 2 then
 end
 local n = trials(now)
 local id = 0
-if n < tonumber(ARGV[6]) then
+if n < tonumber(ARGV[7]) then
   r.ps = r.ps + 1
   id = r.ps
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[7]), id)
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), id)
   n = n + 1
 end
 save(r)
@@ -177,26 +194,30 @@ if changed == 1 then publish(r, now, n) end
 return reply(r, now, n, changed, corrupt, id)
 `)
 
-// settle takes back lease ARGV[6] of generation ARGV[5] with its trial's
-// outcome ARGV[7] (1 success, 2 failure); ARGV[8] is SuccessThreshold.
+// settle takes back lease ARGV[7] of generation ARGV[6] with its trial's
+// outcome ARGV[8] (1 success, 2 failure); ARGV[9] is SuccessThreshold.
 var settleScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
+if late(now) then
+  save(r)
+  return reply(r, now, trials(now), 0, corrupt)
+end
 local n = trials(now)
-if r.g ~= tonumber(ARGV[5]) or r.st ~= 2 or redis.call('ZREM', KEYS[2], ARGV[6]) == 0 then
+if r.g ~= tonumber(ARGV[6]) or r.st ~= 2 or redis.call('ZREM', KEYS[2], ARGV[7]) == 0 then
   save(r)
   return reply(r, now, n, 0, corrupt)
 end
 n = n - 1
 local changed = 0
-if tonumber(ARGV[7]) == 2 then
+if tonumber(ARGV[8]) == 2 then
   next_gen(r, 1, now)
   r.f = 1
   changed = 1
 else
   r.s = r.s + 1
-  if r.s >= tonumber(ARGV[8]) then
+  if r.s >= tonumber(ARGV[9]) then
     next_gen(r, 0, now)
     changed = 1
   end
@@ -207,13 +228,13 @@ publish(r, now, n)
 return reply(r, now, n, changed, corrupt)
 `)
 
-// release takes back lease ARGV[6] of generation ARGV[5] without an
+// release takes back lease ARGV[7] of generation ARGV[6] without an
 // outcome.
 var releaseScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
-if r.g == tonumber(ARGV[5]) and r.st == 2 then redis.call('ZREM', KEYS[2], ARGV[6]) end
+if r.g == tonumber(ARGV[6]) and r.st == 2 then redis.call('ZREM', KEYS[2], ARGV[7]) end
 save(r)
 return reply(r, now, trials(now), 0, corrupt)
 `)

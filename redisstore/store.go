@@ -170,9 +170,9 @@ func (s *Store) recovered() { s.degradedUntil.Store(0) }
 // run runs a script for one breaker and decodes its reply, seeding the
 // state first if Redis has none (a new breaker, an expired key, a Redis
 // that lost its data).
-func (s *Store) run(ctx context.Context, b *binding, sc *redis.Script, args ...any) (reply, error) {
+func (s *Store) run(ctx context.Context, b *binding, sc *redis.Script, deadline int64, args ...any) (reply, error) {
 	keys := s.keys(b.name)
-	argv := append([]any{s.channel, b.name, s.opts.TTL.Milliseconds(), b.id}, args...)
+	argv := append([]any{s.channel, b.name, s.opts.TTL.Milliseconds(), b.id, deadline}, args...)
 	for attempt := 0; ; attempt++ {
 		v, err := sc.Run(ctx, s.client, keys, argv...).Result()
 		if err != nil {
@@ -189,7 +189,7 @@ func (s *Store) run(ctx context.Context, b *binding, sc *redis.Script, args ...a
 			return r, nil
 		}
 		seed := b.seed()
-		sr, err := s.run(ctx, b, bindScript, seed...)
+		sr, err := s.run(ctx, b, bindScript, 0, seed...)
 		if err != nil {
 			return reply{}, err
 		}
@@ -205,6 +205,7 @@ func (s *Store) bounded(ctx context.Context, b *binding, sc *redis.Script, args 
 		return reply{}, errClosed
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	deadline := b.redisDeadline(s.opts.OpTimeout)
 	type result struct {
 		r   reply
 		err error
@@ -214,7 +215,7 @@ func (s *Store) bounded(ctx context.Context, b *binding, sc *redis.Script, args 
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
-		r, err := s.run(ctx, b, sc, args...)
+		r, err := s.run(ctx, b, sc, deadline, args...)
 		done <- result{r, err}
 	}()
 	select {
@@ -381,7 +382,7 @@ func (s *Store) refreshAll(ctx context.Context) {
 		}
 		seen[b.name] = true
 		ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
-		r, err := s.run(ctx, b, refreshScript)
+		r, err := s.run(ctx, b, refreshScript, 0)
 		cancel()
 		if err != nil {
 			s.fail(err, s.named(b.name))
