@@ -21,6 +21,11 @@ func newStore(t testing.TB, srv *redistest.Server, opts redisstore.Options) *red
 	if opts.Namespace == "" {
 		opts.Namespace = fmt.Sprintf("test%d", namespaces.Add(1))
 	}
+	if opts.OpTimeout == 0 {
+		// Generous, so that a loaded test machine never looks like a Redis
+		// outage; the outage tests set their own.
+		opts.OpTimeout = 2 * time.Second
+	}
 	s := redisstore.New(srv.Client(t), opts)
 	t.Cleanup(func() { _ = s.Close() })
 	return s

@@ -245,6 +245,14 @@ func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 	s.mu.Unlock()
 
 	if !s.degraded() {
+		// Let the subscription settle first (at most OpTimeout, once per
+		// store), so that no transition published after Bind is missed.
+		t := time.NewTimer(s.opts.OpTimeout)
+		select {
+		case <-s.ready:
+		case <-t.C:
+		}
+		t.Stop()
 		r, err := s.bounded(context.Background(), b, bindScript, b.seed()...)
 		if err == nil {
 			s.recovered()
