@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
 )
 
 func TestPanicCountsAsFailureAndGoesOn(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{FailMax: 1, Listeners: []infuse.Listener{&r}})
 	got := func() (v any) {
 		defer func() { v = recover() }()
@@ -29,13 +30,13 @@ func TestPanicCountsAsFailureAndGoesOn(t *testing.T) {
 	}
 	wantState(t, b, infuse.Open)
 	var pe *infuse.PanicError
-	for _, e := range r.all() {
+	for _, e := range r.Events() {
 		if e.Kind == infuse.EventFailure && errors.As(e.Err, &pe) {
 			break
 		}
 	}
 	if pe == nil || pe.Value != "kaboom" {
-		t.Fatalf("no failure event with the panic value: %q", r.trace())
+		t.Fatalf("no failure event with the panic value: %q", r.Trace())
 	}
 }
 
@@ -79,7 +80,7 @@ func TestGoexitCountsAsNothing(t *testing.T) {
 }
 
 func TestCallersOwnCancellationIsNeitherSuccessNorFailure(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{Listeners: []infuse.Listener{&r}})
 	_ = b.Call(bg, boom)
 	ctx, cancel := context.WithCancel(bg)
@@ -91,8 +92,8 @@ func TestCallersOwnCancellationIsNeitherSuccessNorFailure(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	wantCounts(t, b, 1, 0) // not reset, not increased
-	if r.count(infuse.EventIgnored) != 1 {
-		t.Fatalf("events %q, want one ignored", r.trace())
+	if r.Count(infuse.EventIgnored) != 1 {
+		t.Fatalf("events %q, want one ignored", r.Trace())
 	}
 	// context.Canceled from something else, with the caller's ctx alive,
 	// is a failure.
@@ -173,7 +174,7 @@ func TestNilArgumentsAreErrorsNotPanics(t *testing.T) {
 }
 
 func TestPanickingListenerChangesNothing(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{FailMax: 2, Listeners: []infuse.Listener{
 		infuse.ListenerFunc(func(infuse.Event) { panic("listener") }),
 		&r,
@@ -185,7 +186,7 @@ func TestPanickingListenerChangesNothing(t *testing.T) {
 		t.Fatalf("err = %v: a panicking listener stopped the trip", err)
 	}
 	wantState(t, b, infuse.Open)
-	if got := r.trace(); got != "before-call,failure,before-call,failure,closed->open" {
+	if got := r.Trace(); got != "before-call,failure,before-call,failure,closed->open" {
 		t.Fatalf("later listener saw %q", got)
 	}
 }
@@ -206,7 +207,7 @@ func TestListenerPanicDuringFunctionPanicIsContained(t *testing.T) {
 
 func TestListenerMayCallTheBreaker(t *testing.T) {
 	var b *infuse.Breaker
-	var r recorder
+	var r infusetest.Recorder
 	b, _ = newBreaker(t, infuse.Config{FailMax: 1, Listeners: []infuse.Listener{
 		infuse.ListenerFunc(func(e infuse.Event) {
 			if e.Kind == infuse.EventStateChange && e.To == infuse.Open {
@@ -218,7 +219,7 @@ func TestListenerMayCallTheBreaker(t *testing.T) {
 	}})
 	_ = b.Call(bg, boom)
 	wantState(t, b, infuse.Closed)
-	if got := r.transitions(); got != "closed->open,open->closed" {
+	if got := r.Transitions(); got != "closed->open,open->closed" {
 		t.Fatalf("transitions = %q, want them in order", got)
 	}
 }
@@ -257,7 +258,7 @@ func TestExcludedErrorDuringHalfOpenCloses(t *testing.T) {
 // moves the breaker to half-open and runs the trial; the others are
 // rejected at once, never queued.
 func TestExactlyOneTrialAfterTimeout(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, clock := newBreaker(t, infuse.Config{FailMax: 1, ResetTimeout: 10 * time.Millisecond, Listeners: []infuse.Listener{&r}})
 	trip(t, b)
 	clock.Advance(10 * time.Millisecond)
@@ -278,8 +279,8 @@ func TestExactlyOneTrialAfterTimeout(t *testing.T) {
 	if ran.get() != 1 || rejected.get() != 4 {
 		t.Fatalf("%d trials ran, %d rejected; want 1 and 4", ran.get(), rejected.get())
 	}
-	if got := strings.Count(r.transitions(), "open->half-open"); got != 1 {
-		t.Fatalf("%d transitions to half-open: %q", got, r.transitions())
+	if got := strings.Count(r.Transitions(), "open->half-open"); got != 1 {
+		t.Fatalf("%d transitions to half-open: %q", got, r.Transitions())
 	}
 }
 
@@ -379,11 +380,11 @@ func TestOpenErrorMessages(t *testing.T) {
 }
 
 func TestRejectedEvent(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{Listeners: []infuse.Listener{&r}})
 	_ = b.Open(bg)
 	err := b.Call(bg, succeed)
-	evs := r.all()
+	evs := r.Events()
 	last := evs[len(evs)-1]
 	if last.Kind != infuse.EventRejected || last.Err != err {
 		t.Fatalf("last event %+v, want the rejection with its error", last)

@@ -3,8 +3,6 @@ package infuse_test
 import (
 	"context"
 	"errors"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/infuse-go/infuse"
@@ -62,55 +60,4 @@ func wantCounts(t testing.TB, b *infuse.Breaker, failures, successes int) {
 	if got := b.Counts(); got != (infuse.Counts{ConsecutiveFailures: failures, ConsecutiveSuccesses: successes}) {
 		t.Fatalf("counts = %+v, want failures %d successes %d", got, failures, successes)
 	}
-}
-
-// recorder is a Listener that keeps every event.
-type recorder struct {
-	mu     sync.Mutex
-	events []infuse.Event
-}
-
-func (r *recorder) OnEvent(e infuse.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) all() []infuse.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]infuse.Event(nil), r.events...)
-}
-
-// trace renders the events as "kind" or "from->to" words, comma-joined.
-func (r *recorder) trace() string {
-	var parts []string
-	for _, e := range r.all() {
-		if e.Kind == infuse.EventStateChange {
-			parts = append(parts, e.From.String()+"->"+e.To.String())
-		} else {
-			parts = append(parts, e.Kind.String())
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-func (r *recorder) transitions() string {
-	var parts []string
-	for _, e := range r.all() {
-		if e.Kind == infuse.EventStateChange {
-			parts = append(parts, e.From.String()+"->"+e.To.String())
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-func (r *recorder) count(kind infuse.EventKind) int {
-	n := 0
-	for _, e := range r.all() {
-		if e.Kind == kind {
-			n++
-		}
-	}
-	return n
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
 )
 
 // A1
@@ -176,15 +177,15 @@ func TestManualClose(t *testing.T) {
 
 // A13
 func TestTransitionEvents(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{Listeners: []infuse.Listener{&r}})
 	_ = b.Open(bg)
 	_ = b.HalfOpen(bg)
 	_ = b.Close(bg)
-	if got, want := r.transitions(), "closed->open,open->half-open,half-open->closed"; got != want {
+	if got, want := r.Transitions(), "closed->open,open->half-open,half-open->closed"; got != want {
 		t.Fatalf("transitions = %q, want %q", got, want)
 	}
-	for _, e := range r.all() {
+	for _, e := range r.Events() {
 		if e.Name != t.Name() || e.Remote || e.Time.IsZero() || e.Generation == 0 {
 			t.Fatalf("event %+v: want the breaker's name, local, timed, with a generation", e)
 		}
@@ -193,28 +194,28 @@ func TestTransitionEvents(t *testing.T) {
 
 // A14
 func TestCallEvents(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{})
 	b.AddListener(&r)
 	_ = b.Call(bg, succeed)
 	_ = b.Call(bg, boom)
-	if got, want := r.trace(), "before-call,success,before-call,failure"; got != want {
+	if got, want := r.Trace(), "before-call,success,before-call,failure"; got != want {
 		t.Fatalf("events = %q, want %q", got, want)
 	}
-	if ev := r.all()[3]; ev.Err != errBoom {
+	if ev := r.Events()[3]; ev.Err != errBoom {
 		t.Fatalf("failure event Err = %v", ev.Err)
 	}
 }
 
 // pybreaker's event order around a trip and a closing trial.
 func TestEventOrderAroundTripAndTrial(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, clock := newBreaker(t, infuse.Config{FailMax: 1, ResetTimeout: time.Second, Listeners: []infuse.Listener{&r}})
 	_ = b.Call(bg, boom)
 	clock.Advance(time.Second)
 	_ = b.Call(bg, succeed)
 	want := "before-call,failure,closed->open,open->half-open,before-call,half-open->closed,success"
-	if got := r.trace(); got != want {
+	if got := r.Trace(); got != want {
 		t.Fatalf("events =\n %q, want\n %q", got, want)
 	}
 }
@@ -250,11 +251,11 @@ func TestAllowForm(t *testing.T) {
 func TestInitialState(t *testing.T) {
 	for _, s := range []infuse.State{infuse.Open, infuse.Closed, infuse.HalfOpen} {
 		t.Run(s.String(), func(t *testing.T) {
-			var r recorder
+			var r infusetest.Recorder
 			b, _ := newBreaker(t, infuse.Config{InitialState: s, Listeners: []infuse.Listener{&r}})
 			wantState(t, b, s)
-			if len(r.all()) != 0 {
-				t.Fatalf("construction emitted %q", r.trace())
+			if len(r.Events()) != 0 {
+				t.Fatalf("construction emitted %q", r.Trace())
 			}
 		})
 	}
@@ -364,7 +365,7 @@ func TestExecuteReturnsValue(t *testing.T) {
 
 // B14, B15, B16
 func TestAddAndRemoveListeners(t *testing.T) {
-	var r1, r2 recorder
+	var r1, r2 infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{})
 	rm1 := b.AddListener(&r1)
 	rm2 := b.AddListener(&r2)
@@ -374,8 +375,8 @@ func TestAddAndRemoveListeners(t *testing.T) {
 	_ = b.Call(bg, succeed)
 	rm2()
 	_ = b.Call(bg, succeed)
-	if r1.count(infuse.EventSuccess) != 1 || r2.count(infuse.EventSuccess) != 2 {
-		t.Fatalf("successes seen: %d and %d, want 1 and 2", r1.count(infuse.EventSuccess), r2.count(infuse.EventSuccess))
+	if r1.Count(infuse.EventSuccess) != 1 || r2.Count(infuse.EventSuccess) != 2 {
+		t.Fatalf("successes seen: %d and %d, want 1 and 2", r1.Count(infuse.EventSuccess), r2.Count(infuse.EventSuccess))
 	}
 	b.AddListener(nil)() // ignored
 }
@@ -578,10 +579,10 @@ func TestConcurrentFailuresAreAllCounted(t *testing.T) {
 
 // E2: successes from many goroutines all reach the listeners.
 func TestConcurrentSuccessesReachListeners(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{FailMax: 3000, Listeners: []infuse.Listener{&r}})
 	runParallel(3, 500, func() { _ = b.Call(bg, succeed) })
-	if n := r.count(infuse.EventSuccess); n != 1500 {
+	if n := r.Count(infuse.EventSuccess); n != 1500 {
 		t.Fatalf("successes = %d, want 1500", n)
 	}
 }

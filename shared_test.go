@@ -17,7 +17,7 @@ import (
 func TestBreakersSharingAStoreShareState(t *testing.T) {
 	store := infuse.NewMemoryStorage()
 	clock := infusetest.NewClock()
-	var ra, rb recorder
+	var ra, rb infusetest.Recorder
 	cfg := infuse.Config{Name: "shared", Storage: store, Clock: clock, FailMax: 4, ResetTimeout: time.Second}
 	cfg.Listeners = []infuse.Listener{&ra}
 	a, _ := infuse.New(cfg)
@@ -32,10 +32,10 @@ func TestBreakersSharingAStoreShareState(t *testing.T) {
 		t.Fatalf("fourth merged failure: %v, want ErrTripped", err)
 	}
 	wantState(t, a, infuse.Open)
-	if ev := ra.all()[len(ra.all())-1]; ev.Kind != infuse.EventStateChange || !ev.Remote {
+	if ev := ra.Events()[len(ra.Events())-1]; ev.Kind != infuse.EventStateChange || !ev.Remote {
 		t.Fatalf("a's last event %+v, want a remote state change", ev)
 	}
-	if ev := rb.all()[len(rb.all())-1]; ev.Kind != infuse.EventStateChange || ev.Remote {
+	if ev := rb.Events()[len(rb.Events())-1]; ev.Kind != infuse.EventStateChange || ev.Remote {
 		t.Fatalf("b's last event %+v, want a local state change", ev)
 	}
 
@@ -54,7 +54,7 @@ func TestBreakersSharingAStoreShareState(t *testing.T) {
 	}
 	wantState(t, a, infuse.Closed)
 	wantState(t, b, infuse.Closed)
-	if got := rb.transitions(); !strings.HasSuffix(got, "open->half-open,half-open->closed") {
+	if got := rb.Transitions(); !strings.HasSuffix(got, "open->half-open(remote),half-open->closed(remote)") {
 		t.Fatalf("b's transitions %q", got)
 	}
 }
@@ -145,7 +145,7 @@ func (b *failingBinding) Transition(ctx context.Context, tr infuse.Transition) (
 }
 
 func TestStoreErrorsReachListenersAndManualCalls(t *testing.T) {
-	var r recorder
+	var r infusetest.Recorder
 	b, _ := newBreaker(t, infuse.Config{Storage: &failingStorage{}, FailMax: 1, Listeners: []infuse.Listener{&r}})
 	if err := b.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
 		t.Fatalf("err = %v, want ErrTripped", err)
@@ -154,8 +154,8 @@ func TestStoreErrorsReachListenersAndManualCalls(t *testing.T) {
 		t.Fatalf("Close = %v, want the store error", err)
 	}
 	wantState(t, b, infuse.Closed) // applied locally all the same
-	if r.count(infuse.EventStoreError) != 1 {
-		t.Fatalf("want one store-error event: %q", r.trace())
+	if r.Count(infuse.EventStoreError) != 1 {
+		t.Fatalf("want one store-error event: %q", r.Trace())
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
 	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
 )
@@ -23,49 +24,9 @@ var (
 func succeed(context.Context) error { return nil }
 func boom(context.Context) error    { return errBoom }
 
-// recorder keeps a breaker's state changes.
-type recorder struct {
-	mu     sync.Mutex
-	events []infuse.Event
-}
-
-func (r *recorder) OnEvent(e infuse.Event) {
-	r.mu.Lock()
-	r.events = append(r.events, e)
-	r.mu.Unlock()
-}
-
-func (r *recorder) transitions() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var parts []string
-	for _, e := range r.events {
-		if e.Kind == infuse.EventStateChange {
-			s := e.From.String() + "->" + e.To.String()
-			if e.Remote {
-				s += "(remote)"
-			}
-			parts = append(parts, s)
-		}
-	}
-	return strings.Join(parts, ",")
-}
-
-func (r *recorder) count(k infuse.EventKind) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	n := 0
-	for _, e := range r.events {
-		if e.Kind == k {
-			n++
-		}
-	}
-	return n
-}
-
-func newBreaker(t testing.TB, store *redisstore.Store, cfg infuse.Config) (*infuse.Breaker, *recorder) {
+func newBreaker(t testing.TB, store *redisstore.Store, cfg infuse.Config) (*infuse.Breaker, *infusetest.Recorder) {
 	t.Helper()
-	r := &recorder{}
+	r := &infusetest.Recorder{}
 	cfg.Storage = store
 	cfg.Listeners = append(cfg.Listeners, r)
 	if cfg.Name == "" {
@@ -122,7 +83,7 @@ func TestOneProcessBehavesAsMemory(t *testing.T) {
 	_ = b.Call(bg, succeed)
 	wantState(t, b, infuse.Closed)
 	want := "closed->open,open->half-open,half-open->open,open->half-open,half-open->closed"
-	if got := r.transitions(); got != want {
+	if got := r.Transitions(); got != want {
 		t.Fatalf("transitions %q, want %q", got, want)
 	}
 	if store.Errors() != 0 {
@@ -131,7 +92,7 @@ func TestOneProcessBehavesAsMemory(t *testing.T) {
 }
 
 // Two stores are two processes as far as Redis can tell.
-func twoMembers(t *testing.T, cfg infuse.Config) (a, b *infuse.Breaker, ra, rb *recorder, sa, sb *redisstore.Store, srv *redistest.Server) {
+func twoMembers(t *testing.T, cfg infuse.Config) (a, b *infuse.Breaker, ra, rb *infusetest.Recorder, sa, sb *redisstore.Store, srv *redistest.Server) {
 	t.Helper()
 	srv = redistest.Start(t)
 	sa = newStore(t, srv, redisstore.Options{Namespace: "fleet"})
@@ -149,7 +110,7 @@ func TestTripReachesEveryMember(t *testing.T) {
 	syncStore(t, sa)
 	syncStore(t, sb)
 	wantState(t, b, infuse.Open)
-	if got := rb.transitions(); got != "closed->open(remote)" {
+	if got := rb.Transitions(); got != "closed->open(remote)" {
 		t.Fatalf("b's transitions %q", got)
 	}
 	if left := b.RetryAfter(); left < 55*time.Second {
@@ -254,8 +215,8 @@ func TestJoiningMemberKeepsOpenState(t *testing.T) {
 	sb := newStore(t, srv, redisstore.Options{Namespace: "join"})
 	b, rb := newBreaker(t, sb, infuse.Config{FailMax: 1, ResetTimeout: time.Minute, InitialState: infuse.Closed})
 	wantState(t, b, infuse.Open)
-	if rb.count(infuse.EventStateChange) != 0 {
-		t.Fatalf("joining emitted %q", rb.transitions())
+	if rb.Count(infuse.EventStateChange) != 0 {
+		t.Fatalf("joining emitted %q", rb.Transitions())
 	}
 	syncStore(t, sa)
 	wantState(t, a, infuse.Open)
@@ -335,7 +296,7 @@ func TestForeignDataIsReplacedAndReported(t *testing.T) {
 			spoil(c, store.Key("db"))
 			b, r := newBreaker(t, store, infuse.Config{FailMax: 1})
 			wantState(t, b, infuse.Closed)
-			if store.Errors() == 0 || r.count(infuse.EventStoreError) == 0 {
+			if store.Errors() == 0 || r.Count(infuse.EventStoreError) == 0 {
 				t.Fatalf("foreign data not reported: %d errors", store.Errors())
 			}
 			if err := b.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
 	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
 )
@@ -63,7 +64,7 @@ func TestRedisDownAtStart(t *testing.T) {
 		t.Fatalf("New took %v with Redis down", d)
 	}
 	var b *infuse.Breaker
-	var r *recorder
+	var r *infusetest.Recorder
 	if d := timed(func() { b, r = newBreaker(t, store, infuse.Config{FailMax: 2, ResetTimeout: time.Minute}) }); d > opTimeout+margin {
 		t.Fatalf("infuse.New took %v with Redis down", d)
 	}
@@ -75,7 +76,7 @@ func TestRedisDownAtStart(t *testing.T) {
 	if err := b.Call(bg, succeed); !errors.Is(err, infuse.ErrOpen) {
 		t.Fatalf("after the local trip: %v", err)
 	}
-	if r.count(infuse.EventStoreError) == 0 || store.Errors() == 0 {
+	if r.Count(infuse.EventStoreError) == 0 || store.Errors() == 0 {
 		t.Fatal("the outage was not reported")
 	}
 	// When Redis is back, the fleet learns of the trip.

@@ -79,6 +79,12 @@ end
 local function reply(r, now, n, changed, corrupt, extra)
   return {r.st, r.g, r.oa, r.f, r.s, n, now, changed, corrupt, extra or 0}
 end
+
+-- unchanged answers with the state as it is, its TTL renewed.
+local function unchanged(r, now, corrupt)
+  save(r)
+  return reply(r, now, trials(now), 0, corrupt)
+end
 `
 
 // bind seeds the state where there is none. ARGV[6]: state to seed;
@@ -140,15 +146,9 @@ var transitionScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
-if late(now) then
-  save(r)
-  return reply(r, now, trials(now), 0, corrupt)
-end
+if late(now) then return unchanged(r, now, corrupt) end
 local from = tonumber(ARGV[6])
-if from ~= 0 and from ~= r.g then
-  save(r)
-  return reply(r, now, trials(now), 0, corrupt)
-end
+if from ~= 0 and from ~= r.g then return unchanged(r, now, corrupt) end
 next_gen(r, tonumber(ARGV[7]), now)
 if r.st == 1 then r.f = tonumber(ARGV[8]) end
 save(r)
@@ -164,23 +164,14 @@ var acquireScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
-if late(now) then
-  save(r)
-  return reply(r, now, trials(now), 0, corrupt)
-end
+if late(now) then return unchanged(r, now, corrupt) end
 local changed = 0
 if r.st == 1 then
-  if now < r.oa + tonumber(ARGV[6]) then
-    save(r)
-    return reply(r, now, 0, 0, corrupt)
-  end
+  if now < r.oa + tonumber(ARGV[6]) then return unchanged(r, now, corrupt) end
   next_gen(r, 2, now)
   changed = 1
 end
-if r.st ~= 2 then
-  save(r)
-  return reply(r, now, 0, 0, corrupt)
-end
+if r.st ~= 2 then return unchanged(r, now, corrupt) end
 local n = trials(now)
 local id = 0
 if n < tonumber(ARGV[7]) then
@@ -200,10 +191,7 @@ var settleScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
-if late(now) then
-  save(r)
-  return reply(r, now, trials(now), 0, corrupt)
-end
+if late(now) then return unchanged(r, now, corrupt) end
 local n = trials(now)
 if r.g ~= tonumber(ARGV[6]) or r.st ~= 2 or redis.call('ZREM', KEYS[2], ARGV[7]) == 0 then
   save(r)
@@ -244,7 +232,5 @@ return reply(r, now, trials(now), 0, corrupt)
 var refreshScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
-local now = now_ms()
-save(r)
-return reply(r, now, trials(now), 0, corrupt)
+return unchanged(r, now_ms(), corrupt)
 `)
