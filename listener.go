@@ -103,3 +103,61 @@ func callListener(l Listener, e Event) {
 	defer func() { _ = recover() }()
 	l.OnEvent(e)
 }
+
+// emit delivers a call event to the listeners, if any.
+func (b *Breaker) emit(ev Event) {
+	if hs := b.hooks.Load(); hs != nil {
+		ev.Name = b.name
+		hs.emit(ev)
+	}
+}
+
+func (b *Breaker) storeError(err error) {
+	b.emit(Event{Kind: EventStoreError, Err: err})
+}
+
+// AddListener adds l, which sees every event from now on, and returns a
+// function that removes it again (safe to call more than once). A nil l is
+// ignored.
+func (b *Breaker) AddListener(l Listener) (remove func()) {
+	if l == nil {
+		return func() {}
+	}
+	b.mu.Lock()
+	b.nextListener++
+	id := b.nextListener
+	var entries []listenerEntry
+	if cur := b.hooks.Load(); cur != nil {
+		entries = append(entries, cur.entries...)
+	}
+	entries = append(entries, listenerEntry{id: id, l: l})
+	b.hooks.Store(&listenerSet{entries: entries})
+	if e := b.cur.Load(); e != nil { // nil while New adds Config.Listeners
+		e.slow.Store(1)
+	}
+	b.mu.Unlock()
+	return func() { b.removeListener(id) }
+}
+
+func (b *Breaker) removeListener(id uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur := b.hooks.Load()
+	if cur == nil {
+		return
+	}
+	var kept []listenerEntry
+	for _, en := range cur.entries {
+		if en.id != id {
+			kept = append(kept, en)
+		}
+	}
+	if len(kept) == 0 {
+		b.hooks.Store(nil)
+		if e := b.cur.Load(); e.state == Closed {
+			e.slow.Store(0)
+		}
+	} else {
+		b.hooks.Store(&listenerSet{entries: kept})
+	}
+}

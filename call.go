@@ -1,0 +1,346 @@
+package infuse
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"time"
+)
+
+// ticket is an admitted call: the generation that admitted it and, in the
+// half-open state, its trial permit.
+type ticket struct {
+	e      *epoch
+	permit Permit
+}
+
+// Call runs fn if the breaker admits it and counts its outcome.
+//
+// It returns ctx.Err() without running fn when ctx is already done, an
+// *OpenError (errors.Is(err, ErrOpen)) when the breaker rejects the call,
+// an error matching both ErrTripped and fn's error when fn's failure opened
+// the breaker, and fn's error untouched otherwise. fn's error counts as
+// a success when it is excluded (Config.Exclude, Config.ExcludeFunc), and
+// as neither success nor failure when it is context.Canceled and ctx is
+// done. A panic in fn counts as a failure and goes on to the caller.
+func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) error {
+	e := b.cur.Load()
+	if e.slow.Load() != 0 || fn == nil || ctx == nil {
+		return b.callSlow(ctx, e, fn)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.abort(ticket{e: e}, recover())
+		}
+	}()
+	err := fn(ctx)
+	finished = true
+	if err == nil && e.failures.Load() == 0 {
+		return nil
+	}
+	return b.finish(ctx, ticket{e: e}, err)
+}
+
+// callSlow is Call in every case but the closed state with no listeners.
+func (b *Breaker) callSlow(ctx context.Context, e *epoch, fn func(context.Context) error) error {
+	if ctx == nil || fn == nil {
+		return errNilArgument
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	t, err := b.admitSlow(ctx, e)
+	if err != nil {
+		return err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.abort(t, recover())
+		}
+	}()
+	err = fn(ctx)
+	finished = true
+	return b.finish(ctx, t, err)
+}
+
+// Execute is Call for a function that returns a value: it returns fn's
+// value and error, or the zero T and the breaker's error when fn did not
+// run.
+func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
+	// The body repeats Call's rather than wrapping fn in a closure for it:
+	// such a closure would escape and cost an allocation per call.
+	e := b.cur.Load()
+	if e.slow.Load() != 0 || fn == nil || ctx == nil {
+		return executeSlow(ctx, b, e, fn)
+	}
+	if err := ctx.Err(); err != nil {
+		var zero T
+		return zero, err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.abort(ticket{e: e}, recover())
+		}
+	}()
+	v, err := fn(ctx)
+	finished = true
+	if err == nil && e.failures.Load() == 0 {
+		return v, nil
+	}
+	return v, b.finish(ctx, ticket{e: e}, err)
+}
+
+func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(context.Context) (T, error)) (T, error) {
+	var zero T
+	if ctx == nil || fn == nil {
+		return zero, errNilArgument
+	}
+	if err := ctx.Err(); err != nil {
+		return zero, err
+	}
+	t, err := b.admitSlow(ctx, e)
+	if err != nil {
+		return zero, err
+	}
+	finished := false
+	defer func() {
+		if !finished {
+			b.abort(t, recover())
+		}
+	}()
+	v, err := fn(ctx)
+	finished = true
+	return v, b.finish(ctx, t, err)
+}
+
+// Allow is the two-step form of Call, for code that cannot be wrapped in a
+// function: when the breaker admits the call, Allow returns done, and the
+// caller must call done exactly once with the call's error. Otherwise it
+// returns the error Call would (ctx.Err(), or an *OpenError).
+//
+// done cannot see the caller's context: it counts an error matching
+// context.Canceled as the caller's own cancellation, neither success nor
+// failure. It returns nothing; the error Call would have returned (with
+// ErrTripped) is not available in this form. In the closed state done
+// costs no allocation.
+func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
+	if ctx == nil {
+		return nil, errNilArgument
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	e := b.cur.Load()
+	if e.slow.Load() == 0 {
+		return e.done, nil
+	}
+	t, err := b.admitSlow(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	if t.permit.Generation == 0 {
+		return t.e.done, nil
+	}
+	var once atomic.Bool
+	return func(err error) {
+		if !once.Swap(true) {
+			b.finish(unseenContext{}, t, err)
+		}
+	}, nil
+}
+
+// complete is a closed epoch's Allow completion.
+func (e *epoch) complete(err error) {
+	if err == nil && e.failures.Load() == 0 && e.b.hooks.Load() == nil {
+		return
+	}
+	e.b.finish(unseenContext{}, ticket{e: e}, err)
+}
+
+// admitSlow decides whether a call may run, in every case but the one that
+// Call, Execute and Allow decide inline: the closed state with no listeners.
+func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
+	for {
+		switch e.state {
+		case Closed:
+			b.emit(Event{Kind: EventBeforeCall})
+			return ticket{e: e}, nil
+		case Open:
+			if left := e.openedAt.Add(b.ResetTimeout()).Sub(b.clock.Now()); left > 0 {
+				return ticket{}, b.rejectOpen(e, left)
+			}
+		}
+		p, s, ok := b.bind.Acquire(ctx)
+		ne := b.adopt(s, false)
+		if !ok {
+			if ne.state == Closed {
+				e = ne
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return ticket{}, err
+			}
+			var left time.Duration
+			if ne.state == Open {
+				left = max(ne.openedAt.Add(b.ResetTimeout()).Sub(b.clock.Now()), 0)
+			}
+			return ticket{}, b.reject(ne.state, left)
+		}
+		if ne.gen != p.Generation {
+			// The permit is newer than anything adopt could install: the
+			// store moved on twice in between. Hand it back and look again.
+			b.bind.Release(p)
+			e = b.cur.Load()
+			continue
+		}
+		b.emit(Event{Kind: EventBeforeCall})
+		return ticket{e: ne, permit: p}, nil
+	}
+}
+
+// rejectOpen rejects a call in the open state. Rejections come in floods,
+// so the error is reused while its RetryAfter is within a millisecond of
+// the truth (never below it), instead of allocated for each call.
+func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
+	err := e.rejected.Load()
+	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond {
+		err = &OpenError{Name: b.name, State: Open, RetryAfter: left}
+		e.rejected.Store(err)
+	}
+	b.emit(Event{Kind: EventRejected, Err: err})
+	return err
+}
+
+func (b *Breaker) reject(s State, left time.Duration) error {
+	err := &OpenError{Name: b.name, State: s, RetryAfter: left}
+	b.emit(Event{Kind: EventRejected, Err: err})
+	return err
+}
+
+// outcome classes a call's error.
+type outcome int
+
+const (
+	succeeded outcome = iota
+	failed
+	ignored
+)
+
+// unseenContext stands for the caller's context where the breaker cannot
+// see it: in Allow's completions. It counts as done, so that
+// context.Canceled is taken for the caller's own cancellation.
+type unseenContext struct{ context.Context }
+
+func (unseenContext) Err() error { return context.Canceled }
+
+// classify tells what err counts as.
+func (b *Breaker) classify(ctx context.Context, err error) outcome {
+	if err == nil {
+		return succeeded
+	}
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return ignored
+	}
+	if ex := b.exclude.Load(); ex != nil {
+		for _, target := range *ex {
+			if errors.Is(err, target) {
+				return succeeded
+			}
+		}
+	}
+	if b.excludeFunc != nil && safePredicate(b.excludeFunc, err) {
+		return succeeded
+	}
+	return failed
+}
+
+// finish counts the outcome of an admitted call whose function returned
+// err, and returns what the caller gets.
+func (b *Breaker) finish(ctx context.Context, t ticket, err error) error {
+	switch b.classify(ctx, err) {
+	case succeeded:
+		b.succeed(t)
+		b.emit(Event{Kind: EventSuccess, Err: err})
+		return err
+	case ignored:
+		if t.permit.Generation != 0 {
+			b.bind.Release(t.permit)
+		}
+		b.emit(Event{Kind: EventIgnored, Err: err})
+		return err
+	}
+	b.emit(Event{Kind: EventFailure, Err: err})
+	if b.fail(t) {
+		return &trippedError{name: b.name, cause: err}
+	}
+	return err
+}
+
+// abort handles a function that did not return: it panicked with v, or
+// called runtime.Goexit (v is nil). A panic counts as a failure and is
+// raised again; a Goexit counts as nothing.
+func (b *Breaker) abort(t ticket, v any) {
+	if v == nil {
+		if t.permit.Generation != 0 {
+			b.bind.Release(t.permit)
+		}
+		return
+	}
+	b.emit(Event{Kind: EventFailure, Err: &PanicError{Value: v}})
+	b.fail(t)
+	panic(v)
+}
+
+func (b *Breaker) succeed(t ticket) {
+	if t.permit.Generation != 0 {
+		s, _ := b.bind.Settle(context.Background(), t.permit, Success)
+		b.adopt(s, false)
+		return
+	}
+	e := t.e
+	if e.failures.Load() != 0 {
+		e.failures.Store(0)
+		if b.cur.Load() == e {
+			s, _ := b.bind.Report(e.gen, Success)
+			b.adopt(s, false)
+		}
+	}
+}
+
+// fail counts a failure and reports whether it opened the breaker.
+func (b *Breaker) fail(t ticket) bool {
+	if t.permit.Generation != 0 {
+		s, changed := b.bind.Settle(context.Background(), t.permit, Failure)
+		b.adopt(s, false)
+		return changed
+	}
+	e := t.e
+	fm := int64(b.FailMax())
+	n := e.failures.Load()
+	for n < fm && !e.failures.CompareAndSwap(n, n+1) {
+		n = e.failures.Load()
+	}
+	if n < fm {
+		n++
+	}
+	if b.cur.Load() != e {
+		return false // an outcome of an earlier generation
+	}
+	s, tripped := b.bind.Report(e.gen, Failure)
+	b.adopt(s, false)
+	if tripped {
+		return true
+	}
+	if n < fm {
+		return false
+	}
+	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: int(fm)})
+	b.adopt(s, false)
+	return changed
+}
