@@ -118,6 +118,9 @@ func New(cfg Config) (*Breaker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("infuse: binding breaker %q to its storage: %w", cfg.Name, err)
 	}
+	if bind == nil {
+		return nil, fmt.Errorf("infuse: binding breaker %q: the storage returned no binding", cfg.Name)
+	}
 	b.bind = bind
 	// Under mu, so that a snapshot the store observes meanwhile is either
 	// in this one or adopted after it (see adopt).

@@ -168,3 +168,13 @@ func TestNewReportsABindFailure(t *testing.T) {
 		t.Fatalf("New = %v, want the Bind error", err)
 	}
 }
+
+type nilBinder struct{}
+
+func (nilBinder) Bind(infuse.BindConfig) (infuse.Binding, error) { return nil, nil }
+
+func TestNewRejectsAStorageThatBindsNothing(t *testing.T) {
+	if _, err := infuse.New(infuse.Config{Name: "x", Storage: nilBinder{}}); err == nil {
+		t.Fatal("New accepted a nil binding")
+	}
+}

@@ -324,3 +324,38 @@ func TestManualTransitionsHoldFleetWide(t *testing.T) {
 	syncStore(t, sa)
 	wantState(t, a, infuse.Closed)
 }
+
+// pybreaker's F1 and F4 through Redis: failures from many goroutines all
+// count, and however many fail at once the run stops at FailMax with one
+// ErrTripped (pybreaker's Redis storage overshoots by up to its threads).
+func TestConcurrentFailuresThroughRedis(t *testing.T) {
+	srv := redistest.Start(t)
+	store := newStore(t, srv, redisstore.Options{})
+	b, r := newBreaker(t, store, infuse.Config{FailMax: 300, ResetTimeout: time.Minute})
+	var tripped sync.WaitGroup
+	var mu sync.Mutex
+	n := 0
+	for range 3 {
+		tripped.Go(func() {
+			for range 200 {
+				if errors.Is(b.Call(bg, boom), infuse.ErrTripped) {
+					mu.Lock()
+					n++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	tripped.Wait()
+	if n != 1 {
+		t.Fatalf("%d calls returned ErrTripped, want 1", n)
+	}
+	wantState(t, b, infuse.Open)
+	if got := b.Counts().ConsecutiveFailures; got != 300 {
+		t.Fatalf("tripping run %d, want FailMax 300", got)
+	}
+	syncStore(t, store)
+	if got := r.Count(infuse.EventStateChange); got != 1 {
+		t.Fatalf("%d state changes: %q", got, r.Transitions())
+	}
+}
