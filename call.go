@@ -32,9 +32,9 @@ func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) erro
 		return err
 	}
 	finished := false
-	defer func() {
+	defer func() { // e.b rather than b: one word less for the closure to carry
 		if !finished {
-			b.abort(ticket{e: e}, recover())
+			e.b.abort(ticket{e: e}, recover())
 		}
 	}()
 	err := fn(ctx)
@@ -42,7 +42,7 @@ func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) erro
 	if err == nil && e.failures.Load() == 0 {
 		return nil
 	}
-	return b.finish(ctx, ticket{e: e}, err)
+	return e.b.finish(ctx, ticket{e: e}, err)
 }
 
 // callSlow is Call in every case but the closed state with no listeners.
@@ -85,7 +85,7 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	finished := false
 	defer func() {
 		if !finished {
-			b.abort(ticket{e: e}, recover())
+			e.b.abort(ticket{e: e}, recover())
 		}
 	}()
 	v, err := fn(ctx)
@@ -93,7 +93,7 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	if err == nil && e.failures.Load() == 0 {
 		return v, nil
 	}
-	return v, b.finish(ctx, ticket{e: e}, err)
+	return v, e.b.finish(ctx, ticket{e: e}, err)
 }
 
 func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(context.Context) (T, error)) (T, error) {
