@@ -39,6 +39,8 @@ type Breaker struct {
 
 	name        string
 	clock       Clock
+	realClock   bool // Config.Clock was nil
+	rates       rates
 	bind        Binding
 	excludeFunc func(error) bool
 	exclude     atomic.Pointer[[]error] // nil while nothing is excluded
@@ -57,15 +59,16 @@ type Breaker struct {
 // epoch is one generation of the breaker's state. Its counters change; the
 // rest is fixed when it is made.
 type epoch struct {
-	// slow is 0 while calls can take the fast path: the state is closed
+	// gate is 0 while calls can take the fast path: the state is closed
 	// and no listener is registered. It lives here, beside failures, so
 	// the fast path reads one cache line.
-	slow atomic.Uint32
+	gate atomic.Uint32
 	// failures is the run of failures while closed: this breaker's own,
 	// raised to the Storage's merged run when that is longer, and lowered
 	// when another member's success resets the merged run.
 	failures  atomic.Int64
 	successes atomic.Int64 // half-open: successful trials
+	meter     meter        // closed, with a Window: the rates' window
 
 	state    State
 	gen      uint64
@@ -81,7 +84,7 @@ type epoch struct {
 	_ [epochPad]byte
 }
 
-const epochPad = 128 - 96
+const epochPad = 128 - 112
 
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
@@ -91,9 +94,9 @@ func New(cfg Config) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breaker{name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc}
+	b := &Breaker{name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc, rates: cfg.rates()}
 	if b.clock == nil {
-		b.clock = systemClock{}
+		b.clock, b.realClock = systemClock{}, true
 	}
 	b.setPolicy(p)
 	if len(cfg.Exclude) > 0 {
@@ -136,13 +139,14 @@ func New(cfg Config) (*Breaker, error) {
 
 func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	e := &epoch{state: s.State, gen: s.Generation, openedAt: s.OpenedAt, b: b}
-	if s.State != Closed || b.hooks.Load() != nil {
-		e.slow.Store(1)
+	if s.State != Closed || b.hooks.Load() != nil || b.rates.slowCall > 0 {
+		e.gate.Store(1)
 	}
 	switch s.State {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
 		e.done = e.complete
+		e.meter = newMeter(b.rates.window, b.clock, b.realClock)
 	case Open:
 		e.tripped = s.Failures
 	case HalfOpen:
@@ -182,6 +186,9 @@ func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
 	}
 	ne := b.newEpoch(s)
 	b.cur.Store(ne)
+	if m, ok := cur.meter.(*timeMeter); ok {
+		m.stop()
+	}
 	if cur.state != s.State && b.hooks.Load() != nil {
 		b.pending = append(b.pending, Event{
 			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),

@@ -12,6 +12,7 @@ import (
 type ticket struct {
 	e      *epoch
 	permit Permit
+	start  time.Time // when the call began, if slow calls are timed
 }
 
 // Call runs fn if the breaker admits it and counts its outcome.
@@ -25,7 +26,7 @@ type ticket struct {
 // done. A panic in fn counts as a failure and goes on to the caller.
 func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) error {
 	e := b.cur.Load()
-	if e.slow.Load() != 0 || fn == nil || ctx == nil {
+	if e.gate.Load() != 0 || fn == nil || ctx == nil {
 		return b.callSlow(ctx, e, fn)
 	}
 	if err := ctx.Err(); err != nil {
@@ -40,6 +41,9 @@ func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) erro
 	err := fn(ctx)
 	finished = true
 	if err == nil && e.failures.Load() == 0 {
+		if e.meter != nil {
+			e.meter.record(false, false)
+		}
 		return nil
 	}
 	return e.b.finish(ctx, ticket{e: e}, err)
@@ -75,7 +79,7 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	// The body repeats Call's rather than wrapping fn in a closure for it:
 	// such a closure would escape and cost an allocation per call.
 	e := b.cur.Load()
-	if e.slow.Load() != 0 || fn == nil || ctx == nil {
+	if e.gate.Load() != 0 || fn == nil || ctx == nil {
 		return executeSlow(ctx, b, e, fn)
 	}
 	if err := ctx.Err(); err != nil {
@@ -91,6 +95,9 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	v, err := fn(ctx)
 	finished = true
 	if err == nil && e.failures.Load() == 0 {
+		if e.meter != nil {
+			e.meter.record(false, false)
+		}
 		return v, nil
 	}
 	return v, e.b.finish(ctx, ticket{e: e}, err)
@@ -137,14 +144,14 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 		return nil, err
 	}
 	e := b.cur.Load()
-	if e.slow.Load() == 0 {
+	if e.gate.Load() == 0 {
 		return e.done, nil
 	}
 	t, err := b.admitSlow(ctx, e)
 	if err != nil {
 		return nil, err
 	}
-	if t.permit.Generation == 0 {
+	if t.permit.Generation == 0 && t.start.IsZero() {
 		return t.e.done, nil
 	}
 	var once atomic.Bool
@@ -158,6 +165,9 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 // complete is a closed epoch's Allow completion.
 func (e *epoch) complete(err error) {
 	if err == nil && e.failures.Load() == 0 && e.b.hooks.Load() == nil {
+		if e.meter != nil {
+			e.meter.record(false, false)
+		}
 		return
 	}
 	e.b.finish(unseenContext{}, ticket{e: e}, err)
@@ -170,7 +180,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 		switch e.state {
 		case Closed:
 			b.emit(Event{Kind: EventBeforeCall})
-			return ticket{e: e}, nil
+			return b.started(ticket{e: e}), nil
 		case Open:
 			if left := e.openedAt.Add(b.ResetTimeout()).Sub(b.clock.Now()); left > 0 {
 				return ticket{}, b.rejectOpen(e, left)
@@ -200,8 +210,16 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			continue
 		}
 		b.emit(Event{Kind: EventBeforeCall})
-		return ticket{e: ne, permit: p}, nil
+		return b.started(ticket{e: ne, permit: p}), nil
 	}
+}
+
+// started stamps a ticket's start when slow calls are timed.
+func (b *Breaker) started(t ticket) ticket {
+	if b.rates.slowCall > 0 {
+		t.start = b.clock.Now()
+	}
+	return t
 }
 
 // rejectOpen rejects a call in the open state. Rejections come in floods,
@@ -263,9 +281,10 @@ func (b *Breaker) classify(ctx context.Context, err error) outcome {
 // finish counts the outcome of an admitted call whose function returned
 // err, and returns what the caller gets.
 func (b *Breaker) finish(ctx context.Context, t ticket, err error) error {
+	slow := !t.start.IsZero() && b.clock.Now().Sub(t.start) > b.rates.slowCall
 	switch b.classify(ctx, err) {
 	case succeeded:
-		b.succeed(t)
+		b.succeed(t, slow)
 		b.emit(Event{Kind: EventSuccess, Err: err})
 		return err
 	case ignored:
@@ -276,7 +295,7 @@ func (b *Breaker) finish(ctx context.Context, t ticket, err error) error {
 		return err
 	}
 	b.emit(Event{Kind: EventFailure, Err: err})
-	if b.fail(t) {
+	if b.fail(t, slow) {
 		return &trippedError{name: b.name, cause: err}
 	}
 	return err
@@ -293,17 +312,23 @@ func (b *Breaker) abort(t ticket, v any) {
 		return
 	}
 	b.emit(Event{Kind: EventFailure, Err: &PanicError{Value: v}})
-	b.fail(t)
+	b.fail(t, false)
 	panic(v)
 }
 
-func (b *Breaker) succeed(t ticket) {
+func (b *Breaker) succeed(t ticket, slow bool) {
 	if t.permit.Generation != 0 {
 		s, _ := b.bind.Settle(context.Background(), t.permit, Success)
 		b.adopt(s, false)
 		return
 	}
 	e := t.e
+	if e.meter != nil {
+		e.meter.record(false, slow)
+		if slow {
+			b.rateTrip(e)
+		}
+	}
 	if e.failures.Load() != 0 {
 		e.failures.Store(0)
 		if b.cur.Load() == e {
@@ -314,13 +339,16 @@ func (b *Breaker) succeed(t ticket) {
 }
 
 // fail counts a failure and reports whether it opened the breaker.
-func (b *Breaker) fail(t ticket) bool {
+func (b *Breaker) fail(t ticket, slow bool) bool {
 	if t.permit.Generation != 0 {
 		s, changed := b.bind.Settle(context.Background(), t.permit, Failure)
 		b.adopt(s, false)
 		return changed
 	}
 	e := t.e
+	if e.meter != nil {
+		e.meter.record(true, slow)
+	}
 	fm := int64(b.FailMax())
 	n := e.failures.Load()
 	for n < fm && !e.failures.CompareAndSwap(n, n+1) {
@@ -338,9 +366,27 @@ func (b *Breaker) fail(t ticket) bool {
 		return true
 	}
 	if n < fm {
-		return false
+		return b.rateTrip(e)
 	}
-	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: int(fm)})
+	return b.trip(e, int(fm))
+}
+
+// trip opens the breaker from closed epoch e; it reports whether this call
+// made the transition.
+func (b *Breaker) trip(e *epoch, failures int) bool {
+	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: failures})
 	b.adopt(s, false)
 	return changed
+}
+
+// rateTrip opens the breaker when a rate of closed epoch e's window has
+// reached its threshold.
+func (b *Breaker) rateTrip(e *epoch) bool {
+	if e.meter == nil || b.cur.Load() != e {
+		return false
+	}
+	if t := e.meter.tally(); b.rates.exceeded(t) {
+		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))))
+	}
+	return false
 }

@@ -38,6 +38,28 @@ type Config struct {
 	Storage Storage
 	// Clock tells the time. nil means the real clock.
 	Clock Clock
+	// Window is the sliding window over which FailureRate and
+	// SlowCallRate are measured: CountWindow(n) or TimeWindow(d, bucket).
+	// The zero Window is none: only FailMax trips the breaker.
+	Window Window
+	// FailureRate, between 0 and 1, trips the breaker when the share of
+	// failures among the window's calls reaches it, once the window holds
+	// MinCalls calls. It adds to FailMax: whichever is reached first
+	// trips. Rates are checked when a call fails or is slow, so the call
+	// that trips the breaker is always one of those. 0 means off; it needs
+	// a Window.
+	FailureRate float64
+	// MinCalls is how many calls the window must hold before a rate can
+	// trip the breaker. 0 means 100; a count window's size caps it.
+	MinCalls int
+	// SlowCallDuration makes a call that takes longer than it slow. 0
+	// means no call is slow. Timing a call costs two clock readings.
+	SlowCallDuration time.Duration
+	// SlowCallRate, between 0 and 1, trips the breaker when the share of
+	// slow calls (failed or not) among the window's calls reaches it, with
+	// MinCalls as for FailureRate. 0 means off; it needs a Window and a
+	// SlowCallDuration.
+	SlowCallRate float64
 	// InitialState seeds the Storage only where it holds no state yet
 	// (a breaker joining a fleet adopts the fleet's state). The zero value
 	// is Closed. An Open seed starts a full open period.
@@ -116,6 +138,9 @@ func (cfg *Config) validate() (Policy, error) {
 			return Policy{}, &ConfigError{"Exclude", fmt.Sprintf("error %d is nil", i)}
 		}
 	}
+	if err := cfg.validateRates(); err != nil {
+		return Policy{}, err
+	}
 	p := Policy{
 		FailMax:          orDefault(cfg.FailMax, defaultFailMax),
 		ResetTimeout:     cfg.ResetTimeout,
@@ -133,4 +158,58 @@ func orDefault(v, d int) int {
 		return d
 	}
 	return v
+}
+
+// rates is the part of a Config about the window, defaults applied.
+type rates struct {
+	window      Window
+	failureRate float64
+	slowRate    float64
+	minCalls    int64
+	slowCall    time.Duration
+}
+
+const defaultMinCalls = 100
+
+func (cfg *Config) rates() rates {
+	r := rates{window: cfg.Window, failureRate: cfg.FailureRate, slowRate: cfg.SlowCallRate,
+		minCalls: int64(orDefault(cfg.MinCalls, defaultMinCalls)), slowCall: cfg.SlowCallDuration}
+	if cfg.Window.size != 0 {
+		r.minCalls = min(r.minCalls, int64(cfg.Window.size))
+	}
+	return r
+}
+
+func checkRate(field string, v float64) error {
+	if !(v >= 0 && v <= 1) { // NaN fails both
+		return &ConfigError{field, fmt.Sprintf("%v is not between 0 and 1", v)}
+	}
+	return nil
+}
+
+func (cfg *Config) validateRates() error {
+	if err := cfg.Window.validate(); err != nil {
+		return err
+	}
+	if err := checkRate("FailureRate", cfg.FailureRate); err != nil {
+		return err
+	}
+	if err := checkRate("SlowCallRate", cfg.SlowCallRate); err != nil {
+		return err
+	}
+	switch {
+	case cfg.MinCalls < 0:
+		return &ConfigError{"MinCalls", fmt.Sprintf("%d is negative", cfg.MinCalls)}
+	case cfg.MinCalls > maxCount:
+		return &ConfigError{"MinCalls", fmt.Sprintf("%d is above the limit of %d", cfg.MinCalls, maxCount)}
+	case cfg.SlowCallDuration < 0:
+		return &ConfigError{"SlowCallDuration", fmt.Sprintf("%v is negative", cfg.SlowCallDuration)}
+	case (cfg.FailureRate > 0 || cfg.SlowCallRate > 0) && cfg.Window.IsZero():
+		return &ConfigError{"Window", "a rate needs a window: set Window to CountWindow(n) or TimeWindow(d, bucket)"}
+	case !cfg.Window.IsZero() && cfg.FailureRate == 0 && cfg.SlowCallRate == 0:
+		return &ConfigError{"Window", "a window without FailureRate or SlowCallRate measures nothing"}
+	case cfg.SlowCallRate > 0 && cfg.SlowCallDuration == 0:
+		return &ConfigError{"SlowCallRate", "needs a SlowCallDuration to tell slow calls"}
+	}
+	return nil
 }

@@ -133,7 +133,7 @@ func (b *Breaker) AddListener(l Listener) (remove func()) {
 	entries = append(entries, listenerEntry{id: id, l: l})
 	b.hooks.Store(&listenerSet{entries: entries})
 	if e := b.cur.Load(); e != nil { // nil while New adds Config.Listeners
-		e.slow.Store(1)
+		e.gate.Store(1)
 	}
 	b.mu.Unlock()
 	return func() { b.removeListener(id) }
@@ -154,8 +154,8 @@ func (b *Breaker) removeListener(id uint64) {
 	}
 	if len(kept) == 0 {
 		b.hooks.Store(nil)
-		if e := b.cur.Load(); e.state == Closed {
-			e.slow.Store(0)
+		if e := b.cur.Load(); e.state == Closed && b.rates.slowCall == 0 {
+			e.gate.Store(0)
 		}
 	} else {
 		b.hooks.Store(&listenerSet{entries: kept})

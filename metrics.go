@@ -1,0 +1,40 @@
+package infuse
+
+import "time"
+
+// Metrics is a breaker's state for monitoring, read without I/O.
+type Metrics struct {
+	Name       string
+	State      State
+	Generation uint64
+	Counts     Counts
+	// RetryAfter is what is left of the open period; 0 unless open.
+	RetryAfter time.Duration
+	// Window describes Config.Window ("none" without one).
+	Window string
+	// Calls, Failures and SlowCalls are what the window holds; zero
+	// without a window, and outside the closed state (the window starts
+	// afresh each time the breaker closes).
+	Calls, Failures, SlowCalls int64
+	// FailureRate and SlowCallRate are Failures/Calls and SlowCalls/Calls,
+	// or -1 while the window holds fewer than MinCalls calls (or there is
+	// no window).
+	FailureRate, SlowCallRate float64
+}
+
+// Metrics returns the breaker's current figures.
+func (b *Breaker) Metrics() Metrics {
+	e := b.cur.Load()
+	m := Metrics{
+		Name: b.name, State: e.state, Generation: e.gen, Counts: b.Counts(),
+		RetryAfter: b.RetryAfter(), Window: b.rates.window.String(),
+		FailureRate: -1, SlowCallRate: -1,
+	}
+	if e.meter != nil {
+		t := e.meter.tally()
+		m.Calls, m.Failures, m.SlowCalls = t.calls, t.failures, t.slow
+		m.FailureRate = b.rates.rate(t.failures, t.calls)
+		m.SlowCallRate = b.rates.rate(t.slow, t.calls)
+	}
+	return m
+}

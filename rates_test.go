@@ -1,0 +1,171 @@
+package infuse_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/infuse-go/infuse"
+)
+
+func TestFailureRateTripsAtTheThreshold(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{FailMax: 1000, Window: infuse.CountWindow(4), FailureRate: 0.5, MinCalls: 4})
+	for i, fn := range []func(context.Context) error{succeed, boom, succeed} {
+		_ = b.Call(bg, fn)
+		wantState(t, b, infuse.Closed)
+		if m := b.Metrics(); m.Calls != int64(i+1) || m.FailureRate != -1 {
+			t.Fatalf("after %d calls: %+v", i+1, m)
+		}
+	}
+	// The fourth call reaches MinCalls with 2 failures in 4: exactly 50 %.
+	if err := b.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) || !errors.Is(err, errBoom) {
+		t.Fatalf("the failure that makes the rate 50 %%: %v", err)
+	}
+	wantState(t, b, infuse.Open)
+}
+
+func TestRateWaitsForMinCalls(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{FailMax: 1000, Window: infuse.CountWindow(10), FailureRate: 0.5, MinCalls: 5})
+	for range 4 {
+		_ = b.Call(bg, boom)
+	}
+	wantState(t, b, infuse.Closed)
+	if m := b.Metrics(); m.Failures != 4 || m.FailureRate != -1 {
+		t.Fatalf("below MinCalls: %+v", m)
+	}
+	_ = b.Call(bg, boom)
+	wantState(t, b, infuse.Open)
+}
+
+func TestCountWindowForgetsOldCalls(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{FailMax: 1000, Window: infuse.CountWindow(4), FailureRate: 0.75, MinCalls: 4})
+	for _, fn := range []func(context.Context) error{boom, boom, succeed, succeed, succeed, boom, boom} {
+		_ = b.Call(bg, fn)
+	}
+	// The window holds S S F F: 50 %, under 75 %; the first two failures
+	// have left it.
+	if m := b.Metrics(); m.Calls != 4 || m.Failures != 2 || m.FailureRate != 0.5 {
+		t.Fatalf("metrics %+v", m)
+	}
+	wantState(t, b, infuse.Closed)
+	_ = b.Call(bg, boom) // S F F F
+	wantState(t, b, infuse.Open)
+}
+
+func TestTimeWindowRollsOver(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{FailMax: 1000, Window: infuse.TimeWindow(10*time.Second, time.Second), FailureRate: 0.5, MinCalls: 4})
+	_ = b.Call(bg, boom)
+	_ = b.Call(bg, boom)
+	_ = b.Call(bg, boom)
+	clock.Advance(10 * time.Second) // the three failures leave the window
+	_ = b.Call(bg, succeed)
+	_ = b.Call(bg, succeed)
+	_ = b.Call(bg, succeed)
+	_ = b.Call(bg, boom)
+	if m := b.Metrics(); m.Calls != 4 || m.Failures != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+	wantState(t, b, infuse.Closed)
+}
+
+func TestSlowCallRateTripsOnSlowSuccesses(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{
+		Window: infuse.CountWindow(10), MinCalls: 2, SlowCallDuration: time.Second, SlowCallRate: 0.5,
+	})
+	slow := func(context.Context) error { clock.Advance(2 * time.Second); return nil }
+	if err := b.Call(bg, slow); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Call(bg, succeed)
+	wantState(t, b, infuse.Closed)
+	// Rates are checked when a call fails or is slow: 1 slow of 2 is
+	// 50 %, but the fast call checks nothing; the next slow one trips.
+	if m := b.Metrics(); m.SlowCalls != 1 || m.SlowCallRate != 0.5 {
+		t.Fatalf("metrics %+v", m)
+	}
+	if err := b.Call(bg, slow); err != nil { // a slow success is still a success
+		t.Fatalf("slow call: %v", err)
+	}
+	wantState(t, b, infuse.Open)
+}
+
+func TestWindowStartsAfreshWhenTheBreakerCloses(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{FailMax: 1000, Window: infuse.CountWindow(10), FailureRate: 0.5, MinCalls: 2})
+	_ = b.Call(bg, succeed)
+	_ = b.Call(bg, boom)
+	wantState(t, b, infuse.Open)
+	_ = b.Close(bg)
+	if m := b.Metrics(); m.Calls != 0 || m.FailureRate != -1 {
+		t.Fatalf("after closing: %+v", m)
+	}
+}
+
+func TestRatesIgnoreLateOutcomes(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{FailMax: 1000, Window: infuse.CountWindow(10), FailureRate: 0.5, MinCalls: 1})
+	done, _ := b.Allow(bg)
+	_ = b.Open(bg)
+	_ = b.Close(bg)
+	done(errBoom)
+	if m := b.Metrics(); m.Calls != 0 {
+		t.Fatalf("a late outcome reached the new window: %+v", m)
+	}
+	wantState(t, b, infuse.Closed)
+}
+
+// With the real clock the time window moves on a timer, not on clock
+// readings; synctest's virtual time drives the timer.
+func TestTimeWindowOnTheRealClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := infuse.New(infuse.Config{Name: "real", FailMax: 1000, Window: infuse.TimeWindow(2*time.Second, time.Second), FailureRate: 0.9, MinCalls: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = b.Call(bg, succeed)
+		time.Sleep(500 * time.Millisecond)
+		_ = b.Call(bg, succeed)
+		if m := b.Metrics(); m.Calls != 2 {
+			t.Fatalf("metrics %+v", m)
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if m := b.Metrics(); m.Calls != 0 {
+			t.Fatalf("after the window passed: %+v", m)
+		}
+		_ = b.Close(bg) // the old window's timer stops at its next tick
+		time.Sleep(2 * time.Second)
+	})
+}
+
+func TestNewRejectsBadRates(t *testing.T) {
+	for _, c := range []struct {
+		cfg   infuse.Config
+		field string
+	}{
+		{infuse.Config{Window: infuse.CountWindow(-1), FailureRate: 0.5}, "Window"},
+		{infuse.Config{Window: infuse.TimeWindow(0, time.Second), FailureRate: 0.5}, "Window"},
+		{infuse.Config{Window: infuse.TimeWindow(time.Second, 2*time.Second), FailureRate: 0.5}, "Window"},
+		{infuse.Config{Window: infuse.TimeWindow(time.Second, 0), FailureRate: 0.5}, "Window"},
+		{infuse.Config{Window: infuse.TimeWindow(time.Hour, time.Microsecond), FailureRate: 0.5}, "Window"},
+		{infuse.Config{Window: infuse.CountWindow(10), FailureRate: 1.5}, "FailureRate"},
+		{infuse.Config{Window: infuse.CountWindow(10), FailureRate: math.NaN()}, "FailureRate"},
+		{infuse.Config{Window: infuse.CountWindow(10), FailureRate: -0.1}, "FailureRate"},
+		{infuse.Config{FailureRate: 0.5}, "Window"},
+		{infuse.Config{Window: infuse.CountWindow(10)}, "Window"},
+		{infuse.Config{Window: infuse.CountWindow(10), SlowCallRate: 0.5}, "SlowCallRate"},
+		{infuse.Config{Window: infuse.CountWindow(10), FailureRate: 0.5, MinCalls: -1}, "MinCalls"},
+		{infuse.Config{SlowCallDuration: -time.Second}, "SlowCallDuration"},
+	} {
+		c.cfg.Name = "bad"
+		_, err := infuse.New(c.cfg)
+		var ce *infuse.ConfigError
+		if !errors.As(err, &ce) || ce.Field != c.field {
+			t.Errorf("New(%+v) = %v, want a ConfigError on %s", c.cfg, err, c.field)
+		}
+	}
+	if w := infuse.TimeWindow(time.Minute, time.Second); w.String() != "last 1m0s in 1s buckets" {
+		t.Fatal(w.String())
+	}
+}

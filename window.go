@@ -1,0 +1,308 @@
+package infuse
+
+import (
+	"fmt"
+		"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+	"weak"
+)
+
+// Window is the sliding window over which a breaker measures its failure
+// and slow-call rates (Config.FailureRate, Config.SlowCallRate). Make one
+// with CountWindow or TimeWindow; the zero Window is none, and then only
+// consecutive failures (FailMax) trip the breaker.
+//
+// The window belongs to the closed state: it starts empty each time the
+// breaker closes, and outcomes of calls admitted before a transition never
+// reach it.
+type Window struct {
+	size     int           // count window: the last size calls
+	duration time.Duration // time window: the last duration ...
+	bucket   time.Duration // ... in buckets of this length
+}
+
+// CountWindow measures over the last n calls.
+func CountWindow(n int) Window { return Window{size: n} }
+
+// TimeWindow measures over the last d, counted in buckets of length bucket:
+// the window moves a bucket at a time, so it covers between d-bucket and d.
+// TimeWindow(time.Minute, time.Second) is resilience4j's 60-second window.
+func TimeWindow(d, bucket time.Duration) Window { return Window{duration: d, bucket: bucket} }
+
+// IsZero reports whether w is no window.
+func (w Window) IsZero() bool { return w == Window{} }
+
+// String describes the window, as "last 100 calls" or "last 1m0s in 1s buckets".
+func (w Window) String() string {
+	switch {
+	case w.IsZero():
+		return "none"
+	case w.size != 0:
+		return fmt.Sprintf("last %d calls", w.size)
+	}
+	return fmt.Sprintf("last %v in %v buckets", w.duration, w.bucket)
+}
+
+func (w Window) validate() error {
+	switch {
+	case w.IsZero():
+		return nil
+	case w.size != 0 && (w.duration != 0 || w.bucket != 0):
+		return &ConfigError{"Window", "both a count and a time window"}
+	case w.size < 0:
+		return &ConfigError{"Window", fmt.Sprintf("a count window of %d calls", w.size)}
+	case w.size > maxWindowCalls:
+		return &ConfigError{"Window", fmt.Sprintf("a count window of %d calls is above the limit of %d", w.size, maxWindowCalls)}
+	case w.size != 0:
+		return nil
+	case w.duration <= 0:
+		return &ConfigError{"Window", fmt.Sprintf("a time window of %v", w.duration)}
+	case w.bucket <= 0:
+		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v", w.bucket)}
+	case w.bucket > w.duration:
+		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v is longer than the window of %v", w.bucket, w.duration)}
+	case w.bucket < time.Millisecond:
+		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v is shorter than a millisecond", w.bucket)}
+	case w.buckets() > maxWindowBuckets:
+		return &ConfigError{"Window", fmt.Sprintf("%d buckets is above the limit of %d", w.buckets(), maxWindowBuckets)}
+	}
+	return nil
+}
+
+// buckets is the number of buckets of a time window.
+func (w Window) buckets() int {
+	return int((w.duration + w.bucket - 1) / w.bucket)
+}
+
+const (
+	maxWindowCalls   = 1 << 20
+	maxWindowBuckets = 3600
+)
+
+// tally is what a window holds.
+type tally struct {
+	calls, failures, slow int64
+}
+
+// meter is a window's implementation.
+type meter interface {
+	record(failed, slow bool)
+	tally() tally
+}
+
+func newMeter(w Window, clock Clock, real bool) meter {
+	switch {
+	case w.IsZero():
+		return nil
+	case w.size != 0:
+		return newCountMeter(w.size)
+	}
+	return newTimeMeter(w, clock, real)
+}
+
+// countMeter is the last n calls: a ring of outcomes, and running totals
+// kept by subtracting what each new outcome evicts.
+type countMeter struct {
+	next     atomic.Uint64
+	slots    []atomic.Uint32 // 0 empty; else okBit, failBit, slowBit
+	calls    atomic.Int64
+	failures atomic.Int64
+	slow     atomic.Int64
+}
+
+const (
+	okBit   = 1
+	failBit = 2
+	slowBit = 4
+)
+
+func newCountMeter(n int) *countMeter { return &countMeter{slots: make([]atomic.Uint32, n)} }
+
+func outcomeBits(failed, slow bool) uint32 {
+	v := uint32(okBit)
+	if failed {
+		v = failBit
+	}
+	if slow {
+		v |= slowBit
+	}
+	return v
+}
+
+func (m *countMeter) record(failed, slow bool) {
+	v := outcomeBits(failed, slow)
+	i := m.next.Add(1) - 1
+	old := m.slots[i%uint64(len(m.slots))].Swap(v)
+	if old == 0 {
+		m.calls.Add(1)
+	}
+	if d := int64(v&failBit)>>1 - int64(old&failBit)>>1; d != 0 {
+		m.failures.Add(d)
+	}
+	if d := int64(v&slowBit)>>2 - int64(old&slowBit)>>2; d != 0 {
+		m.slow.Add(d)
+	}
+}
+
+func (m *countMeter) tally() tally {
+	return tally{calls: m.calls.Load(), failures: m.failures.Load(), slow: m.slow.Load()}
+}
+
+// timeMeter is the last few buckets of time, kept as one ring of buckets
+// per shard. A call adds to the current bucket of a random shard; each
+// shard's ring lies on cache lines of its own, so goroutines on different
+// cores rarely write to one line (a collision costs a line transfer, which
+// is what makes a contended counter slow).
+//
+// With the real clock the current bucket moves on a timer, and a call reads
+// no clock at all; with an injected Clock each call reads it.
+type timeMeter struct {
+	cur     atomic.Int64   // the current bucket's number
+	nums    []atomic.Int64 // per slot: the bucket number it holds
+	counts  []atomic.Int64 // shard-major: stride values per shard
+	stride  int64
+	mask    int64 // slots - 1; slots is a power of two
+	n       int64 // the window's buckets
+	bucket  time.Duration
+	origin  time.Time
+	clock   Clock // nil with the real clock: the timer moves cur
+	advance sync.Mutex
+}
+
+// meterShards is how many rings a time window keeps. With 32, two
+// goroutines on two cores write to one line once in 32 calls.
+const meterShards = 32
+
+func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
+	slots := int64(1)
+	for slots < int64(w.buckets()) {
+		slots <<= 1
+	}
+	// Three counters a slot, rounded up to whole cache lines, plus a line
+	// of padding between shards whatever the alignment.
+	stride := (slots*3+7)/8*8 + 8
+	m := &timeMeter{
+		nums: make([]atomic.Int64, slots), counts: make([]atomic.Int64, meterShards*stride),
+		stride: stride, mask: slots - 1, n: int64(w.buckets()), bucket: w.bucket, origin: clock.Now(),
+	}
+	for i := range m.nums {
+		m.nums[i].Store(-1)
+	}
+	m.nums[0].Store(0)
+	if !real {
+		m.clock = clock
+		return m
+	}
+	// The timer holds the meter weakly: a meter nobody uses any more
+	// (its breaker gone, or closed again with a fresh window) stops it.
+	wm := weak.Make(m)
+	var tick func()
+	tick = func() {
+		if m := wm.Value(); m != nil && !m.stopped() {
+			m.moveTo(time.Now())
+			time.AfterFunc(m.bucket, tick)
+		}
+	}
+	time.AfterFunc(m.bucket, tick)
+	return m
+}
+
+// stop ends the meter's timer at its next tick.
+func (m *timeMeter) stop() { m.cur.Store(-1 << 62) }
+
+func (m *timeMeter) stopped() bool { return m.cur.Load() < 0 }
+
+// moveTo makes the bucket of time now current, emptying the slots it
+// takes over.
+func (m *timeMeter) moveTo(now time.Time) int64 {
+	target := int64(now.Sub(m.origin) / m.bucket)
+	cur := m.cur.Load()
+	if target <= cur || cur < 0 {
+		return cur
+	}
+	m.advance.Lock()
+	defer m.advance.Unlock()
+	cur = m.cur.Load()
+	for b := max(cur+1, target-int64(len(m.nums))+1); b <= target; b++ {
+		slot := b & m.mask
+		for sh := int64(0); sh < meterShards; sh++ {
+			c := m.counts[sh*m.stride+slot*3:]
+			c[0].Store(0)
+			c[1].Store(0)
+			c[2].Store(0)
+		}
+		m.nums[slot].Store(b)
+	}
+	if target > cur {
+		m.cur.Store(target)
+	}
+	return target
+}
+
+func (m *timeMeter) current() int64 {
+	if m.clock != nil {
+		return m.moveTo(m.clock.Now())
+	}
+	return m.cur.Load()
+}
+
+func (m *timeMeter) record(failed, slow bool) {
+	b := m.current()
+	if b < 0 {
+		return
+	}
+	i := stackShard()*m.stride + (b&m.mask)*3
+	m.counts[i].Add(1)
+	if failed {
+		m.counts[i+1].Add(1)
+	}
+	if slow {
+		m.counts[i+2].Add(1)
+	}
+}
+
+// stackShard picks a shard from the address of the calling goroutine's
+// stack: free to compute, and stable while the goroutine runs, so a
+// goroutine that makes call after call keeps writing to its own lines.
+// Goroutines spread over the shards as their stacks do.
+func stackShard() int64 {
+	var x byte
+	h := uint64(uintptr(unsafe.Pointer(&x))) * 0x9E3779B97F4A7C15
+	return int64(h >> (64 - 5)) // meterShards is 32
+}
+
+func (m *timeMeter) tally() tally {
+	cur := m.current()
+	var t tally
+	for slot := range m.nums {
+		if num := m.nums[slot].Load(); num < 0 || num > cur || num <= cur-m.n {
+			continue
+		}
+		for sh := int64(0); sh < meterShards; sh++ {
+			c := m.counts[sh*m.stride+int64(slot)*3:]
+			t.calls += c[0].Load()
+			t.failures += c[1].Load()
+			t.slow += c[2].Load()
+		}
+	}
+	return t
+}
+
+// exceeded reports whether a window's tally trips the breaker.
+func (r rates) exceeded(t tally) bool {
+	if t.calls < r.minCalls || t.calls == 0 {
+		return false
+	}
+	return (r.failureRate > 0 && float64(t.failures) >= r.failureRate*float64(t.calls)) ||
+		(r.slowRate > 0 && float64(t.slow) >= r.slowRate*float64(t.calls))
+}
+
+// rate is part/whole, or -1 below the minimum number of calls.
+func (r rates) rate(part, calls int64) float64 {
+	if calls < r.minCalls || calls == 0 {
+		return -1
+	}
+	return float64(part) / float64(calls)
+}
