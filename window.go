@@ -2,7 +2,7 @@ package infuse
 
 import (
 	"fmt"
-		"sync"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
