@@ -37,13 +37,17 @@ type Breaker struct {
 	cur   atomic.Pointer[epoch]
 	hooks atomic.Pointer[listenerSet] // nil while there are no listeners
 
-	name        string
-	clock       Clock
-	realClock   bool // Config.Clock was nil
-	rates       rates
-	bind        Binding
-	excludeFunc func(error) bool
-	exclude     atomic.Pointer[[]error] // nil while nothing is excluded
+	name      string
+	clock     Clock
+	realClock bool // Config.Clock was nil
+	rates     rates
+
+	backoff         Backoff
+	halfOpenMaxWait time.Duration
+	trialExpiry     TrialExpiry
+	bind            Binding
+	excludeFunc     func(error) bool
+	exclude         atomic.Pointer[[]error] // nil while nothing is excluded
 
 	failMax          atomic.Int64
 	resetTimeout     atomic.Int64
@@ -71,6 +75,8 @@ type epoch struct {
 	meter     meter        // closed, with a Window: the rates' window
 
 	state    State
+	mode     Mode
+	trips    int
 	gen      uint64
 	openedAt time.Time
 	tripped  int                       // open: the run that tripped it
@@ -78,13 +84,13 @@ type epoch struct {
 	done     func(error)               // closed: Allow's completion, made once per epoch
 	b        *Breaker
 
-	// The padding makes an epoch exactly two cache lines, so the
+	// The padding makes an epoch whole cache lines, so the
 	// allocator never puts another object (say, one a goroutine writes)
 	// on a line that every call reads.
 	_ [epochPad]byte
 }
 
-const epochPad = 128 - 112
+const epochPad = 192 - 128
 
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
@@ -94,7 +100,10 @@ func New(cfg Config) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breaker{name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc, rates: cfg.rates()}
+	b := &Breaker{
+		name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc, rates: cfg.rates(),
+		backoff: cfg.Backoff, halfOpenMaxWait: cfg.HalfOpenMaxWait, trialExpiry: cfg.TrialExpiry,
+	}
 	if b.clock == nil {
 		b.clock, b.realClock = systemClock{}, true
 	}
@@ -138,7 +147,7 @@ func New(cfg Config) (*Breaker, error) {
 }
 
 func (b *Breaker) newEpoch(s Snapshot) *epoch {
-	e := &epoch{state: s.State, gen: s.Generation, openedAt: s.OpenedAt, b: b}
+	e := &epoch{state: s.State, mode: s.Mode, trips: s.Trips, gen: s.Generation, openedAt: s.OpenedAt, b: b}
 	if s.State != Closed || b.hooks.Load() != nil || b.rates.slowCall > 0 {
 		e.gate.Store(1)
 	}
@@ -272,13 +281,51 @@ func (b *Breaker) Counts() Counts {
 func (b *Breaker) Generation() uint64 { return b.cur.Load().gen }
 
 // RetryAfter returns how long an open breaker will go on rejecting calls,
-// and 0 in any other state or once a trial is due.
+// and 0 in any other state, once a trial is due, or while forced open
+// (which lasts until released).
 func (b *Breaker) RetryAfter() time.Duration {
 	e := b.cur.Load()
-	if e.state != Open {
+	if e.state != Open || e.mode == ModeForcedOpen {
 		return 0
 	}
-	return max(e.openedAt.Add(b.ResetTimeout()).Sub(b.clock.Now()), 0)
+	return max(e.openedAt.Add(b.openFor(e)).Sub(b.clock.Now()), 0)
+}
+
+// openFor is how long epoch e, an open one, lasts: ResetTimeout grown by
+// the backoff.
+func (b *Breaker) openFor(e *epoch) time.Duration {
+	return b.policy().OpenFor(Snapshot{Generation: e.gen, Trips: e.trips})
+}
+
+// Mode returns the forced mode, ModeNormal when none is.
+func (b *Breaker) Mode() Mode { return b.cur.Load().mode }
+
+// ForceOpen opens the breaker and holds it open, rejecting every call,
+// until Release or a manual transition. With a shared Storage it holds
+// fleet-wide.
+func (b *Breaker) ForceOpen(ctx context.Context) error { return b.setMode(ctx, ModeForcedOpen) }
+
+// Disable closes the breaker and keeps it closed, letting every call
+// through and counting them, until Release or a manual transition. With a
+// shared Storage it holds fleet-wide.
+func (b *Breaker) Disable(ctx context.Context) error { return b.setMode(ctx, ModeDisabled) }
+
+// Release ends a forced mode: the breaker is closed and runs again.
+func (b *Breaker) Release(ctx context.Context) error { return b.setMode(ctx, ModeNormal) }
+
+func (b *Breaker) setMode(ctx context.Context, m Mode) error {
+	if ctx == nil {
+		return errNilArgument
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s, err := b.bind.SetMode(ctx, m)
+	b.adopt(s, false)
+	if err != nil {
+		return fmt.Errorf("infuse: breaker %q to %v: %w", b.name, m, err)
+	}
+	return nil
 }
 
 // Open opens the breaker now, for a full ResetTimeout, whatever its state.

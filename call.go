@@ -182,7 +182,10 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			b.emit(Event{Kind: EventBeforeCall})
 			return b.started(ticket{e: e}), nil
 		case Open:
-			if left := e.openedAt.Add(b.ResetTimeout()).Sub(b.clock.Now()); left > 0 {
+			if e.mode == ModeForcedOpen {
+				return ticket{}, b.rejectOpen(e, 0)
+			}
+			if left := e.openedAt.Add(b.openFor(e)).Sub(b.clock.Now()); left > 0 {
 				return ticket{}, b.rejectOpen(e, left)
 			}
 		}
@@ -197,8 +200,8 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 				return ticket{}, err
 			}
 			var left time.Duration
-			if ne.state == Open {
-				left = max(ne.openedAt.Add(b.ResetTimeout()).Sub(b.clock.Now()), 0)
+			if ne.state == Open && ne.mode != ModeForcedOpen {
+				left = max(ne.openedAt.Add(b.openFor(ne)).Sub(b.clock.Now()), 0)
 			}
 			return ticket{}, b.reject(ne.state, left)
 		}
@@ -227,7 +230,7 @@ func (b *Breaker) started(t ticket) ticket {
 // the truth (never below it), instead of allocated for each call.
 func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
 	err := e.rejected.Load()
-	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond {
+	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond || (left == 0) != (err.RetryAfter == 0) {
 		err = &OpenError{Name: b.name, State: Open, RetryAfter: left}
 		e.rejected.Store(err)
 	}
@@ -360,6 +363,10 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 	if b.cur.Load() != e {
 		return false // an outcome of an earlier generation
 	}
+	if e.mode == ModeDisabled {
+		b.bind.Report(e.gen, Failure)
+		return false // counted, never tripping
+	}
 	s, tripped := b.bind.Report(e.gen, Failure)
 	b.adopt(s, false)
 	if tripped {
@@ -382,7 +389,7 @@ func (b *Breaker) trip(e *epoch, failures int) bool {
 // rateTrip opens the breaker when a rate of closed epoch e's window has
 // reached its threshold.
 func (b *Breaker) rateTrip(e *epoch) bool {
-	if e.meter == nil || b.cur.Load() != e {
+	if e.meter == nil || b.cur.Load() != e || e.mode == ModeDisabled {
 		return false
 	}
 	if t := e.meter.tally(); b.rates.exceeded(t) {

@@ -60,6 +60,15 @@ type Config struct {
 	// MinCalls as for FailureRate. 0 means off; it needs a Window and a
 	// SlowCallDuration.
 	SlowCallRate float64
+	// Backoff grows the open period each time in a row the breaker opens;
+	// the zero Backoff keeps it at ResetTimeout.
+	Backoff Backoff
+	// HalfOpenMaxWait frees a trial's permit when the trial has not
+	// returned after this long, and TrialExpiry says what else happens
+	// (by default the breaker opens again). 0 means a trial may hold its
+	// permit for ever (a shared store may still lease it; see redisstore).
+	HalfOpenMaxWait time.Duration
+	TrialExpiry     TrialExpiry
 	// InitialState seeds the Storage only where it holds no state yet
 	// (a breaker joining a fleet adopts the fleet's state). The zero value
 	// is Closed. An Open seed starts a full open period.
@@ -141,11 +150,23 @@ func (cfg *Config) validate() (Policy, error) {
 	if err := cfg.validateRates(); err != nil {
 		return Policy{}, err
 	}
+	if err := cfg.Backoff.validate(); err != nil {
+		return Policy{}, err
+	}
+	switch {
+	case cfg.HalfOpenMaxWait < 0:
+		return Policy{}, &ConfigError{"HalfOpenMaxWait", fmt.Sprintf("%v is negative", cfg.HalfOpenMaxWait)}
+	case cfg.TrialExpiry < ExpiryOpens || cfg.TrialExpiry > ExpiryFrees:
+		return Policy{}, &ConfigError{"TrialExpiry", fmt.Sprintf("%d is not a TrialExpiry", int(cfg.TrialExpiry))}
+	}
 	p := Policy{
 		FailMax:          orDefault(cfg.FailMax, defaultFailMax),
 		ResetTimeout:     cfg.ResetTimeout,
 		SuccessThreshold: orDefault(cfg.SuccessThreshold, defaultSuccessThreshold),
 		HalfOpenMaxCalls: orDefault(cfg.HalfOpenMaxCalls, defaultHalfOpenMaxCalls),
+		Backoff:          cfg.Backoff,
+		HalfOpenMaxWait:  cfg.HalfOpenMaxWait,
+		TrialExpiry:      cfg.TrialExpiry,
 	}
 	if p.ResetTimeout == 0 {
 		p.ResetTimeout = defaultResetTimeout

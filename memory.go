@@ -2,8 +2,10 @@ package infuse
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // MemoryStorage keeps breaker state in this process. It is what a breaker
@@ -28,7 +30,7 @@ func NewMemoryStorage() *MemoryStorage { return &MemoryStorage{} }
 type memRecord struct {
 	mu         sync.Mutex
 	snap       Snapshot
-	permits    map[uint64]struct{} // held permits of the current generation
+	permits    map[uint64]time.Time // held permits of the current generation, with their expiry (zero: none)
 	nextPermit uint64
 	// bindings is swapped whole, so observers can be called from a copy
 	// taken under mu without allocating.
@@ -115,7 +117,7 @@ func (b *memBinding) Report(gen uint64, o Outcome) (Snapshot, bool) {
 		r.snap.Failures = 0
 	case Failure:
 		r.snap.Failures++
-		if p := b.cfg.Policy(); r.snap.Failures >= p.FailMax {
+		if p := b.cfg.Policy(); r.snap.Failures >= p.FailMax && r.snap.Mode != ModeDisabled {
 			r.open(b.cfg.Clock, p.FailMax)
 			s, obs := r.snap, r.bindings
 			r.mu.Unlock()
@@ -140,7 +142,7 @@ func (b *memBinding) Transition(ctx context.Context, t Transition) (Snapshot, bo
 		r.mu.Unlock()
 		return s, false, err
 	}
-	if !t.To.valid() || (t.From != AnyGeneration && t.From != r.snap.Generation) {
+	if !t.To.valid() || (t.From != AnyGeneration && (t.From != r.snap.Generation || r.snap.Mode != ModeNormal)) {
 		s := r.snap
 		r.mu.Unlock()
 		return s, false, nil
@@ -168,14 +170,15 @@ func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
 		return Permit{}, s, false
 	}
 	p := b.cfg.Policy()
+	now := b.cfg.Clock.Now()
 	moved := false
-	switch r.snap.State {
-	case Closed:
+	switch {
+	case r.snap.State == Closed || r.snap.Mode == ModeForcedOpen:
 		s := r.snap
 		r.mu.Unlock()
 		return Permit{}, s, false
-	case Open:
-		if b.cfg.Clock.Now().Before(r.snap.OpenedAt.Add(p.ResetTimeout)) {
+	case r.snap.State == Open:
+		if now.Before(r.snap.OpenedAt.Add(p.OpenFor(r.snap))) {
 			s := r.snap
 			r.mu.Unlock()
 			return Permit{}, s, false
@@ -183,17 +186,33 @@ func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
 		r.next(HalfOpen)
 		moved = true
 	}
+	if r.expire(now, p.TrialExpiry, b.cfg.Clock) {
+		moved = true
+		if r.snap.State != HalfOpen {
+			s, obs := r.snap, r.bindings
+			r.mu.Unlock()
+			notify(obs, b, s)
+			return Permit{}, s, false
+		}
+	}
 	if r.snap.Trials >= p.HalfOpenMaxCalls {
-		s := r.snap
+		s, obs := r.snap, r.bindings
 		r.mu.Unlock()
+		if moved {
+			notify(obs, b, s)
+		}
 		return Permit{}, s, false
 	}
 	r.nextPermit++
 	permit := Permit{Generation: r.snap.Generation, ID: r.nextPermit}
 	if r.permits == nil {
-		r.permits = make(map[uint64]struct{})
+		r.permits = make(map[uint64]time.Time)
 	}
-	r.permits[permit.ID] = struct{}{}
+	var expiry time.Time
+	if p.HalfOpenMaxWait > 0 {
+		expiry = now.Add(p.HalfOpenMaxWait)
+	}
+	r.permits[permit.ID] = expiry
 	r.snap.Trials++
 	s, obs := r.snap, r.bindings
 	r.mu.Unlock()
@@ -227,6 +246,52 @@ func (b *memBinding) Settle(ctx context.Context, permit Permit, o Outcome) (Snap
 	r.mu.Unlock()
 	notify(obs, b, s)
 	return s, changed
+}
+
+// expire frees the permits held past their expiry and does what te says;
+// it reports whether the snapshot changed.
+func (r *memRecord) expire(now time.Time, te TrialExpiry, c Clock) bool {
+	expired := 0
+	for id, at := range r.permits {
+		if !at.IsZero() && !now.Before(at) {
+			delete(r.permits, id)
+			expired++
+		}
+	}
+	if expired == 0 {
+		return false
+	}
+	r.snap.Trials -= expired
+	switch te {
+	case ExpiryOpens:
+		r.open(c, 1)
+	case ExpiryCloses:
+		r.next(Closed)
+	}
+	return true
+}
+
+func (b *memBinding) SetMode(ctx context.Context, m Mode) (Snapshot, error) {
+	if !m.valid() {
+		return b.Snapshot(), &ConfigError{"Mode", fmt.Sprintf("%d is not a Mode", int(m))}
+	}
+	r := b.rec
+	r.mu.Lock()
+	if err := ctx.Err(); err != nil {
+		s := r.snap
+		r.mu.Unlock()
+		return s, err
+	}
+	if m == ModeForcedOpen {
+		r.open(b.cfg.Clock, r.snap.Failures)
+	} else {
+		r.next(Closed)
+	}
+	r.snap.Mode = m
+	s, obs := r.snap, r.bindings
+	r.mu.Unlock()
+	notify(obs, b, s)
+	return s, nil
 }
 
 func (b *memBinding) Release(permit Permit) {
@@ -267,9 +332,14 @@ func (r *memRecord) take(p Permit) bool {
 	return true
 }
 
-// next starts a new generation in state s with fresh counters.
+// next starts a new generation in state s with fresh counters and no
+// forced mode. The run of trips carries on until the breaker closes.
 func (r *memRecord) next(s State) {
-	r.snap = Snapshot{State: s, Generation: r.snap.Generation + 1}
+	trips := r.snap.Trips
+	if s == Closed {
+		trips = 0
+	}
+	r.snap = Snapshot{State: s, Generation: r.snap.Generation + 1, Trips: trips}
 	clear(r.permits)
 }
 
@@ -277,6 +347,7 @@ func (r *memRecord) open(c Clock, failures int) {
 	r.next(Open)
 	r.snap.OpenedAt = c.Now()
 	r.snap.Failures = failures
+	r.snap.Trips++
 }
 
 // notify passes s to every binding but the one that made the change.

@@ -6,8 +6,12 @@ import "time"
 type Metrics struct {
 	Name       string
 	State      State
+	Mode       Mode
 	Generation uint64
-	Counts     Counts
+	// Trips is how many times in a row the breaker has opened since it
+	// last closed.
+	Trips  int
+	Counts Counts
 	// RetryAfter is what is left of the open period; 0 unless open.
 	RetryAfter time.Duration
 	// Window describes Config.Window ("none" without one).
@@ -26,7 +30,7 @@ type Metrics struct {
 func (b *Breaker) Metrics() Metrics {
 	e := b.cur.Load()
 	m := Metrics{
-		Name: b.name, State: e.state, Generation: e.gen, Counts: b.Counts(),
+		Name: b.name, State: e.state, Mode: e.mode, Generation: e.gen, Trips: e.trips, Counts: b.Counts(),
 		RetryAfter: b.RetryAfter(), Window: b.rates.window.String(),
 		FailureRate: -1, SlowCallRate: -1,
 	}

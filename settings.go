@@ -8,6 +8,9 @@ func (b *Breaker) policy() Policy {
 		ResetTimeout:     b.ResetTimeout(),
 		SuccessThreshold: b.SuccessThreshold(),
 		HalfOpenMaxCalls: int(b.halfOpenMaxCalls.Load()),
+		Backoff:          b.backoff,
+		HalfOpenMaxWait:  b.halfOpenMaxWait,
+		TrialExpiry:      b.trialExpiry,
 	}
 }
 

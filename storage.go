@@ -65,7 +65,55 @@ type Policy struct {
 	ResetTimeout     time.Duration
 	SuccessThreshold int
 	HalfOpenMaxCalls int
+	Backoff          Backoff
+	// HalfOpenMaxWait is how long a trial permit is held at most; 0
+	// means for ever (for a shared store: its own lease). An expired
+	// permit is freed and TrialExpiry says what else happens.
+	HalfOpenMaxWait time.Duration
+	TrialExpiry     TrialExpiry
 }
+
+// Mode is a forced state, set by an operator and held until released; with
+// a shared store it holds fleet-wide.
+type Mode int
+
+const (
+	// ModeNormal: the state machine runs.
+	ModeNormal Mode = iota
+	// ModeForcedOpen: every call is rejected and nothing moves the breaker
+	// out of the open state but a release or a manual transition.
+	ModeForcedOpen
+	// ModeDisabled: every call is let through and counted, and nothing
+	// trips the breaker.
+	ModeDisabled
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeNormal:
+		return "normal"
+	case ModeForcedOpen:
+		return "forced-open"
+	case ModeDisabled:
+		return "disabled"
+	}
+	return "Mode(?)"
+}
+
+func (m Mode) valid() bool { return m >= ModeNormal && m <= ModeDisabled }
+
+// TrialExpiry is what happens when a half-open trial holds its permit for
+// longer than HalfOpenMaxWait: the permit is freed, and then...
+type TrialExpiry int
+
+const (
+	// ExpiryOpens opens the breaker again, as a failed trial does.
+	ExpiryOpens TrialExpiry = iota
+	// ExpiryCloses closes the breaker, as SuccessThreshold trials do.
+	ExpiryCloses
+	// ExpiryFrees only frees the permit for another trial.
+	ExpiryFrees
+)
 
 // Snapshot is a breaker's shared state at one generation.
 type Snapshot struct {
@@ -84,6 +132,11 @@ type Snapshot struct {
 	Successes int
 	// Trials is the number of trial permits held while HalfOpen.
 	Trials int
+	// Trips is how many times in a row the breaker has opened since it
+	// last closed; backoff grows the open period with it.
+	Trips int
+	// Mode is the forced state, if any.
+	Mode Mode
 }
 
 // AnyGeneration, as the From of a Transition, commits whatever the current
@@ -138,7 +191,9 @@ type Binding interface {
 
 	// Transition commits t if t.From is the current generation (or
 	// AnyGeneration) and returns the resulting snapshot, and whether this
-	// call made the change. A transition to the state already held still
+	// call made the change. A transition from a given generation is
+	// refused while a Mode is forced; one from AnyGeneration (a manual
+	// one) ends the forced Mode. A transition to the state already held still
 	// starts a new generation (and, for Open, a new open period). err
 	// reports a done ctx or a store failure; the snapshot is still the
 	// state to adopt (a shared store that cannot reach its backing store
@@ -146,9 +201,11 @@ type Binding interface {
 	Transition(ctx context.Context, t Transition) (s Snapshot, changed bool, err error)
 
 	// Acquire asks for a trial permit. In the open state past
-	// OpenedAt+ResetTimeout it moves the state to half-open and grants the
-	// first permit; in the half-open state it grants one while fewer than
-	// HalfOpenMaxCalls are held. ok is false when no permit was granted.
+	// OpenedAt+Policy.OpenFor it moves the state to half-open and grants
+	// the first permit; in the half-open state it grants one while fewer
+	// than HalfOpenMaxCalls are held, after freeing the permits held past
+	// HalfOpenMaxWait (and doing what TrialExpiry says). Never while forced
+	// open. ok is false when no permit was granted.
 	Acquire(ctx context.Context) (p Permit, s Snapshot, ok bool)
 
 	// Settle gives a permit back with its trial's outcome. A failure opens
@@ -160,6 +217,11 @@ type Binding interface {
 	// Release gives a permit back without an outcome (the caller
 	// cancelled).
 	Release(p Permit)
+
+	// SetMode forces a mode, or releases it (ModeNormal), starting a new
+	// generation: forced open is the open state, disabled and released
+	// are the closed state.
+	SetMode(ctx context.Context, m Mode) (Snapshot, error)
 
 	// Close detaches the binding; the breaker will not use it again.
 	Close() error

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -69,7 +70,7 @@ func (b *binding) seed() []any {
 	if b.local.State == infuse.Open {
 		elapsed = max(b.cfg.Clock.Now().Sub(b.local.OpenedAt).Milliseconds(), 0)
 	}
-	return []any{int(b.local.State), b.conf.gen + 1, elapsed, b.local.Failures}
+	return []any{int(b.local.State), b.conf.gen + 1, elapsed, b.local.Failures, int(b.local.Mode), b.local.Trips}
 }
 
 func (b *binding) Snapshot() infuse.Snapshot {
@@ -106,7 +107,8 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		b.mu.Unlock()
 		return s, false, err
 	}
-	if t.To < infuse.Closed || t.To > infuse.HalfOpen || (t.From != infuse.AnyGeneration && t.From != b.local.Generation) {
+	if t.To < infuse.Closed || t.To > infuse.HalfOpen ||
+		(t.From != infuse.AnyGeneration && (t.From != b.local.Generation || b.local.Mode != infuse.ModeNormal)) {
 		s := b.local
 		b.mu.Unlock()
 		return s, false, nil
@@ -153,12 +155,13 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, bool) {
 	p := b.cfg.Policy()
 	b.mu.Lock()
+	openFor := p.OpenFor(b.local)
 	switch {
-	case ctx.Err() != nil || b.local.State == infuse.Closed:
+	case ctx.Err() != nil || b.local.State == infuse.Closed || b.local.Mode == infuse.ModeForcedOpen:
 		s := b.local
 		b.mu.Unlock()
 		return infuse.Permit{}, s, false
-	case b.local.State == infuse.Open && b.cfg.Clock.Now().Before(b.local.OpenedAt.Add(p.ResetTimeout)):
+	case b.local.State == infuse.Open && b.cfg.Clock.Now().Before(b.local.OpenedAt.Add(openFor)):
 		s := b.local
 		b.mu.Unlock()
 		return infuse.Permit{}, s, false
@@ -168,7 +171,13 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	}
 	b.mu.Unlock()
 
-	r, err := b.s.bounded(ctx, b, acquireScript, p.ResetTimeout.Milliseconds(), p.HalfOpenMaxCalls, b.s.opts.TrialLease.Milliseconds())
+	// The lease: HalfOpenMaxWait, with the breaker's TrialExpiry, or else
+	// TrialLease, which only frees the permit of a member that died.
+	lease, expiry := b.s.opts.TrialLease, infuse.ExpiryFrees
+	if p.HalfOpenMaxWait > 0 {
+		lease, expiry = p.HalfOpenMaxWait, p.TrialExpiry
+	}
+	r, err := b.s.bounded(ctx, b, acquireScript, openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry))
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
@@ -185,8 +194,11 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 
 // acquireLocally grants a permit from local state. b.mu is held.
 func (b *binding) acquireLocally(p infuse.Policy) (infuse.Permit, infuse.Snapshot, bool) {
+	if b.local.Mode == infuse.ModeForcedOpen {
+		return infuse.Permit{}, b.local, false
+	}
 	if b.local.State == infuse.Open {
-		if b.cfg.Clock.Now().Before(b.local.OpenedAt.Add(p.ResetTimeout)) {
+		if b.cfg.Clock.Now().Before(b.local.OpenedAt.Add(p.OpenFor(b.local))) {
 			return infuse.Permit{}, b.local, false
 		}
 		b.step(infuse.HalfOpen, 0)
@@ -272,6 +284,41 @@ func (b *binding) Release(p infuse.Permit) {
 	b.s.signal()
 }
 
+func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, error) {
+	if m < infuse.ModeNormal || m > infuse.ModeDisabled {
+		return b.Snapshot(), fmt.Errorf("redisstore: %d is not a Mode", int(m))
+	}
+	if err := ctx.Err(); err != nil {
+		return b.Snapshot(), err
+	}
+	b.mu.Lock()
+	local := b.s.degraded() || b.seq > 0
+	b.mu.Unlock()
+	if !local {
+		r, err := b.s.bounded(ctx, b, setModeScript, int(m))
+		if err == nil {
+			b.s.recovered()
+			b.mu.Lock()
+			b.apply(r.remote)
+			s := b.local
+			b.mu.Unlock()
+			return s, nil
+		}
+		b.s.fail(err, []*binding{b})
+	}
+	b.mu.Lock()
+	if m == infuse.ModeForcedOpen {
+		b.step(infuse.Open, b.local.Failures)
+	} else {
+		b.step(infuse.Closed, 0)
+	}
+	b.local.Mode = m
+	s := b.local
+	b.mu.Unlock()
+	b.s.signal()
+	return s, errDegraded
+}
+
 func (b *binding) Close() error {
 	b.mu.Lock()
 	b.closed = true
@@ -295,7 +342,14 @@ func (b *binding) step(to infuse.State, failures int) {
 	if b.seq < 1<<provisionalBits-1 {
 		b.seq++
 	}
-	b.local = infuse.Snapshot{State: to, Generation: b.conf.gen<<provisionalBits + b.seq}
+	trips := b.local.Trips
+	switch to {
+	case infuse.Open:
+		trips++
+	case infuse.Closed:
+		trips = 0
+	}
+	b.local = infuse.Snapshot{State: to, Generation: b.conf.gen<<provisionalBits + b.seq, Trips: trips}
 	if to == infuse.Open {
 		b.local.OpenedAt = b.cfg.Clock.Now()
 		b.local.Failures = failures
@@ -338,12 +392,14 @@ func (b *binding) apply(r remote) bool {
 			b.local.Failures = r.failures
 		}
 		b.local.Successes, b.local.Trials = r.successes, r.trials
+		b.local.Mode, b.local.Trips = r.mode, r.trips
 		return b.local != before
 	}
 	b.conf, b.seq = r, 0
 	b.local = infuse.Snapshot{
 		State: r.state, Generation: r.gen << provisionalBits,
 		Failures: r.failures, Successes: r.successes, Trials: r.trials,
+		Mode: r.mode, Trips: r.trips,
 	}
 	if r.state == infuse.Open {
 		// Redis's clock says how long ago it opened; this host's clock
@@ -405,6 +461,11 @@ func (b *binding) flush(ctx context.Context) error {
 			b.dirty = false
 			b.mu.Unlock()
 			r, err = b.s.run(ctx, b, bindScript, 0, b.seed()...)
+		case b.seq > 0 && b.local.Mode != infuse.ModeNormal:
+			mode := b.local.Mode
+			b.dirty = false
+			b.mu.Unlock()
+			r, err = b.s.run(ctx, b, setModeScript, 0, int(mode))
 		case b.seq > 0:
 			to, failures, from := b.local.State, b.local.Failures, b.conf.gen
 			b.dirty = false

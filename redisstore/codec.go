@@ -18,6 +18,8 @@ type remote struct {
 	successes int
 	trials    int
 	now       int64 // Redis ms when this was read
+	mode      infuse.Mode
+	trips     int
 }
 
 // reply is a script's answer.
@@ -47,16 +49,16 @@ func decodeReply(v any) (reply, error) {
 			return reply{absent: true}, nil
 		}
 	}
-	if len(vals) != 10 {
+	if len(vals) != 12 {
 		return reply{}, fmt.Errorf("%w: reply of %d values", errBadReply, len(vals))
 	}
-	var n [10]int64
+	var n [12]int64
 	for i, x := range vals {
 		if n[i], ok = x.(int64); !ok {
 			return reply{}, fmt.Errorf("%w: reply value %d of type %T", errBadReply, i, x)
 		}
 	}
-	r, err := makeRemote(n[0], n[1], n[2], n[3], n[4], n[5], n[6])
+	r, err := makeRemote(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[10], n[11])
 	if err != nil {
 		return reply{}, err
 	}
@@ -66,8 +68,12 @@ func decodeReply(v any) (reply, error) {
 	return reply{remote: r, changed: n[7] == 1, corrupt: n[8] == 1, extra: uint64(n[9])}, nil
 }
 
-func makeRemote(st, g, oa, f, s, trials, now int64) (remote, error) {
+func makeRemote(st, g, oa, f, s, trials, now, md, tr int64) (remote, error) {
 	switch {
+	case md < 0 || md > 2:
+		return remote{}, fmt.Errorf("%w: mode %d", errBadReply, md)
+	case tr < 0 || tr > maxCount:
+		return remote{}, fmt.Errorf("%w: trips %d", errBadReply, tr)
 	case st < 0 || st > 2:
 		return remote{}, fmt.Errorf("%w: state %d", errBadReply, st)
 	case g < 1 || g >= 1<<(64-provisionalBits):
@@ -80,6 +86,7 @@ func makeRemote(st, g, oa, f, s, trials, now int64) (remote, error) {
 	return remote{
 		state: infuse.State(st), gen: uint64(g), openedAt: oa,
 		failures: int(f), successes: int(s), trials: int(trials), now: now,
+		mode: infuse.Mode(md), trips: int(tr),
 	}, nil
 }
 
@@ -88,7 +95,7 @@ func makeRemote(st, g, oa, f, s, trials, now int64) (remote, error) {
 const syncPrefix = "\x00sync "
 
 // decodeMessage decodes a pub/sub message:
-// "name\norigin\nst g oa f s trials now". It never panics.
+// "name\norigin\nst g oa f s trials now md tr". It never panics.
 func decodeMessage(payload string) (name, origin string, r remote, err error) {
 	i := strings.LastIndexByte(payload, '\n')
 	if i < 0 {
@@ -100,15 +107,15 @@ func decodeMessage(payload string) (name, origin string, r remote, err error) {
 		return "", "", remote{}, fmt.Errorf("%w: message without an origin", errBadReply)
 	}
 	name, origin = head[:j], head[j+1:]
-	if name == "" || len(fields) != 7 {
+	if name == "" || len(fields) != 9 {
 		return "", "", remote{}, fmt.Errorf("%w: message %q", errBadReply, payload)
 	}
-	var n [7]int64
+	var n [9]int64
 	for k, f := range fields {
 		if n[k], err = strconv.ParseInt(f, 10, 64); err != nil {
 			return "", "", remote{}, fmt.Errorf("%w: message field %q", errBadReply, f)
 		}
 	}
-	r, err = makeRemote(n[0], n[1], n[2], n[3], n[4], n[5], n[6])
+	r, err = makeRemote(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8])
 	return name, origin, r, err
 }

@@ -81,6 +81,11 @@ func TestRedisDownAtStart(t *testing.T) {
 	}
 	// When Redis is back, the fleet learns of the trip.
 	srv.Restart()
+	defer func() {
+		if t.Failed() {
+			t.Logf("stored %v, errors %d, state %v gen %d", srv.Client(t).HGetAll(bg, store.Key("db")).Val(), store.Errors(), b.State(), b.Generation())
+		}
+	}()
 	eventually(t, "the local trip reaches Redis", func() bool { return storedState(t, srv, store, "db") == "1" })
 	other := newStore(t, srv, faultOptions("down"))
 	late, _ := newBreaker(t, other, infuse.Config{FailMax: 2, ResetTimeout: time.Minute})

@@ -9,7 +9,8 @@ import "github.com/redis/go-redis/v9"
 //
 // Hash fields: st (0 closed, 1 open, 2 half-open), g (generation), oa (when
 // it opened, Redis ms), f (merged run of failures; the tripping run while
-// open), s (successful trials), ps (last permit id).
+// open), s (successful trials), ps (last permit id), md (forced mode: 0
+// none, 1 forced open, 2 disabled), tr (times opened in a row).
 //
 // Every script reads Redis's clock (TIME), so no host's clock is compared
 // with another's. ARGV[1] is the pub/sub channel, ARGV[2] the breaker's
@@ -20,7 +21,7 @@ import "github.com/redis/go-redis/v9"
 // never lands late. Scripts that find no state return
 // {-1}; the store then seeds it (bind) and tries again.
 //
-// A reply is {st, g, oa, f, s, trials, now, changed, corrupt, extra}.
+// A reply is {st, g, oa, f, s, trials, now, changed, corrupt, extra, md, tr}.
 const luaPrelude = `
 local function now_ms()
   local t = redis.call('TIME')
@@ -34,32 +35,36 @@ local function load(key)
   local typ = redis.call('TYPE', key)['ok']
   if typ == 'none' then return nil, 0 end
   if typ ~= 'hash' then redis.call('DEL', key) return nil, 1 end
-  local v = redis.call('HMGET', key, 'st', 'g', 'oa', 'f', 's', 'ps')
-  local st, g = tonumber(v[1]), tonumber(v[2])
-  if st == nil or g == nil or (st ~= 0 and st ~= 1 and st ~= 2) or g < 1 or g ~= math.floor(g) then
+  local v = redis.call('HMGET', key, 'st', 'g', 'oa', 'f', 's', 'ps', 'md', 'tr')
+  local st, g, md = tonumber(v[1]), tonumber(v[2]), tonumber(v[7]) or 0
+  if st == nil or g == nil or (st ~= 0 and st ~= 1 and st ~= 2) or g < 1 or g ~= math.floor(g)
+     or (md ~= 0 and md ~= 1 and md ~= 2) then
     redis.call('DEL', key)
     return nil, 1
   end
   return {st = st, g = g, oa = tonumber(v[3]) or 0, f = tonumber(v[4]) or 0,
-          s = tonumber(v[5]) or 0, ps = tonumber(v[6]) or 0}, 0
+          s = tonumber(v[5]) or 0, ps = tonumber(v[6]) or 0, md = md, tr = tonumber(v[8]) or 0}, 0
 end
 
 local function save(r)
   local ttl = tonumber(ARGV[3])
-  redis.call('HSET', KEYS[1], 'st', r.st, 'g', r.g, 'oa', r.oa, 'f', r.f, 's', r.s, 'ps', r.ps)
+  redis.call('HSET', KEYS[1], 'st', r.st, 'g', r.g, 'oa', r.oa, 'f', r.f, 's', r.s, 'ps', r.ps, 'md', r.md, 'tr', r.tr)
   redis.call('PEXPIRE', KEYS[1], ttl)
   if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
 end
 
--- trials drops expired leases and counts the rest.
+-- trials counts the leases not yet expired; only acquire drops the expired
+-- ones, doing what the breaker's TrialExpiry says.
 local function trials(now)
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  return redis.call('ZCARD', KEYS[2])
+  return redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%d', now), '+inf')
 end
 
+-- next_gen starts a new generation in state st, with no forced mode; the
+-- run of trips grows with each opening and ends when the breaker closes.
 local function next_gen(r, st, now)
-  r.st, r.g, r.f, r.s = st, r.g + 1, 0, 0
-  if st == 1 then r.oa = now else r.oa = 0 end
+  r.st, r.g, r.f, r.s, r.md = st, r.g + 1, 0, 0, 0
+  if st == 1 then r.oa, r.tr = now, r.tr + 1 else r.oa = 0 end
+  if st == 0 then r.tr = 0 end
   redis.call('DEL', KEYS[2])
 end
 
@@ -73,11 +78,11 @@ local function fmt(n) return string.format('%d', n) end
 
 local function publish(r, now, n)
   redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\n' .. ARGV[4] .. '\n' .. fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' ..
-    fmt(r.f) .. ' ' .. fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(now))
+    fmt(r.f) .. ' ' .. fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(now) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr))
 end
 
 local function reply(r, now, n, changed, corrupt, extra)
-  return {r.st, r.g, r.oa, r.f, r.s, n, now, changed, corrupt, extra or 0}
+  return {r.st, r.g, r.oa, r.f, r.s, n, now, changed, corrupt, extra or 0, r.md, r.tr}
 end
 
 -- unchanged answers with the state as it is, its TTL renewed.
@@ -90,13 +95,15 @@ end
 // bind seeds the state where there is none. ARGV[6]: state to seed;
 // ARGV[7]: the lowest generation to seed (so a store that lost its data
 // never hands out a generation a member has seen); ARGV[8]: for an open
-// seed, how long ago it opened (ms); ARGV[9]: the run of failures to seed.
+// seed, how long ago it opened (ms); ARGV[9]: the run of failures to seed;
+// ARGV[10], ARGV[11]: the mode and trips to seed.
 var bindScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 local now = now_ms()
 local changed = 0
 if r == nil then
-  r = {st = tonumber(ARGV[6]), g = math.max(tonumber(ARGV[7]), 1), oa = 0, f = tonumber(ARGV[9]), s = 0, ps = 0}
+  r = {st = tonumber(ARGV[6]), g = math.max(tonumber(ARGV[7]), 1), oa = 0, f = tonumber(ARGV[9]), s = 0, ps = 0,
+       md = tonumber(ARGV[10]), tr = tonumber(ARGV[11])}
   if r.st == 1 then r.oa = now - tonumber(ARGV[8]) end
   redis.call('DEL', KEYS[2])
   changed = 1
@@ -121,7 +128,10 @@ if r.g ~= tonumber(ARGV[6]) or r.st ~= 0 then
 end
 local before, saw, after, failmax = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
 local f0, trip = r.f, false
-if r.f + before >= failmax then
+if r.md == 2 then
+  r.f = r.f + before
+  if saw == 1 then r.f = after end
+elseif r.f + before >= failmax then
   trip = true
 elseif saw == 1 then
   r.f = after
@@ -148,7 +158,7 @@ if r == nil then return {-1} end
 local now = now_ms()
 if late(now) then return unchanged(r, now, corrupt) end
 local from = tonumber(ARGV[6])
-if from ~= 0 and from ~= r.g then return unchanged(r, now, corrupt) end
+if from ~= 0 and (from ~= r.g or r.md ~= 0) then return unchanged(r, now, corrupt) end
 next_gen(r, tonumber(ARGV[7]), now)
 if r.st == 1 then r.f = tonumber(ARGV[8]) end
 save(r)
@@ -157,14 +167,16 @@ return reply(r, now, 0, 1, corrupt)
 `)
 
 // acquire grants a trial lease of ARGV[8] ms: moving an open breaker whose
-// ResetTimeout (ARGV[6] ms) has passed to half-open, and while fewer than
-// HalfOpenMaxCalls (ARGV[7]) leases are held. extra is the permit id, 0
-// when none was granted.
+// open period (ARGV[6] ms) has passed to half-open, and while fewer than
+// HalfOpenMaxCalls (ARGV[7]) leases are held. Leases past their expiry are
+// dropped first, and then ARGV[9] says what happens: 0 the breaker opens
+// again, 1 it closes, 2 nothing more. Never while forced open. extra is
+// the permit id, 0 when none was granted.
 var acquireScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 local now = now_ms()
-if late(now) then return unchanged(r, now, corrupt) end
+if late(now) or r.md == 1 then return unchanged(r, now, corrupt) end
 local changed = 0
 if r.st == 1 then
   if now < r.oa + tonumber(ARGV[6]) then return unchanged(r, now, corrupt) end
@@ -172,6 +184,17 @@ if r.st == 1 then
   changed = 1
 end
 if r.st ~= 2 then return unchanged(r, now, corrupt) end
+if redis.call('ZCOUNT', KEYS[2], '-inf', now) > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+  local action = tonumber(ARGV[9])
+  if action ~= 2 then
+    next_gen(r, action == 0 and 1 or 0, now)
+    if r.st == 1 then r.f = 1 end
+    save(r)
+    publish(r, now, 0)
+    return reply(r, now, 0, 1, corrupt)
+  end
+end
 local n = trials(now)
 local id = 0
 if n < tonumber(ARGV[7]) then
@@ -233,4 +256,25 @@ var refreshScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
 return unchanged(r, now_ms(), corrupt)
+`)
+
+// setMode forces mode ARGV[6] (1 open, 2 disabled) or releases it (0),
+// starting a new generation.
+var setModeScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+if r == nil then return {-1} end
+local now = now_ms()
+if late(now) then return unchanged(r, now, corrupt) end
+local md = tonumber(ARGV[6])
+local f = r.f
+if md == 1 then
+  next_gen(r, 1, now)
+  r.f = f
+else
+  next_gen(r, 0, now)
+end
+r.md = md
+save(r)
+publish(r, now, 0)
+return reply(r, now, 0, 1, corrupt)
 `)
