@@ -42,6 +42,7 @@ type Breaker struct {
 	realClock bool // Config.Clock was nil
 	rates     rates
 
+	fleetWindow     bool // the Storage merges members' windows and trips on them
 	backoff         Backoff
 	halfOpenMaxWait time.Duration
 	trialExpiry     TrialExpiry
@@ -126,6 +127,8 @@ func New(cfg Config) (*Breaker, error) {
 		Policy:       b.policy,
 		Observe:      func(s Snapshot) { b.adopt(s, true) },
 		OnError:      b.storeError,
+		Window:       cfg.Window,
+		Counted:      b.counted,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("infuse: binding breaker %q to its storage: %w", cfg.Name, err)
@@ -134,6 +137,9 @@ func New(cfg Config) (*Breaker, error) {
 		return nil, fmt.Errorf("infuse: binding breaker %q: the storage returned no binding", cfg.Name)
 	}
 	b.bind = bind
+	if wm, ok := bind.(WindowMerger); ok && !cfg.Window.IsZero() {
+		b.fleetWindow = wm.MergesWindows()
+	}
 	// Under mu, so that a snapshot the store observes meanwhile is either
 	// in this one or adopted after it (see adopt).
 	b.mu.Lock()
@@ -155,13 +161,28 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
 		e.done = e.complete
-		e.meter = newMeter(b.rates.window, b.clock, b.realClock)
+		e.meter = newMeter(b.rates.window, b.clock, b.realClock, b.fleetWindow)
 	case Open:
 		e.tripped = s.Failures
 	case HalfOpen:
 		e.successes.Store(int64(s.Successes))
 	}
 	return e
+}
+
+// counted is BindConfig.Counted: the running totals of the current closed
+// generation's time window.
+func (b *Breaker) counted() (WindowCounts, bool) {
+	e := b.cur.Load()
+	if e == nil || e.state != Closed {
+		return WindowCounts{}, false
+	}
+	m, ok := e.meter.(*timeMeter)
+	if !ok || !m.cum {
+		return WindowCounts{}, false
+	}
+	t := m.cumulative()
+	return WindowCounts{Generation: e.gen, Calls: t.calls, Failures: t.failures, Slow: t.slow}, true
 }
 
 // Name returns Config.Name.

@@ -389,8 +389,8 @@ func (b *Breaker) trip(e *epoch, failures int) bool {
 // rateTrip opens the breaker when a rate of closed epoch e's window has
 // reached its threshold.
 func (b *Breaker) rateTrip(e *epoch) bool {
-	if e.meter == nil || b.cur.Load() != e || e.mode == ModeDisabled {
-		return false
+	if e.meter == nil || b.cur.Load() != e || e.mode == ModeDisabled || b.fleetWindow {
+		return false // the store trips on the fleet's window instead
 	}
 	if t := e.meter.tally(); b.rates.exceeded(t) {
 		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))))

@@ -60,6 +60,11 @@ type Config struct {
 	// MinCalls as for FailureRate. 0 means off; it needs a Window and a
 	// SlowCallDuration.
 	SlowCallRate float64
+	// FleetMinMembers guards a fleet against one bad member: with a store
+	// that merges the members' windows (redisstore, with a time Window),
+	// the fleet's rate trips the breaker only once this many distinct
+	// members have reported failures in the window. 0 means 1.
+	FleetMinMembers int
 	// Backoff grows the open period each time in a row the breaker opens;
 	// the zero Backoff keeps it at ResetTimeout.
 	Backoff Backoff
@@ -188,13 +193,15 @@ type rates struct {
 	slowRate    float64
 	minCalls    int64
 	slowCall    time.Duration
+	minMembers  int
 }
 
 const defaultMinCalls = 100
 
 func (cfg *Config) rates() rates {
 	r := rates{window: cfg.Window, failureRate: cfg.FailureRate, slowRate: cfg.SlowCallRate,
-		minCalls: int64(orDefault(cfg.MinCalls, defaultMinCalls)), slowCall: cfg.SlowCallDuration}
+		minCalls: int64(orDefault(cfg.MinCalls, defaultMinCalls)), slowCall: cfg.SlowCallDuration,
+		minMembers: orDefault(cfg.FleetMinMembers, 1)}
 	if cfg.Window.size != 0 {
 		r.minCalls = min(r.minCalls, int64(cfg.Window.size))
 	}
@@ -221,6 +228,8 @@ func (cfg *Config) validateRates() error {
 	switch {
 	case cfg.MinCalls < 0:
 		return &ConfigError{"MinCalls", fmt.Sprintf("%d is negative", cfg.MinCalls)}
+	case cfg.FleetMinMembers < 0 || cfg.FleetMinMembers > 1000:
+		return &ConfigError{"FleetMinMembers", fmt.Sprintf("%d is not between 0 and 1000", cfg.FleetMinMembers)}
 	case cfg.MinCalls > maxCount:
 		return &ConfigError{"MinCalls", fmt.Sprintf("%d is above the limit of %d", cfg.MinCalls, maxCount)}
 	case cfg.SlowCallDuration < 0:

@@ -11,6 +11,10 @@ func (b *Breaker) policy() Policy {
 		Backoff:          b.backoff,
 		HalfOpenMaxWait:  b.halfOpenMaxWait,
 		TrialExpiry:      b.trialExpiry,
+		FailureRate:      b.rates.failureRate,
+		SlowCallRate:     b.rates.slowRate,
+		MinCalls:         int(b.rates.minCalls),
+		MinMembers:       b.rates.minMembers,
 	}
 }
 

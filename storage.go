@@ -57,6 +57,29 @@ type BindConfig struct {
 	Observe func(Snapshot)
 	// OnError receives errors of the backing store. It must not block.
 	OnError func(error)
+	// Window is the breaker's rate window (Config.Window); zero for none.
+	Window Window
+	// Counted returns running totals of the current closed generation's
+	// window, for a store that merges members' windows (a WindowMerger);
+	// ok is false in other states, or when the breaker keeps no totals.
+	Counted func() (c WindowCounts, ok bool)
+}
+
+// WindowCounts are the calls a breaker's window has recorded in one closed
+// generation, from its start: a store sends the growth since it last
+// looked.
+type WindowCounts struct {
+	Generation            uint64
+	Calls, Failures, Slow int64
+}
+
+// WindowMerger is implemented by a Binding that merges the windows of
+// every member of a fleet and trips the breaker on the fleet's rates. A
+// breaker whose binding merges windows keeps running totals for it and
+// leaves rate trips to the store; consecutive failures (FailMax) it still
+// decides itself.
+type WindowMerger interface {
+	MergesWindows() bool
 }
 
 // Policy is the part of a breaker's settings a store needs.
@@ -71,6 +94,12 @@ type Policy struct {
 	// permit is freed and TrialExpiry says what else happens.
 	HalfOpenMaxWait time.Duration
 	TrialExpiry     TrialExpiry
+	// The rate policy, for a store that merges windows: thresholds as in
+	// Config, and MinMembers, the distinct members that must have reported
+	// failures in the window before the fleet's rate may trip it.
+	FailureRate, SlowCallRate float64
+	MinCalls                  int
+	MinMembers                int
 }
 
 // Mode is a forced state, set by an operator and held until released; with

@@ -31,6 +31,16 @@ func CountWindow(n int) Window { return Window{size: n} }
 // TimeWindow(time.Minute, time.Second) is resilience4j's 60-second window.
 func TimeWindow(d, bucket time.Duration) Window { return Window{duration: d, bucket: bucket} }
 
+// Size is a count window's number of calls; 0 for a time window.
+func (w Window) Size() int { return w.size }
+
+// Duration and Bucket are a time window's span and bucket; 0 for a count
+// window.
+func (w Window) Duration() time.Duration { return w.duration }
+
+// Bucket: see Duration.
+func (w Window) Bucket() time.Duration { return w.bucket }
+
 // IsZero reports whether w is no window.
 func (w Window) IsZero() bool { return w == Window{} }
 
@@ -92,14 +102,18 @@ type meter interface {
 	tally() tally
 }
 
-func newMeter(w Window, clock Clock, real bool) meter {
+// newMeter makes a window's meter; cumulative asks a time window to keep
+// running totals as well, for a store that merges windows.
+func newMeter(w Window, clock Clock, real, cumulative bool) meter {
 	switch {
 	case w.IsZero():
 		return nil
 	case w.size != 0:
 		return newCountMeter(w.size)
 	}
-	return newTimeMeter(w, clock, real)
+	m := newTimeMeter(w, clock, real)
+	m.cum = cumulative
+	return m
 }
 
 // countMeter is the last n calls: a ring of outcomes, and running totals
@@ -163,6 +177,8 @@ type timeMeter struct {
 	nums    []atomic.Int64 // per slot: the bucket number it holds
 	counts  []atomic.Int64 // shard-major: stride values per shard
 	stride  int64
+	cumAt   int64 // offset of a shard's running totals
+	cum     bool  // keep running totals (see cumulative)
 	mask    int64 // slots - 1; slots is a power of two
 	n       int64 // the window's buckets
 	bucket  time.Duration
@@ -180,12 +196,13 @@ func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
 	for slots < int64(w.buckets()) {
 		slots <<= 1
 	}
-	// Three counters a slot, rounded up to whole cache lines, plus a line
-	// of padding between shards whatever the alignment.
-	stride := (slots*3+7)/8*8 + 8
+	// Three counters a slot and three running totals, rounded up to whole
+	// cache lines, plus a line of padding between shards whatever the
+	// alignment.
+	stride := (slots*3+3+7)/8*8 + 8
 	m := &timeMeter{
 		nums: make([]atomic.Int64, slots), counts: make([]atomic.Int64, meterShards*stride),
-		stride: stride, mask: slots - 1, n: int64(w.buckets()), bucket: w.bucket, origin: clock.Now(),
+		stride: stride, cumAt: slots * 3, mask: slots - 1, n: int64(w.buckets()), bucket: w.bucket, origin: clock.Now(),
 	}
 	for i := range m.nums {
 		m.nums[i].Store(-1)
@@ -253,7 +270,8 @@ func (m *timeMeter) record(failed, slow bool) {
 	if b < 0 {
 		return
 	}
-	i := stackShard()*m.stride + (b&m.mask)*3
+	sh := stackShard() * m.stride
+	i := sh + (b&m.mask)*3
 	m.counts[i].Add(1)
 	if failed {
 		m.counts[i+1].Add(1)
@@ -261,6 +279,28 @@ func (m *timeMeter) record(failed, slow bool) {
 	if slow {
 		m.counts[i+2].Add(1)
 	}
+	if m.cum {
+		i = sh + m.cumAt
+		m.counts[i].Add(1)
+		if failed {
+			m.counts[i+1].Add(1)
+		}
+		if slow {
+			m.counts[i+2].Add(1)
+		}
+	}
+}
+
+// cumulative is every call recorded since the meter began.
+func (m *timeMeter) cumulative() tally {
+	var t tally
+	for sh := int64(0); sh < meterShards; sh++ {
+		c := m.counts[sh*m.stride+m.cumAt:]
+		t.calls += c[0].Load()
+		t.failures += c[1].Load()
+		t.slow += c[2].Load()
+	}
+	return t
 }
 
 // stackShard picks a shard from the address of the calling goroutine's

@@ -94,6 +94,25 @@ var storePeers = []redisPeer{
 		br := newInfuseOn(b, newRedisStore(b, srv))
 		return func() error { return br.Call(ctx, noop) }
 	}},
+	{"infuse-memory-time-window", func(b *testing.B, _ *redistest.Server) func() error {
+		br := newWindowInfuseOn(b, nil)
+		return func() error { return br.Call(ctx, noop) }
+	}},
+	{"infuse-redis-fleet-window", func(b *testing.B, srv *redistest.Server) func() error {
+		br := newWindowInfuseOn(b, newRedisStore(b, srv))
+		return func() error { return br.Call(ctx, noop) }
+	}},
+}
+
+// newWindowInfuseOn is a breaker with a time window and a failure rate: on
+// the Redis store, its window is merged with the fleet's.
+func newWindowInfuseOn(tb testing.TB, store infuse.Storage) *infuse.Breaker {
+	br, err := infuse.New(infuse.Config{Name: "bench", Storage: store, ResetTimeout: time.Hour,
+		Window: infuse.TimeWindow(10*time.Second, time.Second), FailureRate: 0.5, MinCalls: 20})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return br
 }
 
 // BenchmarkStoreClosed is a closed breaker's successful call on the memory

@@ -45,6 +45,7 @@ type binding struct {
 	permits  map[uint64]struct{}
 	nextID   uint64
 	closed   bool
+	sent     infuse.WindowCounts // the window growth sent so far
 	// offset is Redis's clock minus this host's, in ms, as of the last
 	// reply (0: none yet). It only turns a wait on this host into a
 	// deadline on Redis's clock; no decision compares the two clocks.
@@ -317,6 +318,50 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	b.mu.Unlock()
 	b.s.signal()
 	return s, errDegraded
+}
+
+// MergesWindows implements infuse.WindowMerger: a time window with a rate
+// is merged into the fleet's window in Redis.
+func (b *binding) MergesWindows() bool {
+	w := b.cfg.Window
+	return w.Duration() > 0 && b.cfg.Counted != nil
+}
+
+// sendWindow sends the growth of the breaker's window since the last send.
+func (b *binding) sendWindow(ctx context.Context) error {
+	c, ok := b.cfg.Counted()
+	b.mu.Lock()
+	if !ok || b.closed || c.Generation != b.local.Generation || b.seq > 0 || b.conf.gen == 0 {
+		b.mu.Unlock()
+		return nil
+	}
+	if c.Generation != b.sent.Generation {
+		b.sent = infuse.WindowCounts{Generation: c.Generation}
+	}
+	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures, Slow: c.Slow - b.sent.Slow}
+	gen := b.conf.gen
+	b.mu.Unlock()
+	if d.Calls == 0 {
+		return nil
+	}
+	p := b.cfg.Policy()
+	w := b.cfg.Window
+	buckets := int64((w.Duration() + w.Bucket() - 1) / w.Bucket())
+	ctx, cancel := context.WithTimeout(ctx, b.s.opts.RetryInterval)
+	defer cancel()
+	r, err := b.s.run(ctx, b, windowScript, 0, gen, d.Calls, d.Failures, d.Slow,
+		w.Bucket().Milliseconds(), buckets, p.FailureRate, p.SlowCallRate, p.MinCalls, p.MinMembers, b.id)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	if b.sent.Generation == c.Generation {
+		b.sent = c
+	}
+	b.mu.Unlock()
+	b.s.recovered()
+	b.applyAsync(r)
+	return nil
 }
 
 func (b *binding) Close() error {

@@ -278,3 +278,55 @@ save(r)
 publish(r, now, 0)
 return reply(r, now, 0, 1, corrupt)
 `)
+
+// window merges a member's window growth into the fleet's window, in
+// generation ARGV[6] (closed): ARGV[7..9] more calls, failures and slow
+// calls, counted in the current bucket of ARGV[10] ms; the window is the
+// last ARGV[11] buckets. KEYS[3] is the window's hash (one per generation,
+// so a new generation starts empty), and the members that reported failures
+// in a bucket are a set beside it. The fleet's window trips the breaker
+// when it holds ARGV[14] calls, its failure rate reaches ARGV[12] or its
+// slow-call rate ARGV[13] (0: off), and ARGV[15] distinct members (ARGV[16]
+// is this one) have reported failures in it.
+var windowScript = redis.NewScript(luaPrelude + `
+local r, corrupt = load(KEYS[1])
+if r == nil then return {-1} end
+local now = now_ms()
+if r.g ~= tonumber(ARGV[6]) or r.st ~= 0 then return unchanged(r, now, corrupt) end
+local bms, n = tonumber(ARGV[10]), tonumber(ARGV[11])
+local b = math.floor(now / bms)
+local w = KEYS[3] .. ':' .. fmt(r.g)
+local life = bms * (n + 1)
+local dc, df, ds = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+if dc > 0 then redis.call('HINCRBY', w, 'c' .. fmt(b), dc) end
+if df > 0 then
+  redis.call('HINCRBY', w, 'f' .. fmt(b), df)
+  local m = w .. ':m' .. fmt(b)
+  redis.call('SADD', m, ARGV[16])
+  redis.call('PEXPIRE', m, life)
+end
+if ds > 0 then redis.call('HINCRBY', w, 's' .. fmt(b), ds) end
+redis.call('HDEL', w, 'c' .. fmt(b - n), 'f' .. fmt(b - n), 's' .. fmt(b - n))
+redis.call('PEXPIRE', w, life)
+local calls, fails, slow, sets = 0, 0, 0, {}
+for i = b - n + 1, b do
+  local v = redis.call('HMGET', w, 'c' .. fmt(i), 'f' .. fmt(i), 's' .. fmt(i))
+  calls = calls + (tonumber(v[1]) or 0)
+  fails = fails + (tonumber(v[2]) or 0)
+  slow = slow + (tonumber(v[3]) or 0)
+  sets[#sets + 1] = w .. ':m' .. fmt(i)
+end
+local fr, sr, mincalls, minmembers = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
+local trip = r.md ~= 2 and calls > 0 and calls >= mincalls and
+  ((fr > 0 and fails >= fr * calls) or (sr > 0 and slow >= sr * calls))
+if trip and minmembers > 1 then
+  trip = #redis.call('SUNION', unpack(sets)) >= minmembers
+end
+if not trip then return unchanged(r, now, corrupt) end
+local f = r.f
+next_gen(r, 1, now)
+r.f = f
+save(r)
+publish(r, now, 0)
+return reply(r, now, 0, 1, corrupt)
+`)

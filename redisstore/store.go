@@ -45,6 +45,10 @@ type Options struct {
 	// TrialLease is how long a half-open trial permit is held for a member
 	// that dies before giving it back. Zero means 30s.
 	TrialLease time.Duration
+	// WindowInterval is how often each member sends its time window's
+	// growth to the fleet's window (breakers with a time Window and a
+	// rate). Zero means 100ms.
+	WindowInterval time.Duration
 }
 
 func (o *Options) fill() {
@@ -68,6 +72,9 @@ func (o *Options) fill() {
 	}
 	if o.TrialLease <= 0 {
 		o.TrialLease = 30 * time.Second
+	}
+	if o.WindowInterval <= 0 {
+		o.WindowInterval = 100 * time.Millisecond
 	}
 }
 
@@ -146,7 +153,7 @@ func (s *Store) Errors() int64 { return s.errs.Load() }
 // hash-tagged on the name so they share a Cluster slot.
 func (s *Store) keys(name string) []string {
 	base := s.opts.Namespace + ":{" + name + "}"
-	return []string{base, base + ":trials"}
+	return []string{base, base + ":trials", base + ":window"}
 }
 
 // Key returns the key of the hash that holds a breaker's state, for
@@ -333,10 +340,14 @@ func (s *Store) background() {
 	defer s.wg.Done()
 	refresh := time.NewTicker(s.opts.RefreshInterval)
 	defer refresh.Stop()
+	window := time.NewTicker(s.opts.WindowInterval)
+	defer window.Stop()
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
+		case <-window.C:
+			s.sendWindows(s.ctx)
 		case <-s.kick:
 			t := time.NewTimer(s.opts.FlushInterval)
 			select {
@@ -380,6 +391,19 @@ func (s *Store) retryLater() {
 			s.signal()
 		}
 	}()
+}
+
+// sendWindows sends each merging binding's window growth.
+func (s *Store) sendWindows(ctx context.Context) {
+	for _, b := range s.all() {
+		if !b.MergesWindows() {
+			continue
+		}
+		if err := b.sendWindow(ctx); err != nil {
+			s.fail(err, []*binding{b})
+			return
+		}
+	}
 }
 
 func (s *Store) refreshAll(ctx context.Context) {
@@ -457,7 +481,8 @@ func (s *Store) receive(payload string) {
 	}
 }
 
-// Sync sends everything the bindings have gathered, then waits until every
+// Sync sends everything the bindings have gathered (outcomes, windows),
+// then waits until every
 // message published before has been received and applied: after it, each
 // breaker on this store has seen every transition made before the call,
 // here or by another member that had synced. It is for tests and for
@@ -472,6 +497,7 @@ func (s *Store) Sync(ctx context.Context) error {
 		return ctx.Err()
 	}
 	s.flush(ctx)
+	s.sendWindows(ctx)
 	n := s.syncSeq.Add(1)
 	c := make(chan struct{})
 	s.syncMu.Lock()
