@@ -48,6 +48,13 @@
 //     (its own failures on top of the last merged run it saw); that trip
 //     goes through the same generation check, so it can race a success
 //     reported elsewhere in the last few milliseconds, never another trip.
+//   - The fleet's rate window (breakers with a time Window and a rate):
+//     each member sends its window's growth every WindowInterval (100ms),
+//     counted in the bucket Redis's clock says is current; the fleet's
+//     window lags each member's calls by up to that interval and trips in
+//     the script that first sees the rate crossed (and FleetMinMembers
+//     distinct members with failures). A member's own rate never trips the
+//     fleet; its consecutive failures (FailMax) still do.
 //   - Propagation: other members adopt a transition when its message
 //     arrives, typically within a millisecond of the script; a message lost
 //     (a reconnect) is made good by the periodic re-read every
