@@ -318,6 +318,12 @@ func (b *Breaker) openFor(e *epoch) time.Duration {
 	return b.policy().OpenFor(Snapshot{Generation: e.gen, Trips: e.trips})
 }
 
+// Detach lets go of the breaker's binding to its Storage: the store stops
+// telling it of other members' transitions and forgets it. The breaker goes
+// on working (a later transition still goes to the store), so a caller
+// holding it is safe; a registry detaches the breakers it evicts.
+func (b *Breaker) Detach() error { return b.bind.Close() }
+
 // Mode returns the forced mode, ModeNormal when none is.
 func (b *Breaker) Mode() Mode { return b.cur.Load().mode }
 

@@ -1,0 +1,135 @@
+// Package registry keeps one breaker per key (per host, per method, per
+// tenant), each made on first use from shared settings and bound to the
+// same Storage, with a bound on how many it keeps.
+package registry
+
+import (
+	"container/list"
+	"errors"
+	"fmt"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/infuse-go/infuse"
+)
+
+// Options configures a Registry.
+type Options struct {
+	// Template is every breaker's Config. Its Name is a prefix: the
+	// breaker for key k is named Template.Name + k, which names it in the
+	// Storage, metrics and logs. Listeners are shared by every breaker.
+	Template infuse.Config
+	// Max is how many breakers the registry keeps; past it the least
+	// recently used one is dropped (and detached from its Storage). Zero
+	// means 1000.
+	Max int
+	// MaxKeyLen rejects longer keys: a key often comes from a request, and
+	// metrics and storage keys should not. Zero means 200 bytes.
+	MaxKeyLen int
+}
+
+// Registry is a bounded set of breakers by key. It is safe for concurrent
+// use.
+type Registry struct {
+	opts Options
+
+	mu   sync.Mutex
+	byID map[string]*list.Element // of *entry
+	lru  *list.List               // most recently used first
+}
+
+type entry struct {
+	key string
+	b   *infuse.Breaker
+}
+
+// ErrBadKey is returned for a key the registry refuses: empty, too long,
+// or not UTF-8.
+var ErrBadKey = errors.New("registry: bad key")
+
+// New returns an empty Registry, or an error for invalid options (including
+// a Template that infuse.New would refuse).
+func New(opts Options) (*Registry, error) {
+	switch {
+	case opts.Max < 0:
+		return nil, fmt.Errorf("registry: Max %d is negative", opts.Max)
+	case opts.MaxKeyLen < 0:
+		return nil, fmt.Errorf("registry: MaxKeyLen %d is negative", opts.MaxKeyLen)
+	}
+	if opts.Max == 0 {
+		opts.Max = 1000
+	}
+	if opts.MaxKeyLen == 0 {
+		opts.MaxKeyLen = 200
+	}
+	probe := opts.Template
+	probe.Name += "probe"
+	probe.Storage = nil // check the settings without binding to the real store
+	if _, err := infuse.New(probe); err != nil {
+		return nil, fmt.Errorf("registry: Template: %w", err)
+	}
+	return &Registry{opts: opts, byID: make(map[string]*list.Element), lru: list.New()}, nil
+}
+
+// Get returns the breaker for key, making it on first use.
+func (r *Registry) Get(key string) (*infuse.Breaker, error) {
+	if key == "" || len(key) > r.opts.MaxKeyLen || !utf8.ValidString(key) {
+		return nil, fmt.Errorf("%w: %q", ErrBadKey, truncate(key, 40))
+	}
+	r.mu.Lock()
+	if el, ok := r.byID[key]; ok {
+		r.lru.MoveToFront(el)
+		b := el.Value.(*entry).b
+		r.mu.Unlock()
+		return b, nil
+	}
+	cfg := r.opts.Template
+	cfg.Name += key
+	b, err := infuse.New(cfg)
+	if err != nil {
+		r.mu.Unlock()
+		return nil, fmt.Errorf("registry: breaker for %q: %w", key, err)
+	}
+	r.byID[key] = r.lru.PushFront(&entry{key: key, b: b})
+	var evicted *infuse.Breaker
+	if r.lru.Len() > r.opts.Max {
+		last := r.lru.Back()
+		r.lru.Remove(last)
+		e := last.Value.(*entry)
+		delete(r.byID, e.key)
+		evicted = e.b
+	}
+	r.mu.Unlock()
+	if evicted != nil {
+		_ = evicted.Detach()
+	}
+	return b, nil
+}
+
+// Len returns how many breakers the registry holds.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lru.Len()
+}
+
+// Each calls f for every breaker the registry holds, most recently used
+// first. f must not call the registry.
+func (r *Registry) Each(f func(key string, b *infuse.Breaker)) {
+	r.mu.Lock()
+	entries := make([]*entry, 0, r.lru.Len())
+	for el := r.lru.Front(); el != nil; el = el.Next() {
+		entries = append(entries, el.Value.(*entry))
+	}
+	r.mu.Unlock()
+	for _, e := range entries {
+		f(e.key, e.b)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}
