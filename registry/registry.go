@@ -26,6 +26,10 @@ type Options struct {
 	// MaxKeyLen rejects longer keys: a key often comes from a request, and
 	// metrics and storage keys should not. Zero means 200 bytes.
 	MaxKeyLen int
+	// OnCreate and OnEvict, when set, are told of each breaker the
+	// registry makes and drops (a metrics collector watches and forgets
+	// them). They run outside the registry's lock.
+	OnCreate, OnEvict func(key string, b *infuse.Breaker)
 }
 
 // Registry is a bounded set of breakers by key. It is safe for concurrent
@@ -91,17 +95,22 @@ func (r *Registry) Get(key string) (*infuse.Breaker, error) {
 		return nil, fmt.Errorf("registry: breaker for %q: %w", key, err)
 	}
 	r.byID[key] = r.lru.PushFront(&entry{key: key, b: b})
-	var evicted *infuse.Breaker
+	var evicted *entry
 	if r.lru.Len() > r.opts.Max {
 		last := r.lru.Back()
 		r.lru.Remove(last)
-		e := last.Value.(*entry)
-		delete(r.byID, e.key)
-		evicted = e.b
+		evicted = last.Value.(*entry)
+		delete(r.byID, evicted.key)
 	}
 	r.mu.Unlock()
-	if evicted != nil {
-		_ = evicted.Detach()
+	if evicted != nil { // first, so that a bounded watcher has room for the new one
+		_ = evicted.b.Detach()
+		if r.opts.OnEvict != nil {
+			r.opts.OnEvict(evicted.key, evicted.b)
+		}
+	}
+	if r.opts.OnCreate != nil {
+		r.opts.OnCreate(key, b)
 	}
 	return b, nil
 }

@@ -1,0 +1,201 @@
+// Package infuseprom exports infuse breakers' figures to Prometheus.
+//
+// Per breaker, with the breaker's name as the only label:
+//
+//	infuse_breaker_state_closed, _open, _half_open   1 for the current state, else 0
+//	infuse_breaker_forced                            1 while forced open or disabled
+//	infuse_breaker_successes_total                   calls that succeeded (excluded errors too)
+//	infuse_breaker_failures_total                    calls that failed (panics too)
+//	infuse_breaker_ignored_total                     calls the caller cancelled
+//	infuse_breaker_rejections_total                  calls refused while open
+//	infuse_breaker_transitions_total                 state changes, local and observed
+//	infuse_breaker_store_errors_total                errors of the breaker's Storage
+//	infuse_breaker_consecutive_failures              the current run
+//	infuse_breaker_retry_after_seconds               what is left of the open period
+//	infuse_breaker_failure_rate, _slow_call_rate     the window's rates, once it holds MinCalls calls
+//
+// The counters come from a listener the collector adds to each breaker it
+// watches; a breaker with a listener takes its slower, counted path on
+// every call (tens of nanoseconds).
+package infuseprom
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/infuse-go/infuse"
+)
+
+// Options configures a Collector.
+type Options struct {
+	// Namespace prefixes every metric name. Empty means "infuse".
+	Namespace string
+	// MaxBreakers bounds how many breakers the collector watches, and so
+	// the series it exports. Zero means 1000.
+	MaxBreakers int
+}
+
+// Collector is a prometheus.Collector of breakers' figures. Register it
+// with a prometheus.Registerer, then Watch each breaker.
+type Collector struct {
+	descs map[string]*prometheus.Desc
+	max   int
+
+	mu       sync.Mutex
+	watching map[*infuse.Breaker]*watched
+	names    map[string]*infuse.Breaker
+}
+
+type watched struct {
+	remove                                                    func()
+	successes, failures, ignored, rejections, transitions, se atomic.Uint64
+}
+
+var metricHelp = map[string]string{
+	"state_closed":         "1 if the breaker is closed, else 0.",
+	"state_open":           "1 if the breaker is open, else 0.",
+	"state_half_open":      "1 if the breaker is half-open, else 0.",
+	"forced":               "1 while the breaker is forced open or disabled, else 0.",
+	"successes_total":      "Calls that succeeded, excluded errors included.",
+	"failures_total":       "Calls that failed, panics included.",
+	"ignored_total":        "Calls the caller cancelled, counted as neither.",
+	"rejections_total":     "Calls refused without running.",
+	"transitions_total":    "State changes, made here or observed in the store.",
+	"store_errors_total":   "Errors of the breaker's storage.",
+	"consecutive_failures": "The current run of consecutive failures.",
+	"retry_after_seconds":  "What is left of the open period.",
+	"failure_rate":         "Failures among the window's calls, once it holds MinCalls.",
+	"slow_call_rate":       "Slow calls among the window's calls, once it holds MinCalls.",
+}
+
+// ErrTooManyBreakers is Watch's error past Options.MaxBreakers.
+var ErrTooManyBreakers = errors.New("infuseprom: too many breakers")
+
+// New returns a Collector, or an error for invalid options.
+func New(opts Options) (*Collector, error) {
+	if opts.MaxBreakers < 0 {
+		return nil, fmt.Errorf("infuseprom: MaxBreakers %d is negative", opts.MaxBreakers)
+	}
+	if opts.MaxBreakers == 0 {
+		opts.MaxBreakers = 1000
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = "infuse"
+	}
+	c := &Collector{
+		descs: make(map[string]*prometheus.Desc), max: opts.MaxBreakers,
+		watching: make(map[*infuse.Breaker]*watched), names: make(map[string]*infuse.Breaker),
+	}
+	for name, help := range metricHelp {
+		fq := prometheus.BuildFQName(opts.Namespace, "breaker", name)
+		c.descs[name] = prometheus.NewDesc(fq, help, []string{"breaker"}, nil)
+	}
+	return c, nil
+}
+
+// Watch starts exporting b's figures. A breaker's name may be watched once.
+func (c *Collector) Watch(b *infuse.Breaker) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.watching[b]; ok {
+		return nil
+	}
+	if _, ok := c.names[b.Name()]; ok {
+		return fmt.Errorf("infuseprom: a breaker named %q is already watched", b.Name())
+	}
+	if len(c.watching) >= c.max {
+		return fmt.Errorf("%w: %d watched", ErrTooManyBreakers, c.max)
+	}
+	w := &watched{}
+	w.remove = b.AddListener(infuse.ListenerFunc(w.count))
+	c.watching[b] = w
+	c.names[b.Name()] = b
+	return nil
+}
+
+// Unwatch stops exporting b's figures.
+func (c *Collector) Unwatch(b *infuse.Breaker) {
+	c.mu.Lock()
+	w, ok := c.watching[b]
+	if ok {
+		delete(c.watching, b)
+		delete(c.names, b.Name())
+	}
+	c.mu.Unlock()
+	if ok {
+		w.remove()
+	}
+}
+
+func (w *watched) count(e infuse.Event) {
+	switch e.Kind {
+	case infuse.EventSuccess:
+		w.successes.Add(1)
+	case infuse.EventFailure:
+		w.failures.Add(1)
+	case infuse.EventIgnored:
+		w.ignored.Add(1)
+	case infuse.EventRejected:
+		w.rejections.Add(1)
+	case infuse.EventStateChange:
+		w.transitions.Add(1)
+	case infuse.EventStoreError:
+		w.se.Add(1)
+	}
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	list := make(map[*infuse.Breaker]*watched, len(c.watching))
+	for b, w := range c.watching {
+		list[b] = w
+	}
+	c.mu.Unlock()
+	for b, w := range list {
+		m := b.Metrics()
+		name := m.Name
+		gauge := func(metric string, v float64) {
+			ch <- prometheus.MustNewConstMetric(c.descs[metric], prometheus.GaugeValue, v, name)
+		}
+		counter := func(metric string, v uint64) {
+			ch <- prometheus.MustNewConstMetric(c.descs[metric], prometheus.CounterValue, float64(v), name)
+		}
+		gauge("state_closed", boolValue(m.State == infuse.Closed))
+		gauge("state_open", boolValue(m.State == infuse.Open))
+		gauge("state_half_open", boolValue(m.State == infuse.HalfOpen))
+		gauge("forced", boolValue(m.Mode != infuse.ModeNormal))
+		counter("successes_total", w.successes.Load())
+		counter("failures_total", w.failures.Load())
+		counter("ignored_total", w.ignored.Load())
+		counter("rejections_total", w.rejections.Load())
+		counter("transitions_total", w.transitions.Load())
+		counter("store_errors_total", w.se.Load())
+		gauge("consecutive_failures", float64(m.Counts.ConsecutiveFailures))
+		gauge("retry_after_seconds", m.RetryAfter.Seconds())
+		if m.FailureRate >= 0 {
+			gauge("failure_rate", m.FailureRate)
+		}
+		if m.SlowCallRate >= 0 {
+			gauge("slow_call_rate", m.SlowCallRate)
+		}
+	}
+}
+
+func boolValue(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

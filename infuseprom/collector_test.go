@@ -1,0 +1,182 @@
+package infuseprom_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infuseprom"
+	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/registry"
+)
+
+var bg = context.Background()
+
+// scrape serves reg over HTTP, as Prometheus would read it, and parses the
+// text format.
+func scrape(t *testing.T, reg *prometheus.Registry) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return families
+}
+
+// value is the figure of metric for breaker; ok false when absent.
+func value(families map[string]*dto.MetricFamily, metric, breaker string) (float64, bool) {
+	f, ok := families[metric]
+	if !ok {
+		return 0, false
+	}
+	for _, m := range f.GetMetric() {
+		if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetName() != "breaker" {
+			return -1, false
+		}
+		if m.GetLabel()[0].GetValue() == breaker {
+			if m.GetCounter() != nil {
+				return m.GetCounter().GetValue(), true
+			}
+			return m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func TestScrapeAfterAScriptedSequence(t *testing.T) {
+	col, err := infuseprom.New(infuseprom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(col)
+	clock := infusetest.NewClock()
+	b, _ := infuse.New(infuse.Config{Name: "db", FailMax: 3, ResetTimeout: 30 * time.Second, Clock: clock,
+		Window: infuse.CountWindow(10), FailureRate: 0.9, MinCalls: 4})
+	if err := col.Watch(b); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(context.Context) error { return errors.New("down") }
+	ok := func(context.Context) error { return nil }
+	_ = b.Call(bg, ok)
+	_ = b.Call(bg, ok)
+	_ = b.Call(bg, fail)
+	_ = b.Call(bg, fail)
+	ctx, cancel := context.WithCancel(bg)
+	_ = b.Call(ctx, func(ctx context.Context) error { cancel(); return ctx.Err() })
+
+	f := scrape(t, reg)
+	want := map[string]float64{
+		"infuse_breaker_state_closed":         1,
+		"infuse_breaker_state_open":           0,
+		"infuse_breaker_state_half_open":      0,
+		"infuse_breaker_forced":               0,
+		"infuse_breaker_successes_total":      2,
+		"infuse_breaker_failures_total":       2,
+		"infuse_breaker_ignored_total":        1,
+		"infuse_breaker_rejections_total":     0,
+		"infuse_breaker_transitions_total":    0,
+		"infuse_breaker_consecutive_failures": 2,
+		"infuse_breaker_retry_after_seconds":  0,
+		"infuse_breaker_failure_rate":         0.5,
+		"infuse_breaker_slow_call_rate":       0,
+	}
+	check(t, f, want)
+
+	_ = b.Call(bg, fail) // trips
+	_ = b.Call(bg, ok)   // rejected
+	_ = b.Call(bg, ok)   // rejected
+	clock.Advance(10 * time.Second)
+	f = scrape(t, reg)
+	check(t, f, map[string]float64{
+		"infuse_breaker_state_closed":         0,
+		"infuse_breaker_state_open":           1,
+		"infuse_breaker_failures_total":       3,
+		"infuse_breaker_rejections_total":     2,
+		"infuse_breaker_transitions_total":    1,
+		"infuse_breaker_consecutive_failures": 3,
+		"infuse_breaker_retry_after_seconds":  20,
+	})
+	if _, ok := value(f, "infuse_breaker_failure_rate", "db"); ok {
+		t.Fatal("a failure rate exported while open (the window belongs to the closed state)")
+	}
+	col.Unwatch(b)
+	if f := scrape(t, reg); len(f) != 0 {
+		t.Fatalf("after Unwatch: %d families", len(f))
+	}
+}
+
+func check(t *testing.T, f map[string]*dto.MetricFamily, want map[string]float64) {
+	t.Helper()
+	for metric, w := range want {
+		got, ok := value(f, metric, "db")
+		if !ok || got != w {
+			t.Errorf("%s = %v (present %v), want %v", metric, got, ok, w)
+		}
+	}
+}
+
+func TestCardinalityIsBounded(t *testing.T) {
+	col, _ := infuseprom.New(infuseprom.Options{MaxBreakers: 2})
+	reg, _ := registry.New(registry.Options{Template: infuse.Config{Name: "h:"}, Max: 2,
+		OnCreate: func(_ string, b *infuse.Breaker) { _ = col.Watch(b) },
+		OnEvict:  func(_ string, b *infuse.Breaker) { col.Unwatch(b) },
+	})
+	for _, k := range []string{"a", "b", "c", "d"} {
+		if _, err := reg.Get(k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pr := prometheus.NewRegistry()
+	pr.MustRegister(col)
+	f := scrape(t, pr)
+	if n := len(f["infuse_breaker_state_closed"].GetMetric()); n != 2 {
+		t.Fatalf("%d series, want the 2 the registry keeps", n)
+	}
+	extra, _ := infuse.New(infuse.Config{Name: "x"})
+	if err := col.Watch(extra); !errors.Is(err, infuseprom.ErrTooManyBreakers) {
+		t.Fatalf("a third breaker: %v", err)
+	}
+	if _, err := infuseprom.New(infuseprom.Options{MaxBreakers: -1}); err == nil {
+		t.Fatal("negative MaxBreakers accepted")
+	}
+}
+
+func Example() {
+	col, _ := infuseprom.New(infuseprom.Options{})
+	reg := prometheus.NewRegistry() // or prometheus.DefaultRegisterer
+	reg.MustRegister(col)
+	b, _ := infuse.New(infuse.Config{Name: "payments"})
+	if err := col.Watch(b); err != nil {
+		panic(err)
+	}
+	_ = b.Call(context.Background(), func(context.Context) error { return nil })
+	families, _ := reg.Gather() // what promhttp.HandlerFor(reg, ...) serves
+	for _, f := range families {
+		if f.GetName() == "infuse_breaker_successes_total" {
+			fmt.Println(f.GetName(), f.GetMetric()[0].GetCounter().GetValue())
+		}
+	}
+	// Output: infuse_breaker_successes_total 1
+}
