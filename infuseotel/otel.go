@@ -1,0 +1,176 @@
+// Package infuseotel exports infuse breakers' figures as OpenTelemetry
+// metric instruments, the same figures infuseprom exports to Prometheus,
+// each with one attribute, infuse.breaker, the breaker's name.
+//
+//	infuse.breaker.state          gauge: 0 closed, 1 open, 2 half-open
+//	infuse.breaker.forced         gauge: 1 while forced open or disabled
+//	infuse.breaker.calls          counter, with infuse.outcome success, failure or ignored
+//	infuse.breaker.rejections     counter
+//	infuse.breaker.transitions    counter
+//	infuse.breaker.store_errors   counter
+//	infuse.breaker.consecutive_failures, infuse.breaker.retry_after (s)
+//	infuse.breaker.failure_rate, infuse.breaker.slow_call_rate (once the window holds MinCalls)
+//
+// Counters come from a listener added to each watched breaker, so a watched
+// breaker takes its counted path on every call.
+package infuseotel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+
+	"github.com/infuse-go/infuse"
+)
+
+// Options configures Instruments.
+type Options struct {
+	// MaxBreakers bounds how many breakers are watched, and so the
+	// attribute sets exported. Zero means 1000.
+	MaxBreakers int
+}
+
+// Instruments holds the instruments on one Meter.
+type Instruments struct {
+	calls, rejections, transitions, storeErrors metric.Int64Counter
+	reg                                         metric.Registration
+	max                                         int
+
+	mu       sync.Mutex
+	watching map[*infuse.Breaker]func()
+}
+
+// ErrTooManyBreakers is Watch's error past Options.MaxBreakers.
+var ErrTooManyBreakers = errors.New("infuseotel: too many breakers")
+
+var (
+	success = attribute.String("infuse.outcome", "success")
+	failure = attribute.String("infuse.outcome", "failure")
+	ignored = attribute.String("infuse.outcome", "ignored")
+)
+
+// New creates the instruments on meter.
+func New(meter metric.Meter, opts Options) (*Instruments, error) {
+	if meter == nil {
+		return nil, errors.New("infuseotel: nil Meter")
+	}
+	if opts.MaxBreakers < 0 {
+		return nil, fmt.Errorf("infuseotel: MaxBreakers %d is negative", opts.MaxBreakers)
+	}
+	if opts.MaxBreakers == 0 {
+		opts.MaxBreakers = 1000
+	}
+	in := &Instruments{max: opts.MaxBreakers, watching: make(map[*infuse.Breaker]func())}
+	var err error
+	counter := func(name, desc string) metric.Int64Counter {
+		c, e := meter.Int64Counter(name, metric.WithDescription(desc))
+		err = errors.Join(err, e)
+		return c
+	}
+	in.calls = counter("infuse.breaker.calls", "Calls by outcome.")
+	in.rejections = counter("infuse.breaker.rejections", "Calls refused without running.")
+	in.transitions = counter("infuse.breaker.transitions", "State changes, made here or observed in the store.")
+	in.storeErrors = counter("infuse.breaker.store_errors", "Errors of the breaker's storage.")
+	gauge := func(name, desc, unit string) metric.Float64ObservableGauge {
+		g, e := meter.Float64ObservableGauge(name, metric.WithDescription(desc), metric.WithUnit(unit))
+		err = errors.Join(err, e)
+		return g
+	}
+	state := gauge("infuse.breaker.state", "0 closed, 1 open, 2 half-open.", "1")
+	forced := gauge("infuse.breaker.forced", "1 while forced open or disabled.", "1")
+	run := gauge("infuse.breaker.consecutive_failures", "The current run of consecutive failures.", "1")
+	retry := gauge("infuse.breaker.retry_after", "What is left of the open period.", "s")
+	frate := gauge("infuse.breaker.failure_rate", "Failures among the window's calls.", "1")
+	srate := gauge("infuse.breaker.slow_call_rate", "Slow calls among the window's calls.", "1")
+	if err != nil {
+		return nil, fmt.Errorf("infuseotel: %w", err)
+	}
+	in.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		for _, b := range in.watched() {
+			m := b.Metrics()
+			attrs := metric.WithAttributes(attribute.String("infuse.breaker", m.Name))
+			o.ObserveFloat64(state, float64(m.State), attrs)
+			f := 0.0
+			if m.Mode != infuse.ModeNormal {
+				f = 1
+			}
+			o.ObserveFloat64(forced, f, attrs)
+			o.ObserveFloat64(run, float64(m.Counts.ConsecutiveFailures), attrs)
+			o.ObserveFloat64(retry, m.RetryAfter.Seconds(), attrs)
+			if m.FailureRate >= 0 {
+				o.ObserveFloat64(frate, m.FailureRate, attrs)
+			}
+			if m.SlowCallRate >= 0 {
+				o.ObserveFloat64(srate, m.SlowCallRate, attrs)
+			}
+		}
+		return nil
+	}, state, forced, run, retry, frate, srate)
+	if err != nil {
+		return nil, fmt.Errorf("infuseotel: %w", err)
+	}
+	return in, nil
+}
+
+func (in *Instruments) watched() []*infuse.Breaker {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	out := make([]*infuse.Breaker, 0, len(in.watching))
+	for b := range in.watching {
+		out = append(out, b)
+	}
+	return out
+}
+
+// Watch starts recording b's figures.
+func (in *Instruments) Watch(b *infuse.Breaker) error {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if _, ok := in.watching[b]; ok {
+		return nil
+	}
+	if len(in.watching) >= in.max {
+		return fmt.Errorf("%w: %d watched", ErrTooManyBreakers, in.max)
+	}
+	attrs := attribute.NewSet(attribute.String("infuse.breaker", b.Name()))
+	with := func(extra ...attribute.KeyValue) metric.AddOption {
+		return metric.WithAttributeSet(attribute.NewSet(append(attrs.ToSlice(), extra...)...))
+	}
+	okOpt, failOpt, ignOpt, plain := with(success), with(failure), with(ignored), metric.WithAttributeSet(attrs)
+	ctx := context.Background()
+	in.watching[b] = b.AddListener(infuse.ListenerFunc(func(e infuse.Event) {
+		switch e.Kind {
+		case infuse.EventSuccess:
+			in.calls.Add(ctx, 1, okOpt)
+		case infuse.EventFailure:
+			in.calls.Add(ctx, 1, failOpt)
+		case infuse.EventIgnored:
+			in.calls.Add(ctx, 1, ignOpt)
+		case infuse.EventRejected:
+			in.rejections.Add(ctx, 1, plain)
+		case infuse.EventStateChange:
+			in.transitions.Add(ctx, 1, plain)
+		case infuse.EventStoreError:
+			in.storeErrors.Add(ctx, 1, plain)
+		}
+	}))
+	return nil
+}
+
+// Unwatch stops recording b's figures.
+func (in *Instruments) Unwatch(b *infuse.Breaker) {
+	in.mu.Lock()
+	remove, ok := in.watching[b]
+	delete(in.watching, b)
+	in.mu.Unlock()
+	if ok {
+		remove()
+	}
+}
+
+// Close unregisters the gauges' callback.
+func (in *Instruments) Close() error { return in.reg.Unregister() }

@@ -1,0 +1,133 @@
+package infuseotel_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infuseotel"
+	"github.com/infuse-go/infuse/infusetest"
+)
+
+var bg = context.Background()
+
+// figures reads every instrument through a manual reader: name (plus
+// "/"+outcome for calls) to value, for the breaker named db.
+func figures(t *testing.T, r *sdkmetric.ManualReader) map[string]float64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(bg, &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			switch d := m.Data.(type) {
+			case metricdata.Sum[int64]:
+				for _, p := range d.DataPoints {
+					out[key(m.Name, p.Attributes)] = float64(p.Value)
+				}
+			case metricdata.Gauge[float64]:
+				for _, p := range d.DataPoints {
+					out[key(m.Name, p.Attributes)] = p.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+func key(name string, attrs attribute.Set) string {
+	if v, ok := attrs.Value("infuse.breaker"); !ok || v.AsString() != "db" {
+		return "other:" + name
+	}
+	if v, ok := attrs.Value("infuse.outcome"); ok {
+		return name + "/" + v.AsString()
+	}
+	return name
+}
+
+func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	defer provider.Shutdown(bg)
+	in, err := infuseotel.New(provider.Meter("test"), infuseotel.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	clock := infusetest.NewClock()
+	b, _ := infuse.New(infuse.Config{Name: "db", FailMax: 2, ResetTimeout: 30 * time.Second, Clock: clock})
+	if err := in.Watch(b); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(context.Context) error { return errors.New("down") }
+	_ = b.Call(bg, func(context.Context) error { return nil })
+	_ = b.Call(bg, fail)
+	_ = b.Call(bg, fail) // trips
+	_ = b.Call(bg, fail) // rejected
+	clock.Advance(5 * time.Second)
+	got := figures(t, reader)
+	want := map[string]float64{
+		"infuse.breaker.calls/success":        1,
+		"infuse.breaker.calls/failure":        2,
+		"infuse.breaker.rejections":           1,
+		"infuse.breaker.transitions":          1,
+		"infuse.breaker.state":                1,
+		"infuse.breaker.forced":               0,
+		"infuse.breaker.consecutive_failures": 2,
+		"infuse.breaker.retry_after":          25,
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], w, got)
+		}
+	}
+	if _, ok := got["infuse.breaker.failure_rate"]; ok {
+		t.Error("a failure rate without a window")
+	}
+}
+
+func TestOptions(t *testing.T) {
+	if _, err := infuseotel.New(nil, infuseotel.Options{}); err == nil {
+		t.Fatal("nil meter accepted")
+	}
+	provider := sdkmetric.NewMeterProvider()
+	defer provider.Shutdown(bg)
+	in, _ := infuseotel.New(provider.Meter("x"), infuseotel.Options{MaxBreakers: 1})
+	a, _ := infuse.New(infuse.Config{Name: "a"})
+	c, _ := infuse.New(infuse.Config{Name: "c"})
+	_ = in.Watch(a)
+	if err := in.Watch(c); !errors.Is(err, infuseotel.ErrTooManyBreakers) {
+		t.Fatalf("second breaker: %v", err)
+	}
+	in.Unwatch(a)
+	if err := in.Watch(c); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func Example() {
+	reader := sdkmetric.NewManualReader() // in production: a periodic reader and an exporter
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	in, _ := infuseotel.New(provider.Meter("checkout"), infuseotel.Options{})
+	b, _ := infuse.New(infuse.Config{Name: "payments"})
+	_ = in.Watch(b)
+	_ = b.Call(context.Background(), func(context.Context) error { return nil })
+
+	var rm metricdata.ResourceMetrics
+	_ = reader.Collect(context.Background(), &rm)
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if m.Name == "infuse.breaker.calls" {
+			fmt.Println(m.Name, m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+		}
+	}
+	// Output: infuse.breaker.calls 1
+}
