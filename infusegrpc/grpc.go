@@ -1,0 +1,181 @@
+// Package infusegrpc protects gRPC calls with infuse breakers: unary and
+// streaming client interceptors, and a unary server interceptor.
+package infusegrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/registry"
+)
+
+// Options configures the interceptors. Set Breaker for one breaker over
+// every call, or Registry for one breaker per full method name
+// ("/pkg.Service/Method").
+type Options struct {
+	Breaker  *infuse.Breaker
+	Registry *registry.Registry
+	// IsFailure tells whether a call's status code counts against the
+	// breaker. nil means Unavailable, DeadlineExceeded, ResourceExhausted
+	// and Internal; every other code, OK included, counts as a success.
+	IsFailure func(codes.Code) bool
+}
+
+// DefaultIsFailure is the codes a failing dependency answers with.
+func DefaultIsFailure(c codes.Code) bool {
+	switch c {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Internal:
+		return true
+	}
+	return false
+}
+
+func (o *Options) check() error {
+	if (o.Breaker == nil) == (o.Registry == nil) {
+		return errors.New("infusegrpc: set exactly one of Options.Breaker and Options.Registry")
+	}
+	if o.IsFailure == nil {
+		o.IsFailure = DefaultIsFailure
+	}
+	return nil
+}
+
+func (o *Options) breaker(method string) (*infuse.Breaker, error) {
+	if o.Breaker != nil {
+		return o.Breaker, nil
+	}
+	return o.Registry.Get(method)
+}
+
+// OpenError is what a call an open breaker refused returns: its gRPC status
+// is Unavailable, and it matches infuse.ErrOpen.
+type OpenError struct{ err error }
+
+func (e *OpenError) Error() string { return e.err.Error() }
+func (e *OpenError) Unwrap() error { return e.err }
+
+// GRPCStatus makes status.FromError and status.Code see Unavailable.
+func (e *OpenError) GRPCStatus() *status.Status { return status.New(codes.Unavailable, e.err.Error()) }
+
+// allow asks the breaker for a call of method.
+func (o *Options) allow(ctx context.Context, method string) (func(error), error) {
+	b, err := o.breaker(method)
+	if err != nil {
+		return nil, status.Error(codes.Internal, fmt.Sprintf("infusegrpc: %v", err))
+	}
+	done, err := b.Allow(ctx)
+	if err != nil {
+		return nil, &OpenError{err: fmt.Errorf("infusegrpc: %s: %w", method, err)}
+	}
+	return done, nil
+}
+
+// outcome is what done is told of a call that ended with err.
+func (o *Options) outcome(ctx context.Context, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case status.Code(err) == codes.Canceled && ctx.Err() != nil:
+		return context.Canceled // the caller's own cancellation
+	case o.IsFailure(status.Code(err)):
+		return err
+	}
+	return nil
+}
+
+// UnaryClientInterceptor protects unary calls.
+func UnaryClientInterceptor(opts Options) (grpc.UnaryClientInterceptor, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+		done, err := opts.allow(ctx, method)
+		if err != nil {
+			return err
+		}
+		err = invoker(ctx, method, req, reply, cc, callOpts...)
+		done(opts.outcome(ctx, err))
+		return err
+	}, nil
+}
+
+// StreamClientInterceptor protects streams. A stream's outcome is counted
+// once: when receiving ends (io.EOF is a success, another error is
+// classified like a unary call's), or, for a stream abandoned before that,
+// when its context ends.
+func StreamClientInterceptor(opts Options) (grpc.StreamClientInterceptor, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
+		done, err := opts.allow(ctx, method)
+		if err != nil {
+			return nil, err
+		}
+		cs, err := streamer(ctx, desc, cc, method, callOpts...)
+		if err != nil {
+			done(opts.outcome(ctx, err))
+			return nil, err
+		}
+		s := &stream{ClientStream: cs, opts: &opts, ctx: ctx}
+		s.finish = sync.OnceFunc(func() { done(s.result) })
+		stop := context.AfterFunc(ctx, func() {
+			s.result = opts.outcome(ctx, status.FromContextError(ctx.Err()).Err())
+			s.finish()
+		})
+		s.stop = stop
+		return s, nil
+	}, nil
+}
+
+type stream struct {
+	grpc.ClientStream
+	opts   *Options
+	ctx    context.Context
+	result error
+	finish func()
+	stop   func() bool
+}
+
+func (s *stream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	if err != nil && s.stop() {
+		if err != io.EOF {
+			s.result = s.opts.outcome(s.ctx, err)
+		}
+		s.finish()
+	}
+	return err
+}
+
+// UnaryServerInterceptor protects a server's handlers: while the breaker
+// is open calls get Unavailable without reaching the handler.
+func UnaryServerInterceptor(opts Options) (grpc.UnaryServerInterceptor, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		done, err := opts.allow(ctx, info.FullMethod)
+		if err != nil {
+			return nil, err
+		}
+		finished := false
+		defer func() {
+			if !finished {
+				done(errors.New("infusegrpc: handler panicked"))
+			}
+		}()
+		resp, err := handler(ctx, req)
+		finished = true
+		done(opts.outcome(ctx, err))
+		return resp, err
+	}, nil
+}
