@@ -347,7 +347,9 @@ func (b *Breaker) setMode(ctx context.Context, m Mode) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	start := b.storeStart()
 	s, err := b.bind.SetMode(ctx, m)
+	b.storeDone(start)
 	b.adopt(s, false)
 	if err != nil {
 		return fmt.Errorf("infuse: breaker %q to %v: %w", b.name, m, err)
@@ -382,7 +384,9 @@ func (b *Breaker) transition(ctx context.Context, to State) error {
 	if to == Open {
 		t.Failures = b.Counts().ConsecutiveFailures
 	}
+	start := b.storeStart()
 	s, _, err := b.bind.Transition(ctx, t)
+	b.storeDone(start)
 	b.adopt(s, false)
 	if err != nil {
 		return fmt.Errorf("infuse: breaker %q to %v: %w", b.name, to, err)

@@ -189,7 +189,9 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 				return ticket{}, b.rejectOpen(e, left)
 			}
 		}
+		start := b.storeStart()
 		p, s, ok := b.bind.Acquire(ctx)
+		b.storeDone(start)
 		ne := b.adopt(s, false)
 		if !ok {
 			if ne.state == Closed {
@@ -321,7 +323,9 @@ func (b *Breaker) abort(t ticket, v any) {
 
 func (b *Breaker) succeed(t ticket, slow bool) {
 	if t.permit.Generation != 0 {
+		start := b.storeStart()
 		s, _ := b.bind.Settle(context.Background(), t.permit, Success)
+		b.storeDone(start)
 		b.adopt(s, false)
 		return
 	}
@@ -344,7 +348,9 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 // fail counts a failure and reports whether it opened the breaker.
 func (b *Breaker) fail(t ticket, slow bool) bool {
 	if t.permit.Generation != 0 {
+		start := b.storeStart()
 		s, changed := b.bind.Settle(context.Background(), t.permit, Failure)
+		b.storeDone(start)
 		b.adopt(s, false)
 		return changed
 	}
@@ -381,7 +387,9 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 // trip opens the breaker from closed epoch e; it reports whether this call
 // made the transition.
 func (b *Breaker) trip(e *epoch, failures int) bool {
+	start := b.storeStart()
 	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: failures})
+	b.storeDone(start)
 	b.adopt(s, false)
 	return changed
 }

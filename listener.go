@@ -40,6 +40,10 @@ const (
 	// EventStoreError: the Storage failed to reach its backing store (Err).
 	// The breaker goes on with the state it knows locally.
 	EventStoreError
+	// EventStoreCall: a call waited Latency on its Storage (a trial's
+	// permit or outcome, a trip, a manual transition). Closed-state calls
+	// never wait on the Storage and send none.
+	EventStoreCall
 )
 
 var eventKindNames = [...]string{
@@ -50,6 +54,7 @@ var eventKindNames = [...]string{
 	EventRejected:    "rejected",
 	EventIgnored:     "ignored",
 	EventStoreError:  "store-error",
+	EventStoreCall:   "store-call",
 }
 
 func (k EventKind) String() string {
@@ -80,6 +85,8 @@ type Event struct {
 	// EventStoreError, and the excluded error of an EventSuccess (nil for a
 	// plain success).
 	Err error
+	// Latency is how long an EventStoreCall waited.
+	Latency time.Duration
 }
 
 // listenerSet is an immutable list of listeners, swapped whole on change.
@@ -159,5 +166,21 @@ func (b *Breaker) removeListener(id uint64) {
 		}
 	} else {
 		b.hooks.Store(&listenerSet{entries: kept})
+	}
+}
+
+// storeStart reads the clock before a Storage call, when a listener will
+// want its latency.
+func (b *Breaker) storeStart() time.Time {
+	if b.hooks.Load() == nil {
+		return time.Time{}
+	}
+	return b.clock.Now()
+}
+
+// storeDone reports a Storage call's latency.
+func (b *Breaker) storeDone(start time.Time) {
+	if !start.IsZero() {
+		b.emit(Event{Kind: EventStoreCall, Latency: b.clock.Now().Sub(start)})
 	}
 }

@@ -186,6 +186,9 @@ func TestTransitionEvents(t *testing.T) {
 		t.Fatalf("transitions = %q, want %q", got, want)
 	}
 	for _, e := range r.Events() {
+		if e.Kind != infuse.EventStateChange {
+			continue
+		}
 		if e.Name != t.Name() || e.Remote || e.Time.IsZero() || e.Generation == 0 {
 			t.Fatalf("event %+v: want the breaker's name, local, timed, with a generation", e)
 		}

@@ -178,3 +178,41 @@ func TestNewRejectsAStorageThatBindsNothing(t *testing.T) {
 		t.Fatal("New accepted a nil binding")
 	}
 }
+
+// slowStorage is a MemoryStorage whose transitions take a second of
+// virtual time.
+type slowStorage struct {
+	infuse.MemoryStorage
+	clock *infusetest.Clock
+}
+
+func (s *slowStorage) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+	b, err := s.MemoryStorage.Bind(cfg)
+	return &slowBinding{Binding: b, clock: s.clock}, err
+}
+
+type slowBinding struct {
+	infuse.Binding
+	clock *infusetest.Clock
+}
+
+func (b *slowBinding) Transition(ctx context.Context, tr infuse.Transition) (infuse.Snapshot, bool, error) {
+	b.clock.Advance(time.Second)
+	return b.Binding.Transition(ctx, tr)
+}
+
+func TestStoreCallsReportTheirLatency(t *testing.T) {
+	clock := infusetest.NewClock()
+	var r infusetest.Recorder
+	b, _ := newBreaker(t, infuse.Config{Clock: clock, Storage: &slowStorage{clock: clock}, Listeners: []infuse.Listener{&r}})
+	_ = b.Open(bg)
+	for _, e := range r.Events() {
+		if e.Kind == infuse.EventStoreCall {
+			if e.Latency != time.Second {
+				t.Fatalf("latency %v, want 1s", e.Latency)
+			}
+			return
+		}
+	}
+	t.Fatal("no store-call event")
+}

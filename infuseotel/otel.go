@@ -10,6 +10,7 @@
 //	infuse.breaker.store_errors   counter
 //	infuse.breaker.consecutive_failures, infuse.breaker.retry_after (s)
 //	infuse.breaker.failure_rate, infuse.breaker.slow_call_rate (once the window holds MinCalls)
+//	infuse.breaker.store_duration histogram (s): calls that waited on the Storage
 //
 // Counters come from a listener added to each watched breaker, so a watched
 // breaker takes its counted path on every call.
@@ -37,6 +38,7 @@ type Options struct {
 // Instruments holds the instruments on one Meter.
 type Instruments struct {
 	calls, rejections, transitions, storeErrors metric.Int64Counter
+	storeDuration                               metric.Float64Histogram
 	reg                                         metric.Registration
 	max                                         int
 
@@ -75,6 +77,10 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 	in.rejections = counter("infuse.breaker.rejections", "Calls refused without running.")
 	in.transitions = counter("infuse.breaker.transitions", "State changes, made here or observed in the store.")
 	in.storeErrors = counter("infuse.breaker.store_errors", "Errors of the breaker's storage.")
+	var herr error
+	in.storeDuration, herr = meter.Float64Histogram("infuse.breaker.store_duration",
+		metric.WithDescription("How long calls waited on the breaker's storage."), metric.WithUnit("s"))
+	err = errors.Join(err, herr)
 	gauge := func(name, desc, unit string) metric.Float64ObservableGauge {
 		g, e := meter.Float64ObservableGauge(name, metric.WithDescription(desc), metric.WithUnit(unit))
 		err = errors.Join(err, e)
@@ -156,6 +162,8 @@ func (in *Instruments) Watch(b *infuse.Breaker) error {
 			in.transitions.Add(ctx, 1, plain)
 		case infuse.EventStoreError:
 			in.storeErrors.Add(ctx, 1, plain)
+		case infuse.EventStoreCall:
+			in.storeDuration.Record(ctx, e.Latency.Seconds(), metric.WithAttributeSet(attrs))
 		}
 	}))
 	return nil

@@ -12,7 +12,8 @@
 //	infuse_breaker_store_errors_total                errors of the breaker's Storage
 //	infuse_breaker_consecutive_failures              the current run
 //	infuse_breaker_retry_after_seconds               what is left of the open period
-//	infuse_breaker_failure_rate, _slow_call_rate     the window's rates, once it holds MinCalls calls
+//	infuse_breaker_failure_rate, _slow_call_rate     the window's rates, once it holds MinCalls
+//	infuse_breaker_store_seconds                     histogram of the calls that waited on the Storage calls
 //
 // The counters come from a listener the collector adds to each breaker it
 // watches; a breaker with a listener takes its slower, counted path on
@@ -53,7 +54,13 @@ type Collector struct {
 type watched struct {
 	remove                                                    func()
 	successes, failures, ignored, rejections, transitions, se atomic.Uint64
+	storeCount                                                atomic.Uint64
+	storeSum                                                  atomic.Int64 // ns
+	storeBuckets                                              [len(storeBuckets)]atomic.Uint64
 }
+
+// storeBuckets are the store latency histogram's upper bounds, in seconds.
+var storeBuckets = [...]float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
 
 var metricHelp = map[string]string{
 	"state_closed":         "1 if the breaker is closed, else 0.",
@@ -94,6 +101,8 @@ func New(opts Options) (*Collector, error) {
 		fq := prometheus.BuildFQName(opts.Namespace, "breaker", name)
 		c.descs[name] = prometheus.NewDesc(fq, help, []string{"breaker"}, nil)
 	}
+	c.descs["store_seconds"] = prometheus.NewDesc(prometheus.BuildFQName(opts.Namespace, "breaker", "store_seconds"),
+		"How long calls waited on the breaker's storage (trials, trips, manual transitions).", []string{"breaker"}, nil)
 	return c, nil
 }
 
@@ -145,6 +154,15 @@ func (w *watched) count(e infuse.Event) {
 		w.transitions.Add(1)
 	case infuse.EventStoreError:
 		w.se.Add(1)
+	case infuse.EventStoreCall:
+		w.storeCount.Add(1)
+		w.storeSum.Add(int64(e.Latency))
+		sec := e.Latency.Seconds()
+		for i, ub := range storeBuckets {
+			if sec <= ub {
+				w.storeBuckets[i].Add(1)
+			}
+		}
 	}
 }
 
@@ -190,6 +208,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		if m.SlowCallRate >= 0 {
 			gauge("slow_call_rate", m.SlowCallRate)
 		}
+		buckets := make(map[float64]uint64, len(storeBuckets))
+		for i, ub := range storeBuckets {
+			buckets[ub] = w.storeBuckets[i].Load()
+		}
+		ch <- prometheus.MustNewConstHistogram(c.descs["store_seconds"], w.storeCount.Load(),
+			float64(w.storeSum.Load())/1e9, buckets, name)
 	}
 }
 

@@ -121,6 +121,12 @@ func TestScrapeAfterAScriptedSequence(t *testing.T) {
 	if _, ok := value(f, "infuse_breaker_failure_rate", "db"); ok {
 		t.Fatal("a failure rate exported while open (the window belongs to the closed state)")
 	}
+	// A manual close waits on the store: one observation of its latency.
+	_ = b.Close(bg)
+	f = scrape(t, reg)
+	if h := f["infuse_breaker_store_seconds"].GetMetric()[0].GetHistogram(); h.GetSampleCount() != 1 {
+		t.Fatalf("store latency samples %d, want the close's 1", h.GetSampleCount())
+	}
 	col.Unwatch(b)
 	if f := scrape(t, reg); len(f) != 0 {
 		t.Fatalf("after Unwatch: %d families", len(f))

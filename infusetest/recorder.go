@@ -40,7 +40,8 @@ func (r *Recorder) Count(kind infuse.EventKind) int {
 }
 
 // Trace renders the events comma-joined: each by its kind, a state change
-// as "from->to", with "(remote)" when another breaker made it.
+// as "from->to", with "(remote)" when another breaker made it. It leaves
+// out store-call events, whose number depends on the Storage.
 func (r *Recorder) Trace() string { return r.render(false) }
 
 // Transitions is Trace for state changes only.
@@ -56,7 +57,7 @@ func (r *Recorder) render(transitionsOnly bool) string {
 				s += "(remote)"
 			}
 			parts = append(parts, s)
-		case !transitionsOnly:
+		case !transitionsOnly && e.Kind != infuse.EventStoreCall:
 			parts = append(parts, e.Kind.String())
 		}
 	}
