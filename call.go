@@ -40,13 +40,20 @@ func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) erro
 	}()
 	err := fn(ctx)
 	finished = true
-	if err == nil && e.failures.Load() == 0 {
-		if e.meter != nil {
-			e.meter.record(false, false)
-		}
+	if err == nil && e.failures.Load() == 0 && e.meter == nil {
 		return nil
 	}
-	return e.b.finish(ctx, ticket{e: e}, err)
+	return e.b.finishClosed(ctx, e, err)
+}
+
+// finishClosed is the end of a closed-state call that the fast path could
+// not settle: a success to record in the window, or any error.
+func (b *Breaker) finishClosed(ctx context.Context, e *epoch, err error) error {
+	if err == nil && e.failures.Load() == 0 {
+		e.meter.record(false, false)
+		return nil
+	}
+	return b.finish(ctx, ticket{e: e}, err)
 }
 
 // callSlow is Call in every case but the closed state with no listeners.
@@ -94,13 +101,10 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	}()
 	v, err := fn(ctx)
 	finished = true
-	if err == nil && e.failures.Load() == 0 {
-		if e.meter != nil {
-			e.meter.record(false, false)
-		}
+	if err == nil && e.failures.Load() == 0 && e.meter == nil {
 		return v, nil
 	}
-	return v, e.b.finish(ctx, ticket{e: e}, err)
+	return v, e.b.finishClosed(ctx, e, err)
 }
 
 func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(context.Context) (T, error)) (T, error) {
