@@ -320,6 +320,18 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	return s, errDegraded
 }
 
+// openFor is the open period the breaker computes for its state; 0 unless
+// open.
+func (b *binding) openFor() time.Duration {
+	b.mu.Lock()
+	s := b.local
+	b.mu.Unlock()
+	if s.State != infuse.Open {
+		return 0
+	}
+	return b.cfg.Policy().OpenFor(s)
+}
+
 // MergesWindows implements infuse.WindowMerger: a time window with a rate
 // is merged into the fleet's window in Redis.
 func (b *binding) MergesWindows() bool {
@@ -447,6 +459,10 @@ func (b *binding) apply(r remote) bool {
 		Mode: r.mode, Trips: r.trips,
 	}
 	if r.state == infuse.Open {
+		select { // have its open period recorded for operators soon
+		case b.s.refreshSoon <- struct{}{}:
+		default:
+		}
 		// Redis's clock says how long ago it opened; this host's clock
 		// says when that was here. No two clocks are compared.
 		b.local.OpenedAt = b.cfg.Clock.Now().Add(-time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond)

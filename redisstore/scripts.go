@@ -251,11 +251,17 @@ return reply(r, now, trials(now), 0, corrupt)
 `)
 
 // refresh reads the state and renews the keys' TTL: the periodic safety
-// net for a lost pub/sub message.
+// net for a lost pub/sub message. It also records, for operators, that
+// member ARGV[6] was seen (KEYS[4], member to Redis ms) and, when open, the
+// open period ARGV[7] (ms) it computes (field op).
 var refreshScript = redis.NewScript(luaPrelude + `
 local r, corrupt = load(KEYS[1])
 if r == nil then return {-1} end
-return unchanged(r, now_ms(), corrupt)
+local now = now_ms()
+redis.call('HSET', KEYS[4], ARGV[6], now)
+redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[3]))
+if r.st == 1 and tonumber(ARGV[7]) > 0 then redis.call('HSET', KEYS[1], 'op', ARGV[7]) end
+return unchanged(r, now, corrupt)
 `)
 
 // setMode forces mode ARGV[6] (1 open, 2 disabled) or releases it (0),

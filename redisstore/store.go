@@ -94,6 +94,7 @@ type Store struct {
 	bindings map[string][]*binding // by breaker name
 
 	kick          chan struct{} // a binding has something to send
+	refreshSoon   chan struct{} // a breaker opened: record its open period for operators
 	degradedUntil atomic.Int64  // unix ns; Redis is not tried on callers' paths before it
 	errs          atomic.Int64  // store errors seen
 
@@ -118,16 +119,17 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	opts.fill()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		client:   client,
-		opts:     opts,
-		channel:  opts.Namespace + ":events",
-		bindings: make(map[string][]*binding),
-		kick:     make(chan struct{}, 1),
-		synced:   make(map[uint64]chan struct{}),
-		ctx:      ctx,
-		cancel:   cancel,
-		ready:    make(chan struct{}),
-		id:       strconv.FormatUint(rand.Uint64(), 36),
+		client:      client,
+		opts:        opts,
+		channel:     opts.Namespace + ":events",
+		bindings:    make(map[string][]*binding),
+		kick:        make(chan struct{}, 1),
+		refreshSoon: make(chan struct{}, 1),
+		synced:      make(map[uint64]chan struct{}),
+		ctx:         ctx,
+		cancel:      cancel,
+		ready:       make(chan struct{}),
+		id:          strconv.FormatUint(rand.Uint64(), 36),
 	}
 	s.wg.Add(2)
 	go s.listen()
@@ -153,7 +155,7 @@ func (s *Store) Errors() int64 { return s.errs.Load() }
 // hash-tagged on the name so they share a Cluster slot.
 func (s *Store) keys(name string) []string {
 	base := s.opts.Namespace + ":{" + name + "}"
-	return []string{base, base + ":trials", base + ":window"}
+	return []string{base, base + ":trials", base + ":window", base + ":members"}
 }
 
 // Key returns the key of the hash that holds a breaker's state, for
@@ -348,6 +350,8 @@ func (s *Store) background() {
 			return
 		case <-window.C:
 			s.sendWindows(s.ctx)
+		case <-s.refreshSoon:
+			s.refreshAll(s.ctx)
 		case <-s.kick:
 			t := time.NewTimer(s.opts.FlushInterval)
 			select {
@@ -414,7 +418,7 @@ func (s *Store) refreshAll(ctx context.Context) {
 		}
 		seen[b.name] = true
 		ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
-		r, err := s.run(ctx, b, refreshScript, 0)
+		r, err := s.run(ctx, b, refreshScript, 0, b.id, b.openFor().Milliseconds())
 		cancel()
 		if err != nil {
 			s.fail(err, s.named(b.name))
@@ -498,6 +502,7 @@ func (s *Store) Sync(ctx context.Context) error {
 	}
 	s.flush(ctx)
 	s.sendWindows(ctx)
+	s.refreshAll(ctx)
 	n := s.syncSeq.Add(1)
 	c := make(chan struct{})
 	s.syncMu.Lock()

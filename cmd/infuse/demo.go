@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/redisstore"
+)
+
+// phase is the simulated upstream's behaviour for a while.
+type phase struct {
+	name     string
+	length   time.Duration
+	failRate float64
+	latency  time.Duration
+}
+
+// schedule is the upstream's story, repeated: healthy, failing, slow,
+// recovering.
+var schedule = []phase{
+	{"healthy", 4 * time.Second, 0.02, 2 * time.Millisecond},
+	{"failing", 5 * time.Second, 0.9, 2 * time.Millisecond},
+	{"slow", 4 * time.Second, 0.1, 60 * time.Millisecond},
+	{"recovering", 4 * time.Second, 0.05, 2 * time.Millisecond},
+}
+
+// upstream is the simulated dependency.
+type upstream struct{ start time.Time }
+
+func (u *upstream) phase() phase {
+	var total time.Duration
+	for _, p := range schedule {
+		total += p.length
+	}
+	at := time.Since(u.start) % total
+	for _, p := range schedule {
+		if at < p.length {
+			return p
+		}
+		at -= p.length
+	}
+	return schedule[0]
+}
+
+var errUpstream = errors.New("upstream error")
+
+func (u *upstream) call(ctx context.Context) error {
+	p := u.phase()
+	select {
+	case <-time.After(p.latency):
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if rand.Float64() < p.failRate {
+		return errUpstream
+	}
+	return nil
+}
+
+// demoBreaker is one simulated client's breaker with its tallies.
+type demoBreaker struct {
+	b                                 *infuse.Breaker
+	calls, failures, rejected, trials atomic.Int64
+}
+
+// demoSource is the dashboard's view of the demo's breakers.
+type demoSource struct {
+	mu       sync.Mutex
+	breakers map[string]*demoBreaker
+	changes  chan change
+}
+
+func (d *demoSource) list(context.Context) ([]view, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []view
+	for name, db := range d.breakers {
+		m := db.b.Metrics()
+		out = append(out, view{
+			Name: name, State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
+			Failures: m.Counts.ConsecutiveFailures, Successes: m.Counts.ConsecutiveSuccesses, Trips: m.Trips,
+			RetryAfterS: m.RetryAfter.Seconds(), Members: 1, Calls: db.calls.Load(), FailureRate: m.FailureRate,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (d *demoSource) act(ctx context.Context, name, verb string) (view, error) {
+	d.mu.Lock()
+	db, ok := d.breakers[name]
+	d.mu.Unlock()
+	do, known := actions[verb]
+	switch {
+	case !known:
+		return view{}, &usageError{fmt.Sprintf("unknown action %q", verb)}
+	case !ok:
+		return view{}, fmt.Errorf("%w: %q", redisstore.ErrUnknownBreaker, name)
+	}
+	if err := do(db.b, ctx); err != nil {
+		return view{}, err
+	}
+	l, _ := d.list(ctx)
+	for _, v := range l {
+		if v.Name == name {
+			return v, nil
+		}
+	}
+	return view{}, nil
+}
+
+func (d *demoSource) watch(ctx context.Context, fn func(change)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case c := <-d.changes:
+			fn(c)
+		}
+	}
+}
+
+func runDemo(ctx context.Context, args []string, out io.Writer) error {
+	fs := flags("demo", "[flags]",
+		"Runs an upstream, simulated in this process, that goes healthy, failing, slow and recovering,\ncalled by a few clients through circuit breakers, and shows what the breakers do: live in a\nterminal, as log lines otherwise. It also serves the dashboard on loopback. With -redis,\nthe clients are members of one fleet sharing their breaker through Redis: watch a trip\nin one reach all.",
+		"  infuse demo\n  infuse demo -duration 30s\n  infuse demo -redis redis://127.0.0.1:6379/0 -members 4")
+	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
+	clients := fs.Int("clients", 3, "simulated clients, each with its own breaker")
+	members := fs.Int("members", 3, "with -redis: simulated members sharing one breaker")
+	redisURL := fs.String("redis", "", "Redis `URL`: share one breaker among simulated members through Redis")
+	namespace := fs.String("namespace", "infuse-demo", "with -redis: the `namespace`")
+	listen := fs.String("listen", "127.0.0.1:0", "dashboard `address` (port 0: any free port)")
+	token := fs.String("token", envOr("INFUSE_TOKEN", ""), "the `token` the dashboard's actions need; empty: actions off")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *clients < 1 || *clients > 50 || *members < 1 || *members > 50 {
+		return &usageError{"-clients and -members must be between 1 and 50"}
+	}
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	src := &demoSource{breakers: map[string]*demoBreaker{}, changes: make(chan change, 256)}
+	listener := infuse.ListenerFunc(func(e infuse.Event) {
+		if e.Kind == infuse.EventStateChange {
+			select {
+			case src.changes <- change{Name: e.Name, State: e.To.String(), Mode: "normal", At: time.Now().Format("15:04:05.000")}:
+			default:
+			}
+		}
+	})
+	cfg := func(name string, storage infuse.Storage) infuse.Config {
+		return infuse.Config{Name: name, Storage: storage, FailMax: 5, ResetTimeout: 2 * time.Second,
+			SuccessThreshold: 2, SlowCallDuration: 40 * time.Millisecond,
+			Window: infuse.TimeWindow(5*time.Second, 500*time.Millisecond), FailureRate: 0.5, SlowCallRate: 0.8, MinCalls: 20,
+			Listeners: []infuse.Listener{listener}}
+	}
+	if *redisURL != "" {
+		rf := redisFlags{url: redisURL, namespace: namespace}
+		for i := range *members {
+			store, closeStore, err := rf.connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			b, err := infuse.New(cfg("upstream", store))
+			if err != nil {
+				return err
+			}
+			src.breakers[fmt.Sprintf("member-%d", i+1)] = &demoBreaker{b: b}
+		}
+	} else {
+		for i := range *clients {
+			b, err := infuse.New(cfg(fmt.Sprintf("client-%d", i+1), nil))
+			if err != nil {
+				return err
+			}
+			src.breakers[b.Name()] = &demoBreaker{b: b}
+		}
+	}
+
+	up := &upstream{start: time.Now()}
+	var wg sync.WaitGroup
+	for _, db := range src.breakers {
+		wg.Go(func() { drive(ctx, up, db) })
+	}
+	d := newDashboard(src, *token)
+	ready := make(chan string, 1)
+	wg.Go(func() {
+		if err := d.serve(ctx, *listen, func(url string) { ready <- url }); err != nil {
+			fmt.Fprintln(os.Stderr, "dashboard:", err)
+			close(ready)
+		}
+	})
+	if url, ok := <-ready; ok {
+		fmt.Fprintf(out, "dashboard on %s\n", url)
+	}
+	show(ctx, out, up, src)
+	cancel()
+	wg.Wait()
+	return nil
+}
+
+// drive makes calls through db until ctx is done.
+func drive(ctx context.Context, up *upstream, db *demoBreaker) {
+	for ctx.Err() == nil {
+		err := db.b.Call(ctx, func(ctx context.Context) error {
+			if db.b.State() == infuse.HalfOpen {
+				db.trials.Add(1)
+			}
+			return up.call(ctx)
+		})
+		switch {
+		case errors.Is(err, infuse.ErrOpen):
+			db.rejected.Add(1)
+			select {
+			case <-ctx.Done():
+			case <-time.After(20 * time.Millisecond):
+			}
+			continue
+		case err != nil && ctx.Err() == nil:
+			db.failures.Add(1)
+		}
+		db.calls.Add(1)
+		select {
+		case <-ctx.Done():
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+// show prints the breakers each second: redrawn in place on a terminal,
+// as log lines otherwise.
+func show(ctx context.Context, out io.Writer, up *upstream, src *demoSource) {
+	tty := isTerminal(out)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var sb strings.Builder
+		if tty {
+			sb.WriteString("\x1b[H\x1b[2J")
+		}
+		fmt.Fprintf(&sb, "%s upstream %s\n", time.Now().Format("15:04:05"), up.phase().name)
+		names := make([]string, 0, len(src.breakers))
+		for n := range src.breakers {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			db := src.breakers[n]
+			m := db.b.Metrics()
+			fmt.Fprintf(&sb, "  %-10s %-9v calls=%-6d failures=%-5d rejected=%-6d trials=%-4d failure-rate=%s\n",
+				n, m.State, db.calls.Load(), db.failures.Load(), db.rejected.Load(), db.trials.Load(), rate(m.FailureRate))
+		}
+		_, _ = io.WriteString(out, sb.String())
+	}
+}
+
+func rate(r float64) string {
+	if r < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%%", r*100)
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
