@@ -13,14 +13,20 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 test: deps vet fmt-check staticcheck race bench-smoke
 
-# redis-server for the Redis store's tests, from Debian's packages.
+# From Debian's packages: redis-server for the Redis store's tests (the
+# package also starts a system server on 6379, which the tests never use),
+# chromium for the dashboard's browser test.
+DEBIAN_PACKAGES := redis-server:redis-server chromium:chromium
+
 deps:
-	@command -v redis-server >/dev/null 2>&1 || { \
-		echo "installing redis-server"; \
+	@missing=""; for p in $(DEBIAN_PACKAGES); do \
+		command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server >/dev/null; \
-		command -v redis-server >/dev/null; }
-	@# The package starts a system server on 6379; the tests never use it.
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi; \
+	for p in $(DEBIAN_PACKAGES); do command -v $${p%%:*} >/dev/null || { echo "$${p%%:*} is missing"; exit 1; }; done
 
 vet:
 	@set -e; for m in $(MODULES); do echo "go vet $$m"; (cd $$m && $(GO) vet ./...); done
