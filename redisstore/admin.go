@@ -33,6 +33,12 @@ type Info struct {
 	// Members is how many stores have refreshed it in the last three
 	// RefreshIntervals.
 	Members int
+	// WindowCalls, WindowFailures and WindowSlow are what the fleet's time
+	// window holds (breakers with a time Window and a rate; zero
+	// otherwise); FailureRate is WindowFailures/WindowCalls, -1 without
+	// calls. The members' MinCalls is not stored, so it is not applied.
+	WindowCalls, WindowFailures, WindowSlow int64
+	FailureRate                             float64
 }
 
 // ErrUnknownBreaker is returned for a name Redis holds no state for.
@@ -74,6 +80,7 @@ func (s *Store) Breaker(ctx context.Context, name string) (Info, error) {
 	keys := s.keys(name)
 	pipe := s.client.Pipeline()
 	h := pipe.HGetAll(ctx, keys[0])
+	gen := pipe.HGet(ctx, keys[0], "g")
 	now := pipe.Time(ctx)
 	trials := pipe.ZCard(ctx, keys[1])
 	members := pipe.HGetAll(ctx, keys[3])
@@ -98,6 +105,27 @@ func (s *Store) Breaker(ctx context.Context, name string) (Info, error) {
 		info.OpenSince = time.Duration(max(nowMs-r.openedAt, 0)) * time.Millisecond
 		if op := num("op"); op > 0 && r.mode != infuse.ModeForcedOpen {
 			info.RetryAfter = max(time.Duration(op)*time.Millisecond-info.OpenSince, 0)
+		}
+	}
+	info.FailureRate = -1
+	if r.state == infuse.Closed {
+		w, err := s.client.HGetAll(ctx, keys[2]+":"+gen.Val()).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return Info{}, fmt.Errorf("redisstore: reading breaker %q's window: %w", name, err)
+		}
+		for k, v := range w {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k[0] {
+			case 'c':
+				info.WindowCalls += n
+			case 'f':
+				info.WindowFailures += n
+			case 's':
+				info.WindowSlow += n
+			}
+		}
+		if info.WindowCalls > 0 {
+			info.FailureRate = float64(info.WindowFailures) / float64(info.WindowCalls)
 		}
 	}
 	recent := nowMs - 3*s.opts.RefreshInterval.Milliseconds()

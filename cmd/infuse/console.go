@@ -43,15 +43,24 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tMODE\tFAILURES\tTRIALS\tTRIPS\tRETRY AFTER\tMEMBERS\tGENERATION")
+	fmt.Fprintln(tw, "NAME\tSTATE\tMODE\tFAILURES\tFAILURE RATE\tTRIALS\tTRIPS\tRETRY AFTER\tMEMBERS\tGENERATION")
 	for _, i := range list {
 		retry := "-"
 		if i.State == infuse.Open && i.Mode != infuse.ModeForcedOpen {
 			retry = i.RetryAfter.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%v\t%d\t%d\t%d\t%s\t%d\t%d\n", i.Name, i.State, i.Mode, i.Failures, i.Trials, i.Trips, retry, i.Members, i.Generation)
+		fmt.Fprintf(tw, "%s\t%v\t%v\t%d\t%s\t%d\t%d\t%s\t%d\t%d\n", i.Name, i.State, i.Mode, i.Failures,
+			windowRate(i), i.Trials, i.Trips, retry, i.Members, i.Generation)
 	}
 	return tw.Flush()
+}
+
+// windowRate is the fleet window's failure rate and size, or "-".
+func windowRate(i redisstore.Info) string {
+	if i.FailureRate < 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f%% of %d", i.FailureRate*100, i.WindowCalls)
 }
 
 // view is a breaker as the JSON output and the dashboard show it.
@@ -67,15 +76,16 @@ type view struct {
 	RetryAfterS float64 `json:"retryAfterSeconds"`
 	OpenSinceS  float64 `json:"openSinceSeconds"`
 	Members     int     `json:"members"`
-	Calls       int64   `json:"calls,omitempty"`
-	FailureRate float64 `json:"failureRate"`
+	Calls       int64   `json:"windowCalls"`
+	FailureRate float64 `json:"failureRate"` // -1: no rate
 }
 
 func toView(i redisstore.Info) view {
 	return view{
 		Name: i.Name, State: i.State.String(), Mode: i.Mode.String(), Generation: i.Generation,
 		Failures: i.Failures, Successes: i.Successes, Trials: i.Trials, Trips: i.Trips,
-		RetryAfterS: i.RetryAfter.Seconds(), OpenSinceS: i.OpenSince.Seconds(), Members: i.Members, FailureRate: -1,
+		RetryAfterS: i.RetryAfter.Seconds(), OpenSinceS: i.OpenSince.Seconds(), Members: i.Members,
+		Calls: i.WindowCalls, FailureRate: i.FailureRate,
 	}
 }
 

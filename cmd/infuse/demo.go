@@ -89,7 +89,7 @@ func (d *demoSource) list(context.Context) ([]view, error) {
 		out = append(out, view{
 			Name: name, State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
 			Failures: m.Counts.ConsecutiveFailures, Successes: m.Counts.ConsecutiveSuccesses, Trips: m.Trips,
-			RetryAfterS: m.RetryAfter.Seconds(), Members: 1, Calls: db.calls.Load(), FailureRate: m.FailureRate,
+			RetryAfterS: m.RetryAfter.Seconds(), Members: 1, Calls: m.Calls, FailureRate: m.FailureRate,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -14,8 +14,9 @@ function render(data) {
     tr.className = b.state;
     tr.dataset.name = b.name;
     const retry = b.state === "open" && b.mode !== "forced-open" ? b.retryAfterSeconds.toFixed(1) + " s" : "–";
+    const rate = b.failureRate >= 0 ? `${Math.round(b.failureRate * 100)} % of ${b.windowCalls}` : "–";
     for (const [cls, text] of [["name", b.name], ["state", b.state], ["mode", b.mode], ["", b.failures],
-      ["", b.trials], ["", b.trips], ["", retry], ["", b.members]]) {
+      ["rate", rate], ["", b.trials], ["", b.trips], ["", retry], ["", b.members]]) {
       const td = document.createElement("td");
       td.className = cls;
       td.textContent = text;
