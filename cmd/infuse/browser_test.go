@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,17 +32,7 @@ func chromium(t *testing.T) string {
 // token and are refused without it.
 func TestDashboardInABrowser(t *testing.T) {
 	_, url, store, bs := fleet(t, "payments", "search")
-	cmd := exec.Command(binary, "dashboard", "-redis", url, "-namespace", "ops", "-listen", "127.0.0.1:0", "-token", "s3cret")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	first := bufio.NewScanner(out)
-	if !first.Scan() {
-		t.Fatal("the dashboard printed nothing")
-	}
-	base := strings.Fields(first.Text())[2]
+	base := startDashboard(t, url, "s3cret")
 
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),

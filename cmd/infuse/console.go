@@ -176,11 +176,8 @@ func runWatch(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer closeStore()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
+	ctx, cancel := withDuration(ctx, *duration)
+	defer cancel()
 	return store.Watch(ctx, func() { fmt.Fprintf(out, "watching namespace %q\n", store.Namespace()) }, func(c redisstore.Change) {
 		fmt.Fprintf(out, "%s  %-24s %-9v mode=%v generation=%d failures=%d\n",
 			c.At.Format("15:04:05.000"), c.Name, c.State, c.Mode, c.Generation, c.Failures)

@@ -255,11 +255,8 @@ func runDashboard(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	defer closeStore()
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
+	ctx, cancel := withDuration(ctx, *duration)
+	defer cancel()
 	d := newDashboard(redisSource{store}, *token)
 	return d.serve(ctx, *listen, func(url string) {
 		fmt.Fprintf(out, "dashboard on %s (namespace %q, actions %s)\n", url, store.Namespace(), onOff(*token != ""))

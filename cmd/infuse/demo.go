@@ -147,12 +147,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	if *clients < 1 || *clients > 50 || *members < 1 || *members > 50 {
 		return &usageError{"-clients and -members must be between 1 and 50"}
 	}
-	if *duration > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, *duration)
-		defer cancel()
-	}
-	ctx, cancel := context.WithCancel(ctx)
+	ctx, cancel := withDuration(ctx, *duration)
 	defer cancel()
 
 	src := &demoSource{breakers: map[string]*demoBreaker{}, changes: make(chan change, 256)}

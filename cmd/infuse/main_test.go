@@ -191,17 +191,7 @@ func TestDemoRunsAndStopsByItself(t *testing.T) {
 // their token, and the event stream.
 func TestDashboardAPI(t *testing.T) {
 	_, url, store, _ := fleet(t, "payments")
-	cmd := exec.Command(binary, "dashboard", "-redis", url, "-namespace", "ops", "-listen", "127.0.0.1:0", "-token", "s3cret")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	first := bufio.NewScanner(out)
-	if !first.Scan() {
-		t.Fatal("no output")
-	}
-	base := strings.Fields(first.Text())[2]
+	base := startDashboard(t, url, "s3cret")
 	resp, err := http.Get(base + "/api/breakers")
 	if err != nil {
 		t.Fatal(err)
@@ -257,6 +247,23 @@ func TestDashboardAPI(t *testing.T) {
 			t.Fatal("no change event within a second")
 		}
 	}
+}
+
+// startDashboard runs "infuse dashboard" on a free loopback port until the
+// test ends and returns its address.
+func startDashboard(t *testing.T, url, token string) string {
+	t.Helper()
+	cmd := exec.Command(binary, "dashboard", "-redis", url, "-namespace", "ops", "-listen", "127.0.0.1:0", "-token", token)
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	first := bufio.NewScanner(out)
+	if !first.Scan() {
+		t.Fatal("the dashboard printed nothing")
+	}
+	return strings.Fields(first.Text())[2]
 }
 
 func TestDashboardActionsOffWithoutAToken(t *testing.T) {

@@ -77,3 +77,11 @@ func (r redisFlags) connect(ctx context.Context) (*redisstore.Store, func(), err
 	store := redisstore.New(client, redisstore.Options{Namespace: *r.namespace})
 	return store, func() { _ = store.Close(); _ = client.Close() }, nil
 }
+
+// withDuration ends ctx after d, if d is set; cancel it either way.
+func withDuration(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d > 0 {
+		return context.WithTimeout(ctx, d)
+	}
+	return context.WithCancel(ctx)
+}
