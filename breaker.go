@@ -315,6 +315,9 @@ func (b *Breaker) RetryAfter() time.Duration {
 // openFor is how long epoch e, an open one, lasts: ResetTimeout grown by
 // the backoff.
 func (b *Breaker) openFor(e *epoch) time.Duration {
+	if b.backoff.Multiplier == 0 { // the common case, on every rejection
+		return b.ResetTimeout()
+	}
 	return b.policy().OpenFor(Snapshot{Generation: e.gen, Trips: e.trips})
 }
 
