@@ -68,13 +68,19 @@ func (b *Breaker) callSlow(ctx context.Context, e *epoch, fn func(context.Contex
 	if err != nil {
 		return err
 	}
+	return b.run(ctx, t, fn)
+}
+
+// run runs an admitted call's function and counts its outcome. It is apart
+// from callSlow so that a rejection does not pay for this frame.
+func (b *Breaker) run(ctx context.Context, t ticket, fn func(context.Context) error) error {
 	finished := false
 	defer func() {
 		if !finished {
 			b.abort(t, recover())
 		}
 	}()
-	err = fn(ctx)
+	err := fn(ctx)
 	finished = true
 	return b.finish(ctx, t, err)
 }
@@ -186,10 +192,14 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			b.emit(Event{Kind: EventBeforeCall})
 			return b.started(ticket{e: e}), nil
 		case Open:
-			if e.mode == ModeForcedOpen {
+			if e.mode == ModeForcedOpen { // an epoch is forced or not: its cached error fits
 				return ticket{}, b.rejectOpen(e, 0)
 			}
-			if left := e.openedAt.Add(b.openFor(e)).Sub(b.clock.Now()); left > 0 {
+			d := b.ResetTimeout()
+			if b.backoff.Multiplier != 0 {
+				d = b.openFor(e)
+			}
+			if left := e.openedAt.Add(d).Sub(b.clock.Now()); left > 0 {
 				return ticket{}, b.rejectOpen(e, left)
 			}
 		}
@@ -236,7 +246,7 @@ func (b *Breaker) started(t ticket) ticket {
 // the truth (never below it), instead of allocated for each call.
 func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
 	err := e.rejected.Load()
-	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond || (left == 0) != (err.RetryAfter == 0) {
+	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond {
 		err = &OpenError{Name: b.name, State: Open, RetryAfter: left}
 		e.rejected.Store(err)
 	}
