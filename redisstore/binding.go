@@ -187,7 +187,15 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	}
 	b.s.recovered()
 	b.apply(r.remote)
-	if r.extra == 0 || b.local.Generation != r.gen<<provisionalBits {
+	if r.extra == 0 {
+		return infuse.Permit{}, b.local, false
+	}
+	if b.local.Generation != r.gen<<provisionalBits {
+		// This binding moved on by itself meanwhile: give the lease back
+		// rather than let it block the fleet's trials until it expires.
+		b.releases = append(b.releases, r.extra)
+		b.dirty = true
+		b.s.signal()
 		return infuse.Permit{}, b.local, false
 	}
 	return infuse.Permit{Generation: b.local.Generation, ID: r.extra}, b.local, true

@@ -4,40 +4,57 @@
 const verbs = ["open", "half-open", "close", "force-open", "disable", "release"];
 let actionsOn = false;
 
+// render updates the table in place: rows are made once per breaker and
+// their cells rewritten, so a button is not replaced under the pointer.
 function render(data) {
   actionsOn = data.actions;
   document.getElementById("tokenbox").hidden = !actionsOn;
   const body = document.querySelector("#breakers tbody");
-  body.replaceChildren();
+  const seen = new Set();
   for (const b of data.breakers) {
-    const tr = document.createElement("tr");
+    seen.add(b.name);
+    let tr = body.querySelector(`tr[data-name="${CSS.escape(b.name)}"]`);
+    if (!tr) {
+      tr = newRow(b.name);
+      body.appendChild(tr);
+    }
     tr.className = b.state;
-    tr.dataset.name = b.name;
     const retry = b.state === "open" && b.mode !== "forced-open" ? b.retryAfterSeconds.toFixed(1) + " s" : "–";
     const rate = b.failureRate >= 0 ? `${Math.round(b.failureRate * 100)} % of ${b.windowCalls}` : "–";
-    for (const [cls, text] of [["name", b.name], ["state", b.state], ["mode", b.mode], ["", b.failures],
-      ["rate", rate], ["", b.trials], ["", b.trips], ["", retry], ["", b.members]]) {
-      const td = document.createElement("td");
-      td.className = cls;
-      td.textContent = text;
-      tr.appendChild(td);
-    }
-    const td = document.createElement("td");
-    if (actionsOn) {
-      for (const v of verbs) {
-        const btn = document.createElement("button");
-        btn.textContent = v;
-        btn.dataset.verb = v;
-        btn.onclick = () => act(b.name, v);
-        td.appendChild(btn);
-      }
-    } else {
-      td.textContent = "off";
-    }
-    tr.appendChild(td);
-    body.appendChild(tr);
+    const cells = tr.querySelectorAll("td");
+    [b.name, b.state, b.mode, b.failures, rate, b.trials, b.trips, retry, b.members].forEach((text, i) => {
+      if (cells[i].textContent !== String(text)) cells[i].textContent = text;
+    });
+  }
+  for (const tr of [...body.children]) {
+    if (!seen.has(tr.dataset.name)) tr.remove();
   }
   document.getElementById("empty").hidden = data.breakers.length > 0;
+}
+
+function newRow(name) {
+  const tr = document.createElement("tr");
+  tr.dataset.name = name;
+  for (const cls of ["name", "state", "mode", "", "rate", "", "", "", ""]) {
+    const td = document.createElement("td");
+    td.className = cls;
+    tr.appendChild(td);
+  }
+  const td = document.createElement("td");
+  td.className = "actions";
+  if (actionsOn) {
+    for (const v of verbs) {
+      const btn = document.createElement("button");
+      btn.textContent = v;
+      btn.dataset.verb = v;
+      btn.onclick = () => act(name, v);
+      td.appendChild(btn);
+    }
+  } else {
+    td.textContent = "off";
+  }
+  tr.appendChild(td);
+  return tr;
 }
 
 async function act(name, verb) {
