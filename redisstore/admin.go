@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -48,16 +49,26 @@ var ErrUnknownBreaker = errors.New("redisstore: no such breaker")
 // name. It reads Redis directly (SCAN and one read per breaker).
 func (s *Store) Breakers(ctx context.Context) ([]Info, error) {
 	prefix := s.opts.Namespace + ":{"
+	var mu sync.Mutex
 	var names []string
-	iter := s.client.Scan(ctx, 0, escapeGlob(prefix)+"*}", 500).Iterator()
-	for iter.Next(ctx) {
-		k := iter.Val()
-		if !strings.HasSuffix(k, "}") {
-			continue
+	scan := func(ctx context.Context, c redis.Cmdable) error {
+		iter := c.Scan(ctx, 0, escapeGlob(prefix)+"*}", 500).Iterator()
+		for iter.Next(ctx) {
+			if k := iter.Val(); strings.HasSuffix(k, "}") {
+				mu.Lock()
+				names = append(names, strings.TrimSuffix(strings.TrimPrefix(k, prefix), "}"))
+				mu.Unlock()
+			}
 		}
-		names = append(names, strings.TrimSuffix(strings.TrimPrefix(k, prefix), "}"))
+		return iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	var err error
+	if cc, ok := s.client.(*redis.ClusterClient); ok { // every master holds some
+		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
+	} else {
+		err = scan(ctx, s.client)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("redisstore: listing breakers: %w", err)
 	}
 	sort.Strings(names)

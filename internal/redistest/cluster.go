@@ -1,0 +1,111 @@
+package redistest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Cluster is a Redis Cluster of redis-server processes on loopback, with
+// masters only, stopped when the test ends.
+type Cluster struct {
+	Addrs []string
+	tb    testing.TB
+	cmds  []*exec.Cmd
+}
+
+// StartCluster starts n (3 or more) cluster-enabled servers on free ports
+// and joins them with redis-cli --cluster create.
+func StartCluster(tb testing.TB, n int) *Cluster {
+	tb.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		tb.Fatal("redis-cli is not installed; it comes with redis-server (make test installs it)")
+	}
+	c := &Cluster{tb: tb}
+	tb.Cleanup(c.stop)
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		dir := tb.TempDir()
+		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no", "--loglevel", "warning",
+			"--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		if err := cmd.Start(); err != nil {
+			tb.Fatal(err)
+		}
+		c.cmds = append(c.cmds, cmd)
+		c.Addrs = append(c.Addrs, "127.0.0.1:"+strconv.Itoa(port))
+	}
+	for _, a := range c.Addrs {
+		waitPing(tb, a)
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs...)
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		tb.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, a := range c.Addrs {
+		for {
+			cl := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1})
+			info, err := cl.ClusterInfo(context.Background()).Result()
+			_ = cl.Close()
+			if err == nil && strings.Contains(info, "cluster_state:ok") {
+				break
+			}
+			if time.Now().After(deadline) {
+				tb.Fatalf("cluster node %s not ready: %v %s", a, err, info)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+func waitPing(tb testing.TB, addr string) {
+	tb.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			tb.Fatalf("redis-server on %s did not answer", addr)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (c *Cluster) stop() {
+	for _, cmd := range c.cmds {
+		if cmd.Process != nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	}
+}
+
+// Client returns a cluster client with the tests' short timeouts, closed
+// when the test ends.
+func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
+	o := Options("")
+	cc := redis.NewClusterClient(&redis.ClusterOptions{
+		Addrs: c.Addrs, DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		PoolTimeout: o.PoolTimeout, ContextTimeoutEnabled: true,
+	})
+	tb.Cleanup(func() { _ = cc.Close() })
+	return cc
+}
+
+// String lists the nodes.
+func (c *Cluster) String() string { return fmt.Sprintf("redis cluster %v", c.Addrs) }

@@ -1,0 +1,65 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/internal/redistest"
+	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/storagetest"
+)
+
+// The store on a three-node Redis Cluster: every breaker's keys share a
+// hash tag, so each script runs on the node that owns them, and pub/sub
+// reaches every member whatever node it listens on.
+func TestOnRedisCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	newClusterStore := func(t testing.TB, ns string) *redisstore.Store {
+		s := redisstore.New(cluster.Client(t), redisstore.Options{Namespace: ns, OpTimeout: 2 * time.Second})
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+
+	t.Run("Contract", func(t *testing.T) {
+		storagetest.Run(t, storagetest.Harness{
+			New: func(t *testing.T) infuse.Storage {
+				return newClusterStore(t, fmt.Sprintf("cluster%d", namespaces.Add(1)))
+			},
+			Advance:      time.Sleep,
+			Sync:         func(t *testing.T, s infuse.Storage) { syncStore(t, s.(*redisstore.Store)) },
+			ResetTimeout: 100 * time.Millisecond,
+			Slack:        20 * time.Millisecond,
+		})
+	})
+
+	t.Run("FleetAcrossNodes", func(t *testing.T) {
+		// Breakers whose names hash to different nodes, shared by two members.
+		sa, sb := newClusterStore(t, "fleet"), newClusterStore(t, "fleet")
+		cfg := infuse.Config{FailMax: 2, ResetTimeout: time.Minute,
+			Window: infuse.TimeWindow(time.Minute, time.Second), FailureRate: 0.9, MinCalls: 100}
+		for _, name := range []string{"alpha", "beta", "gamma", "delta", "epsilon"} {
+			cfg.Name = name
+			a, _ := newBreaker(t, sa, cfg)
+			b, _ := newBreaker(t, sb, cfg)
+			_ = a.Call(bg, boom)
+			syncStore(t, sa)
+			syncStore(t, sb)
+			if err := b.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
+				t.Fatalf("%s: the second member's failure after the first's: %v", name, err)
+			}
+			syncStore(t, sa)
+			wantState(t, a, infuse.Open)
+		}
+		list, err := sa.Breakers(context.Background())
+		if err != nil || len(list) != 5 {
+			t.Fatalf("Breakers across the masters: %d, %v", len(list), err)
+		}
+		if sa.Errors()+sb.Errors() != 0 {
+			t.Fatalf("%d store errors on the cluster (a script touching a key of another slot?)", sa.Errors()+sb.Errors())
+		}
+	})
+}
