@@ -63,3 +63,30 @@ func TestOnRedisCluster(t *testing.T) {
 		}
 	})
 }
+
+// The store through Sentinel: a FailoverClient finds the master, and the
+// fleet shares its breaker as on a plain server.
+func TestThroughSentinel(t *testing.T) {
+	master := redistest.Start(t)
+	sentinel := redistest.StartSentinel(t, master)
+	newSentinelStore := func() *redisstore.Store {
+		s := redisstore.New(sentinel.Client(t), redisstore.Options{Namespace: "sentinel", OpTimeout: 2 * time.Second})
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	sa, sb := newSentinelStore(), newSentinelStore()
+	a, _ := newBreaker(t, sa, infuse.Config{FailMax: 1, ResetTimeout: time.Minute})
+	b, rb := newBreaker(t, sb, infuse.Config{FailMax: 1, ResetTimeout: time.Minute})
+	if err := a.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
+		t.Fatalf("trip: %v", err)
+	}
+	syncStore(t, sa)
+	syncStore(t, sb)
+	wantState(t, b, infuse.Open)
+	if got := rb.Transitions(); got != "closed->open(remote)" {
+		t.Fatalf("b's transitions %q", got)
+	}
+	if sa.Errors()+sb.Errors() != 0 {
+		t.Fatalf("%d store errors", sa.Errors()+sb.Errors())
+	}
+}

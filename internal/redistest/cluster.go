@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -109,3 +110,51 @@ func (c *Cluster) Client(tb testing.TB) *redis.ClusterClient {
 
 // String lists the nodes.
 func (c *Cluster) String() string { return fmt.Sprintf("redis cluster %v", c.Addrs) }
+
+// Sentinel is a redis-sentinel process watching one master, named
+// "mymaster".
+type Sentinel struct {
+	Addr string
+	cmd  *exec.Cmd
+}
+
+// StartSentinel starts a Sentinel monitoring master, stopped when the test
+// ends.
+func StartSentinel(tb testing.TB, master *Server) *Sentinel {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	host, mport, _ := net.SplitHostPort(master.Addr)
+	dir := tb.TempDir()
+	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor mymaster %s %s 1\n", port, dir, host, mport)
+	path := dir + "/sentinel.conf"
+	if err := writeFile(path, conf); err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command("redis-server", path, "--sentinel", "--loglevel", "warning")
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	s := &Sentinel{Addr: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
+	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	waitPing(tb, s.Addr)
+	return s
+}
+
+// Client returns a client that finds the master through the Sentinel.
+func (s *Sentinel) Client(tb testing.TB) *redis.Client {
+	o := Options("")
+	c := redis.NewFailoverClient(&redis.FailoverOptions{
+		MasterName: "mymaster", SentinelAddrs: []string{s.Addr},
+		DialTimeout: o.DialTimeout, ReadTimeout: o.ReadTimeout, WriteTimeout: o.WriteTimeout,
+		PoolTimeout: o.PoolTimeout, ContextTimeoutEnabled: true,
+	})
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func writeFile(path, content string) error { return os.WriteFile(path, []byte(content), 0o600) }
