@@ -42,7 +42,8 @@ type Breaker struct {
 	realClock bool // Config.Clock was nil
 	rates     rates
 
-	fleetWindow     bool // the Storage merges members' windows and trips on them
+	fleetWindow     bool         // the Storage merges members' windows and trips on them
+	merger          WindowMerger // the binding, when fleetWindow
 	backoff         Backoff
 	halfOpenMaxWait time.Duration
 	trialExpiry     TrialExpiry
@@ -137,8 +138,8 @@ func New(cfg Config) (*Breaker, error) {
 		return nil, fmt.Errorf("infuse: binding breaker %q: the storage returned no binding", cfg.Name)
 	}
 	b.bind = bind
-	if wm, ok := bind.(WindowMerger); ok && !cfg.Window.IsZero() {
-		b.fleetWindow = wm.MergesWindows()
+	if wm, ok := bind.(WindowMerger); ok && !cfg.Window.IsZero() && wm.MergesWindows() {
+		b.fleetWindow, b.merger = true, wm
 	}
 	// Under mu, so that a snapshot the store observes meanwhile is either
 	// in this one or adopted after it (see adopt).

@@ -24,6 +24,10 @@ type Metrics struct {
 	// or -1 while the window holds fewer than MinCalls calls (or there is
 	// no window).
 	FailureRate, SlowCallRate float64
+	// Fleet is true when the figures above are the fleet's window, merged
+	// by the Storage (redisstore with a time window), as of the last time
+	// this member sent its own; false when they are this breaker's.
+	Fleet bool
 }
 
 // Metrics returns the breaker's current figures.
@@ -36,6 +40,11 @@ func (b *Breaker) Metrics() Metrics {
 	}
 	if e.meter != nil {
 		t := e.meter.tally()
+		if b.merger != nil {
+			if c, ok := b.merger.FleetWindow(e.gen); ok {
+				t, m.Fleet = tally{calls: c.Calls, failures: c.Failures, slow: c.Slow}, true
+			}
+		}
 		m.Calls, m.Failures, m.SlowCalls = t.calls, t.failures, t.slow
 		m.FailureRate = b.rates.rate(t.failures, t.calls)
 		m.SlowCallRate = b.rates.rate(t.slow, t.calls)

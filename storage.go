@@ -80,6 +80,9 @@ type WindowCounts struct {
 // decides itself.
 type WindowMerger interface {
 	MergesWindows() bool
+	// FleetWindow returns the fleet's window in closed generation gen, as
+	// the store last saw it; ok is false when it has none for gen.
+	FleetWindow(gen uint64) (c WindowCounts, ok bool)
 }
 
 // Policy is the part of a breaker's settings a store needs.

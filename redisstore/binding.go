@@ -46,6 +46,7 @@ type binding struct {
 	nextID   uint64
 	closed   bool
 	sent     infuse.WindowCounts // the window growth sent so far
+	fleet    infuse.WindowCounts // the fleet's window as the last send found it
 	// offset is Redis's clock minus this host's, in ms, as of the last
 	// reply (0: none yet). It only turns a wait on this host into a
 	// deadline on Redis's clock; no decision compares the two clocks.
@@ -378,10 +379,22 @@ func (b *binding) sendWindow(ctx context.Context) error {
 	if b.sent.Generation == c.Generation {
 		b.sent = c
 	}
+	if r.hasWindow {
+		b.fleet = infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, Slow: r.wSlow}
+	}
 	b.mu.Unlock()
 	b.s.recovered()
 	b.applyAsync(r)
 	return nil
+}
+
+// FleetWindow implements infuse.WindowMerger: the fleet's window as the
+// last send of this member's growth found it, if that was in generation
+// gen.
+func (b *binding) FleetWindow(gen uint64) (infuse.WindowCounts, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fleet, b.fleet.Generation == gen && gen != 0
 }
 
 func (b *binding) Close() error {

@@ -29,6 +29,9 @@ type reply struct {
 	changed bool   // the script made a transition
 	corrupt bool   // foreign data was found and dropped
 	extra   uint64 // acquire: the permit id, 0 for none
+	// window: the fleet's window after the merge (hasWindow).
+	hasWindow                bool
+	wCalls, wFailures, wSlow int64
 }
 
 // errBadReply is wrapped by every decoding error: the data came from Redis
@@ -49,10 +52,10 @@ func decodeReply(v any) (reply, error) {
 			return reply{absent: true}, nil
 		}
 	}
-	if len(vals) != 12 {
+	if len(vals) != 12 && len(vals) != 15 {
 		return reply{}, fmt.Errorf("%w: reply of %d values", errBadReply, len(vals))
 	}
-	var n [12]int64
+	var n [15]int64
 	for i, x := range vals {
 		if n[i], ok = x.(int64); !ok {
 			return reply{}, fmt.Errorf("%w: reply value %d of type %T", errBadReply, i, x)
@@ -65,7 +68,14 @@ func decodeReply(v any) (reply, error) {
 	if n[9] < 0 {
 		return reply{}, fmt.Errorf("%w: permit id %d", errBadReply, n[9])
 	}
-	return reply{remote: r, changed: n[7] == 1, corrupt: n[8] == 1, extra: uint64(n[9])}, nil
+	rep := reply{remote: r, changed: n[7] == 1, corrupt: n[8] == 1, extra: uint64(n[9])}
+	if len(vals) == 15 {
+		if n[12] < 0 || n[13] < 0 || n[14] < 0 || n[13] > n[12] || n[14] > n[12] {
+			return reply{}, fmt.Errorf("%w: window %d, %d, %d", errBadReply, n[12], n[13], n[14])
+		}
+		rep.hasWindow, rep.wCalls, rep.wFailures, rep.wSlow = true, n[12], n[13], n[14]
+	}
+	return rep, nil
 }
 
 func makeRemote(st, g, oa, f, s, trials, now, md, tr int64) (remote, error) {

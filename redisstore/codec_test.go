@@ -38,6 +38,14 @@ func TestDecodeRejectsForeignData(t *testing.T) {
 			t.Errorf("decodeReply(%#v) accepted it", v)
 		}
 	}
+	w := []any{int64(0), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(10), int64(4), int64(1)}
+	if r, err := decodeReply(w); err != nil || !r.hasWindow || r.wCalls != 10 || r.wFailures != 4 || r.wSlow != 1 {
+		t.Fatalf("window reply: %+v %v", r, err)
+	}
+	w[13] = int64(11) // more failures than calls
+	if _, err := decodeReply(w); err == nil {
+		t.Error("a window with more failures than calls accepted")
+	}
 	if r, err := decodeReply([]any{int64(-1)}); err != nil || !r.absent {
 		t.Fatalf("absent reply: %+v %v", r, err)
 	}

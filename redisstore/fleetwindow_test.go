@@ -58,6 +58,10 @@ func TestMembersFeedOneWindow(t *testing.T) {
 			t.Fatalf("member %d is %v with the fleet at 20 %% failures", i, b.State())
 		}
 	}
+	// Metrics shows the fleet's window, not the member's own 60 %.
+	if m := bs[0].Metrics(); !m.Fleet || m.Calls != 30 || m.Failures != 6 || m.FailureRate != 0.2 {
+		t.Fatalf("member 0's metrics %+v", m)
+	}
 	calls(bs[1], 10, 0)
 	calls(bs[2], 10, 0) // 26 failures in 50 calls
 	syncAllStores(t, ss)

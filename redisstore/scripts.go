@@ -328,11 +328,18 @@ local trip = r.md ~= 2 and calls > 0 and calls >= mincalls and
 if trip and minmembers > 1 then
   trip = #redis.call('SUNION', unpack(sets)) >= minmembers
 end
-if not trip then return unchanged(r, now, corrupt) end
+-- The reply carries the fleet's window after the standard twelve values.
+local function windowed(rep)
+  rep[#rep + 1] = calls
+  rep[#rep + 1] = fails
+  rep[#rep + 1] = slow
+  return rep
+end
+if not trip then return windowed(unchanged(r, now, corrupt)) end
 local f = r.f
 next_gen(r, 1, now)
 r.f = f
 save(r)
 publish(r, now, 0)
-return reply(r, now, 0, 1, corrupt)
+return windowed(reply(r, now, 0, 1, corrupt))
 `)
