@@ -46,7 +46,8 @@ type memBinding struct {
 
 // Bind implements Storage.
 func (m *MemoryStorage) Bind(cfg BindConfig) (Binding, error) {
-	if err := checkBindConfig(&cfg); err != nil {
+	cfg, err := cfg.Check()
+	if err != nil {
 		return nil, err
 	}
 	m.mu.Lock()
@@ -68,30 +69,6 @@ func (m *MemoryStorage) Bind(cfg BindConfig) (Binding, error) {
 	rec.bindings = append(rec.bindings[:len(rec.bindings):len(rec.bindings)], b)
 	rec.mu.Unlock()
 	return b, nil
-}
-
-// checkBindConfig fills what a Storage needs of a BindConfig that its
-// caller left empty and rejects what it cannot use.
-func checkBindConfig(cfg *BindConfig) error {
-	if cfg.Name == "" {
-		return errEmptyName
-	}
-	if !cfg.InitialState.valid() {
-		return &unknownStateError{cfg.InitialState.String()}
-	}
-	if cfg.Clock == nil {
-		cfg.Clock = systemClock{}
-	}
-	if cfg.Policy == nil {
-		cfg.Policy = func() Policy { return defaultPolicy }
-	}
-	if cfg.Observe == nil {
-		cfg.Observe = func(Snapshot) {}
-	}
-	if cfg.OnError == nil {
-		cfg.OnError = func(error) {}
-	}
-	return nil
 }
 
 func (b *memBinding) Snapshot() Snapshot {

@@ -85,6 +85,31 @@ type WindowMerger interface {
 	FleetWindow(gen uint64) (c WindowCounts, ok bool)
 }
 
+// Check is for Storage implementations: it returns c with what its caller
+// left nil filled (the real clock, the default settings, callbacks that do
+// nothing), or an error for an empty Name or an invalid InitialState.
+func (c BindConfig) Check() (BindConfig, error) {
+	if c.Name == "" {
+		return c, errEmptyName
+	}
+	if !c.InitialState.valid() {
+		return c, &unknownStateError{c.InitialState.String()}
+	}
+	if c.Clock == nil {
+		c.Clock = systemClock{}
+	}
+	if c.Policy == nil {
+		c.Policy = func() Policy { return defaultPolicy }
+	}
+	if c.Observe == nil {
+		c.Observe = func(Snapshot) {}
+	}
+	if c.OnError == nil {
+		c.OnError = func(error) {}
+	}
+	return c, nil
+}
+
 // Policy is the part of a breaker's settings a store needs.
 type Policy struct {
 	FailMax          int

@@ -241,13 +241,10 @@ var errClosed = errors.New("redisstore: store is closed")
 // without an answer the breaker starts from cfg.InitialState locally and
 // joins the shared state once Redis answers.
 func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
-	if cfg.Name == "" {
-		return nil, errors.New("redisstore: a breaker needs a name")
+	cfg, err := cfg.Check()
+	if err != nil {
+		return nil, fmt.Errorf("redisstore: %w", err)
 	}
-	if cfg.InitialState < infuse.Closed || cfg.InitialState > infuse.HalfOpen {
-		return nil, fmt.Errorf("redisstore: invalid initial state %d", int(cfg.InitialState))
-	}
-	fillBindConfig(&cfg)
 	b := newBinding(s, cfg)
 	s.mu.Lock()
 	s.bindings[cfg.Name] = append(s.bindings[cfg.Name], b)
@@ -273,27 +270,6 @@ func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 	b.markDirty() // the background binds it when Redis answers
 	return b, nil
 }
-
-func fillBindConfig(cfg *infuse.BindConfig) {
-	if cfg.Clock == nil {
-		cfg.Clock = realClock{}
-	}
-	if cfg.Policy == nil {
-		cfg.Policy = func() infuse.Policy {
-			return infuse.Policy{FailMax: 5, ResetTimeout: time.Minute, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
-		}
-	}
-	if cfg.Observe == nil {
-		cfg.Observe = func(infuse.Snapshot) {}
-	}
-	if cfg.OnError == nil {
-		cfg.OnError = func(error) {}
-	}
-}
-
-type realClock struct{}
-
-func (realClock) Now() time.Time { return time.Now() }
 
 func (s *Store) unbind(b *binding) {
 	s.mu.Lock()
