@@ -195,11 +195,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			if e.mode == ModeForcedOpen { // an epoch is forced or not: its cached error fits
 				return ticket{}, b.rejectOpen(e, 0)
 			}
-			d := b.ResetTimeout()
-			if b.backoff.Multiplier != 0 {
-				d = b.openFor(e)
-			}
-			if left := e.openedAt.Add(d).Sub(b.clock.Now()); left > 0 {
+			if left := e.openedAt.Add(b.openFor(e)).Sub(b.clock.Now()); left > 0 {
 				return ticket{}, b.rejectOpen(e, left)
 			}
 		}
