@@ -145,6 +145,34 @@ func StartSentinel(tb testing.TB, master *Server) *Sentinel {
 	return s
 }
 
+// Failover has the Sentinel promote a replica of the master (start one
+// with StartReplica before the Sentinel, so that it knows of it) and waits
+// until it names the new master.
+func (s *Sentinel) Failover(tb testing.TB) (newMaster string) {
+	tb.Helper()
+	c := redis.NewSentinelClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	ctx := context.Background()
+	old, err := c.GetMasterAddrByName(ctx, "mymaster").Result()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.Failover(ctx, "mymaster").Err(); err != nil {
+		tb.Fatalf("SENTINEL FAILOVER: %v", err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		now, err := c.GetMasterAddrByName(ctx, "mymaster").Result()
+		if err == nil && now[1] != old[1] {
+			return net.JoinHostPort(now[0], now[1])
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("the Sentinel never failed over: %v %v", now, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // Client returns a client that finds the master through the Sentinel.
 func (s *Sentinel) Client(tb testing.TB) *redis.Client {
 	o := Options("")

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ type Server struct {
 	dir  string
 	tb   testing.TB
 	cmd  *exec.Cmd
+	args []string // extra arguments to redis-server
 }
 
 // Start starts a redis-server on a free loopback port and stops it when the
@@ -47,10 +49,10 @@ func Start(tb testing.TB) *Server {
 
 func (s *Server) start() {
 	s.tb.Helper()
-	s.cmd = exec.Command("redis-server",
+	s.cmd = exec.Command("redis-server", append([]string{
 		"--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--dir", s.dir,
-		"--protected-mode", "no", "--loglevel", "warning")
+		"--protected-mode", "no", "--loglevel", "warning"}, s.args...)...)
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatalf("starting redis-server: %v", err)
 	}
@@ -79,6 +81,36 @@ func (s *Server) stop() {
 	_ = s.cmd.Process.Kill()
 	_ = s.cmd.Wait()
 	s.cmd = nil
+}
+
+// StartReplica starts a server replicating master, and waits until it has
+// the master's data.
+func StartReplica(tb testing.TB, master *Server) *Server {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	host, mport, _ := net.SplitHostPort(master.Addr)
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), port: port, dir: tb.TempDir(), tb: tb,
+		args: []string{"--replicaof", host, mport}}
+	s.start()
+	tb.Cleanup(s.stop)
+	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		info, err := c.Info(context.Background(), "replication").Result()
+		if err == nil && strings.Contains(info, "master_link_status:up") {
+			return s
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("replica %s never synced: %v %s", s.Addr, err, info)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // Kill kills the server at once, as a crash would: everything in it is
@@ -123,3 +155,51 @@ func Options(addr string) *redis.Options {
 
 // String is the server's address.
 func (s *Server) String() string { return fmt.Sprintf("redis-server %s", s.Addr) }
+
+// Stats are a server's counters: the commands it ran (INFO commandstats,
+// commands run inside scripts included) and the bytes it sent to clients.
+type Stats struct {
+	Commands  int64
+	ByCommand map[string]int64
+	NetOutput int64
+}
+
+// ReadStats reads the server's counters through c. The INFO commands it
+// sends count too: subtract StatsCost for each reading between two.
+func ReadStats(ctx context.Context, c redis.Cmdable) (Stats, error) {
+	st := Stats{ByCommand: map[string]int64{}}
+	info, err := c.Info(ctx, "commandstats", "stats").Result()
+	if err != nil {
+		return st, err
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if rest, ok := strings.CutPrefix(line, "cmdstat_"); ok {
+			name, fields, _ := strings.Cut(rest, ":")
+			for _, f := range strings.Split(fields, ",") {
+				if v, ok := strings.CutPrefix(f, "calls="); ok {
+					n, _ := strconv.ParseInt(v, 10, 64)
+					st.ByCommand[name] = n
+					st.Commands += n
+				}
+			}
+		}
+		if v, ok := strings.CutPrefix(line, "total_net_output_bytes:"); ok {
+			st.NetOutput, _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return st, nil
+}
+
+// StatsCost is how many commands one ReadStats adds to the count.
+const StatsCost = 1
+
+// Sub is what the server did between o and s.
+func (s Stats) Sub(o Stats) Stats {
+	d := Stats{Commands: s.Commands - o.Commands, NetOutput: s.NetOutput - o.NetOutput, ByCommand: map[string]int64{}}
+	for k, v := range s.ByCommand {
+		if n := v - o.ByCommand[k]; n != 0 {
+			d.ByCommand[k] = n
+		}
+	}
+	return d
+}
