@@ -37,9 +37,19 @@ type Options struct {
 type Registry struct {
 	opts Options
 
-	mu   sync.Mutex
-	byID map[string]*list.Element // of *entry
-	lru  *list.List               // most recently used first
+	mu     sync.Mutex
+	byID   map[string]*list.Element // of *entry
+	lru    *list.List               // most recently used first
+	making map[string]*making       // keys whose breaker is being made
+}
+
+// making is a breaker being made, outside the registry's lock (binding it
+// may wait on its Storage): callers asking for the same key wait for it;
+// others do not.
+type making struct {
+	done chan struct{}
+	b    *infuse.Breaker
+	err  error
 }
 
 type entry struct {
@@ -72,10 +82,13 @@ func New(opts Options) (*Registry, error) {
 	if _, err := infuse.New(probe); err != nil {
 		return nil, fmt.Errorf("registry: Template: %w", err)
 	}
-	return &Registry{opts: opts, byID: make(map[string]*list.Element), lru: list.New()}, nil
+	return &Registry{opts: opts, byID: make(map[string]*list.Element), lru: list.New(), making: make(map[string]*making)}, nil
 }
 
-// Get returns the breaker for key, making it on first use.
+// Get returns the breaker for key, making it on first use. Making one
+// binds it to its Storage, which may wait on the network (a Redis store
+// waits at most its OpTimeout); that happens outside the registry's lock,
+// so a Get of another key never waits for it.
 func (r *Registry) Get(key string) (*infuse.Breaker, error) {
 	if key == "" || len(key) > r.opts.MaxKeyLen || !utf8.ValidString(key) {
 		return nil, fmt.Errorf("%w: %q", ErrBadKey, truncate(key, 40))
@@ -87,12 +100,26 @@ func (r *Registry) Get(key string) (*infuse.Breaker, error) {
 		r.mu.Unlock()
 		return b, nil
 	}
+	if m, ok := r.making[key]; ok {
+		r.mu.Unlock()
+		<-m.done
+		return m.b, m.err
+	}
+	m := &making{done: make(chan struct{})}
+	r.making[key] = m
+	r.mu.Unlock()
+
 	cfg := r.opts.Template
 	cfg.Name += key
 	b, err := infuse.New(cfg)
+
+	r.mu.Lock()
+	delete(r.making, key)
 	if err != nil {
 		r.mu.Unlock()
-		return nil, fmt.Errorf("registry: breaker for %q: %w", key, err)
+		m.err = fmt.Errorf("registry: breaker for %q: %w", key, err)
+		close(m.done)
+		return nil, m.err
 	}
 	r.byID[key] = r.lru.PushFront(&entry{key: key, b: b})
 	var evicted *entry
@@ -103,6 +130,8 @@ func (r *Registry) Get(key string) (*infuse.Breaker, error) {
 		delete(r.byID, evicted.key)
 	}
 	r.mu.Unlock()
+	m.b = b
+	close(m.done)
 	if evicted != nil { // first, so that a bounded watcher has room for the new one
 		_ = evicted.b.Detach()
 		if r.opts.OnEvict != nil {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/registry"
@@ -78,5 +79,66 @@ func TestConcurrentGets(t *testing.T) {
 	wg.Wait()
 	if r.Len() > 50 {
 		t.Fatalf("%d breakers", r.Len())
+	}
+}
+
+// slowStorage blocks the Bind of names with "slow" in them until released.
+type slowStorage struct {
+	infuse.Storage
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *slowStorage) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+	if strings.Contains(cfg.Name, "slow") {
+		s.entered <- struct{}{}
+		<-s.release
+	}
+	return s.Storage.Bind(cfg)
+}
+
+// Making a breaker binds it to its Storage, which may wait on the network:
+// meanwhile, lookups of other keys go on, and callers of the same key get
+// the one breaker.
+func TestGetNeverWaitsOnAnotherKeysBind(t *testing.T) {
+	store := &slowStorage{Storage: infuse.NewMemoryStorage(), entered: make(chan struct{}, 1), release: make(chan struct{})}
+	r, err := registry.New(registry.Options{Template: infuse.Config{Name: "k:", Storage: store}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, _ := r.Get("fast")
+	got := make(chan *infuse.Breaker, 2)
+	for range 2 {
+		go func() {
+			b, err := r.Get("slow")
+			if err != nil {
+				t.Error(err)
+			}
+			got <- b
+		}()
+	}
+	<-store.entered
+	done := make(chan struct{})
+	go func() {
+		if b, _ := r.Get("fast"); b != fast {
+			t.Error("another breaker for an existing key")
+		}
+		if _, err := r.Get("other"); err != nil {
+			t.Error(err)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a Get of other keys waited on the bind of a slow one")
+	}
+	close(store.release)
+	a, b := <-got, <-got
+	if a == nil || a != b {
+		t.Fatalf("two callers of one new key got %p and %p", a, b)
+	}
+	if r.Len() != 3 {
+		t.Fatalf("%d breakers, want 3", r.Len())
 	}
 }
