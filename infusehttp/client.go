@@ -5,15 +5,20 @@ package infusehttp
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/registry"
 )
 
 // ClientOptions configures a Transport. Set Breaker for one breaker over
-// every request, or Registry for one breaker per host.
+// every request, or Registry for one breaker per host: the registry's key
+// is the host as HostKey writes it, so that "LOCALHOST", "localhost" and
+// "localhost:80" are one breaker.
 type ClientOptions struct {
 	Breaker  *infuse.Breaker
 	Registry *registry.Registry
@@ -60,7 +65,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	b := t.opts.Breaker
 	if b == nil {
 		var err error
-		if b, err = t.opts.Registry.Get(req.URL.Host); err != nil {
+		if b, err = t.opts.Registry.Get(HostKey(req.URL)); err != nil {
 			closeBody(req)
 			return nil, fmt.Errorf("infusehttp: %w", err)
 		}
@@ -84,6 +89,25 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		done(nil)
 	}
 	return resp, err
+}
+
+// HostKey is the key of a request's host in a per-host registry: the host
+// lower-cased, without a trailing dot, with the scheme's default port made
+// explicit (http 80, https 443), as "host:port" ("[v6addr]:port" for IPv6).
+func HostKey(u *url.URL) string {
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	port := u.Port()
+	if port == "" {
+		switch strings.ToLower(u.Scheme) {
+		case "http", "ws":
+			port = "80"
+		case "https", "wss":
+			port = "443"
+		default:
+			return host
+		}
+	}
+	return net.JoinHostPort(host, port)
 }
 
 func closeBody(req *http.Request) {

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -255,5 +258,46 @@ func TestMiddlewareCountsAPanicAsAFailure(t *testing.T) {
 	}()
 	if b.State() != infuse.Open {
 		t.Fatal("a panicking handler did not count")
+	}
+}
+
+// One host, however it is written, is one breaker: case, the default
+// port and a trailing dot do not make another.
+func TestOneBreakerPerHostHoweverWritten(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"http://LOCALHOST/", "localhost:80"},
+		{"http://localhost:80/x", "localhost:80"},
+		{"http://localhost./", "localhost:80"},
+		{"https://Example.COM/", "example.com:443"},
+		{"https://example.com:443", "example.com:443"},
+		{"https://example.com:8443", "example.com:8443"},
+		{"http://[::1]/", "[::1]:80"},
+		{"http://[::1]:80/", "[::1]:80"},
+	} {
+		u, err := url.Parse(c.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := infusehttp.HostKey(u); got != c.want {
+			t.Errorf("HostKey(%s) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}))
+	defer srv.Close()
+	reg, _ := registry.New(registry.Options{Template: infuse.Config{Name: "http:"}})
+	rt, _ := infusehttp.Transport(nil, infusehttp.ClientOptions{Registry: reg})
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(srv.URL, "http://"))
+	for _, host := range []string{"127.0.0.1", "LOCALHOST", "localhost", "LocalHost"} {
+		req, _ := http.NewRequest("GET", "http://"+host+":"+port+"/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if reg.Len() != 2 {
+		var keys []string
+		reg.Each(func(k string, _ *infuse.Breaker) { keys = append(keys, k) })
+		t.Fatalf("breakers %v, want one for 127.0.0.1 and one for localhost", keys)
 	}
 }
