@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -31,172 +29,266 @@ type Info struct {
 	// what is left of the open period as its members compute it (0 when
 	// unknown, or forced open).
 	OpenSince, RetryAfter time.Duration
-	// Members is how many stores have refreshed it in the last three
-	// RefreshIntervals.
+	// Members is how many live members (stores sending heartbeats) have it
+	// bound.
 	Members int
+	// Idle tells a breaker Redis keeps no state for: closed, with nothing
+	// to share, listed because members have it bound. Its Generation is 0.
+	Idle bool
 	// WindowCalls, WindowFailures and WindowSlow are what the fleet's time
-	// window holds (breakers with a time Window and a rate; zero
-	// otherwise); FailureRate is WindowFailures/WindowCalls, -1 without
-	// calls. The members' MinCalls is not stored, so it is not applied.
+	// window held at its last update (breakers with a time Window and a
+	// rate; zero otherwise); FailureRate is WindowFailures/WindowCalls, -1
+	// without calls. The members' MinCalls is not stored, so it is not
+	// applied.
 	WindowCalls, WindowFailures, WindowSlow int64
 	FailureRate                             float64
 }
 
-// ErrUnknownBreaker is returned for a name Redis holds no state for.
+// ErrUnknownBreaker is returned for a name Redis holds no state for and no
+// member has bound.
 var ErrUnknownBreaker = errors.New("redisstore: no such breaker")
 
-// Breakers returns every breaker stored under the store's namespace, by
-// name. It reads Redis directly (SCAN and one read per breaker).
+// Breakers returns every breaker of the store's namespace, by name: those
+// Redis holds state for, and the idle ones members have bound. It reads
+// each bucket's summary, window totals and member counts: three commands
+// per bucket, whatever the number of breakers. Each bucket is read at one
+// instant; a line that does not decode is skipped.
 func (s *Store) Breakers(ctx context.Context) ([]Info, error) {
-	prefix := s.opts.Namespace + ":{"
-	var mu sync.Mutex
-	var names []string
-	scan := func(ctx context.Context, c redis.Cmdable) error {
-		iter := c.Scan(ctx, 0, escapeGlob(prefix)+"*}", 500).Iterator()
-		for iter.Next(ctx) {
-			if k := iter.Val(); strings.HasSuffix(k, "}") {
-				mu.Lock()
-				names = append(names, strings.TrimSuffix(strings.TrimPrefix(k, prefix), "}"))
-				mu.Unlock()
-			}
-		}
-		return iter.Err()
+	pipe := s.client.Pipeline()
+	var sums, wins, nmems [nBuckets]*redis.MapStringStringCmd
+	for k := range nBuckets {
+		keys := s.l.bucket[k]
+		sums[k], wins[k], nmems[k] = pipe.HGetAll(ctx, keys[2]), pipe.HGetAll(ctx, keys[3]), pipe.HGetAll(ctx, keys[4])
 	}
-	var err error
-	if cc, ok := s.client.(*redis.ClusterClient); ok { // every master holds some
-		err = cc.ForEachMaster(ctx, func(ctx context.Context, c *redis.Client) error { return scan(ctx, c) })
-	} else {
-		err = scan(ctx, s.client)
-	}
-	if err != nil {
+	tm := pipe.Time(ctx)
+	_, _ = pipe.Exec(ctx)
+	if err := tm.Err(); err != nil {
 		return nil, fmt.Errorf("redisstore: listing breakers: %w", err)
 	}
-	sort.Strings(names)
-	out := make([]Info, 0, len(names))
-	for _, n := range names {
-		info, err := s.Breaker(ctx, n)
-		if errors.Is(err, ErrUnknownBreaker) || errors.Is(err, errBadReply) {
-			continue // gone meanwhile, or not ours
+	now := tm.Val().UnixMilli()
+	var out []Info
+	for k := range nBuckets {
+		sum, err1 := read(sums[k])
+		win, err2 := read(wins[k])
+		nmem, err3 := read(nmems[k])
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, fmt.Errorf("redisstore: listing breakers: %w", err)
 		}
-		if err != nil {
-			return nil, err
+		for kn, line := range sum {
+			name, ok := unescape(kn)
+			sm, ok2 := decodeSummary(line)
+			if kn == "" || !ok || !ok2 || sm.expires < now || bucketOf(name) != k {
+				continue
+			}
+			out = append(out, s.info(name, sm, now, win[kn], nmem[kn]))
 		}
-		out = append(out, info)
+		for kn, count := range nmem {
+			name, ok := unescape(kn)
+			n, _ := strconv.Atoi(count)
+			if !ok || n <= 0 || bucketOf(name) != k {
+				continue
+			}
+			if sm, ok := decodeSummary(sum[kn]); ok && sm.expires >= now {
+				continue // listed above
+			}
+			out = append(out, Info{Name: name, Idle: true, Members: n, FailureRate: -1})
+		}
 	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// read is a hash's fields; a key of another type reads as empty.
+func read(c *redis.MapStringStringCmd) (map[string]string, error) {
+	m, err := c.Result()
+	if err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return nil, err
+	}
+	return m, nil
+}
+
+// info builds a breaker's Info from its summary line, window line and
+// member count.
+func (s *Store) info(name string, sm summary, now int64, window, members string) Info {
+	i := Info{
+		Name: name, State: sm.state, Mode: sm.mode, Generation: sm.gen,
+		Failures: sm.failures, Successes: sm.successes, Trials: sm.trials, Trips: sm.trips, FailureRate: -1,
+	}
+	i.Members, _ = strconv.Atoi(members)
+	i.Members = max(i.Members, 0)
+	if sm.state == infuse.Open {
+		i.OpenSince = time.Duration(max(now-sm.openedAt, 0)) * time.Millisecond
+		if sm.openPeriod > 0 && sm.mode != infuse.ModeForcedOpen {
+			i.RetryAfter = max(time.Duration(sm.openPeriod)*time.Millisecond-i.OpenSince, 0)
+		}
+	}
+	if sm.state == infuse.Closed {
+		if c, f, sl, exp, ok := decodeWindow(window); ok && exp >= now {
+			i.WindowCalls, i.WindowFailures, i.WindowSlow = c, f, sl
+			if c > 0 {
+				i.FailureRate = float64(f) / float64(c)
+			}
+		}
+	}
+	return i
 }
 
 // Breaker returns what Redis holds of the breaker called name.
 func (s *Store) Breaker(ctx context.Context, name string) (Info, error) {
-	keys := s.keys(name)
-	pipe := s.client.Pipeline()
-	h := pipe.HGetAll(ctx, keys[0])
-	gen := pipe.HGet(ctx, keys[0], "g")
-	now := pipe.Time(ctx)
-	trials := pipe.ZCard(ctx, keys[1])
-	members := pipe.HGetAll(ctx, keys[3])
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return Info{}, fmt.Errorf("redisstore: reading breaker %q: %w", name, err)
+	k, kn := bucketOf(name), escape(name)
+	res := s.runAll(ctx, []call{{sc: readScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 1), kn)}})[0]
+	if res.err != nil {
+		return Info{}, fmt.Errorf("redisstore: reading breaker %q: %w", name, res.err)
 	}
-	f := h.Val()
-	if len(f) == 0 {
-		return Info{}, fmt.Errorf("%w: %q in namespace %q", ErrUnknownBreaker, name, s.opts.Namespace)
+	rs, err := decodeReplies(res.v)
+	if err == nil && len(rs) != 1 {
+		err = fmt.Errorf("%w: %d states", errBadReply, len(rs))
 	}
-	num := func(k string) int64 { v, _ := strconv.ParseInt(f[k], 10, 64); return v }
-	nowMs := now.Val().UnixMilli()
-	r, err := makeRemote(num("st"), num("g"), num("oa"), num("f"), num("s"), trials.Val(), nowMs, num("md"), num("tr"))
 	if err != nil {
 		return Info{}, fmt.Errorf("redisstore: breaker %q: %w", name, err)
 	}
-	info := Info{
-		Name: name, State: r.state, Mode: r.mode, Generation: r.gen,
-		Failures: r.failures, Successes: r.successes, Trials: r.trials, Trips: r.trips,
-	}
-	if r.state == infuse.Open {
-		info.OpenSince = time.Duration(max(nowMs-r.openedAt, 0)) * time.Millisecond
-		if op := num("op"); op > 0 && r.mode != infuse.ModeForcedOpen {
-			info.RetryAfter = max(time.Duration(op)*time.Millisecond-info.OpenSince, 0)
+	r := rs[0]
+	pipe := s.client.Pipeline()
+	sum := pipe.HGet(ctx, s.l.bucket[k][2], kn)
+	win := pipe.HGet(ctx, s.l.bucket[k][3], kn)
+	nmem := pipe.HGet(ctx, s.l.bucket[k][4], kn)
+	_, _ = pipe.Exec(ctx)
+	for _, c := range []*redis.StringCmd{sum, win, nmem} {
+		if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "WRONGTYPE") {
+			return Info{}, fmt.Errorf("redisstore: reading breaker %q: %w", name, err)
 		}
 	}
-	info.FailureRate = -1
-	if r.state == infuse.Closed {
-		w, err := s.client.HGetAll(ctx, keys[2]+":"+gen.Val()).Result()
-		if err != nil && !errors.Is(err, redis.Nil) {
-			return Info{}, fmt.Errorf("redisstore: reading breaker %q's window: %w", name, err)
+	if r.absent {
+		n, _ := strconv.Atoi(nmem.Val())
+		if r.corrupt {
+			return Info{}, fmt.Errorf("redisstore: breaker %q: %w", name, errBadReply)
 		}
-		for k, v := range w {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			switch k[0] {
-			case 'c':
-				info.WindowCalls += n
-			case 'f':
-				info.WindowFailures += n
-			case 's':
-				info.WindowSlow += n
-			}
+		if n <= 0 {
+			return Info{}, fmt.Errorf("%w: %q in namespace %q", ErrUnknownBreaker, name, s.opts.Namespace)
 		}
-		if info.WindowCalls > 0 {
-			info.FailureRate = float64(info.WindowFailures) / float64(info.WindowCalls)
-		}
+		return Info{Name: name, Idle: true, Members: n, FailureRate: -1}, nil
 	}
-	recent := nowMs - 3*s.opts.RefreshInterval.Milliseconds()
-	for _, v := range members.Val() {
-		if at, err := strconv.ParseInt(v, 10, 64); err == nil && at >= recent {
-			info.Members++
-		}
+	sm := summary{remote: r.remote}
+	if line, ok := decodeSummary(sum.Val()); ok && line.gen == r.gen {
+		sm.openPeriod = line.openPeriod
 	}
-	return info, nil
+	return s.info(name, sm, r.now, win.Val(), nmem.Val()), nil
 }
 
-// Change is a transition published by a member of the fleet.
+// Change is a transition made by a member of the fleet, as Redis holds it
+// when the watcher reads it.
 type Change struct {
 	Name       string
 	State      infuse.State
 	Mode       infuse.Mode
 	Generation uint64
 	Failures   int
-	// Redis's clock when it was made.
+	// Redis's clock when it was read, a moment after it was made.
 	At time.Time
 }
 
-// Watch calls fn with every change published under the store's namespace
+// Watch calls fn with every change recorded under the store's namespace
 // until ctx is done. It takes a subscription of its own and calls ready
-// (if not nil) once Redis has confirmed it: no change after that is missed.
+// (if not nil) once Redis has confirmed it: no change after that is
+// missed. A message on the channel only says where to look: what fn gets
+// is read from Redis, at most hintRate reads a second however many
+// messages arrive; changes that follow each other fast may be seen as
+// their last.
 func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error {
-	ps := s.client.Subscribe(ctx, s.channel)
+	ps := s.client.Subscribe(ctx, s.l.channel)
 	defer ps.Close()
 	if _, err := ps.Receive(ctx); err != nil {
+		return fmt.Errorf("redisstore: watching: %w", err)
+	}
+	last, err := s.readSeqs(ctx)
+	if err != nil {
 		return fmt.Errorf("redisstore: watching: %w", err)
 	}
 	if ready != nil {
 		ready()
 	}
 	ch := ps.Channel()
+	poll := time.NewTicker(s.opts.RefreshInterval)
+	defer poll.Stop()
 	for {
+		var mask uint32
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-poll.C:
+			seqs, err := s.readSeqs(ctx)
+			if err != nil {
+				continue
+			}
+			for k, seq := range seqs {
+				if seq != last[k] {
+					mask |= 1 << k
+				}
+			}
 		case m, ok := <-ch:
 			if !ok {
 				return nil
 			}
-			if strings.HasPrefix(m.Payload, syncPrefix) {
-				continue
+			mask |= s.watchHint(m.Payload, &last)
+		drain:
+			for {
+				select {
+				case m, ok := <-ch:
+					if !ok {
+						break drain
+					}
+					mask |= s.watchHint(m.Payload, &last)
+				default:
+					break drain
+				}
 			}
-			name, _, r, err := decodeMessage(m.Payload)
-			if err != nil {
-				continue
+		}
+		if mask != 0 {
+			s.watchRead(ctx, mask, &last, fn)
+			t := time.NewTimer(time.Second / hintRate)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
 			}
-			fn(Change{Name: name, State: r.state, Mode: r.mode, Generation: r.gen, Failures: r.failures,
-				At: time.UnixMilli(r.now)})
 		}
 	}
 }
 
-// Namespace returns Options.Namespace.
-func (s *Store) Namespace() string { return s.opts.Namespace }
+func (s *Store) watchHint(payload string, last *[nBuckets]int64) uint32 {
+	if k, seq, ok := decodeHint(payload); ok && seq > last[k] {
+		return 1 << k
+	}
+	return 0
+}
 
-func escapeGlob(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`)
-	return r.Replace(s)
+// watchRead reads the changes in the buckets of mask and passes them on.
+func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]int64, fn func(Change)) {
+	var ks []int
+	var calls []call
+	for k := range nBuckets {
+		if mask&(1<<k) != 0 {
+			ks = append(ks, k)
+			calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 2), last[k], 1024)})
+		}
+	}
+	for i, res := range s.runAll(ctx, calls) {
+		if res.err != nil {
+			continue
+		}
+		cs, err := decodeChanges(res.v)
+		if err != nil {
+			continue
+		}
+		last[ks[i]] = cs.seq
+		for _, c := range cs.items {
+			name, ok := unescape(c.kname)
+			if !ok || c.r.absent {
+				continue
+			}
+			fn(Change{Name: name, State: c.r.state, Mode: c.r.mode, Generation: c.r.gen, Failures: c.r.failures,
+				At: time.UnixMilli(c.r.now)})
+		}
+	}
 }

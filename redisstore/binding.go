@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/infuse-go/infuse"
 )
@@ -29,24 +32,42 @@ var errDegraded = errors.New("redisstore: Redis unavailable; applied locally, wi
 
 // binding is one breaker's handle on the store.
 type binding struct {
-	s    *Store
-	name string
-	id   string // the origin its scripts' messages carry
-	cfg  infuse.BindConfig
+	s      *Store
+	name   string
+	kname  string // the name as it appears in keys
+	bucket int
+	cfg    infuse.BindConfig
 
-	mu       sync.Mutex
-	conf     remote          // Redis's state as last confirmed; gen 0: never yet
-	seq      uint64          // local transitions since conf
-	firstTo  infuse.State    // the state of the first of them
-	local    infuse.Snapshot // what the breaker is told
-	batch    batch           // outcomes not yet sent
-	releases []uint64        // Redis permits to give back
-	dirty    bool            // something for the background to send
-	permits  map[uint64]struct{}
-	nextID   uint64
-	closed   bool
-	sent     infuse.WindowCounts // the window growth sent so far
-	fleet    infuse.WindowCounts // the fleet's window as the last send found it
+	mu sync.Mutex
+	// conf is Redis's state as last confirmed (gen 0: never yet), read at
+	// confAt on this host. learned is the store's request number when it
+	// was: Redis answering a later request with an older state has lost
+	// what it held.
+	conf    remote
+	confAt  time.Time
+	learned uint64
+	seq     uint64          // local transitions since conf
+	firstTo infuse.State    // the state of the first of them
+	base    int             // the run of failures the last local transition left
+	local   infuse.Snapshot // what the breaker is told
+	batch   batch           // outcomes not yet sent
+	// What the sender has to do: releases to give back, Redis's state to
+	// raise above conf (it went back), a state to restore (Redis lost
+	// it), an open period to record for operators.
+	releases []uint64
+	raise    *remote
+	restore  bool
+	note     bool
+	lastSend time.Time // of outcomes, for FlushInterval's pacing
+	// holdUntil keeps the outcomes that made the run FailMax long for the
+	// breaker's tripping call, which sends them itself (so that the
+	// sender does not trip the fleet behind its back).
+	holdUntil time.Time
+	permits   map[uint64]struct{}
+	nextID    uint64
+	closed    bool
+	sent      infuse.WindowCounts // the window growth sent so far
+	fleet     infuse.WindowCounts // the fleet's window as the last send found it
 	// offset is Redis's clock minus this host's, in ms, as of the last
 	// reply (0: none yet). It only turns a wait on this host into a
 	// deadline on Redis's clock; no decision compares the two clocks.
@@ -54,8 +75,8 @@ type binding struct {
 }
 
 func newBinding(s *Store, cfg infuse.BindConfig) *binding {
-	b := &binding{s: s, name: cfg.Name, cfg: cfg, seq: 1, permits: make(map[uint64]struct{})}
-	b.id = s.id + "." + strconv.FormatUint(s.bindSeq.Add(1), 36)
+	b := &binding{s: s, name: cfg.Name, kname: escape(cfg.Name), bucket: bucketOf(cfg.Name), cfg: cfg, seq: 1,
+		permits: make(map[uint64]struct{})}
 	b.local = infuse.Snapshot{State: cfg.InitialState, Generation: 1}
 	if cfg.InitialState == infuse.Open {
 		b.local.OpenedAt = cfg.Clock.Now()
@@ -63,16 +84,94 @@ func newBinding(s *Store, cfg infuse.BindConfig) *binding {
 	return b
 }
 
-// seed is the bind script's arguments: this binding's state, to seed Redis
-// where it holds none, never below a generation already seen.
-func (b *binding) seed() []any {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var elapsed int64
-	if b.local.State == infuse.Open {
-		elapsed = max(b.cfg.Clock.Now().Sub(b.local.OpenedAt).Milliseconds(), 0)
+// call is a script on this breaker with its context (see scripts.go) and
+// extra arguments. b.mu is held.
+func (b *binding) call(sc *redis.Script, deadline int64, extra ...any) call {
+	s := b.s
+	args := s.bucketArgs(b.bucket, ctxArgs+len(extra))
+	args = b.appendContext(args, deadline)
+	return call{sc: sc, keys: s.l.scriptKeys(b.bucket, b.kname), args: append(args, extra...)}
+}
+
+const ctxArgs = 12
+
+// appendContext appends the breaker's context: its kname, TTLs, deadline,
+// a nonce, and the seed Redis restores when it holds nothing: the
+// confirmed state, or before any, the breaker's own. A closed state is
+// seeded without its failures: an idle state is restored as it was, with
+// nothing to announce. b.mu is held.
+func (b *binding) appendContext(args []any, deadline int64) []any {
+	o := &b.s.opts
+	var (
+		inc       string
+		g         uint64
+		st        infuse.State
+		el        int64
+		f, tr     int
+		md        infuse.Mode
+		openSince time.Duration
+	)
+	if c := b.conf; c.gen != 0 {
+		inc, g, st, f, md, tr = c.inc, c.gen, c.state, c.failures, c.mode, c.trips
+		openSince = time.Duration(max(c.now-c.openedAt, 0))*time.Millisecond + time.Since(b.confAt)
+	} else {
+		st, f, md, tr = b.local.State, b.local.Failures, b.local.Mode, b.local.Trips
+		openSince = b.cfg.Clock.Now().Sub(b.local.OpenedAt)
+		g = 1
 	}
-	return []any{int(b.local.State), b.conf.gen + 1, elapsed, b.local.Failures, int(b.local.Mode), b.local.Trips}
+	if st == infuse.Closed && md == infuse.ModeNormal {
+		f = 0
+	} else if b.conf.gen == 0 {
+		g = 0 // a new state: the script numbers it 1
+	}
+	if st == infuse.Open {
+		el = max(openSince.Milliseconds(), 0)
+	}
+	return append(args, b.kname, o.TTL.Milliseconds(), o.IdleTTL.Milliseconds(), deadline,
+		strconv.FormatUint(rand.Uint64(), 36), inc, g, int(st), el, f, int(md), tr)
+}
+
+// from is the confirmed generation, as scripts compare it. b.mu is held.
+func (b *binding) from() (string, string) {
+	return b.conf.inc, strconv.FormatUint(b.conf.gen, 10)
+}
+
+// bind runs the bind script on the caller's path and adopts what Redis
+// holds; where Redis holds nothing, it looks for the breaker in the layout
+// before this one, so that a breaker open or forced there stays so.
+func (b *binding) bind(ctx context.Context) error {
+	b.mu.Lock()
+	c := b.call(bindScript, 0, b.s.id)
+	b.mu.Unlock()
+	type bound struct {
+		r      reply
+		n      uint64
+		legacy *remote
+	}
+	v, err := bounded(b.s, ctx, fmt.Sprintf("binding breaker %q", b.name), func(ctx context.Context) (bound, error) {
+		r, n, err := b.s.run(ctx, b, c)
+		if err != nil {
+			return bound{}, err
+		}
+		if r.extra != 1 { // Redis holds a state
+			return bound{r: r, n: n}, nil
+		}
+		old, err := b.s.readLegacy(ctx, b.name)
+		return bound{r: r, n: n, legacy: old}, err
+	})
+	if err != nil {
+		return err
+	}
+	if v.r.corrupt {
+		b.s.corrupt(b)
+	}
+	b.mu.Lock()
+	b.apply(v.r.remote, v.n)
+	if v.legacy != nil && b.seq == 0 {
+		b.importLegacy(*v.legacy)
+	}
+	b.mu.Unlock()
+	return nil
 }
 
 func (b *binding) Snapshot() infuse.Snapshot {
@@ -81,8 +180,8 @@ func (b *binding) Snapshot() infuse.Snapshot {
 	return b.local
 }
 
-// Report gathers a closed-state outcome for the background to send. It
-// takes a mutex and does no I/O.
+// Report gathers a closed-state outcome for the sender. It takes a mutex
+// and does no I/O.
 func (b *binding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, bool) {
 	b.mu.Lock()
 	if gen != b.local.Generation || b.local.State != infuse.Closed || (o != infuse.Success && o != infuse.Failure) {
@@ -90,15 +189,17 @@ func (b *binding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, bool) {
 		return infuse.Snapshot{}, false
 	}
 	b.batch.add(o)
-	if b.seq == 0 {
-		b.local.Failures = b.batch.view(b.conf.failures)
-	} else {
-		b.local.Failures = b.batch.view(b.local.Failures)
+	base := b.conf.failures
+	if b.seq > 0 {
+		base = b.base
 	}
-	b.dirty = true
+	b.local.Failures = b.batch.view(base)
+	if b.local.Failures >= b.cfg.Policy().FailMax && b.local.Mode == infuse.ModeNormal && b.seq == 0 {
+		b.holdUntil = time.Now().Add(b.s.opts.OpTimeout)
+	}
 	s := b.local
 	b.mu.Unlock()
-	b.s.signal()
+	b.enqueue()
 	return s, false
 }
 
@@ -115,42 +216,66 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		b.mu.Unlock()
 		return s, false, nil
 	}
-	if b.s.degraded() || b.seq > 0 {
-		// Redis is out of reach, or this binding is already ahead of it:
-		// commit locally; the background shares it.
+	if b.s.degraded() || b.seq > 0 || b.conf.gen == 0 {
+		// Redis is out of reach, or this binding is ahead of it: commit
+		// locally; the sender shares it.
 		b.step(t.To, t.Failures)
 		s := b.local
+		degraded := b.s.degraded()
 		b.mu.Unlock()
-		b.s.signal()
-		if b.s.degraded() {
+		b.enqueue()
+		if degraded {
 			return s, true, errDegraded
 		}
 		return s, true, nil
 	}
-	var from uint64
-	if t.From != infuse.AnyGeneration {
-		from = b.conf.gen
+	// The failure that makes this member's view of the run FailMax long
+	// trips the fleet through the report script: it trips whatever the
+	// merged run unless a success elsewhere has reset the run since this
+	// member last saw it.
+	p := b.cfg.Policy()
+	run := t.From != infuse.AnyGeneration && b.local.State == infuse.Closed && t.To == infuse.Open && t.Failures >= p.FailMax
+	deadline := b.redisDeadline(b.s.opts.OpTimeout)
+	fi, fg := b.from()
+	var c call
+	var sent batch
+	if run {
+		sent, b.batch, b.holdUntil = b.batch, batch{}, time.Time{}
+		c = b.call(reportScript, deadline, fi, fg, sent.before, sent.sawArg(), sent.after, p.FailMax, 1, b.conf.resets)
+	} else {
+		if t.From == infuse.AnyGeneration {
+			fg = "0"
+		}
+		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures)
 	}
 	b.mu.Unlock()
 
-	r, err := b.s.bounded(ctx, b, transitionScript, from, int(t.To), t.Failures)
+	r, n, err := b.s.runBounded(ctx, b, c)
 	if err != nil {
-		b.s.fail(err, []*binding{b})
+		b.s.fail(err, b)
 		b.mu.Lock()
+		if run {
+			b.batch = sent.then(b.batch)
+		}
 		changed := t.From == infuse.AnyGeneration || t.From == b.local.Generation
 		if changed {
 			b.step(t.To, t.Failures)
 		}
 		s := b.local
 		b.mu.Unlock()
-		b.s.signal()
+		b.enqueue()
 		return s, changed, err
 	}
 	b.s.recovered()
 	b.mu.Lock()
-	b.apply(r.remote)
+	b.applyOwn(r, n)
 	s := b.local
 	b.mu.Unlock()
+	if run && !r.changed && s.State == infuse.Closed && s.Generation == t.From {
+		// Not tripped: the run was reset elsewhere. The breaker takes the
+		// merged run, lower than its own view.
+		b.cfg.Observe(s)
+	}
 	return s, r.changed, nil
 }
 
@@ -167,36 +292,37 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 		s := b.local
 		b.mu.Unlock()
 		return infuse.Permit{}, s, false
-	case b.s.degraded() || b.seq > 0:
+	case b.s.degraded() || b.seq > 0 || b.conf.gen == 0:
 		defer b.mu.Unlock()
 		return b.acquireLocally(p)
 	}
-	b.mu.Unlock()
-
 	// The lease: HalfOpenMaxWait, with the breaker's TrialExpiry, or else
 	// TrialLease, which only frees the permit of a member that died.
 	lease, expiry := b.s.opts.TrialLease, infuse.ExpiryFrees
 	if p.HalfOpenMaxWait > 0 {
 		lease, expiry = p.HalfOpenMaxWait, p.TrialExpiry
 	}
-	r, err := b.s.bounded(ctx, b, acquireScript, openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry))
+	c := b.call(acquireScript, b.redisDeadline(b.s.opts.OpTimeout),
+		openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry))
+	b.mu.Unlock()
+
+	r, n, err := b.s.runBounded(ctx, b, c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
-		b.s.fail(err, []*binding{b})
+		b.s.fail(err, b)
 		return b.acquireLocally(p)
 	}
 	b.s.recovered()
-	b.apply(r.remote)
+	b.applyOwn(r, n)
 	if r.extra == 0 {
 		return infuse.Permit{}, b.local, false
 	}
-	if b.local.Generation != r.gen<<provisionalBits {
+	if b.local.Generation != r.gen<<provisionalBits || !b.conf.sameIdentity(r.remote) {
 		// This binding moved on by itself meanwhile: give the lease back
 		// rather than let it block the fleet's trials until it expires.
 		b.releases = append(b.releases, r.extra)
-		b.dirty = true
-		b.s.signal()
+		b.enqueueLocked()
 		return infuse.Permit{}, b.local, false
 	}
 	return infuse.Permit{Generation: b.local.Generation, ID: r.extra}, b.local, true
@@ -212,7 +338,7 @@ func (b *binding) acquireLocally(p infuse.Policy) (infuse.Permit, infuse.Snapsho
 			return infuse.Permit{}, b.local, false
 		}
 		b.step(infuse.HalfOpen, 0)
-		b.s.signal()
+		b.enqueueLocked()
 	}
 	if b.local.State != infuse.HalfOpen || b.local.Trials >= p.HalfOpenMaxCalls {
 		return infuse.Permit{}, b.local, false
@@ -235,21 +361,22 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 		defer b.mu.Unlock()
 		return b.settleLocally(p, o)
 	}
-	gen := b.conf.gen
+	fi, fg := b.from()
+	c := b.call(settleScript, b.redisDeadline(b.s.opts.OpTimeout), fi, fg, p.ID, int(o), b.cfg.Policy().SuccessThreshold)
 	b.mu.Unlock()
 
-	r, err := b.s.bounded(context.WithoutCancel(ctx), b, settleScript, gen, p.ID, int(o), b.cfg.Policy().SuccessThreshold)
+	r, n, err := b.s.runBounded(context.WithoutCancel(ctx), b, c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
-		b.s.fail(err, []*binding{b})
+		b.s.fail(err, b)
 		if p.Generation != b.local.Generation {
 			return b.local, false
 		}
 		return b.settleLocally(p, o)
 	}
 	b.s.recovered()
-	b.apply(r.remote)
+	b.applyOwn(r, n)
 	return b.local, r.changed
 }
 
@@ -264,13 +391,13 @@ func (b *binding) settleLocally(p infuse.Permit, o infuse.Outcome) (infuse.Snaps
 	}
 	if o == infuse.Failure {
 		b.step(infuse.Open, 1)
-		b.s.signal()
+		b.enqueueLocked()
 		return b.local, true
 	}
 	b.local.Successes++
 	if b.local.Successes >= b.cfg.Policy().SuccessThreshold {
 		b.step(infuse.Closed, 0)
-		b.s.signal()
+		b.enqueueLocked()
 		return b.local, true
 	}
 	return b.local, false
@@ -290,8 +417,7 @@ func (b *binding) Release(p infuse.Permit) {
 		return
 	}
 	b.releases = append(b.releases, p.ID)
-	b.dirty = true
-	b.s.signal()
+	b.enqueueLocked()
 }
 
 func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, error) {
@@ -302,19 +428,23 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 		return b.Snapshot(), err
 	}
 	b.mu.Lock()
-	local := b.s.degraded() || b.seq > 0
+	local := b.s.degraded() || b.seq > 0 || b.conf.gen == 0
+	var c call
+	if !local {
+		c = b.call(setModeScript, b.redisDeadline(b.s.opts.OpTimeout), int(m))
+	}
 	b.mu.Unlock()
 	if !local {
-		r, err := b.s.bounded(ctx, b, setModeScript, int(m))
+		r, n, err := b.s.runBounded(ctx, b, c)
 		if err == nil {
 			b.s.recovered()
 			b.mu.Lock()
-			b.apply(r.remote)
+			b.applyOwn(r, n)
 			s := b.local
 			b.mu.Unlock()
 			return s, nil
 		}
-		b.s.fail(err, []*binding{b})
+		b.s.fail(err, b)
 	}
 	b.mu.Lock()
 	if m == infuse.ModeForcedOpen {
@@ -325,76 +455,8 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	b.local.Mode = m
 	s := b.local
 	b.mu.Unlock()
-	b.s.signal()
+	b.enqueue()
 	return s, errDegraded
-}
-
-// openFor is the open period the breaker computes for its state; 0 unless
-// open.
-func (b *binding) openFor() time.Duration {
-	b.mu.Lock()
-	s := b.local
-	b.mu.Unlock()
-	if s.State != infuse.Open {
-		return 0
-	}
-	return b.cfg.Policy().OpenFor(s)
-}
-
-// MergesWindows implements infuse.WindowMerger: a time window with a rate
-// is merged into the fleet's window in Redis.
-func (b *binding) MergesWindows() bool {
-	w := b.cfg.Window
-	return w.Duration() > 0 && b.cfg.Counted != nil
-}
-
-// sendWindow sends the growth of the breaker's window since the last send.
-func (b *binding) sendWindow(ctx context.Context) error {
-	c, ok := b.cfg.Counted()
-	b.mu.Lock()
-	if !ok || b.closed || c.Generation != b.local.Generation || b.seq > 0 || b.conf.gen == 0 {
-		b.mu.Unlock()
-		return nil
-	}
-	if c.Generation != b.sent.Generation {
-		b.sent = infuse.WindowCounts{Generation: c.Generation}
-	}
-	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures, Slow: c.Slow - b.sent.Slow}
-	gen := b.conf.gen
-	b.mu.Unlock()
-	if d.Calls == 0 {
-		return nil
-	}
-	p := b.cfg.Policy()
-	w := b.cfg.Window
-	buckets := int64((w.Duration() + w.Bucket() - 1) / w.Bucket())
-	ctx, cancel := context.WithTimeout(ctx, b.s.opts.RetryInterval)
-	defer cancel()
-	r, err := b.s.run(ctx, b, windowScript, 0, gen, d.Calls, d.Failures, d.Slow,
-		w.Bucket().Milliseconds(), buckets, p.FailureRate, p.SlowCallRate, p.MinCalls, p.MinMembers, b.id)
-	if err != nil {
-		return err
-	}
-	b.mu.Lock()
-	if b.sent.Generation == c.Generation {
-		b.sent = c
-	}
-	if r.hasWindow {
-		b.fleet = infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, Slow: r.wSlow}
-	}
-	b.mu.Unlock()
-	b.s.recovered()
-	b.applyAsync(r)
-	return nil
-}
-
-// FleetWindow implements infuse.WindowMerger: the fleet's window as the
-// last send of this member's growth found it, if that was in generation
-// gen.
-func (b *binding) FleetWindow(gen uint64) (infuse.WindowCounts, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.fleet, b.fleet.Generation == gen && gen != 0
 }
 
 func (b *binding) Close() error {
@@ -403,13 +465,6 @@ func (b *binding) Close() error {
 	b.mu.Unlock()
 	b.s.unbind(b)
 	return nil
-}
-
-func (b *binding) markDirty() {
-	b.mu.Lock()
-	b.dirty = true
-	b.mu.Unlock()
-	b.s.signal()
 }
 
 // step makes a transition in local state only. b.mu is held.
@@ -432,39 +487,54 @@ func (b *binding) step(to infuse.State, failures int) {
 		b.local.OpenedAt = b.cfg.Clock.Now()
 		b.local.Failures = failures
 	}
+	b.base = b.local.Failures
 	b.batch = batch{}
 	clear(b.permits)
-	b.dirty = true
 }
 
-// apply takes a state read from Redis, if it is not older than what the
-// binding has, and reports whether the breaker's snapshot changed. b.mu is
-// held.
-func (b *binding) apply(r remote) bool {
+// applyOwn applies the reply to a script this binding ran for its
+// breaker, which adopts the result itself. b.mu is held.
+func (b *binding) applyOwn(r reply, n uint64) {
+	if r.corrupt {
+		b.s.corrupt(b)
+	}
+	if r.absent {
+		b.applyAbsent(n)
+		return
+	}
+	b.apply(r.remote, n)
+	b.noteOpen(r)
+}
+
+// noteOpen has the open period recorded for operators when this binding's
+// own script opened the breaker. b.mu is held.
+func (b *binding) noteOpen(r reply) {
+	if r.changed && r.state == infuse.Open && r.mode == infuse.ModeNormal && b.conf.sameIdentity(r.remote) {
+		b.note = true
+		b.enqueueLocked()
+	}
+}
+
+// apply takes a state read from Redis with request number n, if it is not
+// older than what the binding has, and reports whether the breaker's
+// snapshot changed. b.mu is held.
+func (b *binding) apply(r remote, n uint64) bool {
 	if r.now > 0 {
 		b.offset.Store(r.now - time.Now().UnixMilli())
 	}
+	c := b.conf
 	switch {
-	case r.gen < b.conf.gen:
-		return false
-	case r.gen == b.conf.gen && b.seq > 0:
-		// Redis has not caught up with this binding's own transition;
-		// the background is pushing it.
-		b.conf = r
-		return false
-	case r.gen == b.conf.gen+1 && b.seq > 1 && r.state == b.firstTo && b.conf.gen > 0:
-		// Redis made the same move this binding made first on its own
-		// (its reported failures tripped the breaker there too); the
-		// binding's later moves still stand, on top of Redis's.
-		b.conf, b.seq = r, b.seq-1
-		b.firstTo = b.local.State
-		b.local.Generation = r.gen<<provisionalBits + b.seq
-		b.dirty = true
-		b.s.signal()
-		return true
-	case r.gen == b.conf.gen:
+	case c.gen == 0 || r.gen > c.gen:
+		// newer: adopt it, below
+	case r.sameIdentity(c):
+		if b.seq > 0 {
+			// Redis has not caught up with this binding's own transition;
+			// the sender is pushing it.
+			b.setConf(r)
+			return false
+		}
 		before := b.local
-		b.conf = r
+		b.setConf(r)
 		b.local.Failures = b.batch.view(r.failures)
 		if r.state == infuse.Open {
 			b.local.Failures = r.failures
@@ -472,26 +542,87 @@ func (b *binding) apply(r remote) bool {
 		b.local.Successes, b.local.Trials = r.successes, r.trials
 		b.local.Mode, b.local.Trips = r.mode, r.trips
 		return b.local != before
+	case n > b.learned:
+		// Asked after the binding learned generation c, Redis answers
+		// with an older one, or another of the same number: it lost what
+		// it held, and someone seeded it again. Lift it above everything
+		// this member has seen, so that every member adopts it.
+		b.raise = &r
+		b.enqueueLocked()
+		return false
+	default:
+		return false // an answer to an older request
 	}
-	b.conf, b.seq = r, 0
+	if r.gen == c.gen+1 && b.seq > 1 && r.state == b.firstTo && c.gen > 0 {
+		// Redis made the same move this binding made first on its own
+		// (its reported failures tripped the breaker there too); the
+		// binding's later moves still stand, on top of Redis's.
+		b.setConf(r)
+		b.seq--
+		b.firstTo = b.local.State
+		b.local.Generation = r.gen<<provisionalBits + b.seq
+		b.enqueueLocked()
+		return true
+	}
+	b.setConf(r)
+	b.seq = 0
+	b.raise = nil
 	b.local = infuse.Snapshot{
 		State: r.state, Generation: r.gen << provisionalBits,
 		Failures: r.failures, Successes: r.successes, Trials: r.trials,
 		Mode: r.mode, Trips: r.trips,
 	}
 	if r.state == infuse.Open {
-		select { // have its open period recorded for operators soon
-		case b.s.refreshSoon <- struct{}{}:
-		default:
-		}
 		// Redis's clock says how long ago it opened; this host's clock
 		// says when that was here. No two clocks are compared.
 		b.local.OpenedAt = b.cfg.Clock.Now().Add(-time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond)
 	}
 	b.batch = batch{}
 	b.releases = nil
+	b.note = false
 	clear(b.permits)
 	return true
+}
+
+func (b *binding) setConf(r remote) {
+	b.conf, b.confAt, b.learned = r, time.Now(), b.s.issued.Load()
+}
+
+// applyAbsent takes a read that found no state. Nothing is lost if the
+// breaker was idle; anything else is put back. b.mu is held.
+func (b *binding) applyAbsent(n uint64) {
+	if b.conf.gen != 0 && !b.conf.idle() && n > b.learned {
+		b.restore = true
+		b.enqueueLocked()
+	}
+}
+
+// applyAsync applies a reply that arrived in the background (a read, or
+// the answer to something the sender sent) and tells the breaker when its
+// snapshot changed.
+func (b *binding) applyAsync(r reply, n uint64, own bool) {
+	if r.corrupt {
+		b.s.corrupt(b)
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	if r.absent {
+		b.applyAbsent(n)
+		b.mu.Unlock()
+		return
+	}
+	changed := b.apply(r.remote, n)
+	if own {
+		b.noteOpen(r)
+	}
+	s := b.local
+	b.mu.Unlock()
+	if changed {
+		b.cfg.Observe(s)
+	}
 }
 
 // redisDeadline is when, on Redis's clock, a script sent now and waited on
@@ -504,90 +635,13 @@ func (b *binding) redisDeadline(d time.Duration) int64 {
 	return time.Now().UnixMilli() + off + d.Milliseconds()
 }
 
-// applyAsync applies a state that arrived in the background and tells the
-// breaker when its snapshot changed.
-func (b *binding) applyAsync(r reply) {
-	if r.absent {
-		return
+// openFor is the open period the breaker computes for its state; 0 unless
+// open. b.mu is held.
+func (b *binding) openFor() time.Duration {
+	if b.local.State != infuse.Open {
+		return 0
 	}
-	b.mu.Lock()
-	changed := !b.closed && b.apply(r.remote)
-	s := b.local
-	b.mu.Unlock()
-	if changed {
-		b.cfg.Observe(s)
-	}
-}
-
-// applyReply applies the reply to a call the breaker made itself.
-func (b *binding) applyReply(r reply) {
-	b.mu.Lock()
-	b.apply(r.remote)
-	b.mu.Unlock()
-}
-
-// flush sends what the binding has gathered: its seed when Redis has not
-// confirmed it yet, its own transition when it is ahead of Redis, else its
-// outcomes; then the permits it gave back.
-func (b *binding) flush(ctx context.Context) error {
-	for range 3 {
-		b.mu.Lock()
-		if b.closed || !b.dirty {
-			b.mu.Unlock()
-			return nil
-		}
-		var err error
-		var r reply
-		switch {
-		case b.conf.gen == 0:
-			b.dirty = false
-			b.mu.Unlock()
-			r, err = b.s.run(ctx, b, bindScript, 0, b.seed()...)
-		case b.seq > 0 && b.local.Mode != infuse.ModeNormal:
-			mode := b.local.Mode
-			b.dirty = false
-			b.mu.Unlock()
-			r, err = b.s.run(ctx, b, setModeScript, 0, int(mode))
-		case b.seq > 0:
-			to, failures, from := b.local.State, b.local.Failures, b.conf.gen
-			b.dirty = false
-			b.mu.Unlock()
-			r, err = b.s.run(ctx, b, transitionScript, 0, from, int(to), failures)
-		default:
-			sent, releases, gen := b.batch, b.releases, b.conf.gen
-			b.batch, b.releases, b.dirty = batch{}, nil, false
-			b.mu.Unlock()
-			for _, id := range releases {
-				if _, err = b.s.run(ctx, b, releaseScript, 0, gen, id); err != nil {
-					break
-				}
-			}
-			if err == nil && sent.n > 0 {
-				saw := 0
-				if sent.saw {
-					saw = 1
-				}
-				r, err = b.s.run(ctx, b, reportScript, 0, gen, sent.before, saw, sent.after, b.cfg.Policy().FailMax)
-			}
-			if err != nil {
-				b.mu.Lock()
-				if b.conf.gen == gen && b.seq == 0 {
-					b.batch = sent.then(b.batch)
-					b.releases = append(releases, b.releases...)
-				}
-				b.dirty = true
-				b.mu.Unlock()
-				return err
-			}
-		}
-		if err != nil {
-			b.markDirty()
-			return err
-		}
-		b.s.recovered()
-		b.applyAsync(r)
-	}
-	return nil
+	return b.cfg.Policy().OpenFor(b.local)
 }
 
 // batch is a run of closed-state outcomes, folded to what merging needs.
@@ -608,6 +662,13 @@ func (a *batch) add(o infuse.Outcome) {
 	default:
 		a.before++
 	}
+}
+
+func (a batch) sawArg() int {
+	if a.saw {
+		return 1
+	}
+	return 0
 }
 
 // view is the merged run after this batch, from a run of f before it.

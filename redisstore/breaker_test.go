@@ -256,14 +256,14 @@ func TestKeysCarryATTL(t *testing.T) {
 	defer done(nil)
 	c := srv.Client(t)
 	key := store.Key("ttl")
-	for _, k := range []string{key, key + ":trials"} {
+	for _, k := range []string{key, key + ":t"} {
 		ttl, err := c.PTTL(bg, k).Result()
 		if err != nil || ttl <= 0 || ttl > time.Hour {
 			t.Fatalf("PTTL(%s) = %v, %v; want a TTL of at most an hour", k, ttl, err)
 		}
 	}
-	if !strings.Contains(key, "{ttl}") {
-		t.Fatalf("key %q has no hash tag", key)
+	if !strings.Contains(key, "{") || !strings.HasSuffix(key, "}:b:ttl") {
+		t.Fatalf("key %q: want the breaker's name after its bucket's hash tag", key)
 	}
 }
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -62,6 +64,88 @@ func TestOnRedisCluster(t *testing.T) {
 			t.Fatalf("%d store errors on the cluster (a script touching a key of another slot?)", sa.Errors()+sb.Errors())
 		}
 	})
+
+	// Names and namespaces with any bytes: every key of a breaker in one
+	// slot (in the first layout, "}x" or a namespace "cl{}" split a
+	// breaker's keys across slots: CROSSSLOT on every script).
+	t.Run("HostileNames", func(t *testing.T) {
+		names := []string{"}x", "{", "a}b{c", "{tag}", "x}:{y", "\x00\xff\n", "%7D", ""}
+		names[len(names)-1] = string([]byte{0, 0xff, '}', '{'})
+		for _, ns := range []string{"cl{}", "{", "a:b}", "\x00"} {
+			sa, sb := newClusterStore(t, ns), newClusterStore(t, ns)
+			for _, name := range names {
+				cfg := infuse.Config{Name: name, FailMax: 1, ResetTimeout: time.Minute}
+				a, _ := newBreaker(t, sa, cfg)
+				b, _ := newBreaker(t, sb, cfg)
+				if err := a.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
+					t.Fatalf("namespace %q, name %q: %v", ns, name, err)
+				}
+				syncStore(t, sb)
+				if b.State() != infuse.Open {
+					t.Fatalf("namespace %q, name %q: the trip did not reach the other member", ns, name)
+				}
+			}
+			list, err := sa.Breakers(context.Background())
+			if err != nil || len(list) != len(names) {
+				t.Fatalf("namespace %q lists %d breakers, %v; want %d", ns, len(list), err, len(names))
+			}
+			if sa.Errors()+sb.Errors() != 0 {
+				t.Fatalf("namespace %q: %d store errors", ns, sa.Errors()+sb.Errors())
+			}
+		}
+	})
+}
+
+// A Sentinel-managed master failed over to its replica during traffic:
+// no call waits more than OpTimeout, and the members share state on the
+// new master.
+func TestSentinelFailoverDuringTraffic(t *testing.T) {
+	master := redistest.Start(t)
+	redistest.StartReplica(t, master)
+	sentinel := redistest.StartSentinel(t, master)
+	newSentinelStore := func() *redisstore.Store {
+		opts := faultOptions("failover")
+		s := redisstore.New(sentinel.Client(t), opts)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	sa, sb := newSentinelStore(), newSentinelStore()
+	cfg := infuse.Config{FailMax: 3, ResetTimeout: time.Minute}
+	a, _ := newBreaker(t, sa, cfg)
+	b, _ := newBreaker(t, sb, cfg)
+
+	var stop atomic.Bool
+	var slowest atomic.Int64
+	var wg sync.WaitGroup
+	for i, br := range []*infuse.Breaker{a, b, a, b} {
+		wg.Go(func() {
+			for n := 0; !stop.Load(); n++ {
+				fn := succeed
+				if i == 0 && n%4 == 0 {
+					fn = boom
+				}
+				d := timed(func() { _ = br.Call(bg, fn) })
+				for old := slowest.Load(); int64(d) > old && !slowest.CompareAndSwap(old, int64(d)); old = slowest.Load() {
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	sentinel.Failover(t)
+	time.Sleep(300 * time.Millisecond)
+	stop.Store(true)
+	wg.Wait()
+	if d := time.Duration(slowest.Load()); d > opTimeout+margin {
+		t.Fatalf("a call waited %v during the failover; the bound is %v", d, opTimeout)
+	}
+	_ = a.Close(bg)
+	converged(t, "the members on the new master", []*redisstore.Store{sa, sb}, a, b)
+	for range 3 {
+		_ = a.Call(bg, boom)
+	}
+	converged(t, "a trip on the new master", []*redisstore.Store{sa, sb}, a, b)
+	wantState(t, b, infuse.Open)
 }
 
 // The store through Sentinel: a FailoverClient finds the master, and the

@@ -13,21 +13,32 @@ import (
 type remote struct {
 	state     infuse.State
 	gen       uint64
-	openedAt  int64 // Redis ms
+	inc       string // the incarnation: "" until Redis lost or replaced the state
+	openedAt  int64  // Redis ms
 	failures  int
 	successes int
 	trials    int
 	now       int64 // Redis ms when this was read
 	mode      infuse.Mode
 	trips     int
+	resets    uint64 // how often a success has reset a run of failures
 }
 
-// reply is a script's answer.
+// idle tells a state with nothing to share but a run of failures, which
+// Redis forgets IdleTTL after its last write.
+func (r remote) idle() bool {
+	return r.state == infuse.Closed && r.mode == infuse.ModeNormal
+}
+
+// sameIdentity tells whether r and o are one generation of one history.
+func (r remote) sameIdentity(o remote) bool { return r.gen == o.gen && r.inc == o.inc }
+
+// reply is a script's answer about one breaker.
 type reply struct {
 	remote
-	absent  bool   // no state: seed it and try again
+	absent  bool   // Redis holds no state (a read), or stores none (bind of an idle seed)
 	changed bool   // the script made a transition
-	corrupt bool   // foreign data was found and dropped
+	corrupt bool   // something infuse did not write was found and replaced
 	extra   uint64 // acquire: the permit id, 0 for none
 	// window: the fleet's window after the merge (hasWindow).
 	hasWindow                bool
@@ -38,94 +49,234 @@ type reply struct {
 // but is not what infuse's scripts write.
 var errBadReply = errors.New("redisstore: malformed data in Redis")
 
-// maxCount bounds the counters a reply may carry; larger ones are foreign.
-const maxCount = 1 << 31
+const (
+	maxCount = 1<<31 - 1
+	maxGen   = 1<<43 - 1 // the scripts' bound; shifted by provisionalBits it still fits
+	maxTime  = 1 << 48
+)
 
-// decodeReply decodes a script's reply. It never panics.
+// decodeReply decodes a script's reply about one breaker. It never panics.
 func decodeReply(v any) (reply, error) {
 	vals, ok := v.([]any)
 	if !ok {
 		return reply{}, fmt.Errorf("%w: reply of type %T", errBadReply, v)
 	}
-	if len(vals) == 1 {
-		if n, ok := vals[0].(int64); ok && n == -1 {
-			return reply{absent: true}, nil
+	if len(vals) == 3 {
+		var n [3]int64
+		for i, x := range vals {
+			if n[i], ok = x.(int64); !ok {
+				return reply{}, fmt.Errorf("%w: reply value %d of type %T", errBadReply, i, x)
+			}
 		}
+		if n[0] != 1 || n[1] < 0 || n[1] > 1 || n[2] < 0 || n[2] >= maxTime {
+			return reply{}, fmt.Errorf("%w: absent reply %v", errBadReply, n)
+		}
+		return reply{absent: true, corrupt: n[1] == 1, remote: remote{now: n[2]}}, nil
 	}
-	if len(vals) != 12 && len(vals) != 15 {
+	if len(vals) != 15 && len(vals) != 18 {
 		return reply{}, fmt.Errorf("%w: reply of %d values", errBadReply, len(vals))
 	}
-	var n [15]int64
+	inc, ok := vals[14].(string)
+	if !ok || !validInc(inc) {
+		return reply{}, fmt.Errorf("%w: incarnation %v", errBadReply, vals[14])
+	}
+	var n [18]int64
 	for i, x := range vals {
+		if i == 14 {
+			continue
+		}
 		if n[i], ok = x.(int64); !ok {
 			return reply{}, fmt.Errorf("%w: reply value %d of type %T", errBadReply, i, x)
 		}
 	}
-	r, err := makeRemote(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[10], n[11])
-	if err != nil {
-		return reply{}, err
-	}
-	if n[9] < 0 {
-		return reply{}, fmt.Errorf("%w: permit id %d", errBadReply, n[9])
-	}
-	rep := reply{remote: r, changed: n[7] == 1, corrupt: n[8] == 1, extra: uint64(n[9])}
-	if len(vals) == 15 {
-		if n[12] < 0 || n[13] < 0 || n[14] < 0 || n[13] > n[12] || n[14] > n[12] {
-			return reply{}, fmt.Errorf("%w: window %d, %d, %d", errBadReply, n[12], n[13], n[14])
-		}
-		rep.hasWindow, rep.wCalls, rep.wFailures, rep.wSlow = true, n[12], n[13], n[14]
-	}
-	return rep, nil
-}
-
-func makeRemote(st, g, oa, f, s, trials, now, md, tr int64) (remote, error) {
 	switch {
-	case md < 0 || md > 2:
-		return remote{}, fmt.Errorf("%w: mode %d", errBadReply, md)
-	case tr < 0 || tr > maxCount:
-		return remote{}, fmt.Errorf("%w: trips %d", errBadReply, tr)
-	case st < 0 || st > 2:
-		return remote{}, fmt.Errorf("%w: state %d", errBadReply, st)
-	case g < 1 || g >= 1<<(64-provisionalBits):
-		return remote{}, fmt.Errorf("%w: generation %d", errBadReply, g)
-	case f < 0 || f > maxCount || s < 0 || s > maxCount || trials < 0 || trials > maxCount:
-		return remote{}, fmt.Errorf("%w: counts %d, %d, %d", errBadReply, f, s, trials)
-	case oa < 0 || now < 0:
-		return remote{}, fmt.Errorf("%w: times %d, %d", errBadReply, oa, now)
+	case n[0] != 0:
+		return reply{}, fmt.Errorf("%w: reply flag %d", errBadReply, n[0])
+	case n[1] < 0 || n[1] > 2:
+		return reply{}, fmt.Errorf("%w: state %d", errBadReply, n[1])
+	case n[2] < 1 || n[2] > maxGen:
+		return reply{}, fmt.Errorf("%w: generation %d", errBadReply, n[2])
+	case n[3] < 0 || n[3] >= maxTime || n[7] < 0 || n[7] >= maxTime:
+		return reply{}, fmt.Errorf("%w: times %d, %d", errBadReply, n[3], n[7])
+	case n[4] < 0 || n[4] > maxCount || n[5] < 0 || n[5] > maxCount || n[6] < 0 || n[6] > maxCount ||
+		n[12] < 0 || n[12] > maxCount:
+		return reply{}, fmt.Errorf("%w: counts %d, %d, %d, %d", errBadReply, n[4], n[5], n[6], n[12])
+	case n[8] < 0 || n[8] > 1 || n[9] < 0 || n[9] > 1:
+		return reply{}, fmt.Errorf("%w: flags %d, %d", errBadReply, n[8], n[9])
+	case n[10] < 0 || n[13] < 0:
+		return reply{}, fmt.Errorf("%w: permit %d, resets %d", errBadReply, n[10], n[13])
+	case n[11] < 0 || n[11] > 2:
+		return reply{}, fmt.Errorf("%w: mode %d", errBadReply, n[11])
 	}
-	return remote{
-		state: infuse.State(st), gen: uint64(g), openedAt: oa,
-		failures: int(f), successes: int(s), trials: int(trials), now: now,
-		mode: infuse.Mode(md), trips: int(tr),
-	}, nil
+	r := reply{
+		remote: remote{
+			state: infuse.State(n[1]), gen: uint64(n[2]), inc: inc, openedAt: n[3],
+			failures: int(n[4]), successes: int(n[5]), trials: int(n[6]), now: n[7],
+			mode: infuse.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]),
+		},
+		changed: n[8] == 1, corrupt: n[9] == 1, extra: uint64(n[10]),
+	}
+	if len(vals) == 18 {
+		if n[15] < 0 || n[16] < 0 || n[17] < 0 || n[16] > n[15] || n[17] > n[15] {
+			return reply{}, fmt.Errorf("%w: window %d, %d, %d", errBadReply, n[15], n[16], n[17])
+		}
+		r.hasWindow, r.wCalls, r.wFailures, r.wSlow = true, n[15], n[16], n[17]
+	}
+	return r, nil
 }
 
-// syncPrefix marks the messages Store.Sync sends itself; no breaker name
-// starts with a NUL byte's escape.
-const syncPrefix = "\x00sync "
-
-// decodeMessage decodes a pub/sub message:
-// "name\norigin\nst g oa f s trials now md tr". It never panics.
-func decodeMessage(payload string) (name, origin string, r remote, err error) {
-	i := strings.LastIndexByte(payload, '\n')
-	if i < 0 {
-		return "", "", remote{}, fmt.Errorf("%w: message without a name", errBadReply)
+func validInc(s string) bool {
+	if len(s) > 32 {
+		return false
 	}
-	head, fields := payload[:i], strings.Fields(payload[i+1:])
-	j := strings.LastIndexByte(head, '\n')
-	if j < 0 {
-		return "", "", remote{}, fmt.Errorf("%w: message without an origin", errBadReply)
-	}
-	name, origin = head[:j], head[j+1:]
-	if name == "" || len(fields) != 9 {
-		return "", "", remote{}, fmt.Errorf("%w: message %q", errBadReply, payload)
-	}
-	var n [9]int64
-	for k, f := range fields {
-		if n[k], err = strconv.ParseInt(f, 10, 64); err != nil {
-			return "", "", remote{}, fmt.Errorf("%w: message field %q", errBadReply, f)
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z') {
+			return false
 		}
 	}
-	r, err = makeRemote(n[0], n[1], n[2], n[3], n[4], n[5], n[6], n[7], n[8])
-	return name, origin, r, err
+	return true
+}
+
+// decodeReplies decodes a bucket script's list of replies.
+func decodeReplies(v any) ([]reply, error) {
+	vals, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%w: replies of type %T", errBadReply, v)
+	}
+	out := make([]reply, len(vals))
+	for i, x := range vals {
+		r, err := decodeReply(x)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// changeSet is what the changes script answers for a bucket.
+type changeSet struct {
+	seq   int64
+	flag  int64 // 0, or 1: the log does not reach back (read all), 2: the counter went back
+	items []changed
+}
+
+type changed struct {
+	kname string
+	seq   int64
+	r     reply
+}
+
+// decodeChanges decodes the changes script's answer. It never panics.
+func decodeChanges(v any) (changeSet, error) {
+	vals, ok := v.([]any)
+	if !ok || len(vals) != 3 {
+		return changeSet{}, fmt.Errorf("%w: changes %T", errBadReply, v)
+	}
+	seq, ok1 := vals[0].(int64)
+	flag, ok2 := vals[1].(int64)
+	items, ok3 := vals[2].([]any)
+	if !ok1 || !ok2 || !ok3 || seq < 0 || flag < 0 || flag > 2 {
+		return changeSet{}, fmt.Errorf("%w: changes %v", errBadReply, vals)
+	}
+	cs := changeSet{seq: seq, flag: flag}
+	for _, it := range items {
+		e, ok := it.([]any)
+		if !ok || len(e) != 3 {
+			return changeSet{}, fmt.Errorf("%w: change %v", errBadReply, it)
+		}
+		kn, ok1 := e[0].(string)
+		s, ok2 := e[1].(int64)
+		if !ok1 || !ok2 {
+			return changeSet{}, fmt.Errorf("%w: change %v", errBadReply, it)
+		}
+		r, err := decodeReply(e[2])
+		if err != nil {
+			return changeSet{}, err
+		}
+		cs.items = append(cs.items, changed{kname: kn, seq: s, r: r})
+	}
+	return cs, nil
+}
+
+// A hint is the only message members publish: "h <bucket> <seq>", the
+// bucket where a change was recorded and its number. It says where to
+// look, nothing more: members read the change from Redis.
+func hintMessage(bucket int, seq int64) string {
+	return "h " + strconv.Itoa(bucket) + " " + strconv.FormatInt(seq, 10)
+}
+
+// decodeHint decodes a hint; ok is false for anything else. It never
+// panics.
+func decodeHint(payload string) (bucket int, seq int64, ok bool) {
+	rest, found := strings.CutPrefix(payload, "h ")
+	if !found || len(rest) > 40 {
+		return 0, 0, false
+	}
+	b, s, found := strings.Cut(rest, " ")
+	if !found {
+		return 0, 0, false
+	}
+	k, err := strconv.Atoi(b)
+	if err != nil || k < 0 || k >= nBuckets {
+		return 0, 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 {
+		return 0, 0, false
+	}
+	return k, n, true
+}
+
+// summary is a breaker's line in its bucket's summary hash.
+type summary struct {
+	remote
+	openPeriod int64 // ms, 0: not known
+	expires    int64 // Redis ms
+}
+
+// decodeSummary decodes "st g oa f s trials md tr op expires". It never
+// panics.
+func decodeSummary(line string) (summary, bool) {
+	f := strings.Fields(line)
+	if len(f) != 10 {
+		return summary{}, false
+	}
+	var n [10]int64
+	for i, s := range f {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 {
+			return summary{}, false
+		}
+		n[i] = v
+	}
+	if n[0] > 2 || n[1] < 1 || n[1] > maxGen || n[6] > 2 || n[3] > maxCount || n[4] > maxCount || n[5] > maxCount || n[7] > maxCount {
+		return summary{}, false
+	}
+	return summary{
+		remote: remote{state: infuse.State(n[0]), gen: uint64(n[1]), openedAt: n[2], failures: int(n[3]),
+			successes: int(n[4]), trials: int(n[5]), mode: infuse.Mode(n[6]), trips: int(n[7])},
+		openPeriod: n[8], expires: n[9],
+	}, true
+}
+
+// decodeWindow decodes a fleet window's line: "calls failures slow
+// expires".
+func decodeWindow(line string) (calls, failures, slow, expires int64, ok bool) {
+	f := strings.Fields(line)
+	if len(f) != 4 {
+		return 0, 0, 0, 0, false
+	}
+	var n [4]int64
+	for i, s := range f {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || v < 0 {
+			return 0, 0, 0, 0, false
+		}
+		n[i] = v
+	}
+	if n[1] > n[0] || n[2] > n[0] {
+		return 0, 0, 0, 0, false
+	}
+	return n[0], n[1], n[2], n[3], true
 }

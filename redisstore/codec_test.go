@@ -3,88 +3,180 @@ package redisstore
 import (
 	"strings"
 	"testing"
+
+	"pgregory.net/rapid"
 )
 
-func TestDecodeMessageRoundTrip(t *testing.T) {
-	name, origin, r, err := decodeMessage("db\nabc.1\n1 7 1000 5 0 0 1200 0 1")
-	if err != nil || name != "db" || origin != "abc.1" || r.state != 1 || r.gen != 7 || r.openedAt != 1000 || r.failures != 5 || r.now != 1200 {
-		t.Fatalf("decodeMessage = %q %q %+v %v", name, origin, r, err)
+func validReply() []any {
+	return []any{int64(0), int64(1), int64(7), int64(1000), int64(5), int64(0), int64(0), int64(1200),
+		int64(1), int64(0), int64(0), int64(0), int64(1), int64(3), "abc"}
+}
+
+func TestDecodeReply(t *testing.T) {
+	r, err := decodeReply(validReply())
+	if err != nil || r.state != 1 || r.gen != 7 || r.openedAt != 1000 || r.failures != 5 || r.now != 1200 ||
+		!r.changed || r.trips != 1 || r.resets != 3 || r.inc != "abc" {
+		t.Fatalf("decodeReply = %+v, %v", r, err)
 	}
-	// A name may hold anything, newlines included.
-	if name, _, _, err := decodeMessage("a\nb\nx.2\n0 1 0 0 0 0 5 2 0"); err != nil || name != "a\nb" {
-		t.Fatalf("name with a newline: %q %v", name, err)
+	if r, err := decodeReply([]any{int64(1), int64(1), int64(5)}); err != nil || !r.absent || !r.corrupt || r.now != 5 {
+		t.Fatalf("absent reply: %+v %v", r, err)
+	}
+	w := append(validReply(), int64(10), int64(4), int64(1))
+	if r, err := decodeReply(w); err != nil || !r.hasWindow || r.wCalls != 10 || r.wFailures != 4 || r.wSlow != 1 {
+		t.Fatalf("window reply: %+v %v", r, err)
 	}
 }
 
-func TestDecodeRejectsForeignData(t *testing.T) {
-	for _, m := range []string{
-		"", "db", "db\n1 2", "db\no\n1 2 3", "db\no\n9 1 0 0 0 0 0", "db\no\n0 0 0 0 0 0 0",
-		"db\no\n0 1 0 -1 0 0 0", "db\no\n0 1 x 0 0 0 0", "\no\n0 1 0 0 0 0 0",
-		"db\no\n0 99999999999999999999 0 0 0 0 0 0 0",
-		"db\no\n0 1 0 0 0 0 0 3 0", "db\no\n0 1 0 0 0 0 0 0 -1", "db\no\n0 1 0 0 0 0 0",
-	} {
-		if _, _, _, err := decodeMessage(m); err == nil {
-			t.Errorf("decodeMessage(%q) accepted it", m)
+// Every field the scripts answer with is checked: a value out of range is
+// an error, never a state.
+func TestDecodeReplyRejectsForeignData(t *testing.T) {
+	bad := map[int][]any{
+		0:  {int64(2), "x"},
+		1:  {int64(-1), int64(3), "1"},
+		2:  {int64(0), int64(1 << 43), int64(-5)},
+		3:  {int64(-1), int64(1 << 50)},
+		4:  {int64(-1), int64(1 << 32)},
+		6:  {int64(-1)},
+		7:  {int64(-1), int64(1 << 50)},
+		8:  {int64(2)},
+		9:  {int64(-1)},
+		10: {int64(-1)},
+		11: {int64(3), int64(-1)},
+		12: {int64(-3)},
+		13: {int64(-1)},
+		14: {"UPPER", "with space", strings.Repeat("a", 33), int64(1)},
+	}
+	for i, values := range bad {
+		for _, v := range values {
+			r := validReply()
+			r[i] = v
+			if got, err := decodeReply(r); err == nil {
+				t.Errorf("value %d = %v accepted: %+v", i, v, got)
+			}
 		}
 	}
-	for _, v := range []any{
-		nil, "x", []any{}, []any{int64(-2)}, []any{"a"},
-		[]any{int64(0), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), "x", int64(0), int64(0)},
-		[]any{int64(3), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0)},
-		[]any{int64(0), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(-1), int64(0), int64(0)},
-		[]any{int64(0), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(5), int64(0)},
-	} {
+	for _, v := range []any{nil, "x", []any{}, []any{int64(1)}, []any{int64(1), int64(2), int64(0)}, []any{"a", "b", "c"}} {
 		if _, err := decodeReply(v); err == nil {
 			t.Errorf("decodeReply(%#v) accepted it", v)
 		}
 	}
-	w := []any{int64(0), int64(1), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(0), int64(10), int64(4), int64(1)}
-	if r, err := decodeReply(w); err != nil || !r.hasWindow || r.wCalls != 10 || r.wFailures != 4 || r.wSlow != 1 {
-		t.Fatalf("window reply: %+v %v", r, err)
-	}
-	w[13] = int64(11) // more failures than calls
+	w := append(validReply(), int64(10), int64(11), int64(1)) // more failures than calls
 	if _, err := decodeReply(w); err == nil {
 		t.Error("a window with more failures than calls accepted")
 	}
-	if r, err := decodeReply([]any{int64(-1)}); err != nil || !r.absent {
-		t.Fatalf("absent reply: %+v %v", r, err)
+}
+
+func TestDecodeHint(t *testing.T) {
+	if k, seq, ok := decodeHint("h 3 42"); !ok || k != 3 || seq != 42 {
+		t.Fatalf("decodeHint = %d %d %v", k, seq, ok)
+	}
+	for _, m := range []string{"", "h", "h 3", "h 16 1", "h -1 1", "h 3 0", "h 3 -2", "h 3 x", "x 3 4", "h 3 4 5",
+		"db\nx\n0 1 0 0 0 0 1 0 0", "\x00sync 1", "h 3 99999999999999999999"} {
+		if _, _, ok := decodeHint(m); ok {
+			t.Errorf("decodeHint(%q) accepted it", m)
+		}
 	}
 }
 
-// FuzzDecodeMessage: whatever arrives on the channel, decoding neither
-// panics nor accepts a state infuse could not have written.
-func FuzzDecodeMessage(f *testing.F) {
-	for _, s := range []string{"db\nx.1\n1 7 1000 5 0 0 1200 0 1", "db\n\n0 1 0 0 0 0 0 2 0", "\x00sync a 1", "a\nb\nc\n2 3 4 5 6 7 8 1 9"} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		name, _, r, err := decodeMessage(s)
-		if err != nil {
-			return
+// escape is injective and its output never holds ':', '{' or '}', so no
+// two (namespace, name) pairs share a key and every key of a breaker has
+// one hash tag.
+func TestEscapeIsInjective(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		a := rapid.String().Draw(t, "a")
+		b := rapid.SliceOf(rapid.Byte()).Draw(t, "b")
+		ea, eb := escape(a), escape(string(b))
+		if strings.ContainsAny(ea, ":{}") {
+			t.Fatalf("escape(%q) = %q", a, ea)
 		}
-		if name == "" || r.state < 0 || r.state > 2 || r.gen < 1 || r.failures < 0 || r.successes < 0 || r.trials < 0 {
-			t.Fatalf("accepted %q as %q %+v", s, name, r)
+		if (ea == eb) != (a == string(b)) {
+			t.Fatalf("escape(%q) = %q, escape(%q) = %q", a, ea, b, eb)
 		}
-		if !strings.Contains(s, name) {
-			t.Fatalf("name %q not in %q", name, s)
+		if back, ok := unescape(ea); !ok || back != a {
+			t.Fatalf("unescape(escape(%q)) = %q, %v", a, back, ok)
 		}
 	})
 }
 
-// FuzzDecodeReply feeds decodeReply arrays built from fuzzed integers.
+func TestKeysOfHostileNamesAndNamespaces(t *testing.T) {
+	// The collisions of the first layout: namespace "t" with name "x}:{y"
+	// and namespace "t:{x}" with name "y" shared a key.
+	if newLayout("t").stateKey("x}:{y") == newLayout("t:{x}").stateKey("y") {
+		t.Fatal("two breakers share a key")
+	}
+	for _, ns := range []string{"cl{}", "{", "}", "a:b", "", "\x00\xff", "%41"} {
+		l := newLayout(ns)
+		for _, name := range []string{"}x", "{", "x{}", "a}b{c", "\n", "%", "\xff\xfe", "{tag}"} {
+			key := l.stateKey(name)
+			open, close := strings.IndexByte(key, '{'), strings.IndexByte(key, '}')
+			if open < 0 || close < open+2 {
+				t.Fatalf("namespace %q name %q: key %q has no hash tag", ns, name, key)
+			}
+			tag := key[open+1 : close]
+			want := l.base[bucketOf(name)]
+			if !strings.HasPrefix(key, want) || tag != want[strings.IndexByte(want, '{')+1:strings.IndexByte(want, '}')] {
+				t.Fatalf("namespace %q name %q: key %q is not in its bucket %q", ns, name, key, want)
+			}
+		}
+	}
+}
+
+// FuzzDecodeHint: whatever arrives on the channel, decoding neither panics
+// nor accepts anything but a hint a script could have sent.
+func FuzzDecodeHint(f *testing.F) {
+	for _, s := range []string{"h 1 2", "h 15 9007199254740992", "db\nx.1\n1 7 1000 5 0 0 1200 0 1", "\x00sync a 1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		k, seq, ok := decodeHint(s)
+		if !ok {
+			return
+		}
+		if k < 0 || k >= nBuckets || seq < 1 || hintMessage(k, seq) != s {
+			t.Fatalf("accepted %q as %d %d", s, k, seq)
+		}
+	})
+}
+
+// FuzzDecodeReply feeds decodeReply arrays built from fuzzed values.
 func FuzzDecodeReply(f *testing.F) {
-	f.Add(int64(1), int64(7), int64(1000), int64(5), int64(0), int64(0), int64(1200), int64(1), int64(0), int64(3), int64(0), int64(1), 12)
-	f.Fuzz(func(t *testing.T, a, b, c, d, e, g, h, i, j, k, l, m int64, n int) {
-		vals := []any{a, b, c, d, e, g, h, i, j, k, l, m}
-		if n >= 0 && n < len(vals) {
-			vals = vals[:n]
+	f.Add(int64(0), int64(1), int64(7), int64(1000), int64(5), int64(0), int64(0), int64(1200), int64(1), int64(0),
+		int64(3), int64(0), int64(1), int64(0), "x", 15)
+	f.Fuzz(func(t *testing.T, a, b, c, d, e, g, h, i, j, k, l, m, n, o int64, inc string, cut int) {
+		vals := []any{a, b, c, d, e, g, h, i, j, k, l, m, n, o, inc}
+		if cut >= 0 && cut < len(vals) {
+			vals = vals[:cut]
 		}
 		r, err := decodeReply(vals)
 		if err != nil || r.absent {
 			return
 		}
-		if r.state < 0 || r.state > 2 || r.gen < 1 || r.failures < 0 || r.trials < 0 || r.mode < 0 || r.mode > 2 || r.trips < 0 {
+		if r.state < 0 || r.state > 2 || r.gen < 1 || r.gen > maxGen || r.failures < 0 || r.trials < 0 ||
+			r.mode < 0 || r.mode > 2 || r.trips < 0 || !validInc(r.inc) {
 			t.Fatalf("accepted %v as %+v", vals, r)
+		}
+	})
+}
+
+// FuzzDecodeSummary: a line in the operators' summary never decodes to a
+// state infuse could not have written.
+func FuzzDecodeSummary(f *testing.F) {
+	f.Add("1 7 1000 5 0 0 0 1 60000 99999")
+	f.Fuzz(func(t *testing.T, s string) {
+		sm, ok := decodeSummary(s)
+		if ok && (sm.state > 2 || sm.gen < 1 || sm.gen > maxGen || sm.mode > 2 || sm.failures < 0) {
+			t.Fatalf("accepted %q as %+v", s, sm)
+		}
+		_, _, _, _, _ = decodeWindow(s)
+	})
+}
+
+// FuzzUnescape: a key part that unescapes is one escape makes.
+func FuzzUnescape(f *testing.F) {
+	f.Add("a%3Ab")
+	f.Fuzz(func(t *testing.T, s string) {
+		if name, ok := unescape(s); ok && escape(name) != s {
+			t.Fatalf("unescape(%q) = %q, which escapes to %q", s, name, escape(name))
 		}
 	})
 }

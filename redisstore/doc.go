@@ -2,7 +2,8 @@
 // process opens the breaker in every process of the fleet, failures from
 // every member add up, and a fleet sends HalfOpenMaxCalls trial calls in
 // all, not one per member. It does this without putting Redis on the
-// closed-state path.
+// closed-state path, and at a cost to Redis that grows with what fails,
+// not with how many breakers and members there are.
 //
 //	store := redisstore.New(client, redisstore.Options{Namespace: "checkout"})
 //	defer store.Close()
@@ -11,13 +12,41 @@
 // # How it works
 //
 // Each breaker's state is one hash in Redis (state, generation, when it
-// opened, the merged run of failures, successful trials) and one sorted set
-// of trial leases, both keyed on the breaker's name as a hash tag so they
-// share a Cluster slot. Every change is one Lua script, run with EVALSHA,
-// that reads Redis's clock (TIME) and commits only from the generation the
-// caller saw: one winner, no lost updates. Scripts that change the state
-// publish it on one channel per namespace; every Store listens and tells its
-// breakers at once.
+// opened, the merged run of failures, successful trials, an incarnation)
+// with its trial leases in a sorted set beside it. Breakers are spread
+// over 16 buckets by a hash of their name; every key of a bucket carries
+// the bucket's hash tag, so each script runs on one Cluster node and can
+// record, with the change itself, that the breaker changed: a change
+// counter and a capped change log per bucket. Every change is one Lua
+// script, run with EVALSHA, that reads Redis's clock (TIME) and commits
+// only from the generation the caller saw: one winner, no lost updates.
+// See layout.go for the keys and scripts.go for the scripts.
+//
+// A script that makes a transition publishes a hint on the namespace's
+// channel: "h <bucket> <counter>". A hint says only where to look; the
+// member reads what changed from Redis. Members adopt state only from
+// Redis (a script's reply or a read), never from a message.
+//
+// # What it costs Redis
+//
+//   - An idle fleet (breakers closed, nothing failing): per member and
+//     RefreshInterval (1s), a heartbeat and one read of the 16 change
+//     counters (one MGET on a server, 16 GETs on a Cluster): 6 commands on
+//     a server, whatever the number of breakers. A closed breaker has no
+//     key at all until something fails; the key of one that failed expires
+//     IdleTTL (2 minutes) after its last write, and nothing renews it.
+//   - Successes cost nothing. A failure is sent at once if its breaker
+//     sent nothing in the last FlushInterval (5ms), else with the others
+//     of that interval: one script, about 8 commands, per breaker per
+//     FlushInterval at most. Another member's failure makes no member read
+//     anything: each member learns the merged run from its own reports.
+//   - A transition: one script, and one read per member (a script that
+//     returns what changed in the bucket since the member last looked).
+//   - A fleet window: every WindowInterval (100ms), one script per bucket
+//     for all of a member's windowed breakers that had calls, in one
+//     pipeline, about 10 commands per breaker inside.
+//   - The operators' listing (Breakers): three commands per bucket, 49 in
+//     all, whatever the number of breakers.
 //
 // # Consistency model
 //
@@ -33,52 +62,75 @@
 //     member learns how long ago the breaker opened (by Redis's clock) and
 //     counts from there on its own.
 //   - Joining: a new breaker adopts the stored state; InitialState seeds
-//     only a name Redis holds nothing for. Generations never go backwards,
-//     even when Redis loses its data: a member re-seeds from what it knows,
-//     above every generation it has seen.
+//     only a name Redis holds nothing for.
 //
 // Eventual:
-//   - The merged run of failures. Members send their outcomes in batches,
-//     FlushInterval (5ms) after they happen, and Redis merges the batches in
-//     the order it receives them: a success anywhere resets the run, and
-//     the batch that makes it FailMax trips the breaker. Every change of
-//     the merged run is published, so each member's view of it is at most
-//     FlushInterval plus a round trip old.
-//   - A member also trips the breaker when its own view reaches FailMax
-//     (its own failures on top of the last merged run it saw); that trip
-//     goes through the same generation check, so it can race a success
-//     reported elsewhere in the last few milliseconds, never another trip.
+//   - The merged run of failures. Members send their outcomes as above,
+//     and Redis merges the batches in the order it receives them: a
+//     success anywhere resets the run, and the batch that makes it FailMax
+//     trips the breaker. A member's own view is the merged run as its last
+//     report found it plus its own failures since; when that view reaches
+//     FailMax, its tripping call trips the fleet unless a success
+//     elsewhere has reset the run since the member last saw it (a reset
+//     counter in the state tells), in which case the run is merged and
+//     the member takes the merged run. A run that sees no outcome for
+//     IdleTTL is forgotten.
 //   - The fleet's rate window (breakers with a time Window and a rate):
-//     each member sends its window's growth every WindowInterval (100ms),
-//     counted in the bucket Redis's clock says is current; the fleet's
-//     window lags each member's calls by up to that interval and trips in
-//     the script that first sees the rate crossed (and FleetMinMembers
-//     distinct members with failures). A member's own rate never trips the
-//     fleet; its consecutive failures (FailMax) still do.
-//   - Propagation: other members adopt a transition when its message
-//     arrives, typically within a millisecond of the script; a message lost
-//     (a reconnect) is made good by the periodic re-read every
-//     RefreshInterval (1s).
+//     each member sends its window's growth every WindowInterval, counted
+//     in the bucket Redis's clock says is current; the fleet's window lags
+//     each member's calls by up to that interval and trips in the script
+//     that first sees the rate crossed (and FleetMinMembers distinct
+//     members with failures). A member's own rate never trips the fleet;
+//     its consecutive failures (FailMax) still do.
+//   - Propagation: other members read a transition when its hint arrives,
+//     a round trip after the script (p99 about 2ms across 8 processes on
+//     one host); a hint lost (a reconnect) is made good by the poll every
+//     RefreshInterval. Reads that hints ask for and that find nothing new
+//     are limited to 100 a second per member, so a flood of forged or
+//     replayed messages costs Redis a bounded load and moves nothing.
 //
 // # Waiting on Redis
 //
 // A call in the closed state never waits on Redis: it reads the local
 // snapshot, and its outcome is queued. A call that waits is one that
 // changes the shared state: the failure that trips the breaker, a trial's
-// permit and its outcome, a manual transition. It waits at most
+// permit and its outcome, a manual transition, Bind. It waits at most
 // Options.OpTimeout (100ms), whatever the client's own timeouts.
 //
-// # Outages
+// # Faults
 //
 // When Redis fails or is slower than OpTimeout, the store counts the error
 // (Errors), reports it to the breaker's listeners (EventStoreError), and
 // for RetryInterval (1s) answers from local state without trying Redis on
 // callers' paths: every member keeps protecting itself, tripping on its own
-// failures and probing with its own trials. The background goroutine keeps
-// trying; when Redis answers, each member pushes the transitions it made
-// alone (committed only if Redis has not moved on meanwhile) and adopts
-// what Redis holds. New never fails and never waits for Redis.
+// failures and probing with its own trials. The sender keeps trying; when
+// Redis answers, each member pushes the transitions it made alone
+// (committed only if Redis has not moved on meanwhile) and adopts what
+// Redis holds. New never fails and never waits for Redis.
 //
-// Anything in a breaker's key that infuse did not write (another type,
-// foreign fields) is treated as absent, replaced, and reported.
+// When Redis loses its data (a restart without persistence, FLUSHALL, a
+// failover to a replica that had not caught up), every script restores
+// the breaker from its caller's last confirmed state where Redis holds
+// none: a closed breaker as it was, anything else (open, half-open,
+// forced) under a new incarnation one generation up, announced to every
+// member. The poll notices a bucket whose counter went back and has each
+// member read (and so restore) what it holds. A member that finds Redis
+// below a generation it has seen (someone seeded it without knowing) lifts
+// it above that generation, so that every member adopts Redis's state,
+// whoever bound first.
+//
+// Every field of a breaker's state is validated by every script: a state
+// with a field out of range (or a key of another type) is replaced, as if
+// lost, and the replacement reported (Errors, EventStoreError). Fields
+// infuse does not write are left alone, so a later version's fields
+// survive a rolling upgrade.
+//
+// # Keys and upgrades
+//
+// Every key starts with the namespace and the layout version
+// ("<namespace>:v2:"); namespaces and names may hold any bytes, escaped so
+// that no two breakers share a key and each breaker's keys share one slot.
+// A breaker that finds nothing in this layout reads its key in the first
+// layout ("<namespace>:{<name>}") once, and carries an open period or a
+// forced mode over; see the README for a rolling upgrade.
 package redisstore

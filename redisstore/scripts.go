@@ -2,344 +2,707 @@ package redisstore
 
 import "github.com/redis/go-redis/v9"
 
-// The state of one breaker is a hash at KEYS[1] and its trial leases a
-// sorted set at KEYS[2] (member: permit id, score: expiry in Redis
-// milliseconds). Both keys carry the breaker's name as a hash tag, so they
-// live in one slot and every script runs on one Cluster node.
+// The scripts. See layout.go for the keys and ARCHITECTURE.md for why they
+// are what they are; in short:
+//
+// A breaker's state is a hash (fields below) with its trial leases in a
+// sorted set beside it. Breakers are spread over a fixed number of buckets;
+// every key of a bucket (its breakers' keys and its own) carries the
+// bucket's hash tag, so a script that changes a breaker can also record the
+// change in its bucket, atomically, on one Cluster node.
+//
+// Each bucket keeps:
+//   - seq: a counter of changes (a transition, a forced mode, a new
+//     identity), and log: a sorted set of the breakers that changed, scored
+//     by the seq of their last change, capped at logCap entries (the
+//     member "" scores the highest seq dropped, so a reader that fell
+//     behind the cap knows it). A member that polls one seq per bucket
+//     learns, at O(1) cost, whether anything changed, and reads only
+//     what did.
+//   - sum: a summary line per breaker (what the operators' listing shows)
+//     with the time its key expires; win: the fleet window's totals per
+//     windowed breaker; nmem: how many live members have each breaker
+//     bound, kept from the members' registration sets (r:<member>).
+//
+// Every change is published as a hint, "h <bucket> <seq>": the message
+// says only where to look; members read what changed from Redis.
 //
 // Hash fields: st (0 closed, 1 open, 2 half-open), g (generation), oa (when
 // it opened, Redis ms), f (merged run of failures; the tripping run while
 // open), s (successful trials), ps (last permit id), md (forced mode: 0
-// none, 1 forced open, 2 disabled), tr (times opened in a row).
+// none, 1 forced open, 2 disabled), tr (times opened in a row), i (the
+// incarnation: "" until Redis has lost or replaced the state once), rs
+// (how many times a success has reset a run of failures), op (the open
+// period the members compute, for operators). Every field is validated on
+// every read; a state with an invalid field is replaced, and reported.
+// Fields infuse does not know are left alone.
 //
-// Every script reads Redis's clock (TIME), so no host's clock is compared
-// with another's. ARGV[1] is the pub/sub channel, ARGV[2] the breaker's
-// name, ARGV[3] the keys' TTL in ms, ARGV[4] who runs the script (the
-// binding's id, which messages carry so it can skip its own), ARGV[5] a
-// deadline in Redis ms (0: none): a script that runs past it, because the
-// caller stopped waiting, changes nothing, so an operation given up on
-// never lands late. Scripts that find no state return
-// {-1}; the store then seeds it (bind) and tries again.
+// A closed state with no forced mode is idle: its key expires IdleTTL
+// after its last write and nothing renews it (a run of failures that sees
+// no outcome for that long is forgotten). Every script that needs the state restores it, when Redis has none,
+// from the caller's last confirmed view (the seed arguments): an idle state
+// as it was (same incarnation and generation, so no member sees a change),
+// anything else under a new incarnation one generation up, published as a
+// change, so that every member adopts it.
+
+// luaPrelude holds what every script shares.
 //
-// A reply is {st, g, oa, f, s, trials, now, changed, corrupt, extra, md, tr}.
+// Bucket scripts take KEYS seq, log, sum, win, nmem and ARGV chan, bucket,
+// base (the bucket's key prefix). Scripts for one breaker take its state
+// key as KEYS[6] and, from ARGV[4], its context: kname (its name as it
+// appears in keys), TTL ms, idle TTL ms, deadline (Redis ms; 0: none), a
+// nonce (the incarnation to use if it must make one), and the seed: i, g,
+// st, ms since it opened, f, md, tr.
 const luaPrelude = `
+local GMAX = 8796093022208
+local CMAX = 2147483648
+local TMAX = 281474976710656
+local LOGCAP = 1024
+local FIELDS = {'st', 'g', 'oa', 'f', 's', 'ps', 'md', 'tr', 'i', 'rs', 'op'}
+
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
--- load returns the state, or nil when there is none. Anything that is not
--- a well-formed state (another type, foreign fields) is deleted and
--- reported as corrupt: it is treated as absent.
-local function load(key)
-  local typ = redis.call('TYPE', key)['ok']
-  if typ == 'none' then return nil, 0 end
-  if typ ~= 'hash' then redis.call('DEL', key) return nil, 1 end
-  local v = redis.call('HMGET', key, 'st', 'g', 'oa', 'f', 's', 'ps', 'md', 'tr')
-  local st, g, md = tonumber(v[1]), tonumber(v[2]), tonumber(v[7]) or 0
-  if st == nil or g == nil or (st ~= 0 and st ~= 1 and st ~= 2) or g < 1 or g ~= math.floor(g)
-     or (md ~= 0 and md ~= 1 and md ~= 2) then
-    redis.call('DEL', key)
-    return nil, 1
+local function fmt(n) return string.format('%d', n) end
+
+-- int is v as an integer in [lo, hi), or nil.
+local function int(v, lo, hi)
+  local n = tonumber(v)
+  if n == nil or n ~= n or n < lo or n >= hi or n ~= math.floor(n) then return nil end
+  return n
+end
+
+-- fix runs a command on a key of the bucket; if the key holds something
+-- of another type, or a field a value the command cannot use, the key
+-- (or field) is dropped and the command run again.
+local function fix(cmd, key, field, ...)
+  local v = redis.pcall(cmd, key, ...)
+  if type(v) == 'table' and v.err then
+    if field ~= nil and string.find(v.err, 'WRONGTYPE', 1, true) == nil then
+      redis.call('HDEL', key, field)
+    else
+      redis.call('DEL', key)
+    end
+    v = redis.call(cmd, key, ...)
   end
-  return {st = st, g = g, oa = tonumber(v[3]) or 0, f = tonumber(v[4]) or 0,
-          s = tonumber(v[5]) or 0, ps = tonumber(v[6]) or 0, md = md, tr = tonumber(v[8]) or 0}, 0
+  return v
 end
 
-local function save(r)
-  local ttl = tonumber(ARGV[3])
-  redis.call('HSET', KEYS[1], 'st', r.st, 'g', r.g, 'oa', r.oa, 'f', r.f, 's', r.s, 'ps', r.ps, 'md', r.md, 'tr', r.tr)
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
+local function bucket()
+  return {seq = KEYS[1], log = KEYS[2], sum = KEYS[3], win = KEYS[4], nmem = KEYS[5],
+          chan = ARGV[1], idx = ARGV[2], base = ARGV[3]}
 end
 
--- trials counts the leases not yet expired; only acquire drops the expired
--- ones, doing what the breaker's TrialExpiry says.
-local function trials(now)
-  return redis.call('ZCOUNT', KEYS[2], '(' .. string.format('%d', now), '+inf')
+-- ctx is one breaker's context, from a[j] on (see above).
+local function ctx(B, a, j)
+  local k = B.base .. 'b:' .. a[j]
+  return {k = k, t = k .. ':t', w = k .. ':w:', kn = a[j],
+          ttl = tonumber(a[j + 1]), idle = tonumber(a[j + 2]), dl = tonumber(a[j + 3]), nonce = a[j + 4],
+          seed = {i = a[j + 5], g = tonumber(a[j + 6]), gs = a[j + 6], st = tonumber(a[j + 7]), el = tonumber(a[j + 8]),
+                  f = tonumber(a[j + 9]), md = tonumber(a[j + 10]), tr = tonumber(a[j + 11])}}
+end
+local CTXN = 12
+
+-- parse validates the fields HMGET returned; nil if any is invalid.
+local function parse(v)
+  local r = {st = int(v[1], 0, 3), g = int(v[2], 1, GMAX), oa = int(v[3] or 0, 0, TMAX), f = int(v[4] or 0, 0, CMAX),
+             s = int(v[5] or 0, 0, CMAX), ps = int(v[6] or 0, 0, GMAX), md = int(v[7] or 0, 0, 3),
+             tr = int(v[8] or 0, 0, CMAX), i = v[9] or '', rs = int(v[10] or 0, 0, GMAX), op = int(v[11] or 0, 0, TMAX)}
+  if r.st == nil or r.g == nil or r.oa == nil or r.f == nil or r.s == nil or r.ps == nil or r.md == nil or
+     r.tr == nil or r.rs == nil or r.op == nil or #r.i > 32 or string.find(r.i, '^[0-9a-z]*$') == nil then
+    return nil
+  end
+  return r
+end
+
+-- read returns the state, or nil and whether something that is not a
+-- state was found.
+local function read(c)
+  local v = redis.pcall('HMGET', c.k, unpack(FIELDS))
+  if v.err then return nil, 1 end
+  local any = false
+  for j = 1, #FIELDS do any = any or v[j] end
+  if not any then return nil, 0 end
+  local r = parse(v)
+  if r == nil then return nil, 1 end
+  return r, 0
+end
+
+local function is_idle(r) return r.st == 0 and r.md == 0 end
+
+local function seeded(c, now)
+  local s = c.seed
+  local r = {st = s.st, g = s.g, oa = 0, f = s.f, s = 0, ps = 0, md = s.md, tr = s.tr, i = s.i, rs = 0, op = 0}
+  if r.st == 1 then r.oa = math.max(now - s.el, 0) end
+  return r
+end
+
+-- restore makes the state from the caller's seed, where read found none
+-- (corrupt 0) or garbage (corrupt 1). fresh tells a new identity.
+local function restore(c, now, corrupt)
+  if corrupt == 1 and redis.call('TYPE', c.k)['ok'] ~= 'hash' then redis.call('DEL', c.k) end
+  local r = seeded(c, now)
+  local fresh = corrupt == 1 or not is_idle(r)
+  if fresh then
+    r.i = c.nonce
+    r.g = math.min(r.g + 1, GMAX - 1)
+    redis.call('DEL', c.t)
+  end
+  return r, fresh
+end
+
+local function load(c, now)
+  local r, corrupt = read(c)
+  if r ~= nil then return r, 0, false end
+  local fresh
+  r, fresh = restore(c, now, corrupt)
+  return r, corrupt, fresh
+end
+
+-- is_from tells whether generation (fi, fg) is r's: the caller's view of
+-- the current generation. A state just restored from the caller's seed
+-- under a new identity is the caller's too.
+local function is_from(c, r, fresh, fi, fg)
+  if fresh then return fi == c.seed.i and fg == c.seed.gs end
+  return r.i == fi and fmt(r.g) == fg
+end
+
+local function late(c, now) return c.dl > 0 and now > c.dl end
+
+-- trials counts the leases not yet expired.
+local function trials(c, r, now)
+  if r.st ~= 2 then return 0 end
+  return fix('ZCOUNT', c.t, nil, '(' .. fmt(now), '+inf')
+end
+
+-- summarize writes the operators' line for the breaker and, one time in
+-- eight, drops a few lines whose keys have expired (the cursor lives in
+-- field "").
+local function summarize(B, c, r, now, n, x)
+  local added = fix('HSET', B.sum, nil, c.kn, fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' .. fmt(r.f) .. ' ' ..
+    fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. fmt(x))
+  if added == 1 then redis.call('PEXPIRE', B.sum, c.ttl) end
+  if now % 8 ~= 0 then return end
+  local cur = redis.call('HGET', B.sum, '')
+  if not cur then cur = '0' end
+  local res = redis.pcall('HSCAN', B.sum, cur, 'COUNT', 8)
+  if res.err then res = redis.call('HSCAN', B.sum, '0', 'COUNT', 8) end
+  redis.call('HSET', B.sum, '', res[1])
+  local kv = res[2]
+  for j = 1, #kv, 2 do
+    if kv[j] ~= '' then
+      local at = tonumber(string.match(kv[j + 1], '(%d+)$'))
+      if at == nil or at < now then
+        redis.call('HDEL', B.sum, kv[j])
+        fix('HDEL', B.win, nil, kv[j])
+      end
+    end
+  end
+  redis.call('PEXPIRE', B.sum, c.ttl)
+end
+
+local function save(B, c, r, now, n)
+  local ttl = c.ttl
+  if is_idle(r) then ttl = c.idle end
+  redis.call('HSET', c.k, 'st', r.st, 'g', fmt(r.g), 'oa', fmt(r.oa), 'f', fmt(r.f), 's', fmt(r.s), 'ps', fmt(r.ps),
+    'md', r.md, 'tr', fmt(r.tr), 'i', r.i, 'rs', fmt(r.rs), 'op', fmt(r.op))
+  redis.call('PEXPIRE', c.k, ttl)
+  if r.st == 2 then redis.call('PEXPIRE', c.t, ttl) end
+  summarize(B, c, r, now, n, now + ttl)
+end
+
+-- changed records a change of the breaker in its bucket and publishes the
+-- hint.
+local function changed(B, c)
+  local seq = fix('INCR', B.seq, nil)
+  fix('ZADD', B.log, nil, seq, c.kn)
+  if seq % 64 == 0 then
+    local n = redis.call('ZCARD', B.log)
+    if n > LOGCAP then
+      local cut = redis.call('ZRANGE', B.log, n - LOGCAP - 1, n - LOGCAP - 1, 'WITHSCORES')
+      redis.call('ZREMRANGEBYRANK', B.log, 0, n - LOGCAP - 1)
+      redis.call('ZADD', B.log, cut[2], '')
+    end
+  end
+  redis.call('PEXPIRE', B.seq, c.ttl)
+  redis.call('PEXPIRE', B.log, c.ttl)
+  redis.call('PUBLISH', B.chan, 'h ' .. B.idx .. ' ' .. fmt(seq))
 end
 
 -- next_gen starts a new generation in state st, with no forced mode; the
 -- run of trips grows with each opening and ends when the breaker closes.
-local function next_gen(r, st, now)
-  r.st, r.g, r.f, r.s, r.md = st, r.g + 1, 0, 0, 0
-  if st == 1 then r.oa, r.tr = now, r.tr + 1 else r.oa = 0 end
+local function next_gen(c, r, st, now)
+  r.st, r.g, r.f, r.s, r.md, r.op = st, math.min(r.g + 1, GMAX - 1), 0, 0, 0, 0
+  if st == 1 then r.oa, r.tr = now, math.min(r.tr + 1, CMAX - 1) else r.oa = 0 end
   if st == 0 then r.tr = 0 end
-  redis.call('DEL', KEYS[2])
+  redis.call('DEL', c.t)
 end
 
--- late reports whether the caller's deadline has passed.
-local function late(now)
-  local d = tonumber(ARGV[5])
-  return d > 0 and now > d
+-- A reply: {0, st, g, oa, f, s, trials, now, changed, corrupt, extra, md,
+-- tr, rs, i}; for no state, {1, corrupt, now}.
+local function reply(r, now, n, chg, corrupt, extra)
+  return {0, r.st, r.g, r.oa, r.f, r.s, n, now, chg, corrupt, extra or 0, r.md, r.tr, r.rs, r.i}
 end
 
-local function fmt(n) return string.format('%d', n) end
+local function absent(now, corrupt) return {1, corrupt, now} end
 
-local function publish(r, now, n)
-  redis.call('PUBLISH', ARGV[1], ARGV[2] .. '\n' .. ARGV[4] .. '\n' .. fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' ..
-    fmt(r.f) .. ' ' .. fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(now) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr))
+-- finish writes a state that was restored and answers with it unchanged.
+local function finish(B, c, r, now, corrupt, fresh)
+  local n = trials(c, r, now)
+  if fresh or corrupt == 1 then save(B, c, r, now, n) end
+  if fresh then changed(B, c) end
+  return reply(r, now, n, 0, corrupt)
 end
 
-local function reply(r, now, n, changed, corrupt, extra)
-  return {r.st, r.g, r.oa, r.f, r.s, n, now, changed, corrupt, extra or 0, r.md, r.tr}
+-- register records that member m has the breaker bound.
+local function register(B, m, kn, ttl)
+  local reg = B.base .. 'r:' .. m
+  if fix('SADD', reg, nil, kn) == 1 then fix('HINCRBY', B.nmem, kn, kn, 1) end
+  redis.call('PEXPIRE', reg, ttl)
+  redis.call('PEXPIRE', B.nmem, ttl)
 end
 
--- unchanged answers with the state as it is, its TTL renewed.
-local function unchanged(r, now, corrupt)
-  save(r)
-  return reply(r, now, trials(now), 0, corrupt)
+local function unregister(B, m, kn)
+  local reg = B.base .. 'r:' .. m
+  if fix('SREM', reg, nil, kn) == 1 then
+    if fix('HINCRBY', B.nmem, kn, kn, -1) <= 0 then redis.call('HDEL', B.nmem, kn) end
+  end
 end
 `
 
-// bind seeds the state where there is none. ARGV[6]: state to seed;
-// ARGV[7]: the lowest generation to seed (so a store that lost its data
-// never hands out a generation a member has seen); ARGV[8]: for an open
-// seed, how long ago it opened (ms); ARGV[9]: the run of failures to seed;
-// ARGV[10], ARGV[11]: the mode and trips to seed.
-var bindScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
+func script(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
+
+// bind reads the state, restoring it if it must (an idle seed is not
+// written: Redis keeps nothing for it), and registers the member
+// (ARGV[16]).
+var bindScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
 local now = now_ms()
-local changed = 0
+local r, corrupt = read(c)
+local fresh, none = false, false
 if r == nil then
-  r = {st = tonumber(ARGV[6]), g = math.max(tonumber(ARGV[7]), 1), oa = 0, f = tonumber(ARGV[9]), s = 0, ps = 0,
-       md = tonumber(ARGV[10]), tr = tonumber(ARGV[11])}
-  if r.st == 1 then r.oa = now - tonumber(ARGV[8]) end
-  redis.call('DEL', KEYS[2])
-  changed = 1
+  r = seeded(c, now)
+  if corrupt == 0 and is_idle(r) then
+    none = true
+  else
+    r, fresh = restore(c, now, corrupt)
+  end
 end
-save(r)
-local n = trials(now)
-if changed == 1 then publish(r, now, n) end
-return reply(r, now, n, changed, corrupt)
+local n = trials(c, r, now)
+if fresh then
+  save(B, c, r, now, n)
+  changed(B, c)
+end
+register(B, ARGV[16], c.kn, c.ttl)
+local out = reply(r, now, n, fresh and 1 or 0, corrupt)
+if none then out[11] = 1 end
+return out
 `)
 
-// report merges a batch of closed-state outcomes of generation ARGV[6]:
-// ARGV[7] failures before the batch's first success (all of them if it has
-// none), ARGV[8] 1 if it has a success, ARGV[9] failures after its last
-// success; ARGV[10] FailMax. The merged run that reaches FailMax trips.
-var reportScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
-if r == nil then return {-1} end
+// report merges a batch of closed-state outcomes of generation (ARGV[16],
+// ARGV[17]): ARGV[18] failures before the batch's first success (all of
+// them if it has none), ARGV[19] 1 if it has a success, ARGV[20] failures
+// after its last success; ARGV[21] FailMax. The merged run that reaches
+// FailMax trips. ARGV[22] 1 asks to trip whatever the merged run, unless a
+// success has reset the run since the caller's view of it (reset count
+// ARGV[23]): the caller's own view reached FailMax.
+var reportScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
 local now = now_ms()
-if r.g ~= tonumber(ARGV[6]) or r.st ~= 0 then
-  save(r)
-  return reply(r, now, 0, 0, corrupt)
-end
-local before, saw, after, failmax = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
-local f0, trip = r.f, false
+local r, corrupt, fresh = load(c, now)
+if r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then return finish(B, c, r, now, corrupt, fresh) end
+local before, saw, after, failmax = tonumber(ARGV[18]), ARGV[19] == '1', tonumber(ARGV[20]), tonumber(ARGV[21])
+local trip = false
 if r.md == 2 then
-  r.f = r.f + before
-  if saw == 1 then r.f = after end
+  r.f = math.min(r.f + before, CMAX - 1)
+  if saw then
+    if r.f > 0 then r.rs = r.rs + 1 end
+    r.f = after
+  end
 elseif r.f + before >= failmax then
   trip = true
-elseif saw == 1 then
+elseif saw then
+  if r.f + before > 0 then r.rs = r.rs + 1 end
   r.f = after
   trip = r.f >= failmax
 else
   r.f = r.f + before
 end
-local changed = 0
+if not trip and r.md == 0 and ARGV[22] == '1' and r.rs == tonumber(ARGV[23]) then trip = true end
+local chg = 0
 if trip then
-  next_gen(r, 1, now)
+  next_gen(c, r, 1, now)
   r.f = failmax
-  changed = 1
+  chg = 1
 end
-save(r)
-if changed == 1 or r.f ~= f0 then publish(r, now, 0) end
-return reply(r, now, 0, changed, corrupt)
+save(B, c, r, now, 0)
+if chg == 1 or fresh then changed(B, c) end
+return reply(r, now, 0, chg, corrupt)
 `)
 
-// transition commits a move to state ARGV[7] if the generation is ARGV[6]
-// (0: any). ARGV[8] is the run of failures of a trip.
-var transitionScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
-if r == nil then return {-1} end
+// transition commits a move to state ARGV[18] if the generation is
+// (ARGV[16], ARGV[17]) and no mode is forced; ARGV[17] "0" commits from
+// any generation and ends a forced mode. ARGV[19] is the run of failures
+// of a trip.
+var transitionScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
 local now = now_ms()
-if late(now) then return unchanged(r, now, corrupt) end
-local from = tonumber(ARGV[6])
-if from ~= 0 and (from ~= r.g or r.md ~= 0) then return unchanged(r, now, corrupt) end
-next_gen(r, tonumber(ARGV[7]), now)
-if r.st == 1 then r.f = tonumber(ARGV[8]) end
-save(r)
-publish(r, now, 0)
+local r, corrupt, fresh = load(c, now)
+if late(c, now) or not (ARGV[17] == '0' or (r.md == 0 and is_from(c, r, fresh, ARGV[16], ARGV[17]))) then
+  return finish(B, c, r, now, corrupt, fresh)
+end
+next_gen(c, r, tonumber(ARGV[18]), now)
+if r.st == 1 then r.f = tonumber(ARGV[19]) end
+save(B, c, r, now, 0)
+changed(B, c)
 return reply(r, now, 0, 1, corrupt)
 `)
 
-// acquire grants a trial lease of ARGV[8] ms: moving an open breaker whose
-// open period (ARGV[6] ms) has passed to half-open, and while fewer than
-// HalfOpenMaxCalls (ARGV[7]) leases are held. Leases past their expiry are
-// dropped first, and then ARGV[9] says what happens: 0 the breaker opens
+// acquire grants a trial lease of ARGV[18] ms: moving an open breaker whose
+// open period (ARGV[16] ms) has passed to half-open, and while fewer than
+// HalfOpenMaxCalls (ARGV[17]) leases are held. Leases past their expiry are
+// dropped first, and then ARGV[19] says what happens: 0 the breaker opens
 // again, 1 it closes, 2 nothing more. Never while forced open. extra is
 // the permit id, 0 when none was granted.
-var acquireScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
-if r == nil then return {-1} end
+var acquireScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
 local now = now_ms()
-if late(now) or r.md == 1 then return unchanged(r, now, corrupt) end
-local changed = 0
+local r, corrupt, fresh = load(c, now)
+if late(c, now) or r.md == 1 then return finish(B, c, r, now, corrupt, fresh) end
+local chg = 0
 if r.st == 1 then
-  if now < r.oa + tonumber(ARGV[6]) then return unchanged(r, now, corrupt) end
-  next_gen(r, 2, now)
-  changed = 1
+  if now < r.oa + tonumber(ARGV[16]) then return finish(B, c, r, now, corrupt, fresh) end
+  next_gen(c, r, 2, now)
+  chg = 1
 end
-if r.st ~= 2 then return unchanged(r, now, corrupt) end
-if redis.call('ZCOUNT', KEYS[2], '-inf', now) > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
-  local action = tonumber(ARGV[9])
+if r.st ~= 2 then return finish(B, c, r, now, corrupt, fresh) end
+if fix('ZCOUNT', c.t, nil, '-inf', now) > 0 then
+  redis.call('ZREMRANGEBYSCORE', c.t, '-inf', now)
+  local action = tonumber(ARGV[19])
   if action ~= 2 then
-    next_gen(r, action == 0 and 1 or 0, now)
+    next_gen(c, r, action == 0 and 1 or 0, now)
     if r.st == 1 then r.f = 1 end
-    save(r)
-    publish(r, now, 0)
+    save(B, c, r, now, 0)
+    changed(B, c)
     return reply(r, now, 0, 1, corrupt)
   end
 end
-local n = trials(now)
+local n = trials(c, r, now)
 local id = 0
-if n < tonumber(ARGV[7]) then
+if n < tonumber(ARGV[17]) then
   r.ps = r.ps + 1
   id = r.ps
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[8]), id)
+  redis.call('ZADD', c.t, now + tonumber(ARGV[18]), id)
   n = n + 1
 end
-save(r)
-if changed == 1 then publish(r, now, n) end
-return reply(r, now, n, changed, corrupt, id)
+save(B, c, r, now, n)
+if chg == 1 or fresh then changed(B, c) end
+return reply(r, now, n, chg, corrupt, id)
 `)
 
-// settle takes back lease ARGV[7] of generation ARGV[6] with its trial's
-// outcome ARGV[8] (1 success, 2 failure); ARGV[9] is SuccessThreshold.
-var settleScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
-if r == nil then return {-1} end
+// settle takes back lease ARGV[18] of generation (ARGV[16], ARGV[17]) with
+// its trial's outcome ARGV[19] (1 success, 2 failure); ARGV[20] is
+// SuccessThreshold.
+var settleScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
 local now = now_ms()
-if late(now) then return unchanged(r, now, corrupt) end
-local n = trials(now)
-if r.g ~= tonumber(ARGV[6]) or r.st ~= 2 or redis.call('ZREM', KEYS[2], ARGV[7]) == 0 then
-  save(r)
-  return reply(r, now, n, 0, corrupt)
+local r, corrupt, fresh = load(c, now)
+if late(c, now) or r.st ~= 2 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) or
+   fix('ZREM', c.t, nil, ARGV[18]) == 0 then
+  return finish(B, c, r, now, corrupt, fresh)
 end
-n = n - 1
-local changed = 0
-if tonumber(ARGV[8]) == 2 then
-  next_gen(r, 1, now)
+local chg = 0
+if tonumber(ARGV[19]) == 2 then
+  next_gen(c, r, 1, now)
   r.f = 1
-  changed = 1
+  chg = 1
 else
   r.s = r.s + 1
-  if r.s >= tonumber(ARGV[9]) then
-    next_gen(r, 0, now)
-    changed = 1
+  if r.s >= tonumber(ARGV[20]) then
+    next_gen(c, r, 0, now)
+    chg = 1
   end
 end
-if changed == 1 then n = 0 end
-save(r)
-publish(r, now, n)
-return reply(r, now, n, changed, corrupt)
+local n = trials(c, r, now)
+save(B, c, r, now, n)
+if chg == 1 or fresh then changed(B, c) end
+return reply(r, now, n, chg, corrupt)
 `)
 
-// release takes back lease ARGV[7] of generation ARGV[6] without an
-// outcome.
-var releaseScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
-if r == nil then return {-1} end
+// release takes back the leases ARGV[18...] of generation (ARGV[16],
+// ARGV[17]) without an outcome. It restores nothing: a lease in a state
+// Redis lost is gone with it.
+var releaseScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
 local now = now_ms()
-if r.g == tonumber(ARGV[6]) and r.st == 2 then redis.call('ZREM', KEYS[2], ARGV[7]) end
-save(r)
-return reply(r, now, trials(now), 0, corrupt)
+local r, corrupt = read(c)
+if r == nil then return absent(now, corrupt) end
+if r.st == 2 and is_from(c, r, false, ARGV[16], ARGV[17]) then
+  for j = 18, #ARGV do fix('ZREM', c.t, nil, ARGV[j]) end
+end
+return reply(r, now, trials(c, r, now), 0, 0)
 `)
 
-// refresh reads the state and renews the keys' TTL: the periodic safety
-// net for a lost pub/sub message. It also records, for operators, that
-// member ARGV[6] was seen (KEYS[4], member to Redis ms) and, when open, the
-// open period ARGV[7] (ms) it computes (field op).
-var refreshScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
-if r == nil then return {-1} end
-local now = now_ms()
-redis.call('HSET', KEYS[4], ARGV[6], now)
-redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[3]))
-if r.st == 1 and tonumber(ARGV[7]) > 0 then redis.call('HSET', KEYS[1], 'op', ARGV[7]) end
-return unchanged(r, now, corrupt)
-`)
-
-// setMode forces mode ARGV[6] (1 open, 2 disabled) or releases it (0),
+// setMode forces mode ARGV[16] (1 open, 2 disabled) or releases it (0),
 // starting a new generation.
-var setModeScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
-if r == nil then return {-1} end
+var setModeScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
 local now = now_ms()
-if late(now) then return unchanged(r, now, corrupt) end
-local md = tonumber(ARGV[6])
+local r, corrupt, fresh = load(c, now)
+if late(c, now) then return finish(B, c, r, now, corrupt, fresh) end
+local md = tonumber(ARGV[16])
 local f = r.f
 if md == 1 then
-  next_gen(r, 1, now)
+  next_gen(c, r, 1, now)
   r.f = f
 else
-  next_gen(r, 0, now)
+  next_gen(c, r, 0, now)
 end
 r.md = md
-save(r)
-publish(r, now, 0)
+save(B, c, r, now, 0)
+changed(B, c)
 return reply(r, now, 0, 1, corrupt)
 `)
 
-// window merges a member's window growth into the fleet's window, in
-// generation ARGV[6] (closed): ARGV[7..9] more calls, failures and slow
-// calls, counted in the current bucket of ARGV[10] ms; the window is the
-// last ARGV[11] buckets. KEYS[3] is the window's hash (one per generation,
-// so a new generation starts empty), and the members that reported failures
-// in a bucket are a set beside it. The fleet's window trips the breaker
-// when it holds ARGV[14] calls, its failure rate reaches ARGV[12] or its
-// slow-call rate ARGV[13] (0: off), and ARGV[15] distinct members (ARGV[16]
-// is this one) have reported failures in it.
-var windowScript = redis.NewScript(luaPrelude + `
-local r, corrupt = load(KEYS[1])
-if r == nil then return {-1} end
+// raise lifts the generation (ARGV[16], ARGV[17]) to ARGV[18]: a member
+// that has seen a higher generation than Redis now holds (Redis lost its
+// data, or a member seeded it without knowing) moves the state above
+// everything it has seen, so that every member adopts it.
+var raiseScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
 local now = now_ms()
-if r.g ~= tonumber(ARGV[6]) or r.st ~= 0 then return unchanged(r, now, corrupt) end
-local bms, n = tonumber(ARGV[10]), tonumber(ARGV[11])
-local b = math.floor(now / bms)
-local w = KEYS[3] .. ':' .. fmt(r.g)
-local life = bms * (n + 1)
-local dc, df, ds = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
-if dc > 0 then redis.call('HINCRBY', w, 'c' .. fmt(b), dc) end
-if df > 0 then
-  redis.call('HINCRBY', w, 'f' .. fmt(b), df)
-  local m = w .. ':m' .. fmt(b)
-  redis.call('SADD', m, ARGV[16])
-  redis.call('PEXPIRE', m, life)
+local r, corrupt = read(c)
+if r == nil then return absent(now, corrupt) end
+local chg = 0
+local to = int(ARGV[18], 1, GMAX)
+if is_from(c, r, false, ARGV[16], ARGV[17]) and to ~= nil and r.g < to then
+  r.g = to
+  save(B, c, r, now, trials(c, r, now))
+  changed(B, c)
+  chg = 1
 end
-if ds > 0 then redis.call('HINCRBY', w, 's' .. fmt(b), ds) end
-redis.call('HDEL', w, 'c' .. fmt(b - n), 'f' .. fmt(b - n), 's' .. fmt(b - n))
-redis.call('PEXPIRE', w, life)
-local calls, fails, slow, sets = 0, 0, 0, {}
-for i = b - n + 1, b do
-  local v = redis.call('HMGET', w, 'c' .. fmt(i), 'f' .. fmt(i), 's' .. fmt(i))
-  calls = calls + (tonumber(v[1]) or 0)
-  fails = fails + (tonumber(v[2]) or 0)
-  slow = slow + (tonumber(v[3]) or 0)
-  sets[#sets + 1] = w .. ':m' .. fmt(i)
+return reply(r, now, trials(c, r, now), chg, 0)
+`)
+
+// note records, for operators, the open period ARGV[18] (ms) that the
+// members compute for open generation (ARGV[16], ARGV[17]).
+var noteScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
+local now = now_ms()
+local r, corrupt = read(c)
+if r == nil then return absent(now, corrupt) end
+if r.st == 1 and is_from(c, r, false, ARGV[16], ARGV[17]) then
+  r.op = tonumber(ARGV[18])
+  save(B, c, r, now, 0)
 end
-local fr, sr, mincalls, minmembers = tonumber(ARGV[12]), tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
-local trip = r.md ~= 2 and calls > 0 and calls >= mincalls and
-  ((fr > 0 and fails >= fr * calls) or (sr > 0 and slow >= sr * calls))
-if trip and minmembers > 1 then
-  trip = #redis.call('SUNION', unpack(sets)) >= minmembers
+return reply(r, now, trials(c, r, now), 0, 0)
+`)
+
+// readScript reads the breakers ARGV[4...] (knames) of one bucket, as
+// they are: nothing is restored or renewed.
+var readScript = script(`
+local B = bucket()
+local now = now_ms()
+local out = {}
+for j = 4, #ARGV do
+  local c = {k = B.base .. 'b:' .. ARGV[j]}
+  c.t = c.k .. ':t'
+  local r, corrupt = read(c)
+  if r == nil then out[#out + 1] = absent(now, corrupt) else out[#out + 1] = reply(r, now, trials(c, r, now), 0, 0) end
 end
--- The reply carries the fleet's window after the standard twelve values.
-local function windowed(rep)
-  rep[#rep + 1] = calls
-  rep[#rep + 1] = fails
-  rep[#rep + 1] = slow
-  return rep
+return out
+`)
+
+// changes answers what changed in the bucket since seq ARGV[4]: {seq,
+// flag, {kname, seq, state}...} for at most ARGV[5] breakers, oldest
+// change first. flag 1: the log no longer reaches back to ARGV[4] (read
+// everything); 2: the counter is below it (Redis lost the bucket).
+var changesScript = script(`
+local B = bucket()
+local now = now_ms()
+local since = tonumber(ARGV[4])
+local seq = tonumber(redis.pcall('GET', B.seq)) or 0
+if seq < since then return {seq, 2, {}} end
+if seq == since then return {seq, 0, {}} end
+local es = redis.pcall('ZRANGEBYSCORE', B.log, '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
+if type(es) ~= 'table' or es.err then return {seq, 1, {}} end
+local flag, items = 0, {}
+for j = 1, #es, 2 do
+  if es[j] == '' then
+    flag = 1
+  else
+    local c = {k = B.base .. 'b:' .. es[j]}
+    c.t = c.k .. ':t'
+    local r, corrupt = read(c)
+    local st
+    if r == nil then st = absent(now, corrupt) else st = reply(r, now, trials(c, r, now), 0, 0) end
+    items[#items + 1] = {es[j], tonumber(es[j + 1]), st}
+  end
 end
-if not trip then return windowed(unchanged(r, now, corrupt)) end
-local f = r.f
-next_gen(r, 1, now)
-r.f = f
-save(r)
-publish(r, now, 0)
-return windowed(reply(r, now, 0, 1, corrupt))
+return {seq, flag, items}
+`)
+
+// window merges members' window growth into the fleets' windows of one
+// bucket: ARGV[4] is the member, then per breaker its context and
+// (fi, fg) its closed generation, more calls, failures and slow calls,
+// the bucket length in ms, the window's buckets, FailureRate,
+// SlowCallRate, MinCalls and MinMembers. Growth is counted in the bucket
+// Redis's clock says is current. The fleet's window trips the breaker when
+// it holds MinCalls calls, its failure rate reaches FailureRate or its
+// slow-call rate SlowCallRate (0: off), and MinMembers distinct members have
+// reported failures in it. Each answer is the breaker's reply followed by
+// the window's calls, failures and slow calls (none when the breaker is
+// not in that closed generation).
+var windowScript = script(`
+local B = bucket()
+local now = now_ms()
+local member = ARGV[4]
+local out = {}
+local j = 5
+while j <= #ARGV do
+  local c = ctx(B, ARGV, j)
+  local a = j + CTXN
+  j = a + 11
+  local r, corrupt, fresh = load(c, now)
+  if r.st ~= 0 or not is_from(c, r, fresh, ARGV[a], ARGV[a + 1]) then
+    out[#out + 1] = finish(B, c, r, now, corrupt, fresh)
+  else
+    local dc, df, ds = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    local bms, nb = tonumber(ARGV[a + 5]), tonumber(ARGV[a + 6])
+    local b = math.floor(now / bms)
+    local w = c.w .. r.i .. ':' .. fmt(r.g)
+    local life = bms * (nb + 1)
+    if dc > 0 then fix('HINCRBY', w, 'c' .. fmt(b), 'c' .. fmt(b), dc) end
+    if df > 0 then
+      fix('HINCRBY', w, 'f' .. fmt(b), 'f' .. fmt(b), df)
+      local m = w .. ':m' .. fmt(b)
+      fix('SADD', m, nil, member)
+      redis.call('PEXPIRE', m, life)
+    end
+    if ds > 0 then fix('HINCRBY', w, 's' .. fmt(b), 's' .. fmt(b), ds) end
+    local calls, fails, slow, old = 0, 0, 0, {}
+    local kv = fix('HGETALL', w, nil)
+    for x = 1, #kv, 2 do
+      local kind, at, v = string.sub(kv[x], 1, 1), tonumber(string.sub(kv[x], 2)), int(kv[x + 1], 0, TMAX)
+      if at == nil or v == nil or at <= b - nb or at > b then
+        old[#old + 1] = kv[x]
+      elseif kind == 'c' then calls = calls + v
+      elseif kind == 'f' then fails = fails + v
+      elseif kind == 's' then slow = slow + v
+      end
+    end
+    if #old > 0 then redis.call('HDEL', w, unpack(old)) end
+    redis.call('PEXPIRE', w, life)
+    fails, slow = math.min(fails, calls), math.min(slow, calls)
+    fix('HSET', B.win, nil, c.kn, fmt(calls) .. ' ' .. fmt(fails) .. ' ' .. fmt(slow) .. ' ' .. fmt(now + life))
+    local fr, sr, mincalls, minmembers = tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9]), tonumber(ARGV[a + 10])
+    local trip = r.md ~= 2 and calls > 0 and calls >= mincalls and
+      ((fr > 0 and fails >= fr * calls) or (sr > 0 and slow >= sr * calls))
+    if trip and minmembers > 1 then
+      local sets = {}
+      for i = b - nb + 1, b do sets[#sets + 1] = w .. ':m' .. fmt(i) end
+      trip = #redis.call('SUNION', unpack(sets)) >= minmembers
+    end
+    local rep
+    if trip then
+      local f = r.f
+      next_gen(c, r, 1, now)
+      r.f = f
+      save(B, c, r, now, 0)
+      changed(B, c)
+      rep = reply(r, now, 0, 1, corrupt)
+    else
+      rep = finish(B, c, r, now, corrupt, fresh)
+    end
+    rep[#rep + 1] = calls
+    rep[#rep + 1] = fails
+    rep[#rep + 1] = slow
+    out[#out + 1] = rep
+  end
+end
+return out
+`)
+
+// registerScript records that member ARGV[4] has the breakers ARGV[6...]
+// bound (and renews its registration for ARGV[5] ms); unregisterScript
+// that it no longer has the breakers ARGV[5...].
+var registerScript = script(`
+local B = bucket()
+for j = 6, #ARGV do register(B, ARGV[4], ARGV[j], tonumber(ARGV[5])) end
+return 1
+`)
+
+var unregisterScript = script(`
+local B = bucket()
+for j = 5, #ARGV do unregister(B, ARGV[4], ARGV[j]) end
+return 1
+`)
+
+// reapScript drops the registrations of member ARGV[4], which stopped
+// sending heartbeats.
+var reapScript = script(`
+local B = bucket()
+local reg = B.base .. 'r:' .. ARGV[4]
+local names = redis.pcall('SMEMBERS', reg)
+if type(names) == 'table' and not names.err then
+  for _, kn in ipairs(names) do
+    if fix('HINCRBY', B.nmem, kn, kn, -1) <= 0 then redis.call('HDEL', B.nmem, kn) end
+  end
+end
+redis.call('DEL', reg)
+return 1
+`)
+
+// renewScript keeps what member ARGV[4] holds alive for ARGV[5] more ms:
+// the bucket's own keys, its registration, and the breakers ARGV[6...]
+// that have something to share (idle ones are left to expire).
+var renewScript = script(`
+local B = bucket()
+local ttl = tonumber(ARGV[5])
+local now = now_ms()
+for _, k in ipairs({B.seq, B.log, B.sum, B.win, B.nmem, B.base .. 'r:' .. ARGV[4]}) do redis.call('PEXPIRE', k, ttl) end
+for j = 6, #ARGV do
+  local c = {k = B.base .. 'b:' .. ARGV[j], kn = ARGV[j], ttl = ttl}
+  c.t = c.k .. ':t'
+  local r = read(c)
+  if r ~= nil and not is_idle(r) then
+    redis.call('PEXPIRE', c.k, ttl)
+    if r.st == 2 then redis.call('PEXPIRE', c.t, ttl) end
+    summarize(B, c, r, now, trials(c, r, now), now + ttl)
+  end
+end
+return 1
+`)
+
+// heartbeatScript records that member ARGV[1] is alive (KEYS[1]: the
+// namespace's members, scored by Redis ms) and claims, for reaping, up to
+// eight members silent for ARGV[3] ms. The reply is {1 if the member was
+// not listed (it must register again), claimed...}.
+var heartbeatScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local added = redis.pcall('ZADD', KEYS[1], now, ARGV[1])
+if type(added) == 'table' and added.err then
+  redis.call('DEL', KEYS[1])
+  added = redis.call('ZADD', KEYS[1], now, ARGV[1])
+end
+redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
+local out = {added}
+local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]), 'LIMIT', 0, 8)
+for _, m in ipairs(stale) do
+  redis.call('ZREM', KEYS[1], m)
+  out[#out + 1] = m
+end
+return out
 `)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -16,101 +15,59 @@ import (
 	"github.com/infuse-go/infuse"
 )
 
-// Options configures a Store. Every zero value means the documented
-// default.
-type Options struct {
-	// Namespace prefixes every key and the pub/sub channel, so that
-	// applications (or environments) sharing one Redis do not share
-	// breakers. Empty means "infuse".
-	Namespace string
-	// OpTimeout bounds how long a call waits on Redis: the call whose
-	// failure trips the breaker, a trial's permit and outcome, a manual
-	// transition, Bind. Past it the call goes on with local state. Zero
-	// means 100ms. A closed-state call never waits on Redis at all.
-	OpTimeout time.Duration
-	// FlushInterval is how long outcomes gather before they are sent to
-	// Redis in one script per breaker. Zero means 5ms.
-	FlushInterval time.Duration
-	// RefreshInterval is how often every bound breaker's state is re-read
-	// (and its keys' TTL renewed): the safety net for a lost pub/sub
-	// message. Zero means 1s.
-	RefreshInterval time.Duration
-	// RetryInterval is how long the store answers from local state alone
-	// after Redis failed, before it tries Redis on a caller's path again.
-	// The background keeps trying meanwhile. Zero means 1s.
-	RetryInterval time.Duration
-	// TTL is how long a breaker's keys outlive its last use. Zero means
-	// 24h. It must exceed the longest ResetTimeout in use.
-	TTL time.Duration
-	// TrialLease is how long a half-open trial permit is held for a member
-	// that dies before giving it back. Zero means 30s.
-	TrialLease time.Duration
-	// WindowInterval is how often each member sends its time window's
-	// growth to the fleet's window (breakers with a time Window and a
-	// rate). Zero means 100ms.
-	WindowInterval time.Duration
-}
-
-func (o *Options) fill() {
-	if o.Namespace == "" {
-		o.Namespace = "infuse"
-	}
-	if o.OpTimeout <= 0 {
-		o.OpTimeout = 100 * time.Millisecond
-	}
-	if o.FlushInterval <= 0 {
-		o.FlushInterval = 5 * time.Millisecond
-	}
-	if o.RefreshInterval <= 0 {
-		o.RefreshInterval = time.Second
-	}
-	if o.RetryInterval <= 0 {
-		o.RetryInterval = time.Second
-	}
-	if o.TTL <= 0 {
-		o.TTL = 24 * time.Hour
-	}
-	if o.TrialLease <= 0 {
-		o.TrialLease = 30 * time.Second
-	}
-	if o.WindowInterval <= 0 {
-		o.WindowInterval = 100 * time.Millisecond
-	}
-}
-
 // Store keeps breaker state in Redis, shared by every breaker that binds
 // to it under one Namespace and Name, in this process and in every other.
 // Use it as Config.Storage for any number of breakers. See the package
-// documentation for the consistency model.
+// documentation for the consistency model and the cost.
 //
-// A Store runs two goroutines: one sends outcomes and re-reads state, one
-// listens for other members' transitions. Close stops them.
+// A Store runs four goroutines: a sender (outcomes and this process's
+// transitions), a reader (the heartbeat, the safety-net poll and the reads
+// that hints ask for), a window sender, and a pub/sub listener. Close stops
+// them.
 type Store struct {
-	client  redis.UniversalClient
-	opts    Options
-	channel string
+	client redis.UniversalClient
+	opts   Options
+	l      *layout
+	id     string // this member: its heartbeat and registrations
 
 	mu       sync.Mutex
 	bindings map[string][]*binding // by breaker name
 
-	kick          chan struct{} // a binding has something to send
-	refreshSoon   chan struct{} // a breaker opened: record its open period for operators
 	degradedUntil atomic.Int64  // unix ns; Redis is not tried on callers' paths before it
 	errs          atomic.Int64  // store errors seen
+	issued        atomic.Uint64 // numbers every request sent: see binding.learned
 
-	id      string // tells this store's Sync messages from other stores'
-	syncMu  sync.Mutex
-	syncSeq atomic.Uint64
-	bindSeq atomic.Uint64
-	synced  map[uint64]chan struct{}
+	// The sender's queue: bindings with something to send, and names to
+	// unregister.
+	qmu      sync.Mutex
+	queue    map[*binding]struct{}
+	unreg    map[string]struct{}
+	sendKick chan struct{}
+	sendMu   sync.Mutex // one round of sends at a time
 
-	flushMu sync.Mutex // one flush at a time
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup // the background goroutines and bounded calls
-	closed  atomic.Bool
-	ready   chan struct{} // closed once the subscription is confirmed or given up
+	// The reader's state.
+	readKick   chan struct{}
+	hinted     atomic.Uint32 // buckets whose hints are not read yet
+	lastSeen   [nBuckets]atomic.Int64
+	readMu     sync.Mutex // one round of reads at a time
+	tokens     float64    // hint reads allowed now (under readMu)
+	tokensAt   time.Time
+	reRegister atomic.Bool // register every bound breaker again on the next heartbeat
+	registered atomic.Bool // the heartbeat has been seen once
+
+	winMu sync.Mutex // one round of window sends at a time
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup // the background goroutines and bounded calls
+	closed   atomic.Bool
+	subReady chan struct{} // closed once the subscription is confirmed or given up
+	seqReady chan struct{} // closed once the buckets' counters were read or given up
 }
+
+// Hint reads: at most hintRate a second, in bursts of up to nBuckets, so
+// that a flood of messages on the channel costs Redis a bounded load.
+const hintRate = 100
 
 // New returns a Store on client. It never fails and never waits for Redis:
 // with Redis down, breakers bound to it work from local state until Redis
@@ -119,21 +76,30 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	opts.fill()
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
-		client:      client,
-		opts:        opts,
-		channel:     opts.Namespace + ":events",
-		bindings:    make(map[string][]*binding),
-		kick:        make(chan struct{}, 1),
-		refreshSoon: make(chan struct{}, 1),
-		synced:      make(map[uint64]chan struct{}),
-		ctx:         ctx,
-		cancel:      cancel,
-		ready:       make(chan struct{}),
-		id:          strconv.FormatUint(rand.Uint64(), 36),
+		client:   client,
+		opts:     opts,
+		l:        newLayout(opts.Namespace),
+		id:       strconv.FormatUint(rand.Uint64(), 36),
+		bindings: make(map[string][]*binding),
+		queue:    make(map[*binding]struct{}),
+		unreg:    make(map[string]struct{}),
+		sendKick: make(chan struct{}, 1),
+		readKick: make(chan struct{}, 1),
+		ctx:      ctx,
+		cancel:   cancel,
+		subReady: make(chan struct{}),
+		seqReady: make(chan struct{}),
+		tokens:   nBuckets,
+		tokensAt: time.Now(),
 	}
-	s.wg.Add(2)
+	for k := range s.lastSeen {
+		s.lastSeen[k].Store(-1)
+	}
+	s.wg.Add(4)
 	go s.listen()
-	go s.background()
+	go s.sender()
+	go s.reader()
+	go s.windows()
 	return s
 }
 
@@ -151,22 +117,18 @@ func (s *Store) Close() error {
 // Errors returns the number of Redis errors the store has met.
 func (s *Store) Errors() int64 { return s.errs.Load() }
 
-// keys returns a breaker's two keys: its state and its trial leases,
-// hash-tagged on the name so they share a Cluster slot.
-func (s *Store) keys(name string) []string {
-	base := s.opts.Namespace + ":{" + name + "}"
-	return []string{base, base + ":trials", base + ":window", base + ":members"}
-}
-
 // Key returns the key of the hash that holds a breaker's state, for
 // operators and tests.
-func (s *Store) Key(name string) string { return s.keys(name)[0] }
+func (s *Store) Key(name string) string { return s.l.stateKey(name) }
+
+// Namespace returns Options.Namespace.
+func (s *Store) Namespace() string { return s.opts.Namespace }
 
 func (s *Store) degraded() bool { return time.Now().UnixNano() < s.degradedUntil.Load() }
 
 // fail records a Redis error: it is counted, reported to the bindings'
 // listeners, and keeps callers off Redis for RetryInterval.
-func (s *Store) fail(err error, to []*binding) {
+func (s *Store) fail(err error, to ...*binding) {
 	s.errs.Add(1)
 	s.degradedUntil.Store(time.Now().Add(s.opts.RetryInterval).UnixNano())
 	for _, b := range to {
@@ -176,66 +138,125 @@ func (s *Store) fail(err error, to []*binding) {
 
 func (s *Store) recovered() { s.degradedUntil.Store(0) }
 
-// run runs a script for one breaker and decodes its reply, seeding the
-// state first if Redis has none (a new breaker, an expired key, a Redis
-// that lost its data).
-func (s *Store) run(ctx context.Context, b *binding, sc *redis.Script, deadline int64, args ...any) (reply, error) {
-	keys := s.keys(b.name)
-	argv := append([]any{s.channel, b.name, s.opts.TTL.Milliseconds(), b.id, deadline}, args...)
-	for attempt := 0; ; attempt++ {
-		v, err := sc.Run(ctx, s.client, keys, argv...).Result()
-		if err != nil {
-			return reply{}, fmt.Errorf("redisstore: breaker %q: %w", b.name, err)
-		}
-		r, err := decodeReply(v)
-		if err != nil {
-			return reply{}, fmt.Errorf("redisstore: breaker %q: %w", b.name, err)
-		}
-		if r.corrupt {
-			s.fail(fmt.Errorf("redisstore: breaker %q: %w: replaced it", b.name, errBadReply), []*binding{b})
-		}
-		if !r.absent || attempt > 0 || sc == bindScript {
-			return r, nil
-		}
-		seed := b.seed()
-		sr, err := s.run(ctx, b, bindScript, 0, seed...)
-		if err != nil {
-			return reply{}, err
-		}
-		b.applyAsync(sr) // what the seeding found or made
-	}
+// corrupt reports data that a script found in Redis and replaced.
+func (s *Store) corrupt(b *binding) {
+	s.errs.Add(1)
+	b.cfg.OnError(fmt.Errorf("redisstore: breaker %q: %w: replaced it", b.name, errBadReply))
 }
 
-// bounded runs a script on a caller's path: it returns after OpTimeout (or
-// when ctx is done) even if Redis has not answered, whatever the client's
-// own timeouts.
-func (s *Store) bounded(ctx context.Context, b *binding, sc *redis.Script, args ...any) (reply, error) {
+var errClosed = errors.New("redisstore: store is closed")
+
+// call is one script to run; result what came of it.
+type call struct {
+	sc   *redis.Script
+	keys []string
+	args []any
+}
+
+type result struct {
+	v   any
+	err error
+	n   uint64 // the request's number
+}
+
+// runAll runs calls in one pipeline (split by node on a Cluster) and
+// returns what each answered. A script Redis has forgotten (a restart, a
+// failover, SCRIPT FLUSH) is loaded again and its calls retried once.
+func (s *Store) runAll(ctx context.Context, calls []call) []result {
+	out := make([]result, len(calls))
+	if len(calls) == 0 {
+		return out
+	}
+	cmds := make([]*redis.Cmd, len(calls))
+	pipe := s.client.Pipeline()
+	for i, c := range calls {
+		out[i].n = s.issued.Add(1)
+		cmds[i] = c.sc.EvalSha(ctx, pipe, c.keys, c.args...)
+	}
+	_, _ = pipe.Exec(ctx)
+	var again []int
+	for i, cmd := range cmds {
+		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
+	}
+	if len(again) > 0 {
+		loaded := map[*redis.Script]bool{}
+		pipe = s.client.Pipeline()
+		for _, i := range again {
+			c := calls[i]
+			if !loaded[c.sc] {
+				loaded[c.sc] = true
+				if err := c.sc.Load(ctx, s.client).Err(); err != nil {
+					cmds[i] = c.sc.Eval(ctx, s.client, c.keys, c.args...)
+					continue
+				}
+			}
+			out[i].n = s.issued.Add(1)
+			cmds[i] = c.sc.EvalSha(ctx, pipe, c.keys, c.args...)
+		}
+		_, _ = pipe.Exec(ctx)
+	}
+	for i, cmd := range cmds {
+		out[i].v, out[i].err = cmd.Result()
+	}
+	return out
+}
+
+// run runs one script and decodes its reply about one breaker.
+func (s *Store) run(ctx context.Context, b *binding, c call) (reply, uint64, error) {
+	res := s.runAll(ctx, []call{c})[0]
+	if res.err != nil {
+		return reply{}, res.n, fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err)
+	}
+	r, err := decodeReply(res.v)
+	if err != nil {
+		return reply{}, res.n, fmt.Errorf("redisstore: breaker %q: %w", b.name, err)
+	}
+	return r, res.n, nil
+}
+
+// bounded runs f on a caller's path: it returns after OpTimeout (or when
+// ctx is done) even if Redis has not answered, whatever the client's own
+// timeouts.
+func bounded[T any](s *Store, ctx context.Context, what string, f func(ctx context.Context) (T, error)) (T, error) {
+	var zero T
 	if s.closed.Load() {
-		return reply{}, errClosed
+		return zero, errClosed
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
-	deadline := b.redisDeadline(s.opts.OpTimeout)
-	type result struct {
-		r   reply
+	type outcome struct {
+		v   T
 		err error
 	}
-	done := make(chan result, 1)
+	done := make(chan outcome, 1)
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
-		r, err := s.run(ctx, b, sc, deadline, args...)
-		done <- result{r, err}
+		v, err := f(ctx)
+		done <- outcome{v, err}
 	}()
 	select {
-	case res := <-done:
-		return res.r, res.err
+	case o := <-done:
+		return o.v, o.err
 	case <-ctx.Done():
-		return reply{}, fmt.Errorf("redisstore: breaker %q: %w", b.name, ctx.Err())
+		return zero, fmt.Errorf("redisstore: %s: %w", what, ctx.Err())
 	}
 }
 
-var errClosed = errors.New("redisstore: store is closed")
+// runBounded runs one script for a breaker on a caller's path.
+func (s *Store) runBounded(ctx context.Context, b *binding, c call) (reply, uint64, error) {
+	type rn struct {
+		r reply
+		n uint64
+	}
+	v, err := bounded(s, ctx, fmt.Sprintf("breaker %q", b.name), func(ctx context.Context) (rn, error) {
+		r, n, err := s.run(ctx, b, c)
+		return rn{r, n}, err
+	})
+	return v.r, v.n, err
+}
 
 // Bind implements infuse.Storage. It waits at most OpTimeout for Redis;
 // without an answer the breaker starts from cfg.InitialState locally and
@@ -251,29 +272,30 @@ func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 	s.mu.Unlock()
 
 	if !s.degraded() {
-		// Let the subscription settle first (at most OpTimeout, once per
-		// store), so that no transition published after Bind is missed.
+		// Let the subscription and the first reading of the buckets'
+		// counters settle first (at most OpTimeout, once per store), so
+		// that no change made after Bind's read is missed.
 		t := time.NewTimer(s.opts.OpTimeout)
-		select {
-		case <-s.ready:
-		case <-t.C:
+		for _, c := range []chan struct{}{s.subReady, s.seqReady} {
+			select {
+			case <-c:
+			case <-t.C:
+			}
 		}
 		t.Stop()
-		r, err := s.bounded(context.Background(), b, bindScript, b.seed()...)
+		err := b.bind(context.Background())
 		if err == nil {
 			s.recovered()
-			b.applyReply(r)
 			return b, nil
 		}
-		s.fail(err, []*binding{b})
+		s.fail(err, b)
 	}
-	b.markDirty() // the background binds it when Redis answers
+	b.enqueue() // the sender binds it when Redis answers
 	return b, nil
 }
 
 func (s *Store) unbind(b *binding) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	list := s.bindings[b.name]
 	for i, o := range list {
 		if o == b {
@@ -281,10 +303,18 @@ func (s *Store) unbind(b *binding) {
 			break
 		}
 	}
-	if len(list) == 0 {
+	last := len(list) == 0
+	if last {
 		delete(s.bindings, b.name)
 	} else {
 		s.bindings[b.name] = list
+	}
+	s.mu.Unlock()
+	if last && !s.closed.Load() {
+		s.qmu.Lock()
+		s.unreg[b.name] = struct{}{}
+		s.qmu.Unlock()
+		s.kickSender()
 	}
 }
 
@@ -304,198 +334,56 @@ func (s *Store) all() []*binding {
 	return out
 }
 
-// signal wakes the background goroutine to send what bindings gathered.
-func (s *Store) signal() {
-	select {
-	case s.kick <- struct{}{}:
-	default:
+// boundNames returns the names bound in this store, by bucket.
+func (s *Store) boundNames() [nBuckets][]string {
+	var out [nBuckets][]string
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name := range s.bindings {
+		k := bucketOf(name)
+		out[k] = append(out[k], name)
 	}
+	return out
 }
 
-// background sends outcomes and pending transitions FlushInterval after
-// they appear, and re-reads every breaker each RefreshInterval.
-func (s *Store) background() {
-	defer s.wg.Done()
-	refresh := time.NewTicker(s.opts.RefreshInterval)
-	defer refresh.Stop()
-	window := time.NewTicker(s.opts.WindowInterval)
-	defer window.Stop()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case <-window.C:
-			s.sendWindows(s.ctx)
-		case <-s.refreshSoon:
-			s.refreshAll(s.ctx)
-		case <-s.kick:
-			t := time.NewTimer(s.opts.FlushInterval)
-			select {
-			case <-s.ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			s.flush(s.ctx)
-		case <-refresh.C:
-			s.flush(s.ctx)
-			s.refreshAll(s.ctx)
-		}
-	}
+// bucketArgs are the first arguments of every script: the channel, the
+// bucket and its key prefix.
+func (s *Store) bucketArgs(k int, n int) []any {
+	args := make([]any, 0, 3+n)
+	return append(args, s.l.channel, k, s.l.base[k])
 }
 
-// flush sends every binding's gathered outcomes and pending changes.
-func (s *Store) flush(ctx context.Context) {
-	s.flushMu.Lock()
-	defer s.flushMu.Unlock()
-	for _, b := range s.all() {
-		if err := b.flush(ctx); err != nil {
-			s.fail(err, s.named(b.name))
-			s.retryLater()
-			return
-		}
-	}
-}
-
-// retryLater wakes the background again after RetryInterval, so pending
-// work is retried without a caller's kick.
-func (s *Store) retryLater() {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		t := time.NewTimer(s.opts.RetryInterval)
-		defer t.Stop()
-		select {
-		case <-s.ctx.Done():
-		case <-t.C:
-			s.signal()
-		}
-	}()
-}
-
-// sendWindows sends each merging binding's window growth.
-func (s *Store) sendWindows(ctx context.Context) {
-	for _, b := range s.all() {
-		if !b.MergesWindows() {
-			continue
-		}
-		if err := b.sendWindow(ctx); err != nil {
-			s.fail(err, []*binding{b})
-			return
-		}
-	}
-}
-
-func (s *Store) refreshAll(ctx context.Context) {
-	seen := make(map[string]bool)
-	for _, b := range s.all() {
-		if seen[b.name] {
-			continue
-		}
-		seen[b.name] = true
-		ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
-		r, err := s.run(ctx, b, refreshScript, 0, b.id, b.openFor().Milliseconds())
-		cancel()
-		if err != nil {
-			s.fail(err, s.named(b.name))
-			return
-		}
-		s.recovered()
-		for _, o := range s.named(b.name) {
-			o.applyAsync(r)
-		}
-	}
-}
-
-// listen applies the transitions other members publish.
-func (s *Store) listen() {
-	defer s.wg.Done()
-	ps := s.client.Subscribe(s.ctx, s.channel)
-	defer ps.Close()
-	// Wait for the confirmation, so that Sync can rely on the
-	// subscription; with Redis down, the channel below resubscribes when
-	// it is back.
-	ctx, cancel := context.WithTimeout(s.ctx, s.opts.OpTimeout)
-	_, _ = ps.Receive(ctx)
-	cancel()
-	close(s.ready)
-	ch := ps.Channel()
-	for {
-		select {
-		case <-s.ctx.Done():
-			return
-		case msg, ok := <-ch:
-			if !ok {
-				return
-			}
-			s.receive(msg.Payload)
-		}
-	}
-}
-
-func (s *Store) receive(payload string) {
-	if rest, ok := strings.CutPrefix(payload, syncPrefix); ok {
-		id, num, _ := strings.Cut(rest, " ")
-		if n, err := strconv.ParseUint(num, 10, 64); err == nil && id == s.id {
-			s.syncMu.Lock()
-			if c, ok := s.synced[n]; ok {
-				close(c)
-				delete(s.synced, n)
-			}
-			s.syncMu.Unlock()
-		}
-		return
-	}
-	name, origin, r, err := decodeMessage(payload)
-	if err != nil {
-		s.errs.Add(1)
-		for _, b := range s.all() {
-			b.cfg.OnError(err)
-		}
-		return
-	}
-	for _, b := range s.named(name) {
-		if b.id != origin { // a binding applies its own scripts' replies itself
-			b.applyAsync(reply{remote: r})
-		}
-	}
-}
-
-// Sync sends everything the bindings have gathered (outcomes, windows),
-// then waits until every
-// message published before has been received and applied: after it, each
-// breaker on this store has seen every transition made before the call,
-// here or by another member that had synced. It is for tests and for
-// orderly shutdown.
+// Sync sends everything the bindings have gathered (outcomes, windows,
+// transitions made while Redis was away), then reads every bound breaker's
+// state from Redis: after it, each breaker on this store has adopted every
+// transition committed before the call and the merged run of failures as
+// Redis held it. It reads every bound breaker, so its cost grows with
+// them: it is for tests and for an orderly shutdown, not for a loop.
 func (s *Store) Sync(ctx context.Context) error {
 	if s.closed.Load() {
 		return errClosed
 	}
-	select {
-	case <-s.ready:
-	case <-ctx.Done():
-		return ctx.Err()
+	for _, c := range []chan struct{}{s.subReady, s.seqReady} {
+		select {
+		case <-c:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
-	s.flush(ctx)
-	s.sendWindows(ctx)
-	s.refreshAll(ctx)
-	n := s.syncSeq.Add(1)
-	c := make(chan struct{})
-	s.syncMu.Lock()
-	s.synced[n] = c
-	s.syncMu.Unlock()
-	defer func() {
-		s.syncMu.Lock()
-		delete(s.synced, n)
-		s.syncMu.Unlock()
-	}()
-	if err := s.client.Publish(ctx, s.channel, syncPrefix+s.id+" "+strconv.FormatUint(n, 10)).Err(); err != nil {
+	var err error
+	for range 3 {
+		s.sendRound(ctx, true)
+		s.sendWindows(ctx)
+		if err = s.readBound(ctx); err != nil {
+			continue
+		}
+		if !s.pending() {
+			return nil
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("redisstore: sync: %w", err)
 	}
-	select {
-	case <-c:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("redisstore: sync: %w", ctx.Err())
-	}
+	s.sendRound(ctx, true)
+	return nil
 }

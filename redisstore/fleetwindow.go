@@ -1,0 +1,147 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/infuse-go/infuse"
+)
+
+// Fleet windows. Every WindowInterval the store sends the growth of each
+// merging breaker's time window since its last send: one script per
+// bucket for all of that bucket's breakers, all buckets in one pipeline.
+// A breaker whose window did not grow sends nothing.
+
+func (s *Store) windows() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.WindowInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.sendWindows(s.ctx)
+		}
+	}
+}
+
+// windowItem is one breaker's growth to send.
+type windowItem struct {
+	b    *binding
+	seen infuse.WindowCounts
+}
+
+// windowsPerScript bounds how many breakers one window script merges.
+const windowsPerScript = 64
+
+func (s *Store) sendWindows(ctx context.Context) {
+	s.winMu.Lock()
+	defer s.winMu.Unlock()
+	var by [nBuckets][]windowItem
+	var args [nBuckets][]any
+	for _, b := range s.all() {
+		if !b.MergesWindows() {
+			continue
+		}
+		if it, more, ok := b.windowItem(); ok {
+			by[b.bucket] = append(by[b.bucket], it)
+			args[b.bucket] = append(args[b.bucket], more...)
+		}
+	}
+	const per = ctxArgs + 11
+	var calls []call
+	var items [][]windowItem
+	for k, list := range by {
+		a := args[k]
+		for len(list) > 0 {
+			n := min(len(list), windowsPerScript)
+			head := append(s.bucketArgs(k, 1+n*per), s.id)
+			calls = append(calls, call{sc: windowScript, keys: s.l.bucket[k], args: append(head, a[:n*per]...)})
+			items = append(items, list[:n])
+			list, a = list[n:], a[n*per:]
+		}
+	}
+	if len(calls) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	defer cancel()
+	for i, res := range s.runAll(ctx, calls) {
+		err := res.err
+		var rs []reply
+		if err == nil {
+			if rs, err = decodeReplies(res.v); err == nil && len(rs) != len(items[i]) {
+				err = fmt.Errorf("%w: %d windows for %d breakers", errBadReply, len(rs), len(items[i]))
+			}
+		}
+		if err != nil {
+			bs := make([]*binding, len(items[i]))
+			for j, it := range items[i] {
+				bs[j] = it.b
+			}
+			s.fail(fmt.Errorf("redisstore: sending windows: %w", err), bs...)
+			continue
+		}
+		s.recovered()
+		for j, it := range items[i] {
+			it.b.windowSent(it.seen, rs[j], res.n)
+		}
+	}
+}
+
+// MergesWindows implements infuse.WindowMerger: a time window with a rate
+// is merged into the fleet's window in Redis.
+func (b *binding) MergesWindows() bool {
+	w := b.cfg.Window
+	return w.Duration() > 0 && b.cfg.Counted != nil
+}
+
+// windowItem is the growth of the breaker's window since the last send,
+// with the script arguments that send it; ok is false when there is none.
+func (b *binding) windowItem() (windowItem, []any, bool) {
+	c, ok := b.cfg.Counted()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !ok || b.closed || c.Generation != b.local.Generation || b.seq > 0 || b.conf.gen == 0 {
+		return windowItem{}, nil, false
+	}
+	if c.Generation != b.sent.Generation {
+		b.sent = infuse.WindowCounts{Generation: c.Generation}
+	}
+	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures, Slow: c.Slow - b.sent.Slow}
+	if d.Calls <= 0 {
+		return windowItem{}, nil, false
+	}
+	p := b.cfg.Policy()
+	w := b.cfg.Window
+	buckets := int64((w.Duration() + w.Bucket() - 1) / w.Bucket())
+	fi, fg := b.from()
+	args := b.appendContext(make([]any, 0, ctxArgs+11), 0)
+	args = append(args, fi, fg, d.Calls, d.Failures, d.Slow, w.Bucket().Milliseconds(), buckets,
+		p.FailureRate, p.SlowCallRate, p.MinCalls, p.MinMembers)
+	return windowItem{b: b, seen: c}, args, true
+}
+
+// windowSent takes the window script's answer for this breaker.
+func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) {
+	b.mu.Lock()
+	if b.sent.Generation == c.Generation {
+		b.sent = c
+	}
+	if r.hasWindow {
+		b.fleet = infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, Slow: r.wSlow}
+	}
+	b.mu.Unlock()
+	b.applyAsync(r, n, true)
+}
+
+// FleetWindow implements infuse.WindowMerger: the fleet's window as the
+// last send of this member's growth found it, if that was in generation
+// gen.
+func (b *binding) FleetWindow(gen uint64) (infuse.WindowCounts, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fleet, b.fleet.Generation == gen && gen != 0
+}

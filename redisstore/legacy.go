@@ -1,0 +1,75 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/infuse-go/infuse"
+)
+
+// Upgrading from the first layout (keys "<namespace>:{<name>}", no
+// version). A breaker that binds in this layout and finds nothing here
+// reads its old key once: if the old layout held it open or in a forced
+// mode, the breaker starts from that (the rest of its open period, the
+// mode) and shares it in this layout. Nothing is written to the old keys;
+// they expire by their TTL. See the README for what happens during a
+// rolling upgrade.
+
+// readLegacy reads a breaker's state in the first layout; nil when there
+// is nothing worth carrying over (no key, closed, or not a state).
+func (s *Store) readLegacy(ctx context.Context, name string) (*remote, error) {
+	pipe := s.client.Pipeline()
+	h := pipe.HMGet(ctx, legacyKey(s.opts.Namespace, name), "st", "g", "oa", "f", "md", "tr")
+	now := pipe.Time(ctx)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return nil, err
+	}
+	vals, err := h.Result()
+	if err != nil || len(vals) != 6 {
+		return nil, nil
+	}
+	var n [6]int64
+	for i, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			if i < 2 {
+				return nil, nil
+			}
+			continue
+		}
+		if n[i], err = strconv.ParseInt(str, 10, 64); err != nil || n[i] < 0 {
+			return nil, nil
+		}
+	}
+	r := remote{state: infuse.State(n[0]), openedAt: n[2], failures: int(min(n[3], maxCount)),
+		mode: infuse.Mode(n[4]), trips: int(min(n[5], maxCount)), now: now.Val().UnixMilli()}
+	switch {
+	case n[0] > 2 || n[4] > 2 || n[1] < 1:
+		return nil, nil
+	case r.mode == infuse.ModeNormal && r.state != infuse.Open:
+		return nil, nil
+	}
+	return &r, nil
+}
+
+// importLegacy starts the binding from a state read in the first layout,
+// as its own, not yet shared: the sender seeds Redis with it. b.mu is
+// held.
+func (b *binding) importLegacy(r remote) {
+	b.conf = remote{}
+	b.seq = 1
+	b.local = infuse.Snapshot{State: r.state, Generation: 1, Mode: r.mode, Trips: r.trips}
+	switch {
+	case r.mode == infuse.ModeDisabled:
+		b.local.State = infuse.Closed
+	case r.mode == infuse.ModeForcedOpen || r.state == infuse.Open:
+		b.local.State = infuse.Open
+		b.local.Failures = r.failures
+		b.local.OpenedAt = b.cfg.Clock.Now().Add(-time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond)
+	}
+	b.enqueueLocked()
+}

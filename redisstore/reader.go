@@ -1,0 +1,417 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// The reader keeps the members' view of Redis fresh, at a cost that does
+// not grow with the number of breakers:
+//
+//   - A hint on the channel names a bucket and its change counter; the
+//     reader reads that bucket's changes since the counter it last saw, in
+//     one script, and only those. Hints are never trusted: a stale one
+//     costs nothing, and reads are rate-limited (hintRate a second) so a
+//     flood of forged ones costs a bounded load.
+//   - Every RefreshInterval it sends the member's heartbeat and reads every
+//     bucket's counter in one round trip: a missed hint is caught there.
+//     A counter that went back (Redis lost the bucket) or a log that no
+//     longer reaches back to the reader's counter has it read every bound
+//     breaker of the bucket.
+//   - Every TTL/3 it renews what the member holds that has something to
+//     share.
+
+// listen passes the channel's hints to the reader.
+func (s *Store) listen() {
+	defer s.wg.Done()
+	ps := s.client.Subscribe(s.ctx, s.l.channel)
+	defer ps.Close()
+	// Wait for the confirmation, so that Bind can rely on the
+	// subscription; with Redis down, the channel below resubscribes when
+	// it is back.
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.OpTimeout)
+	_, _ = ps.Receive(ctx)
+	cancel()
+	close(s.subReady)
+	ch := ps.Channel()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case msg, ok := <-ch:
+			if !ok {
+				return
+			}
+			s.hint(msg.Payload)
+		}
+	}
+}
+
+// hint takes a message from the channel. Anything but a hint of a change
+// the reader has not seen yet is ignored.
+func (s *Store) hint(payload string) {
+	k, seq, ok := decodeHint(payload)
+	if !ok || seq <= s.lastSeen[k].Load() {
+		return
+	}
+	s.hinted.Or(1 << k)
+	s.kickReader()
+}
+
+func (s *Store) kickReader() {
+	select {
+	case s.readKick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Store) reader() {
+	defer s.wg.Done()
+	ctx := s.ctx
+	s.heartbeat(ctx)
+	if seqs, err := s.readSeqs(ctx); err == nil {
+		for k, seq := range seqs {
+			s.lastSeen[k].Store(seq)
+		}
+	}
+	close(s.seqReady)
+	refresh := time.NewTicker(s.opts.RefreshInterval)
+	defer refresh.Stop()
+	renew := time.NewTicker(max(s.opts.TTL/3, time.Millisecond))
+	defer renew.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-refresh.C:
+			s.heartbeat(ctx)
+			s.poll(ctx)
+		case <-renew.C:
+			s.renew(ctx)
+		case <-s.readKick:
+			s.readHinted(ctx)
+		}
+	}
+}
+
+// readSeqs reads every bucket's change counter: one MGET on a single
+// server, a GET per bucket (in one pipeline) on a Cluster.
+func (s *Store) readSeqs(ctx context.Context) ([nBuckets]int64, error) {
+	var out [nBuckets]int64
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	defer cancel()
+	keys := make([]string, nBuckets)
+	for k := range keys {
+		keys[k] = s.l.bucket[k][0]
+	}
+	vals := make([]any, nBuckets)
+	switch s.client.(type) {
+	case *redis.ClusterClient, *redis.Ring:
+		pipe := s.client.Pipeline()
+		cmds := make([]*redis.StringCmd, nBuckets)
+		for k, key := range keys {
+			cmds[k] = pipe.Get(ctx, key)
+		}
+		_, _ = pipe.Exec(ctx)
+		for k, c := range cmds {
+			v, err := c.Result()
+			switch {
+			case err == nil:
+				vals[k] = v
+			case errors.Is(err, redis.Nil), redis.HasErrorPrefix(err, "WRONGTYPE"):
+			default:
+				return out, err
+			}
+		}
+	default:
+		v, err := s.client.MGet(ctx, keys...).Result()
+		if err != nil {
+			return out, err
+		}
+		copy(vals, v)
+	}
+	for k, v := range vals {
+		if str, ok := v.(string); ok {
+			n, _ := strconv.ParseInt(str, 10, 64)
+			out[k] = max(n, 0)
+		}
+	}
+	return out, nil
+}
+
+// poll is the safety net: it reads every bucket's counter and what changed
+// where one moved.
+func (s *Store) poll(ctx context.Context) {
+	seqs, err := s.readSeqs(ctx)
+	if err != nil {
+		s.fail(fmt.Errorf("redisstore: polling: %w", err))
+		return
+	}
+	s.recovered()
+	var moved uint32
+	var full []int
+	for k, seq := range seqs {
+		switch last := s.lastSeen[k].Load(); {
+		case last < 0 || seq < last:
+			// Never read, or Redis lost the bucket: read all of it.
+			full = append(full, k)
+			s.lastSeen[k].Store(seq)
+		case seq > last:
+			moved |= 1 << k
+		}
+	}
+	if len(full) > 0 {
+		s.readMu.Lock()
+		s.readBuckets(ctx, full)
+		s.readMu.Unlock()
+	}
+	if moved != 0 {
+		s.readChanges(ctx, moved)
+	}
+}
+
+// readHinted reads the buckets hints named, as far as the rate allows;
+// the rest wait for the next token.
+func (s *Store) readHinted(ctx context.Context) {
+	s.readMu.Lock()
+	now := time.Now()
+	s.tokens = min(s.tokens+now.Sub(s.tokensAt).Seconds()*hintRate, nBuckets)
+	s.tokensAt = now
+	mask := s.hinted.Swap(0)
+	var take uint32
+	for k := range nBuckets {
+		if mask&(1<<k) != 0 && s.tokens >= 1 {
+			take |= 1 << k
+			s.tokens--
+		}
+	}
+	if rest := mask &^ take; rest != 0 {
+		s.hinted.Or(rest)
+		wait := time.Duration((1 - s.tokens) / hintRate * float64(time.Second))
+		time.AfterFunc(wait, s.kickReader)
+	}
+	s.readMu.Unlock()
+	if take != 0 {
+		// A read that found a change was worth it: it costs no token, so
+		// the rate bounds only what forged or stale hints cost.
+		useful := s.readChanges(ctx, take)
+		s.readMu.Lock()
+		s.tokens = min(s.tokens+float64(useful), nBuckets)
+		s.readMu.Unlock()
+	}
+}
+
+// readChanges reads what changed in the buckets of mask since the reader
+// last looked, and gives it to the bindings of those breakers. It returns
+// how many of the buckets had changed.
+func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	const limit = 256
+	var ks []int
+	var calls []call
+	for k := range nBuckets {
+		if mask&(1<<k) == 0 {
+			continue
+		}
+		since := max(s.lastSeen[k].Load(), 0)
+		args := append(s.bucketArgs(k, 2), since, limit)
+		ks = append(ks, k)
+		calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: args})
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	defer cancel()
+	var full []int
+	for i, res := range s.runAll(ctx, calls) {
+		k := ks[i]
+		if res.err != nil {
+			s.fail(fmt.Errorf("redisstore: reading changes: %w", res.err))
+			continue
+		}
+		cs, err := decodeChanges(res.v)
+		if err != nil {
+			s.fail(err)
+			continue
+		}
+		for _, c := range cs.items {
+			if name, ok := unescape(c.kname); ok {
+				for _, b := range s.named(name) {
+					b.applyAsync(c.r, res.n, false)
+				}
+			}
+		}
+		if cs.seq != s.lastSeen[k].Load() {
+			useful++
+		}
+		seen := cs.seq
+		if len(cs.items) == limit {
+			seen = cs.items[limit-1].seq
+			s.hinted.Or(1 << k)
+			s.kickReader()
+		}
+		s.lastSeen[k].Store(seen)
+		if cs.flag != 0 {
+			full = append(full, k)
+		}
+	}
+	s.readBuckets(ctx, full)
+	return useful
+}
+
+// readBuckets reads every bound breaker of the buckets ks. s.readMu is
+// held.
+func (s *Store) readBuckets(ctx context.Context, ks []int) {
+	if len(ks) == 0 {
+		return
+	}
+	all := s.boundNames()
+	var some [nBuckets][]string
+	for _, k := range ks {
+		some[k] = all[k]
+	}
+	if err := s.readNames(ctx, some); err != nil {
+		s.fail(err)
+	}
+}
+
+// readBound reads every bound breaker.
+func (s *Store) readBound(ctx context.Context) error {
+	s.readMu.Lock()
+	defer s.readMu.Unlock()
+	return s.readNames(ctx, s.boundNames())
+}
+
+// readNames reads the named breakers, a script per bucket (and chunk), in
+// one pipeline, and gives each state to the breaker's bindings.
+func (s *Store) readNames(ctx context.Context, names [nBuckets][]string) error {
+	var calls []call
+	var batches [][]string
+	for k, list := range names {
+		for len(list) > 0 {
+			n := min(len(list), chunk)
+			args := s.bucketArgs(k, n)
+			for _, name := range list[:n] {
+				args = append(args, escape(name))
+			}
+			calls = append(calls, call{sc: readScript, keys: s.l.bucket[k], args: args})
+			batches = append(batches, list[:n])
+			list = list[n:]
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	defer cancel()
+	var first error
+	for i, res := range s.runAll(ctx, calls) {
+		err := res.err
+		var rs []reply
+		if err == nil {
+			if rs, err = decodeReplies(res.v); err == nil && len(rs) != len(batches[i]) {
+				err = fmt.Errorf("%w: %d states for %d breakers", errBadReply, len(rs), len(batches[i]))
+			}
+		}
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("redisstore: reading breakers: %w", err)
+			}
+			continue
+		}
+		for j, name := range batches[i] {
+			for _, b := range s.named(name) {
+				b.applyAsync(rs[j], res.n, false)
+			}
+		}
+	}
+	if first == nil && len(calls) > 0 {
+		s.recovered()
+	}
+	return first
+}
+
+// heartbeat tells Redis this member is alive, registers its breakers again
+// if Redis had dropped it, and reaps members that stopped.
+func (s *Store) heartbeat(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	defer cancel()
+	v, err := heartbeatScript.Run(ctx, s.client, []string{s.l.members}, s.id,
+		s.opts.TTL.Milliseconds(), s.opts.staleAfter().Milliseconds()).Result()
+	if err != nil {
+		s.fail(fmt.Errorf("redisstore: heartbeat: %w", err))
+		return
+	}
+	vals, _ := v.([]any)
+	if len(vals) == 0 {
+		s.fail(fmt.Errorf("%w: heartbeat %v", errBadReply, v))
+		return
+	}
+	added := vals[0] == int64(1)
+	was := s.registered.Swap(true)
+	// Dropped (reaped while silent, or lost): register again now, and once
+	// more next time, after any reaper still at work has finished.
+	again := s.reRegister.Swap(false)
+	if added && was {
+		s.reRegister.Store(true)
+	}
+	if (added && was) || again {
+		s.registerAll(ctx)
+	}
+	var stale []string
+	for _, x := range vals[1:] {
+		if id, ok := x.(string); ok && id != s.id && len(id) <= 64 {
+			stale = append(stale, id)
+		}
+	}
+	s.reap(ctx, stale)
+}
+
+// registerAll registers every bound breaker.
+func (s *Store) registerAll(ctx context.Context) {
+	s.eachBucket(ctx, registerScript, "registering", []any{s.id, s.opts.TTL.Milliseconds()})
+}
+
+// renew keeps alive what this member holds (see renewScript).
+func (s *Store) renew(ctx context.Context) {
+	s.eachBucket(ctx, renewScript, "renewing", []any{s.id, s.opts.TTL.Milliseconds()})
+}
+
+// eachBucket runs a bucket script over every bound breaker, in chunks.
+func (s *Store) eachBucket(ctx context.Context, sc *redis.Script, what string, head []any) {
+	var calls []call
+	for k, list := range s.boundNames() {
+		for len(list) > 0 {
+			n := min(len(list), chunk)
+			args := append(s.bucketArgs(k, len(head)+n), head...)
+			for _, name := range list[:n] {
+				args = append(args, escape(name))
+			}
+			calls = append(calls, call{sc: sc, keys: s.l.bucket[k], args: args})
+			list = list[n:]
+		}
+	}
+	for _, res := range s.runAll(ctx, calls) {
+		if res.err != nil {
+			s.fail(fmt.Errorf("redisstore: %s: %w", what, res.err))
+			return
+		}
+	}
+}
+
+// reap drops the registrations of members that stopped sending heartbeats.
+func (s *Store) reap(ctx context.Context, ids []string) {
+	var calls []call
+	for _, id := range ids {
+		for k := range nBuckets {
+			calls = append(calls, call{sc: reapScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 1), id)})
+		}
+	}
+	for _, res := range s.runAll(ctx, calls) {
+		if res.err != nil {
+			s.fail(fmt.Errorf("redisstore: reaping: %w", res.err))
+			return
+		}
+	}
+}

@@ -1,0 +1,314 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/infuse-go/infuse"
+)
+
+// The sender sends what bindings gather: outcomes, transitions made while
+// Redis was away, trial permits given back, restores and raises, open
+// periods for operators, and unregistrations. It has a goroutine of its
+// own, so an outcome never waits behind a read.
+//
+// Outcomes are paced per breaker: the first failure after a quiet
+// FlushInterval goes at once; later ones gather and go at most once per
+// FlushInterval. Everything that is ready goes in one pipeline.
+
+func (s *Store) kickSender() {
+	select {
+	case s.sendKick <- struct{}{}:
+	default:
+	}
+}
+
+// enqueue gives the binding to the sender.
+func (b *binding) enqueue() {
+	b.s.qmu.Lock()
+	b.s.queue[b] = struct{}{}
+	b.s.qmu.Unlock()
+	b.s.kickSender()
+}
+
+// enqueueLocked is enqueue with b.mu held (the lock order is b.mu, then
+// the queue's).
+func (b *binding) enqueueLocked() { b.enqueue() }
+
+func (s *Store) sender() {
+	defer s.wg.Done()
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.sendKick:
+		case <-t.C:
+		}
+		wait, failed := s.sendRound(s.ctx, false)
+		if failed {
+			// Redis failed: try again after RetryInterval, not on every
+			// new outcome.
+			r := time.NewTimer(s.opts.RetryInterval)
+			select {
+			case <-s.ctx.Done():
+				r.Stop()
+				return
+			case <-r.C:
+			}
+			s.kickSender()
+			continue
+		}
+		t.Stop()
+		if wait > 0 {
+			t.Reset(wait)
+		}
+	}
+}
+
+// op is one script the sender runs for a binding, and what to do with its
+// answer.
+type op struct {
+	call
+	done func(res result)
+}
+
+// sendRound sends everything ready (everything, if all) in one pipeline.
+// It returns how long until paced outcomes are ready, and whether Redis
+// failed.
+func (s *Store) sendRound(ctx context.Context, all bool) (wait time.Duration, failed bool) {
+	s.sendMu.Lock()
+	defer s.sendMu.Unlock()
+	s.qmu.Lock()
+	queue, unreg := s.queue, s.unreg
+	s.queue, s.unreg = make(map[*binding]struct{}), make(map[string]struct{})
+	s.qmu.Unlock()
+
+	now := time.Now()
+	var ops []op
+	for b := range queue {
+		more, w := b.prepare(now, all)
+		ops = append(ops, more...)
+		if w > 0 {
+			b.enqueue()
+			if wait == 0 || w < wait {
+				wait = w
+			}
+		}
+	}
+	ops = append(ops, s.unregisterOps(unreg)...)
+	if len(ops) == 0 {
+		return wait, false
+	}
+	calls := make([]call, len(ops))
+	for i, o := range ops {
+		calls[i] = o.call
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	defer cancel()
+	for i, res := range s.runAll(ctx, calls) {
+		ops[i].done(res)
+		failed = failed || res.err != nil
+	}
+	if !failed {
+		s.recovered()
+	}
+	return wait, failed
+}
+
+// pending tells whether the sender has work queued.
+func (s *Store) pending() bool {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	return len(s.queue) > 0 || len(s.unreg) > 0
+}
+
+// prepare takes what the binding has to send: at most one change of state
+// (a bind or restore, a raise, its own transitions), else the permits it
+// gave back, an open period to record, and its outcomes if FlushInterval
+// has passed since it last sent some (or all). wait > 0 says when the
+// outcomes it kept will be ready.
+func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, 0
+	}
+	switch {
+	case b.conf.gen == 0 || b.restore:
+		b.restore = false
+		return []op{{b.call(bindScript, 0, b.s.id), func(res result) {
+			b.done(res, func() {
+				b.mu.Lock()
+				b.restore = true
+				b.mu.Unlock()
+			})
+		}}}, 0
+	case b.raise != nil:
+		r := *b.raise
+		b.raise = nil
+		c := b.call(raiseScript, 0, r.inc, strconv.FormatUint(r.gen, 10), b.conf.gen+1)
+		return []op{{c, func(res result) {
+			b.done(res, func() {
+				b.mu.Lock()
+				if b.raise == nil {
+					b.raise = &r
+				}
+				b.mu.Unlock()
+			})
+		}}}, 0
+	case b.seq > 0:
+		var c call
+		if b.local.Mode != infuse.ModeNormal {
+			c = b.call(setModeScript, 0, int(b.local.Mode))
+		} else {
+			fi, fg := b.from()
+			if b.conf.mode != infuse.ModeNormal {
+				fg = "0" // only a manual transition moves a forced breaker
+			}
+			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures)
+		}
+		return []op{{c, func(res result) { b.pushed(res) }}}, 0
+	}
+	if ids := b.releases; len(ids) > 0 {
+		b.releases = nil
+		fi, fg := b.from()
+		extra := []any{fi, fg}
+		for _, id := range ids {
+			extra = append(extra, id)
+		}
+		ops = append(ops, op{b.call(releaseScript, 0, extra...), func(res result) {
+			b.done(res, func() {
+				b.mu.Lock()
+				b.releases = append(ids, b.releases...)
+				b.mu.Unlock()
+			})
+		}})
+	}
+	if b.note {
+		b.note = false
+		fi, fg := b.from()
+		ops = append(ops, op{b.call(noteScript, 0, fi, fg, b.openFor().Milliseconds()), func(res result) {
+			b.done(res, func() {})
+		}})
+	}
+	if b.batch.n > 0 {
+		next := b.lastSend.Add(b.s.opts.FlushInterval)
+		if b.holdUntil.After(next) {
+			next = b.holdUntil
+		}
+		if !all && now.Before(next) {
+			return ops, next.Sub(now)
+		}
+		sent, gen := b.batch, b.conf
+		b.batch, b.lastSend = batch{}, now
+		fi, fg := b.from()
+		c := b.call(reportScript, 0, fi, fg, sent.before, sent.sawArg(), sent.after, b.cfg.Policy().FailMax, 0, b.conf.resets)
+		ops = append(ops, op{c, func(res result) {
+			b.done(res, func() {
+				b.mu.Lock()
+				if b.conf.sameIdentity(gen) && b.seq == 0 {
+					b.batch = sent.then(b.batch)
+				}
+				b.mu.Unlock()
+			})
+		}})
+	}
+	return ops, 0
+}
+
+// done applies the answer to something the sender sent, or, when Redis
+// failed, undoes taking it (undo) and has the binding sent again later.
+func (b *binding) done(res result, undo func()) {
+	if res.err == nil {
+		var r reply
+		if r, res.err = decodeReply(res.v); res.err == nil {
+			b.applyAsync(r, res.n, true)
+			if b.hasWork() {
+				b.enqueue()
+			}
+			return
+		}
+	}
+	b.s.fail(fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err), b)
+	undo()
+	b.enqueue()
+}
+
+// pushed applies the answer to a transition this binding made while Redis
+// was away. Refused with Redis still at the generation the binding knew,
+// pushing again would change nothing: the binding raises Redis's state
+// above its own instead, and adopts it.
+func (b *binding) pushed(res result) {
+	if res.err == nil {
+		if r, err := decodeReply(res.v); err == nil && !r.changed && !r.absent {
+			b.mu.Lock()
+			if b.seq > 0 && b.conf.sameIdentity(r.remote) {
+				b.raise = &r.remote
+			}
+			b.mu.Unlock()
+		}
+	}
+	b.done(res, func() {})
+}
+
+// hasWork tells whether the binding has something for the sender.
+func (b *binding) hasWork() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return !b.closed && (b.conf.gen == 0 || b.restore || b.raise != nil || b.seq > 0 ||
+		len(b.releases) > 0 || b.note || b.batch.n > 0)
+}
+
+// unregisterOps tell Redis that this member no longer has these breakers
+// bound (unless one was bound again meanwhile).
+func (s *Store) unregisterOps(names map[string]struct{}) []op {
+	var by [nBuckets][]any
+	s.mu.Lock()
+	for name := range names {
+		if _, bound := s.bindings[name]; !bound {
+			k := bucketOf(name)
+			by[k] = append(by[k], escape(name))
+		}
+	}
+	s.mu.Unlock()
+	var ops []op
+	for k, knames := range by {
+		for len(knames) > 0 {
+			n := min(len(knames), chunk)
+			args := append(s.bucketArgs(k, 1+n), s.id)
+			c := call{sc: unregisterScript, keys: s.l.bucket[k], args: append(args, knames[:n]...)}
+			again := knames[:n]
+			ops = append(ops, op{c, func(res result) {
+				if res.err != nil {
+					s.fail(fmt.Errorf("redisstore: unregistering: %w", res.err))
+					s.qmu.Lock()
+					for _, kn := range again {
+						if name, ok := unescape(kn.(string)); ok {
+							s.unreg[name] = struct{}{}
+						}
+					}
+					s.qmu.Unlock()
+				}
+			}})
+			knames = knames[n:]
+		}
+	}
+	return ops
+}
+
+// chunk is how many breakers one bucket script takes at most.
+const chunk = 256
+
+// sending tells whether a round of sends is in flight.
+func (s *Store) sending() bool {
+	if s.sendMu.TryLock() {
+		s.sendMu.Unlock()
+		return false
+	}
+	return true
+}
