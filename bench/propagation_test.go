@@ -55,6 +55,14 @@ func propagationWorker() int {
 		fmt.Println("error", err)
 		return 1
 	}
+	// Other breakers bound beside it, for the fleet at scale.
+	extra, _ := strconv.Atoi(os.Getenv("BREAKERS"))
+	for i := range extra {
+		if _, err := infuse.New(infuse.Config{Name: fmt.Sprint("other-", i), Storage: store}); err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+	}
 	go func() {
 		for l := range lines {
 			fmt.Println(l)
@@ -83,9 +91,9 @@ type propWorker struct {
 	lines chan string
 }
 
-func startPropWorker(b *testing.B, srv *redistest.Server, ns string) *propWorker {
+func startPropWorker(b *testing.B, srv *redistest.Server, ns string, breakers int) *propWorker {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), benchWorkerEnv+"=1", "REDIS_ADDR="+srv.Addr, "NAMESPACE="+ns)
+	cmd.Env = append(os.Environ(), benchWorkerEnv+"=1", "REDIS_ADDR="+srv.Addr, "NAMESPACE="+ns, fmt.Sprint("BREAKERS=", breakers))
 	cmd.Stderr = os.Stderr
 	in, _ := cmd.StdinPipe()
 	out, _ := cmd.StdoutPipe()
@@ -141,13 +149,24 @@ func (w *propWorker) until(b *testing.B, prefix string) int64 {
 // BenchmarkTripPropagation trips the breaker in one of 8 processes and
 // measures when each of the 7 others sees it open; each iteration is one
 // trip (and a manual close after it). It reports the p50 and p99 latency.
+// With breakers=5000 each process has 5000 other breakers bound beside it.
 func BenchmarkTripPropagation(b *testing.B) {
+	for _, extra := range []int{0, 5000} {
+		name := "breakers=1"
+		if extra > 0 {
+			name = fmt.Sprint("breakers=", extra+1)
+		}
+		b.Run(name, func(b *testing.B) { tripPropagation(b, extra) })
+	}
+}
+
+func tripPropagation(b *testing.B, extra int) {
 	srv := redistest.Start(b)
 	ns := fmt.Sprint("prop", time.Now().UnixNano())
 	const n = 8
 	ws := make([]*propWorker, n)
 	for i := range ws {
-		ws[i] = startPropWorker(b, srv, ns)
+		ws[i] = startPropWorker(b, srv, ns, extra)
 	}
 	var lat []time.Duration
 	b.ResetTimer()

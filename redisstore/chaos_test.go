@@ -438,3 +438,22 @@ func TestEvictedBreakersLeaveNothing(t *testing.T) {
 	}
 	eventually(t, "the keys of the failed hosts expire", func() bool { return len(c.Keys(bg, "hosts:v2:*:b:*").Val()) == 0 })
 }
+
+// Operators' member counts come from heartbeats and registrations: a
+// store that closes leaves at once, one that dies is dropped once its
+// heartbeat is missed.
+func TestMembersComeAndGo(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := redisstore.Options{Namespace: "members"}
+	sa := newStore(t, srv, opts)
+	sb := redisstore.New(srv.Client(t), opts)
+	newBreaker(t, sa, infuse.Config{Name: "x"})
+	newBreaker(t, sb, infuse.Config{Name: "x"})
+	if info, err := sa.Breaker(bg, "x"); err != nil || info.Members != 2 || !info.Idle {
+		t.Fatalf("two members bound: %+v, %v", info, err)
+	}
+	_ = sb.Close()
+	if info, err := sa.Breaker(bg, "x"); err != nil || info.Members != 1 {
+		t.Fatalf("after one store closed: %+v, %v", info, err)
+	}
+}

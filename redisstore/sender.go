@@ -25,12 +25,17 @@ func (s *Store) kickSender() {
 	}
 }
 
-// enqueue gives the binding to the sender.
+// enqueue gives the binding to the sender, and wakes it unless the
+// binding was queued already (then the sender knows when to come back to
+// it).
 func (b *binding) enqueue() {
 	b.s.qmu.Lock()
+	_, queued := b.s.queue[b]
 	b.s.queue[b] = struct{}{}
 	b.s.qmu.Unlock()
-	b.s.kickSender()
+	if !queued {
+		b.s.kickSender()
+	}
 }
 
 // enqueueLocked is enqueue with b.mu held (the lock order is b.mu, then
@@ -84,17 +89,27 @@ func (s *Store) sendRound(ctx context.Context, all bool) (wait time.Duration, fa
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	s.qmu.Lock()
-	queue, unreg := s.queue, s.unreg
-	s.queue, s.unreg = make(map[*binding]struct{}), make(map[string]struct{})
+	queue := make([]*binding, 0, len(s.queue))
+	for b := range s.queue {
+		queue = append(queue, b)
+	}
+	clear(s.queue)
+	var unreg map[string]struct{}
+	if len(s.unreg) > 0 {
+		unreg, s.unreg = s.unreg, make(map[string]struct{})
+	}
 	s.qmu.Unlock()
 
 	now := time.Now()
 	var ops []op
-	for b := range queue {
+	for _, b := range queue {
 		more, w := b.prepare(now, all)
 		ops = append(ops, more...)
 		if w > 0 {
-			b.enqueue()
+			// Back in the queue, quietly: the sender comes back after w.
+			s.qmu.Lock()
+			s.queue[b] = struct{}{}
+			s.qmu.Unlock()
 			if wait == 0 || w < wait {
 				wait = w
 			}

@@ -105,9 +105,19 @@ func New(client redis.UniversalClient, opts Options) *Store {
 
 // Close stops the store's goroutines and waits for them and for calls in
 // flight. Breakers bound to it keep their last state and stop sharing it.
+// Within OpTimeout, unless Redis is failing, it first sends what the
+// breakers gathered and leaves the fleet (its registrations and its
+// heartbeat), so that operators' member counts drop at once.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
+	}
+	if !s.degraded() {
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.OpTimeout)
+		s.sendRound(ctx, true)
+		s.eachBucket(ctx, unregisterScript, "leaving", []any{s.id})
+		s.client.ZRem(ctx, s.l.members, s.id)
+		cancel()
 	}
 	s.cancel()
 	s.wg.Wait()
