@@ -247,3 +247,51 @@ func BenchmarkFleetScale(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFleetWindowCost is what a breaker with a fleet time window costs
+// Redis: members send their windows' growth every WindowInterval (100ms),
+// one script per bucket for all their windowed breakers, in one pipeline.
+// Every breaker is called 10 times a second by every member, nothing
+// failing.
+func BenchmarkFleetWindowCost(b *testing.B) {
+	const members = 4
+	for _, n := range []int{10, 100, 1000} {
+		if testing.Short() && n > 10 {
+			continue
+		}
+		b.Run(fmt.Sprintf("windowed=%d/members=%d", n, members), func(b *testing.B) {
+			srv := redistest.Start(b)
+			stats := srv.Client(b)
+			ns := fmt.Sprint("window", time.Now().UnixNano())
+			var all [][]*infuse.Breaker
+			for range members {
+				client := redis.NewClient(&redis.Options{Addr: srv.Addr})
+				b.Cleanup(func() { _ = client.Close() })
+				store := redisstore.New(client, redisstore.Options{Namespace: ns})
+				b.Cleanup(func() { _ = store.Close() })
+				var bs []*infuse.Breaker
+				for i := range n {
+					br, err := infuse.New(infuse.Config{Name: fmt.Sprint("w", i), Storage: store,
+						Window: infuse.TimeWindow(10*time.Second, time.Second), FailureRate: 0.5, MinCalls: 20})
+					if err != nil {
+						b.Fatal(err)
+					}
+					bs = append(bs, br)
+				}
+				all = append(all, bs)
+			}
+			f := &scaleFleet{srv: srv, stats: stats, breakers: all}
+			d := 3 * time.Second
+			if testing.Short() {
+				d = 300 * time.Millisecond
+			}
+			idle, _ := f.idle(b, d)
+			busy, _ := f.load(b, 10, 0, d)
+			for b.Loop() {
+			}
+			b.ReportMetric(busy, "cmds/s")
+			b.ReportMetric((busy-idle)/float64(n*members), "cmds/s/windowed-breaker/member")
+			b.ReportMetric((busy-idle)/float64(members)/10, "cmds/window-send/member")
+		})
+	}
+}

@@ -66,8 +66,14 @@ type binding struct {
 	permits   map[uint64]struct{}
 	nextID    uint64
 	closed    bool
-	sent      infuse.WindowCounts // the window growth sent so far
-	fleet     infuse.WindowCounts // the fleet's window as the last send found it
+	// inflight counts the breaker's own calls waiting on Redis. A change
+	// the reader applies meanwhile is held (not observed): most often it
+	// is the change that call is making, which the breaker adopts from
+	// the call's answer as its own.
+	inflight int
+	held     bool
+	sent     infuse.WindowCounts // the window growth sent so far
+	fleet    infuse.WindowCounts // the fleet's window as the last send found it
 	// offset is Redis's clock minus this host's, in ms, as of the last
 	// reply (0: none yet). It only turns a wait on this host into a
 	// deadline on Redis's clock; no decision compares the two clocks.
@@ -248,12 +254,14 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		}
 		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures)
 	}
+	b.inflight++
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(ctx, b, c)
 	if err != nil {
 		b.s.fail(err, b)
 		b.mu.Lock()
+		b.ownEnd(nil)
 		if run {
 			b.batch = sent.then(b.batch)
 		}
@@ -269,9 +277,10 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	b.s.recovered()
 	b.mu.Lock()
 	b.applyOwn(r, n)
+	fire := b.ownEnd(&r)
 	s := b.local
 	b.mu.Unlock()
-	if run && !r.changed && s.State == infuse.Closed && s.Generation == t.From {
+	if fire || (run && !r.changed && s.State == infuse.Closed && s.Generation == t.From) {
 		// Not tripped: the run was reset elsewhere. The breaker takes the
 		// merged run, lower than its own view.
 		b.cfg.Observe(s)
@@ -304,17 +313,20 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	}
 	c := b.call(acquireScript, b.redisDeadline(b.s.opts.OpTimeout),
 		openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry))
+	b.inflight++
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(ctx, b, c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
+		b.ownEnd(nil)
 		b.s.fail(err, b)
 		return b.acquireLocally(p)
 	}
 	b.s.recovered()
 	b.applyOwn(r, n)
+	b.ownEnd(&r) // the caller adopts what it returns
 	if r.extra == 0 {
 		return infuse.Permit{}, b.local, false
 	}
@@ -363,12 +375,14 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 	}
 	fi, fg := b.from()
 	c := b.call(settleScript, b.redisDeadline(b.s.opts.OpTimeout), fi, fg, p.ID, int(o), b.cfg.Policy().SuccessThreshold)
+	b.inflight++
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(context.WithoutCancel(ctx), b, c)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err != nil {
+		b.ownEnd(nil)
 		b.s.fail(err, b)
 		if p.Generation != b.local.Generation {
 			return b.local, false
@@ -377,6 +391,7 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 	}
 	b.s.recovered()
 	b.applyOwn(r, n)
+	b.ownEnd(&r) // the caller adopts what it returns
 	return b.local, r.changed
 }
 
@@ -432,6 +447,7 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	var c call
 	if !local {
 		c = b.call(setModeScript, b.redisDeadline(b.s.opts.OpTimeout), int(m))
+		b.inflight++
 	}
 	b.mu.Unlock()
 	if !local {
@@ -440,11 +456,15 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 			b.s.recovered()
 			b.mu.Lock()
 			b.applyOwn(r, n)
+			b.ownEnd(&r) // the caller adopts what it returns
 			s := b.local
 			b.mu.Unlock()
 			return s, nil
 		}
 		b.s.fail(err, b)
+		b.mu.Lock()
+		b.ownEnd(nil)
+		b.mu.Unlock()
 	}
 	b.mu.Lock()
 	if m == infuse.ModeForcedOpen {
@@ -584,6 +604,24 @@ func (b *binding) apply(r remote, n uint64) bool {
 	return true
 }
 
+// ownEnd ends one of the breaker's own calls, whose answer (nil after an
+// error) the binding has applied. It tells whether a change held meanwhile
+// was another's, which the breaker must still observe. b.mu is held.
+func (b *binding) ownEnd(r *reply) bool {
+	b.inflight--
+	switch {
+	case !b.held:
+		return false
+	case r != nil && r.changed && b.conf.sameIdentity(r.remote):
+		b.held = false // the held change was this call's
+		return false
+	case b.inflight > 0:
+		return false
+	}
+	b.held = false
+	return r != nil
+}
+
 func (b *binding) setConf(r remote) {
 	b.conf, b.confAt, b.learned = r, time.Now(), b.s.issued.Load()
 }
@@ -617,6 +655,9 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) {
 	changed := b.apply(r.remote, n)
 	if own {
 		b.noteOpen(r)
+	}
+	if changed && b.inflight > 0 {
+		b.held, changed = true, false
 	}
 	s := b.local
 	b.mu.Unlock()

@@ -44,7 +44,9 @@
 //     returns what changed in the bucket since the member last looked).
 //   - A fleet window: every WindowInterval (100ms), one script per bucket
 //     for all of a member's windowed breakers that had calls, in one
-//     pipeline, about 10 commands per breaker inside.
+//     pipeline, about 5 commands per breaker inside: some 50 commands a
+//     second per busy windowed breaker and member. A longer WindowInterval
+//     costs proportionally less and lets the fleet's window lag more.
 //   - The operators' listing (Breakers): three commands per bucket, 49 in
 //     all, whatever the number of breakers.
 //

@@ -139,6 +139,9 @@ func (s *Store) degraded() bool { return time.Now().UnixNano() < s.degradedUntil
 // fail records a Redis error: it is counted, reported to the bindings'
 // listeners, and keeps callers off Redis for RetryInterval.
 func (s *Store) fail(err error, to ...*binding) {
+	if s.closed.Load() && errors.Is(err, context.Canceled) {
+		return // the store is closing: its own work was cut short
+	}
 	s.errs.Add(1)
 	s.degradedUntil.Store(time.Now().Add(s.opts.RetryInterval).UnixNano())
 	for _, b := range to {
@@ -251,6 +254,13 @@ func bounded[T any](s *Store, ctx context.Context, what string, f func(ctx conte
 	case o := <-done:
 		return o.v, o.err
 	case <-ctx.Done():
+		// f's goroutine cancels ctx once it has sent its result: take
+		// the result if it is there.
+		select {
+		case o := <-done:
+			return o.v, o.err
+		default:
+		}
 		return zero, fmt.Errorf("redisstore: %s: %w", what, ctx.Err())
 	}
 }
