@@ -72,10 +72,13 @@ type binding struct {
 	// the call's answer as its own.
 	inflight int
 	held     bool
-	sent     infuse.WindowCounts // the window growth sent so far
-	fleet    infuse.WindowCounts // the fleet's window as the last send found it
+	manual   bool // the local transitions include an operator's
+	// offsetSet tells that offset holds a reading.
+	offsetSet atomic.Bool
+	sent      infuse.WindowCounts // the window growth sent so far
+	fleet     infuse.WindowCounts // the fleet's window as the last send found it
 	// offset is Redis's clock minus this host's, in ms, as of the last
-	// reply (0: none yet). It only turns a wait on this host into a
+	// reply. It only turns a wait on this host into a
 	// deadline on Redis's clock; no decision compares the two clocks.
 	offset atomic.Int64
 }
@@ -169,7 +172,7 @@ func (b *binding) bind(ctx context.Context) error {
 		return err
 	}
 	if v.r.corrupt {
-		b.s.corrupt(b)
+		b.s.corrupt(b)()
 	}
 	b.mu.Lock()
 	b.apply(v.r.remote, v.n)
@@ -226,6 +229,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		// Redis is out of reach, or this binding is ahead of it: commit
 		// locally; the sender shares it.
 		b.step(t.To, t.Failures)
+		b.manual = b.manual || t.From == infuse.AnyGeneration
 		s := b.local
 		degraded := b.s.degraded()
 		b.mu.Unlock()
@@ -252,7 +256,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		if t.From == infuse.AnyGeneration {
 			fg = "0"
 		}
-		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures)
+		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures, 0)
 	}
 	b.inflight++
 	b.mu.Unlock()
@@ -268,6 +272,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		changed := t.From == infuse.AnyGeneration || t.From == b.local.Generation
 		if changed {
 			b.step(t.To, t.Failures)
+			b.manual = b.manual || t.From == infuse.AnyGeneration
 		}
 		s := b.local
 		b.mu.Unlock()
@@ -276,10 +281,13 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	}
 	b.s.recovered()
 	b.mu.Lock()
-	b.applyOwn(r, n)
+	after := b.applyOwn(r, n)
 	fire := b.ownEnd(&r)
 	s := b.local
 	b.mu.Unlock()
+	if after != nil {
+		after()
+	}
 	if fire || (run && !r.changed && s.State == infuse.Closed && s.Generation == t.From) {
 		// Not tripped: the run was reset elsewhere. The breaker takes the
 		// merged run, lower than its own view.
@@ -317,16 +325,27 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(ctx, b, c)
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err != nil {
-		b.ownEnd(nil)
 		b.s.fail(err, b)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.ownEnd(nil)
 		return b.acquireLocally(p)
 	}
 	b.s.recovered()
-	b.applyOwn(r, n)
+	b.mu.Lock()
+	after := b.applyOwn(r, n)
 	b.ownEnd(&r) // the caller adopts what it returns
+	perm, snap, ok := b.granted(r)
+	b.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return perm, snap, ok
+}
+
+// granted is what Acquire returns for a reply. b.mu is held.
+func (b *binding) granted(r reply) (infuse.Permit, infuse.Snapshot, bool) {
 	if r.extra == 0 {
 		return infuse.Permit{}, b.local, false
 	}
@@ -379,20 +398,31 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(context.WithoutCancel(ctx), b, c)
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if err != nil {
-		b.ownEnd(nil)
 		b.s.fail(err, b)
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		b.ownEnd(nil)
+		// The script did not run, or ran without the binding knowing:
+		// give the lease back once Redis answers (a settled lease is
+		// gone already), so that the fleet's trials are not held up.
+		b.releases = append(b.releases, p.ID)
+		b.enqueueLocked()
 		if p.Generation != b.local.Generation {
 			return b.local, false
 		}
 		return b.settleLocally(p, o)
 	}
 	b.s.recovered()
-	b.applyOwn(r, n)
+	b.mu.Lock()
+	after := b.applyOwn(r, n)
 	b.ownEnd(&r) // the caller adopts what it returns
-	return b.local, r.changed
+	snap := b.local
+	b.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return snap, r.changed
 }
 
 // settleLocally counts a trial's outcome in local state. b.mu is held.
@@ -446,7 +476,7 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	local := b.s.degraded() || b.seq > 0 || b.conf.gen == 0
 	var c call
 	if !local {
-		c = b.call(setModeScript, b.redisDeadline(b.s.opts.OpTimeout), int(m))
+		c = b.call(setModeScript, b.redisDeadline(b.s.opts.OpTimeout), int(m), "", "0")
 		b.inflight++
 	}
 	b.mu.Unlock()
@@ -455,10 +485,13 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 		if err == nil {
 			b.s.recovered()
 			b.mu.Lock()
-			b.applyOwn(r, n)
+			after := b.applyOwn(r, n)
 			b.ownEnd(&r) // the caller adopts what it returns
 			s := b.local
 			b.mu.Unlock()
+			if after != nil {
+				after()
+			}
 			return s, nil
 		}
 		b.s.fail(err, b)
@@ -473,6 +506,7 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 		b.step(infuse.Closed, 0)
 	}
 	b.local.Mode = m
+	b.manual = true
 	s := b.local
 	b.mu.Unlock()
 	b.enqueue()
@@ -513,17 +547,19 @@ func (b *binding) step(to infuse.State, failures int) {
 }
 
 // applyOwn applies the reply to a script this binding ran for its
-// breaker, which adopts the result itself. b.mu is held.
-func (b *binding) applyOwn(r reply, n uint64) {
+// breaker, which adopts the result itself. b.mu is held; what it returns
+// (a report of replaced data) is for after it is let go.
+func (b *binding) applyOwn(r reply, n uint64) (after func()) {
 	if r.corrupt {
-		b.s.corrupt(b)
+		after = b.s.corrupt(b)
 	}
 	if r.absent {
 		b.applyAbsent(n)
-		return
+		return after
 	}
 	b.apply(r.remote, n)
 	b.noteOpen(r)
+	return after
 }
 
 // noteOpen has the open period recorded for operators when this binding's
@@ -541,8 +577,22 @@ func (b *binding) noteOpen(r reply) {
 func (b *binding) apply(r remote, n uint64) bool {
 	if r.now > 0 {
 		b.offset.Store(r.now - time.Now().UnixMilli())
+		b.offsetSet.Store(true)
 	}
 	c := b.conf
+	if c.gen == 0 && b.seq > 1 {
+		// The first answer from Redis, to a binding that has made
+		// transitions alone (seq starts at 1: its initial state): they
+		// stand, on top of Redis's state, and the sender pushes them.
+		b.setConf(r)
+		b.local.Generation = r.gen<<provisionalBits + b.seq
+		b.enqueueLocked()
+		return true
+	}
+	var keep batch
+	if c.gen == 0 && b.local.State == infuse.Closed && r.state == infuse.Closed && r.mode == infuse.ModeNormal {
+		keep = b.batch // outcomes gathered before Redis first answered
+	}
 	switch {
 	case c.gen == 0 || r.gen > c.gen:
 		// newer: adopt it, below
@@ -597,9 +647,14 @@ func (b *binding) apply(r remote, n uint64) bool {
 		// says when that was here. No two clocks are compared.
 		b.local.OpenedAt = b.cfg.Clock.Now().Add(-time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond)
 	}
-	b.batch = batch{}
+	b.batch = keep
+	if keep.n > 0 {
+		b.local.Failures = keep.view(r.failures)
+		b.enqueueLocked()
+	}
 	b.releases = nil
 	b.note = false
+	b.manual = false
 	clear(b.permits)
 	return true
 }
@@ -636,21 +691,23 @@ func (b *binding) applyAbsent(n uint64) {
 }
 
 // applyAsync applies a reply that arrived in the background (a read, or
-// the answer to something the sender sent) and tells the breaker when its
-// snapshot changed.
-func (b *binding) applyAsync(r reply, n uint64, own bool) {
+// the answer to something the sender sent) and returns what tells the
+// breaker, to run without locks: its snapshot if it changed, a report of
+// replaced data.
+func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
+	var report func()
 	if r.corrupt {
-		b.s.corrupt(b)
+		report = b.s.corrupt(b)
 	}
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
-		return
+		return report
 	}
 	if r.absent {
 		b.applyAbsent(n)
 		b.mu.Unlock()
-		return
+		return report
 	}
 	changed := b.apply(r.remote, n)
 	if own {
@@ -661,7 +718,13 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) {
 	}
 	s := b.local
 	b.mu.Unlock()
-	if changed {
+	if !changed {
+		return report
+	}
+	return func() {
+		if report != nil {
+			report()
+		}
 		b.cfg.Observe(s)
 	}
 }
@@ -669,11 +732,10 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) {
 // redisDeadline is when, on Redis's clock, a script sent now and waited on
 // for d must stop changing anything; 0 (none) before the first reply.
 func (b *binding) redisDeadline(d time.Duration) int64 {
-	off := b.offset.Load()
-	if off == 0 {
+	if !b.offsetSet.Load() {
 		return 0
 	}
-	return time.Now().UnixMilli() + off + d.Milliseconds()
+	return max(time.Now().UnixMilli()+b.offset.Load()+d.Milliseconds(), 1)
 }
 
 // openFor is the open period the breaker computes for its state; 0 unless

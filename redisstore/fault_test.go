@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
 	"github.com/infuse-go/infuse/internal/redistest"
@@ -198,4 +200,104 @@ func TestCloseReturnsWithRedisPaused(t *testing.T) {
 	if d := timed(func() { _ = store.Close() }); d > time.Second {
 		t.Fatalf("Close took %v", d)
 	}
+}
+
+// Listeners run without the store's locks: one that calls the breaker
+// back on a store error (a manual close) does not deadlock.
+func TestListenerMayCallBackOnStoreError(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, srv, faultOptions("lock"))
+	var br *infuse.Breaker
+	done := make(chan struct{})
+	l := infuse.ListenerFunc(func(e infuse.Event) {
+		if e.Kind == infuse.EventStoreError && br != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			_ = br.Close(ctx) // a manual close when the store fails
+			cancel()
+		}
+	})
+	br, _ = newBreaker(t, s, infuse.Config{FailMax: 1, ResetTimeout: 50 * time.Millisecond, Listeners: []infuse.Listener{l}})
+	_ = br.Call(bg, boom)
+	wantState(t, br, infuse.Open)
+	time.Sleep(200 * time.Millisecond)
+	srv.Kill()
+	go func() {
+		_ = br.Call(bg, succeed) // Acquire fails on Redis: OnError under b.mu
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("deadlock: the listener's Close waits for the binding's mutex held by Acquire")
+	}
+}
+
+// A trial whose outcome could not reach Redis gives its lease back once
+// Redis answers: the fleet's trials are not held up for TrialLease.
+func TestUnsettledTrialGivesItsLeaseBack(t *testing.T) {
+	srv := redistest.Start(t)
+	s := newStore(t, srv, faultOptions("settle"))
+	br, _ := newBreaker(t, s, infuse.Config{FailMax: 1, ResetTimeout: 100 * time.Millisecond, SuccessThreshold: 2, HalfOpenMaxCalls: 1})
+	_ = br.Call(bg, boom)
+	wantState(t, br, infuse.Open)
+	time.Sleep(150 * time.Millisecond)
+	err := br.Call(bg, func(context.Context) error { srv.Pause(); return nil })
+	t.Logf("trial: %v, state %v", err, br.State())
+	srv.Resume()
+	deadline := time.Now().Add(3 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		if last = br.Call(bg, succeed); last == nil {
+			t.Logf("second trial admitted; state %v", br.State())
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := srv.Client(t)
+	t.Logf("redis: %v leases %v errors %d", c.HGetAll(bg, s.Key("db")).Val(), c.ZRangeWithScores(bg, s.Key("db")+":t", 0, -1).Val(), s.Errors())
+	t.Fatalf("no trial admitted for 3s after Redis came back: %v (state %v)", last, br.State())
+}
+
+// Close does not queue its own sends behind a round in flight on a paused
+// Redis (with a client whose timeouts ignore contexts).
+func TestCloseDoesNotWaitBehindASend(t *testing.T) {
+	srv := redistest.Start(t)
+	cl := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	defer cl.Close()
+	store := redisstore.New(cl, redisstore.Options{Namespace: "close2"})
+	b, _ := newBreaker(t, store, infuse.Config{FailMax: 5})
+	time.Sleep(100 * time.Millisecond)
+	srv.Pause()
+	defer srv.Resume()
+	_ = b.Call(bg, boom) // queued: the sender sends it and waits on Redis
+	time.Sleep(20 * time.Millisecond)
+	d := timed(func() { _ = store.Close() })
+	t.Logf("Close took %v (OpTimeout 100ms)", d)
+	if d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+}
+
+// A member that starts while Redis is unreachable and trips alone keeps
+// its trip, and pushes it, when Redis first answers with a closed state.
+func TestTripBeforeTheFirstBindIsKept(t *testing.T) {
+	srv := redistest.Start(t)
+	cfg := infuse.Config{FailMax: 3, ResetTimeout: time.Minute}
+	sx := newStore(t, srv, faultOptions("first"))
+	x, _ := newBreaker(t, sx, cfg)
+	_ = x.Call(bg, boom) // Redis holds a closed state with a run of 1
+	syncStore(t, sx)
+	srv.Pause()
+	sy := newStore(t, srv, faultOptions("first"))
+	y, _ := newBreaker(t, sy, cfg)
+	for range 3 {
+		_ = y.Call(bg, boom)
+	}
+	if err := y.Call(bg, succeed); !errors.Is(err, infuse.ErrOpen) {
+		t.Fatalf("local trip: %v", err)
+	}
+	srv.Resume()
+	time.Sleep(500 * time.Millisecond)
+	t.Logf("y=%v x=%v stored st=%q", y.State(), x.State(), storedState(t, srv, sy, "db"))
+	wantState(t, y, infuse.Open)
 }

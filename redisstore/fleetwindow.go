@@ -37,6 +37,8 @@ type windowItem struct {
 const windowsPerScript = 64
 
 func (s *Store) sendWindows(ctx context.Context) {
+	var out notes
+	defer out.run() // after the lock is let go
 	s.winMu.Lock()
 	defer s.winMu.Unlock()
 	var by [nBuckets][]windowItem
@@ -81,12 +83,12 @@ func (s *Store) sendWindows(ctx context.Context) {
 			for j, it := range items[i] {
 				bs[j] = it.b
 			}
-			s.fail(fmt.Errorf("redisstore: sending windows: %w", err), bs...)
+			out.add(s.failLater(fmt.Errorf("redisstore: sending windows: %w", err), bs...))
 			continue
 		}
 		s.recovered()
 		for j, it := range items[i] {
-			it.b.windowSent(it.seen, rs[j], res.n)
+			out.add(it.b.windowSent(it.seen, rs[j], res.n))
 		}
 	}
 }
@@ -124,8 +126,9 @@ func (b *binding) windowItem() (windowItem, []any, bool) {
 	return windowItem{b: b, seen: c}, args, true
 }
 
-// windowSent takes the window script's answer for this breaker.
-func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) {
+// windowSent takes the window script's answer for this breaker, and
+// returns what tells the breaker.
+func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) func() {
 	b.mu.Lock()
 	if b.sent.Generation == c.Generation {
 		b.sent = c
@@ -134,7 +137,7 @@ func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) {
 		b.fleet = infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, Slow: r.wSlow}
 	}
 	b.mu.Unlock()
-	b.applyAsync(r, n, true)
+	return b.applyAsync(r, n, true)
 }
 
 // FleetWindow implements infuse.WindowMerger: the fleet's window as the

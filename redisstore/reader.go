@@ -166,9 +166,11 @@ func (s *Store) poll(ctx context.Context) {
 		}
 	}
 	if len(full) > 0 {
+		var out notes
 		s.readMu.Lock()
-		s.readBuckets(ctx, full)
+		s.readBuckets(ctx, full, &out)
 		s.readMu.Unlock()
+		out.run()
 	}
 	if moved != 0 {
 		s.readChanges(ctx, moved)
@@ -210,6 +212,8 @@ func (s *Store) readHinted(ctx context.Context) {
 // last looked, and gives it to the bindings of those breakers. It returns
 // how many of the buckets had changed.
 func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
+	var out notes
+	defer out.run() // after the lock is let go
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
 	const limit = 256
@@ -241,7 +245,7 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 		for _, c := range cs.items {
 			if name, ok := unescape(c.kname); ok {
 				for _, b := range s.named(name) {
-					b.applyAsync(c.r, res.n, false)
+					out.add(b.applyAsync(c.r, res.n, false))
 				}
 			}
 		}
@@ -259,13 +263,13 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 			full = append(full, k)
 		}
 	}
-	s.readBuckets(ctx, full)
+	s.readBuckets(ctx, full, &out)
 	return useful
 }
 
 // readBuckets reads every bound breaker of the buckets ks. s.readMu is
 // held.
-func (s *Store) readBuckets(ctx context.Context, ks []int) {
+func (s *Store) readBuckets(ctx context.Context, ks []int, out *notes) {
 	if len(ks) == 0 {
 		return
 	}
@@ -274,21 +278,23 @@ func (s *Store) readBuckets(ctx context.Context, ks []int) {
 	for _, k := range ks {
 		some[k] = all[k]
 	}
-	if err := s.readNames(ctx, some); err != nil {
+	if err := s.readNames(ctx, some, out); err != nil {
 		s.fail(err)
 	}
 }
 
 // readBound reads every bound breaker.
 func (s *Store) readBound(ctx context.Context) error {
+	var out notes
+	defer out.run() // after the lock is let go
 	s.readMu.Lock()
 	defer s.readMu.Unlock()
-	return s.readNames(ctx, s.boundNames())
+	return s.readNames(ctx, s.boundNames(), &out)
 }
 
 // readNames reads the named breakers, a script per bucket (and chunk), in
 // one pipeline, and gives each state to the breaker's bindings.
-func (s *Store) readNames(ctx context.Context, names [nBuckets][]string) error {
+func (s *Store) readNames(ctx context.Context, names [nBuckets][]string, out *notes) error {
 	var calls []call
 	var batches [][]string
 	for k, list := range names {
@@ -322,7 +328,7 @@ func (s *Store) readNames(ctx context.Context, names [nBuckets][]string) error {
 		}
 		for j, name := range batches[i] {
 			for _, b := range s.named(name) {
-				b.applyAsync(rs[j], res.n, false)
+				out.add(b.applyAsync(rs[j], res.n, false))
 			}
 		}
 	}

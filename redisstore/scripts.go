@@ -171,36 +171,46 @@ end
 
 local function late(c, now) return c.dl > 0 and now > c.dl end
 
--- trials counts the leases not yet expired.
+-- trials counts the leases not yet expired. A lease no member could have
+-- taken (one that outlives the state's TTL) is not counted.
 local function trials(c, r, now)
   if r.st ~= 2 then return 0 end
-  return fix('ZCOUNT', c.t, nil, '(' .. fmt(now), '+inf')
+  local hi = '+inf'
+  if c.ttl ~= nil then hi = now + c.ttl end
+  return fix('ZCOUNT', c.t, nil, '(' .. fmt(now), hi)
 end
 
--- summarize writes the operators' line for the breaker and, one time in
--- eight, drops a few lines whose keys have expired (the cursor lives in
--- field "").
-local function summarize(B, c, r, now, n, x)
-  local added = fix('HSET', B.sum, nil, c.kn, fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' .. fmt(r.f) .. ' ' ..
-    fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. fmt(x))
-  if added == 1 then redis.call('PEXPIRE', B.sum, c.ttl) end
+-- sweep drops, one time in eight, a few lines of hash h (the summary or
+-- the window totals) whose time (the last number of the line) has passed;
+-- the cursor lives in field "". Lines that do not parse go too.
+local function sweep(h, now, ttl, also)
   if now % 8 ~= 0 then return end
-  local cur = redis.call('HGET', B.sum, '')
-  if not cur then cur = '0' end
-  local res = redis.pcall('HSCAN', B.sum, cur, 'COUNT', 8)
-  if res.err then res = redis.call('HSCAN', B.sum, '0', 'COUNT', 8) end
-  redis.call('HSET', B.sum, '', res[1])
+  local cur = redis.pcall('HGET', h, '')
+  if type(cur) ~= 'string' then cur = '0' end
+  local res = redis.pcall('HSCAN', h, cur, 'COUNT', 8)
+  if res.err then res = redis.pcall('HSCAN', h, '0', 'COUNT', 8) end
+  if res.err then return end
+  redis.call('HSET', h, '', res[1])
   local kv = res[2]
   for j = 1, #kv, 2 do
     if kv[j] ~= '' then
       local at = tonumber(string.match(kv[j + 1], '(%d+)$'))
       if at == nil or at < now then
-        redis.call('HDEL', B.sum, kv[j])
-        fix('HDEL', B.win, nil, kv[j])
+        redis.call('HDEL', h, kv[j])
+        if also ~= nil then redis.pcall('HDEL', also, kv[j]) end
       end
     end
   end
-  redis.call('PEXPIRE', B.sum, c.ttl)
+  redis.call('PEXPIRE', h, ttl)
+end
+
+-- summarize writes the operators' line for the breaker.
+local function summarize(B, c, r, now, n, x)
+  local added = fix('HSET', B.sum, nil, c.kn, fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' .. fmt(r.f) .. ' ' ..
+    fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. fmt(x))
+  if added == 1 then redis.call('PEXPIRE', B.sum, c.ttl) end
+  sweep(B.sum, now, c.ttl, B.win)
+  sweep(B.win, now, c.ttl, nil)
 end
 
 local function save(B, c, r, now, n)
@@ -217,6 +227,12 @@ end
 -- hint.
 local function changed(B, c)
   local seq = fix('INCR', B.seq, nil)
+  if int(seq, 1, 9007199254740992) == nil then
+    -- a counter infuse did not write: start again; readers see it went
+    -- back and read the whole bucket
+    redis.call('DEL', B.seq)
+    seq = redis.call('INCR', B.seq)
+  end
   fix('ZADD', B.log, nil, seq, c.kn)
   if seq % 64 == 0 then
     local n = redis.call('ZCARD', B.log)
@@ -302,7 +318,7 @@ if none then out[11] = 1 end
 return out
 `)
 
-// report merges a batch of closed-state outcomes of generation (ARGV[16],
+// report merges (unless late) a batch of closed-state outcomes of generation (ARGV[16],
 // ARGV[17]): ARGV[18] failures before the batch's first success (all of
 // them if it has none), ARGV[19] 1 if it has a success, ARGV[20] failures
 // after its last success; ARGV[21] FailMax. The merged run that reaches
@@ -314,7 +330,9 @@ local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then return finish(B, c, r, now, corrupt, fresh) end
+if late(c, now) or r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
+  return finish(B, c, r, now, corrupt, fresh)
+end
 local before, saw, after, failmax = tonumber(ARGV[18]), ARGV[19] == '1', tonumber(ARGV[20]), tonumber(ARGV[21])
 local trip = false
 if r.md == 2 then
@@ -345,15 +363,16 @@ return reply(r, now, 0, chg, corrupt)
 `)
 
 // transition commits a move to state ARGV[18] if the generation is
-// (ARGV[16], ARGV[17]) and no mode is forced; ARGV[17] "0" commits from
-// any generation and ends a forced mode. ARGV[19] is the run of failures
-// of a trip.
+// (ARGV[16], ARGV[17]) and no mode is forced (or ARGV[20] is 1: a manual
+// transition, which ends a forced mode); ARGV[17] "0" commits a manual
+// transition from any generation. ARGV[19] is the run of failures of a
+// trip.
 var transitionScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if late(c, now) or not (ARGV[17] == '0' or (r.md == 0 and is_from(c, r, fresh, ARGV[16], ARGV[17]))) then
+if late(c, now) or not (ARGV[17] == '0' or ((r.md == 0 or ARGV[20] == '1') and is_from(c, r, fresh, ARGV[16], ARGV[17]))) then
   return finish(B, c, r, now, corrupt, fresh)
 end
 next_gen(c, r, tonumber(ARGV[18]), now)
@@ -382,6 +401,7 @@ if r.st == 1 then
   chg = 1
 end
 if r.st ~= 2 then return finish(B, c, r, now, corrupt, fresh) end
+redis.call('ZREMRANGEBYSCORE', c.t, '(' .. fmt(now + c.ttl), '+inf')
 if fix('ZCOUNT', c.t, nil, '-inf', now) > 0 then
   redis.call('ZREMRANGEBYSCORE', c.t, '-inf', now)
   local action = tonumber(ARGV[19])
@@ -452,13 +472,16 @@ return reply(r, now, trials(c, r, now), 0, 0)
 `)
 
 // setMode forces mode ARGV[16] (1 open, 2 disabled) or releases it (0),
-// starting a new generation.
+// starting a new generation, if the generation is (ARGV[17], ARGV[18])
+// ("0": any).
 var setModeScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if late(c, now) then return finish(B, c, r, now, corrupt, fresh) end
+if late(c, now) or not (ARGV[18] == '0' or is_from(c, r, fresh, ARGV[17], ARGV[18])) then
+  return finish(B, c, r, now, corrupt, fresh)
+end
 local md = tonumber(ARGV[16])
 local f = r.f
 if md == 1 then
@@ -487,6 +510,7 @@ local chg = 0
 local to = int(ARGV[18], 1, GMAX)
 if is_from(c, r, false, ARGV[16], ARGV[17]) and to ~= nil and r.g < to then
   r.g = to
+  redis.call('DEL', c.t) -- the permits of the old generation are void
   save(B, c, r, now, trials(c, r, now))
   changed(B, c)
   chg = 1
@@ -532,7 +556,7 @@ var changesScript = script(`
 local B = bucket()
 local now = now_ms()
 local since = tonumber(ARGV[4])
-local seq = tonumber(redis.pcall('GET', B.seq)) or 0
+local seq = int(redis.pcall('GET', B.seq), 0, 9007199254740992) or 0
 if seq < since then return {seq, 2, {}} end
 if seq == since then return {seq, 0, {}} end
 local es = redis.pcall('ZRANGEBYSCORE', B.log, '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
@@ -605,14 +629,26 @@ while j <= #ARGV do
     if #old > 0 then redis.call('HDEL', w, unpack(old)) end
     redis.call('PEXPIRE', w, life)
     fails, slow = math.min(fails, calls), math.min(slow, calls)
-    fix('HSET', B.win, nil, c.kn, fmt(calls) .. ' ' .. fmt(fails) .. ' ' .. fmt(slow) .. ' ' .. fmt(now + life))
+    if fix('HSET', B.win, nil, c.kn, fmt(calls) .. ' ' .. fmt(fails) .. ' ' .. fmt(slow) .. ' ' .. fmt(now + life)) == 1 then
+      redis.call('PEXPIRE', B.win, c.ttl)
+    end
+    sweep(B.win, now, c.ttl, nil)
     local fr, sr, mincalls, minmembers = tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9]), tonumber(ARGV[a + 10])
     local trip = r.md ~= 2 and calls > 0 and calls >= mincalls and
       ((fr > 0 and fails >= fr * calls) or (sr > 0 and slow >= sr * calls))
     if trip and minmembers > 1 then
-      local sets = {}
-      for i = b - nb + 1, b do sets[#sets + 1] = w .. ':m' .. fmt(i) end
-      trip = #redis.call('SUNION', unpack(sets)) >= minmembers
+      local seen, n = {}, 0
+      for i = b - nb + 1, b do
+        local ms = redis.pcall('SMEMBERS', w .. ':m' .. fmt(i))
+        if ms.err then
+          redis.call('DEL', w .. ':m' .. fmt(i))
+        else
+          for _, m in ipairs(ms) do
+            if not seen[m] then seen[m], n = true, n + 1 end
+          end
+        end
+      end
+      trip = n >= minmembers
     end
     local rep
     if trip then

@@ -79,13 +79,15 @@ func (s *Store) sender() {
 // answer.
 type op struct {
 	call
-	done func(res result)
+	done func(res result) (after func())
 }
 
 // sendRound sends everything ready (everything, if all) in one pipeline.
 // It returns how long until paced outcomes are ready, and whether Redis
 // failed.
 func (s *Store) sendRound(ctx context.Context, all bool) (wait time.Duration, failed bool) {
+	var out notes
+	defer out.run() // after the lock is let go
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
 	s.qmu.Lock()
@@ -126,7 +128,7 @@ func (s *Store) sendRound(ctx context.Context, all bool) (wait time.Duration, fa
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
 	defer cancel()
 	for i, res := range s.runAll(ctx, calls) {
-		ops[i].done(res)
+		out.add(ops[i].done(res))
 		failed = failed || res.err != nil
 	}
 	if !failed {
@@ -156,8 +158,8 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	switch {
 	case b.conf.gen == 0 || b.restore:
 		b.restore = false
-		return []op{{b.call(bindScript, 0, b.s.id), func(res result) {
-			b.done(res, func() {
+		return []op{{b.call(bindScript, 0, b.s.id), func(res result) func() {
+			return b.done(res, func() {
 				b.mu.Lock()
 				b.restore = true
 				b.mu.Unlock()
@@ -167,8 +169,8 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		r := *b.raise
 		b.raise = nil
 		c := b.call(raiseScript, 0, r.inc, strconv.FormatUint(r.gen, 10), b.conf.gen+1)
-		return []op{{c, func(res result) {
-			b.done(res, func() {
+		return []op{{c, func(res result) func() {
+			return b.done(res, func() {
 				b.mu.Lock()
 				if b.raise == nil {
 					b.raise = &r
@@ -177,17 +179,20 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 			})
 		}}}, 0
 	case b.seq > 0:
+		// Pushed only from the generation the binding knew: if Redis has
+		// moved on meanwhile, its state wins.
 		var c call
+		fi, fg := b.from()
 		if b.local.Mode != infuse.ModeNormal {
-			c = b.call(setModeScript, 0, int(b.local.Mode))
+			c = b.call(setModeScript, 0, int(b.local.Mode), fi, fg)
 		} else {
-			fi, fg := b.from()
-			if b.conf.mode != infuse.ModeNormal {
-				fg = "0" // only a manual transition moves a forced breaker
+			manual := 0
+			if b.manual || b.conf.mode != infuse.ModeNormal {
+				manual = 1 // an operator's transition, which ends a forced mode
 			}
-			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures)
+			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures, manual)
 		}
-		return []op{{c, func(res result) { b.pushed(res) }}}, 0
+		return []op{{c, b.pushed}}, 0
 	}
 	if ids := b.releases; len(ids) > 0 {
 		b.releases = nil
@@ -196,8 +201,8 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		for _, id := range ids {
 			extra = append(extra, id)
 		}
-		ops = append(ops, op{b.call(releaseScript, 0, extra...), func(res result) {
-			b.done(res, func() {
+		ops = append(ops, op{b.call(releaseScript, 0, extra...), func(res result) func() {
+			return b.done(res, func() {
 				b.mu.Lock()
 				b.releases = append(ids, b.releases...)
 				b.mu.Unlock()
@@ -207,8 +212,8 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	if b.note {
 		b.note = false
 		fi, fg := b.from()
-		ops = append(ops, op{b.call(noteScript, 0, fi, fg, b.openFor().Milliseconds()), func(res result) {
-			b.done(res, func() {})
+		ops = append(ops, op{b.call(noteScript, 0, fi, fg, b.openFor().Milliseconds()), func(res result) func() {
+			return b.done(res, func() {})
 		}})
 	}
 	if b.batch.n > 0 {
@@ -222,9 +227,12 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		sent, gen := b.batch, b.conf
 		b.batch, b.lastSend = batch{}, now
 		fi, fg := b.from()
-		c := b.call(reportScript, 0, fi, fg, sent.before, sent.sawArg(), sent.after, b.cfg.Policy().FailMax, 0, b.conf.resets)
-		ops = append(ops, op{c, func(res result) {
-			b.done(res, func() {
+		// With a deadline, so that a batch Redis runs after the sender
+		// gave up on it (and will send it again) is not counted twice.
+		c := b.call(reportScript, b.redisDeadline(b.s.opts.RetryInterval), fi, fg, sent.before, sent.sawArg(), sent.after,
+			b.cfg.Policy().FailMax, 0, b.conf.resets)
+		ops = append(ops, op{c, func(res result) func() {
+			return b.done(res, func() {
 				b.mu.Lock()
 				if b.conf.sameIdentity(gen) && b.seq == 0 {
 					b.batch = sent.then(b.batch)
@@ -237,28 +245,30 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 }
 
 // done applies the answer to something the sender sent, or, when Redis
-// failed, undoes taking it (undo) and has the binding sent again later.
-func (b *binding) done(res result, undo func()) {
+// failed, undoes taking it (undo) and has the binding sent again later. It
+// returns what tells the breaker, to run without locks.
+func (b *binding) done(res result, undo func()) func() {
 	if res.err == nil {
 		var r reply
 		if r, res.err = decodeReply(res.v); res.err == nil {
-			b.applyAsync(r, res.n, true)
+			after := b.applyAsync(r, res.n, true)
 			if b.hasWork() {
 				b.enqueue()
 			}
-			return
+			return after
 		}
 	}
-	b.s.fail(fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err), b)
+	after := b.s.failLater(fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err), b)
 	undo()
 	b.enqueue()
+	return after
 }
 
 // pushed applies the answer to a transition this binding made while Redis
 // was away. Refused with Redis still at the generation the binding knew,
 // pushing again would change nothing: the binding raises Redis's state
 // above its own instead, and adopts it.
-func (b *binding) pushed(res result) {
+func (b *binding) pushed(res result) func() {
 	if res.err == nil {
 		if r, err := decodeReply(res.v); err == nil && !r.changed && !r.absent {
 			b.mu.Lock()
@@ -268,7 +278,7 @@ func (b *binding) pushed(res result) {
 			b.mu.Unlock()
 		}
 	}
-	b.done(res, func() {})
+	return b.done(res, func() {})
 }
 
 // hasWork tells whether the binding has something for the sender.
@@ -298,7 +308,7 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 			args := append(s.bucketArgs(k, 1+n), s.id)
 			c := call{sc: unregisterScript, keys: s.l.bucket[k], args: append(args, knames[:n]...)}
 			again := knames[:n]
-			ops = append(ops, op{c, func(res result) {
+			ops = append(ops, op{c, func(res result) func() {
 				if res.err != nil {
 					s.fail(fmt.Errorf("redisstore: unregistering: %w", res.err))
 					s.qmu.Lock()
@@ -309,6 +319,7 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 					}
 					s.qmu.Unlock()
 				}
+				return nil
 			}})
 			knames = knames[n:]
 		}

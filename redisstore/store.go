@@ -60,9 +60,10 @@ type Store struct {
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup // the background goroutines and bounded calls
-	closed   atomic.Bool
-	subReady chan struct{} // closed once the subscription is confirmed or given up
-	seqReady chan struct{} // closed once the buckets' counters were read or given up
+	closing  atomic.Bool    // Close has begun
+	closed   atomic.Bool    // callers may no longer use Redis
+	subReady chan struct{}  // closed once the subscription is confirmed or given up
+	seqReady chan struct{}  // closed once the buckets' counters were read or given up
 }
 
 // Hint reads: at most hintRate a second, in bursts of up to nBuckets, so
@@ -104,23 +105,39 @@ func New(client redis.UniversalClient, opts Options) *Store {
 }
 
 // Close stops the store's goroutines and waits for them and for calls in
-// flight. Breakers bound to it keep their last state and stop sharing it.
-// Within OpTimeout, unless Redis is failing, it first sends what the
-// breakers gathered and leaves the fleet (its registrations and its
-// heartbeat), so that operators' member counts drop at once.
+// flight, for about OpTimeout at most (a call the client does not let
+// cancel ends on its own, within the client's timeouts). Breakers bound to
+// it keep their last state and stop sharing it. Unless Redis is failing,
+// it first sends what the breakers gathered and leaves the fleet (its
+// registrations and its heartbeat), so that operators' member counts drop
+// at once.
 func (s *Store) Close() error {
-	if s.closed.Swap(true) {
+	if !s.closing.CompareAndSwap(false, true) {
 		return nil
 	}
-	if !s.degraded() {
-		ctx, cancel := context.WithTimeout(s.ctx, s.opts.OpTimeout)
-		s.sendRound(ctx, true)
-		s.eachBucket(ctx, unregisterScript, "leaving", []any{s.id})
-		s.client.ZRem(ctx, s.l.members, s.id)
-		cancel()
+	if !s.degraded() && s.sendMu.TryLock() {
+		// Not behind a round in flight, which may wait on Redis as long as
+		// the client's own timeouts.
+		s.sendMu.Unlock()
+		_, _ = bounded(s, s.ctx, "closing", func(ctx context.Context) (struct{}, error) {
+			s.sendRound(ctx, true)
+			s.eachBucket(ctx, unregisterScript, "leaving", []any{s.id})
+			return struct{}{}, s.client.ZRem(ctx, s.l.members, s.id).Err()
+		})
 	}
+	s.closed.Store(true)
 	s.cancel()
-	s.wg.Wait()
+	// Wait for the goroutines, but not for a call to Redis that ignores
+	// the cancellation (a client without ContextTimeoutEnabled waits out
+	// its ReadTimeout): that one ends on its own.
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	t := time.NewTimer(s.opts.OpTimeout + 100*time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 	return nil
 }
 
@@ -149,12 +166,46 @@ func (s *Store) fail(err error, to ...*binding) {
 	}
 }
 
+// failLater is fail for code that holds a lock: it counts the error now
+// and returns the listeners' part for later.
+func (s *Store) failLater(err error, to ...*binding) func() {
+	if s.closed.Load() && errors.Is(err, context.Canceled) {
+		return nil
+	}
+	s.fail(err)
+	return func() {
+		for _, b := range to {
+			b.cfg.OnError(err)
+		}
+	}
+}
+
 func (s *Store) recovered() { s.degradedUntil.Store(0) }
 
-// corrupt reports data that a script found in Redis and replaced.
-func (s *Store) corrupt(b *binding) {
+// notes are the callbacks (Observe, OnError) a round of sends or reads
+// gathers while it holds the store's locks, to run once it has let go of
+// them: a breaker's listeners may call the breaker, or the store, back.
+type notes []func()
+
+func (n *notes) add(f func()) {
+	if f != nil {
+		*n = append(*n, f)
+	}
+}
+
+func (n *notes) run() {
+	for _, f := range *n {
+		f()
+	}
+	*n = nil
+}
+
+// corrupt counts data that a script found in Redis and replaced, and
+// returns its report to the breaker's listeners, to make without locks.
+func (s *Store) corrupt(b *binding) func() {
 	s.errs.Add(1)
-	b.cfg.OnError(fmt.Errorf("redisstore: breaker %q: %w: replaced it", b.name, errBadReply))
+	err := fmt.Errorf("redisstore: breaker %q: %w: replaced it", b.name, errBadReply)
+	return func() { b.cfg.OnError(err) }
 }
 
 var errClosed = errors.New("redisstore: store is closed")
