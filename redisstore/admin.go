@@ -220,8 +220,8 @@ func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error 
 			if err != nil {
 				continue
 			}
-			for k, seq := range seqs {
-				if seq != last[k] {
+			for k, c := range seqs {
+				if c != last[k] {
 					mask |= 1 << k
 				}
 			}
@@ -256,21 +256,25 @@ func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error 
 	}
 }
 
-func (s *Store) watchHint(payload string, last *[nBuckets]int64) uint32 {
-	if k, seq, ok := decodeHint(payload); ok && seq > last[k] {
+func (s *Store) watchHint(payload string, last *[nBuckets]counter) uint32 {
+	if k, c, ok := decodeHint(payload); ok && (c.epoch != last[k].epoch || c.n > last[k].n) {
 		return 1 << k
 	}
 	return 0
 }
 
 // watchRead reads the changes in the buckets of mask and passes them on.
-func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]int64, fn func(Change)) {
+func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]counter, fn func(Change)) {
 	var ks []int
 	var calls []call
 	for k := range nBuckets {
 		if mask&(1<<k) != 0 {
 			ks = append(ks, k)
-			calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 2), last[k], 1024)})
+			since := last[k]
+			if since.epoch == "" {
+				since.n = 0
+			}
+			calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 3), since.n, 1024, since.epoch)})
 		}
 	}
 	for i, res := range s.runAll(ctx, calls) {
@@ -278,10 +282,17 @@ func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]int6
 			continue
 		}
 		cs, err := decodeChanges(res.v)
+		if err == nil && cs.flag == 2 && cs.epoch != "" {
+			// The counter started again: everything of its new epoch.
+			again := call{sc: changesScript, keys: s.l.bucket[ks[i]], args: append(s.bucketArgs(ks[i], 3), 0, 1024, cs.epoch)}
+			if res := s.runAll(ctx, []call{again})[0]; res.err == nil {
+				cs, err = decodeChanges(res.v)
+			}
+		}
 		if err != nil {
 			continue
 		}
-		last[ks[i]] = cs.seq
+		last[ks[i]] = cs.counter
 		for _, c := range cs.items {
 			name, ok := unescape(c.kname)
 			if !ok || c.r.absent {

@@ -30,11 +30,32 @@ const localPermit = 1 << 63
 // RetryInterval has passed. The background pushes it when Redis is back.
 var errDegraded = errors.New("redisstore: Redis unavailable; applied locally, will be shared when it is back")
 
+// move is a transition a binding made alone: its state, and whether an
+// operator made it.
+type move struct {
+	to     infuse.State
+	manual bool
+}
+
+// maxMoves bounds the moves a binding remembers.
+const maxMoves = 64
+
+// sentBatch is a batch of outcomes with its number, for the generation it
+// was gathered in: sent again after a lost answer, the report script
+// merges it once.
+type sentBatch struct {
+	batch
+	id    uint64
+	conf  remote
+	tries int // sends whose answer never came
+}
+
 // binding is one breaker's handle on the store.
 type binding struct {
 	s      *Store
 	name   string
 	kname  string // the name as it appears in keys
+	id     string // names its batches of outcomes
 	bucket int
 	cfg    infuse.BindConfig
 
@@ -47,7 +68,7 @@ type binding struct {
 	confAt  time.Time
 	learned uint64
 	seq     uint64          // local transitions since conf
-	firstTo infuse.State    // the state of the first of them
+	moves   []move          // the first of them (at most maxMoves)
 	base    int             // the run of failures the last local transition left
 	local   infuse.Snapshot // what the breaker is told
 	batch   batch           // outcomes not yet sent
@@ -70,9 +91,11 @@ type binding struct {
 	// the reader applies meanwhile is held (not observed): most often it
 	// is the change that call is making, which the breaker adopts from
 	// the call's answer as its own.
-	inflight int
-	held     bool
-	manual   bool // the local transitions include an operator's
+	inflight  int
+	held      bool
+	manual    bool // the local transitions include an operator's
+	nextBatch uint64
+	retries   []sentBatch // batches sent whose answer never came, oldest first
 	// offsetSet tells that offset holds a reading.
 	offsetSet atomic.Bool
 	sent      infuse.WindowCounts // the window growth sent so far
@@ -86,6 +109,7 @@ type binding struct {
 func newBinding(s *Store, cfg infuse.BindConfig) *binding {
 	b := &binding{s: s, name: cfg.Name, kname: escape(cfg.Name), bucket: bucketOf(cfg.Name), cfg: cfg, seq: 1,
 		permits: make(map[uint64]struct{})}
+	b.id = s.id + "." + strconv.FormatUint(s.bindSeq.Add(1), 36)
 	b.local = infuse.Snapshot{State: cfg.InitialState, Generation: 1}
 	if cfg.InitialState == infuse.Open {
 		b.local.OpenedAt = cfg.Clock.Now()
@@ -138,6 +162,38 @@ func (b *binding) appendContext(args []any, deadline int64) []any {
 	}
 	return append(args, b.kname, o.TTL.Milliseconds(), o.IdleTTL.Milliseconds(), deadline,
 		strconv.FormatUint(rand.Uint64(), 36), inc, g, int(st), el, f, int(md), tr)
+}
+
+// view is the merged run as this binding sees it: the run Redis last
+// answered (or its own transition left), then the batches it has not seen
+// answered, then the outcomes not sent. b.mu is held.
+func (b *binding) view() int {
+	f := b.conf.failures
+	if b.seq > 0 {
+		return b.batch.view(b.base)
+	}
+	for _, r := range b.retries {
+		f = r.view(f)
+	}
+	return b.batch.view(f)
+}
+
+// reportCall is the report script for batch sb. b.mu is held.
+func (b *binding) reportCall(sb sentBatch, deadline int64, force int) call {
+	again := 0
+	if sb.tries > 0 {
+		again = 1
+	}
+	return b.call(reportScript, deadline, sb.conf.inc, strconv.FormatUint(sb.conf.gen, 10), sb.before, sb.sawArg(), sb.after,
+		b.cfg.Policy().FailMax, force, b.conf.resets, b.id, sb.id, again)
+}
+
+// take takes the unsent outcomes as a numbered batch. b.mu is held.
+func (b *binding) take() sentBatch {
+	b.nextBatch++
+	sb := sentBatch{batch: b.batch, id: b.nextBatch, conf: b.conf}
+	b.batch = batch{}
+	return sb
 }
 
 // from is the confirmed generation, as scripts compare it. b.mu is held.
@@ -198,11 +254,7 @@ func (b *binding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, bool) {
 		return infuse.Snapshot{}, false
 	}
 	b.batch.add(o)
-	base := b.conf.failures
-	if b.seq > 0 {
-		base = b.base
-	}
-	b.local.Failures = b.batch.view(base)
+	b.local.Failures = b.view()
 	if b.local.Failures >= b.cfg.Policy().FailMax && b.local.Mode == infuse.ModeNormal && b.seq == 0 {
 		b.holdUntil = time.Now().Add(b.s.opts.OpTimeout)
 	}
@@ -228,8 +280,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	if b.s.degraded() || b.seq > 0 || b.conf.gen == 0 {
 		// Redis is out of reach, or this binding is ahead of it: commit
 		// locally; the sender shares it.
-		b.step(t.To, t.Failures)
-		b.manual = b.manual || t.From == infuse.AnyGeneration
+		b.step(t.To, t.Failures, t.From == infuse.AnyGeneration)
 		s := b.local
 		degraded := b.s.degraded()
 		b.mu.Unlock()
@@ -248,10 +299,10 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	deadline := b.redisDeadline(b.s.opts.OpTimeout)
 	fi, fg := b.from()
 	var c call
-	var sent batch
+	var sent sentBatch
 	if run {
-		sent, b.batch, b.holdUntil = b.batch, batch{}, time.Time{}
-		c = b.call(reportScript, deadline, fi, fg, sent.before, sent.sawArg(), sent.after, p.FailMax, 1, b.conf.resets)
+		sent, b.holdUntil = b.take(), time.Time{}
+		c = b.reportCall(sent, deadline, 1)
 	} else {
 		if t.From == infuse.AnyGeneration {
 			fg = "0"
@@ -266,13 +317,12 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		b.s.fail(err, b)
 		b.mu.Lock()
 		b.ownEnd(nil)
-		if run {
-			b.batch = sent.then(b.batch)
+		if run && sent.n > 0 {
+			b.retry(sent)
 		}
 		changed := t.From == infuse.AnyGeneration || t.From == b.local.Generation
 		if changed {
-			b.step(t.To, t.Failures)
-			b.manual = b.manual || t.From == infuse.AnyGeneration
+			b.step(t.To, t.Failures, t.From == infuse.AnyGeneration)
 		}
 		s := b.local
 		b.mu.Unlock()
@@ -281,6 +331,9 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	}
 	b.s.recovered()
 	b.mu.Lock()
+	// Another call of this breaker that gave up on Redis has made this
+	// move alone meanwhile, and told its caller: one ErrTripped a trip.
+	changed := r.changed && !(t.From != infuse.AnyGeneration && b.seq > 0 && b.local.Generation != t.From)
 	after := b.applyOwn(r, n)
 	fire := b.ownEnd(&r)
 	s := b.local
@@ -293,7 +346,21 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		// merged run, lower than its own view.
 		b.cfg.Observe(s)
 	}
-	return s, r.changed, nil
+	return s, changed, nil
+}
+
+// retry keeps a batch whose answer never came, to send again. b.mu is
+// held.
+func (b *binding) retry(sb sentBatch) {
+	sb.tries++
+	i := len(b.retries)
+	for i > 0 && b.retries[i-1].id > sb.id {
+		i--
+	}
+	b.retries = append(b.retries[:i], append([]sentBatch{sb}, b.retries[i:]...)...)
+	if len(b.retries) > maxMoves {
+		b.retries = b.retries[1:]
+	}
 }
 
 func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, bool) {
@@ -368,7 +435,7 @@ func (b *binding) acquireLocally(p infuse.Policy) (infuse.Permit, infuse.Snapsho
 		if b.cfg.Clock.Now().Before(b.local.OpenedAt.Add(p.OpenFor(b.local))) {
 			return infuse.Permit{}, b.local, false
 		}
-		b.step(infuse.HalfOpen, 0)
+		b.step(infuse.HalfOpen, 0, false)
 		b.enqueueLocked()
 	}
 	if b.local.State != infuse.HalfOpen || b.local.Trials >= p.HalfOpenMaxCalls {
@@ -435,13 +502,13 @@ func (b *binding) settleLocally(p infuse.Permit, o infuse.Outcome) (infuse.Snaps
 		b.local.Trials--
 	}
 	if o == infuse.Failure {
-		b.step(infuse.Open, 1)
+		b.step(infuse.Open, 1, false)
 		b.enqueueLocked()
 		return b.local, true
 	}
 	b.local.Successes++
 	if b.local.Successes >= b.cfg.Policy().SuccessThreshold {
-		b.step(infuse.Closed, 0)
+		b.step(infuse.Closed, 0, false)
 		b.enqueueLocked()
 		return b.local, true
 	}
@@ -501,12 +568,11 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	}
 	b.mu.Lock()
 	if m == infuse.ModeForcedOpen {
-		b.step(infuse.Open, b.local.Failures)
+		b.step(infuse.Open, b.local.Failures, true)
 	} else {
-		b.step(infuse.Closed, 0)
+		b.step(infuse.Closed, 0, true)
 	}
 	b.local.Mode = m
-	b.manual = true
 	s := b.local
 	b.mu.Unlock()
 	b.enqueue()
@@ -521,11 +587,13 @@ func (b *binding) Close() error {
 	return nil
 }
 
-// step makes a transition in local state only. b.mu is held.
-func (b *binding) step(to infuse.State, failures int) {
-	if b.seq == 0 {
-		b.firstTo = to
+// step makes a transition in local state only; manual tells an
+// operator's. b.mu is held.
+func (b *binding) step(to infuse.State, failures int, manual bool) {
+	if len(b.moves) < maxMoves {
+		b.moves = append(b.moves, move{to: to, manual: manual})
 	}
+	b.manual = b.manual || manual
 	if b.seq < 1<<provisionalBits-1 {
 		b.seq++
 	}
@@ -580,12 +648,13 @@ func (b *binding) apply(r remote, n uint64) bool {
 		b.offsetSet.Store(true)
 	}
 	c := b.conf
-	if c.gen == 0 && b.seq > 1 {
+	if c.gen == 0 && b.seq > 1 && (b.local.State != r.state || b.local.Mode != r.mode) {
 		// The first answer from Redis, to a binding that has made
 		// transitions alone (seq starts at 1: its initial state): they
-		// stand, on top of Redis's state, and the sender pushes them.
+		// stand, on top of Redis's state, and the sender pushes them
+		// (an automatic one only if no mode is forced there).
 		b.setConf(r)
-		b.local.Generation = r.gen<<provisionalBits + b.seq
+		b.relabel()
 		b.enqueueLocked()
 		return true
 	}
@@ -623,20 +692,27 @@ func (b *binding) apply(r remote, n uint64) bool {
 	default:
 		return false // an answer to an older request
 	}
-	if r.gen == c.gen+1 && b.seq > 1 && r.state == b.firstTo && c.gen > 0 {
-		// Redis made the same move this binding made first on its own
-		// (its reported failures tripped the breaker there too); the
-		// binding's later moves still stand, on top of Redis's.
+	if r.gen == c.gen+1 && c.gen > 0 && b.seq > 1 && len(b.moves) > 1 && r.mode == infuse.ModeNormal &&
+		!b.moves[0].manual && r.state == b.moves[0].to {
+		// Redis made the same automatic move this binding made first on
+		// its own (its reported failures tripped the breaker there too);
+		// the binding's later moves still stand, on top of Redis's.
 		b.setConf(r)
 		b.seq--
-		b.firstTo = b.local.State
-		b.local.Generation = r.gen<<provisionalBits + b.seq
+		b.moves = b.moves[1:]
+		b.manual = false
+		for _, m := range b.moves {
+			b.manual = b.manual || m.manual
+		}
+		b.relabel()
 		b.enqueueLocked()
 		return true
 	}
 	b.setConf(r)
 	b.seq = 0
+	b.moves = nil
 	b.raise = nil
+	b.retries = nil
 	b.local = infuse.Snapshot{
 		State: r.state, Generation: r.gen << provisionalBits,
 		Failures: r.failures, Successes: r.successes, Trials: r.trials,
@@ -675,6 +751,16 @@ func (b *binding) ownEnd(r *reply) bool {
 	}
 	b.held = false
 	return r != nil
+}
+
+// relabel numbers the binding's own transitions on top of a new conf.
+// Local trial permits of the old number are void. b.mu is held.
+func (b *binding) relabel() {
+	b.local.Generation = b.conf.gen<<provisionalBits + b.seq
+	if b.local.Trials > 0 && len(b.permits) > 0 {
+		b.local.Trials -= len(b.permits)
+		clear(b.permits)
+	}
 }
 
 func (b *binding) setConf(r remote) {
@@ -780,19 +866,4 @@ func (a batch) view(f int) int {
 		return a.after
 	}
 	return f + a.before
-}
-
-// then is a followed by c.
-func (a batch) then(c batch) batch {
-	switch {
-	case a.n == 0:
-		return c
-	case c.n == 0:
-		return a
-	case !a.saw:
-		return batch{n: a.n + c.n, before: a.before + c.before, saw: c.saw, after: c.after}
-	case !c.saw:
-		return batch{n: a.n + c.n, before: a.before, saw: true, after: a.after + c.before}
-	}
-	return batch{n: a.n + c.n, before: a.before, saw: true, after: c.after}
 }

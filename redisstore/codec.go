@@ -154,10 +154,27 @@ func decodeReplies(v any) ([]reply, error) {
 	return out, nil
 }
 
+// counter is a bucket's change counter: its epoch (new whenever the
+// counter starts again; "" when there is none) and its value.
+type counter struct {
+	epoch string
+	n     int64
+}
+
+// decodeCounter decodes "<epoch>:<n>"; anything else is no counter.
+func decodeCounter(v string) counter {
+	ep, num, ok := strings.Cut(v, ":")
+	n, err := strconv.ParseInt(num, 10, 64)
+	if !ok || err != nil || n < 0 || n >= 1<<53 || ep == "" || !validInc(ep) {
+		return counter{}
+	}
+	return counter{epoch: ep, n: n}
+}
+
 // changeSet is what the changes script answers for a bucket.
 type changeSet struct {
-	seq   int64
-	flag  int64 // 0, or 1: the log does not reach back (read all), 2: the counter went back
+	counter
+	flag  int64 // 0, or 1: the log does not reach back (read all), 2: the counter started again
 	items []changed
 }
 
@@ -170,16 +187,17 @@ type changed struct {
 // decodeChanges decodes the changes script's answer. It never panics.
 func decodeChanges(v any) (changeSet, error) {
 	vals, ok := v.([]any)
-	if !ok || len(vals) != 3 {
+	if !ok || len(vals) != 4 {
 		return changeSet{}, fmt.Errorf("%w: changes %T", errBadReply, v)
 	}
-	seq, ok1 := vals[0].(int64)
-	flag, ok2 := vals[1].(int64)
-	items, ok3 := vals[2].([]any)
-	if !ok1 || !ok2 || !ok3 || seq < 0 || flag < 0 || flag > 2 {
+	ep, ok0 := vals[0].(string)
+	seq, ok1 := vals[1].(int64)
+	flag, ok2 := vals[2].(int64)
+	items, ok3 := vals[3].([]any)
+	if !ok0 || !ok1 || !ok2 || !ok3 || !validInc(ep) || seq < 0 || flag < 0 || flag > 2 {
 		return changeSet{}, fmt.Errorf("%w: changes %v", errBadReply, vals)
 	}
-	cs := changeSet{seq: seq, flag: flag}
+	cs := changeSet{counter: counter{epoch: ep, n: seq}, flag: flag}
 	for _, it := range items {
 		e, ok := it.([]any)
 		if !ok || len(e) != 3 {
@@ -199,33 +217,37 @@ func decodeChanges(v any) (changeSet, error) {
 	return cs, nil
 }
 
-// A hint is the only message members publish: "h <bucket> <seq>", the
-// bucket where a change was recorded and its number. It says where to
-// look, nothing more: members read the change from Redis.
-func hintMessage(bucket int, seq int64) string {
-	return "h " + strconv.Itoa(bucket) + " " + strconv.FormatInt(seq, 10)
+// A hint is the only message members publish: "h <bucket> <epoch> <n>",
+// the bucket where a change was recorded and its counter. It says where
+// to look, nothing more: members read the change from Redis.
+func hintMessage(bucket int, c counter) string {
+	return "h " + strconv.Itoa(bucket) + " " + c.epoch + " " + strconv.FormatInt(c.n, 10)
 }
 
 // decodeHint decodes a hint; ok is false for anything else. It never
 // panics.
-func decodeHint(payload string) (bucket int, seq int64, ok bool) {
+func decodeHint(payload string) (bucket int, c counter, ok bool) {
 	rest, found := strings.CutPrefix(payload, "h ")
-	if !found || len(rest) > 40 {
-		return 0, 0, false
+	if !found || len(rest) > 64 {
+		return 0, counter{}, false
 	}
-	b, s, found := strings.Cut(rest, " ")
+	b, rest, found := strings.Cut(rest, " ")
 	if !found {
-		return 0, 0, false
+		return 0, counter{}, false
 	}
 	k, err := strconv.Atoi(b)
-	if err != nil || k < 0 || k >= nBuckets {
-		return 0, 0, false
+	if err != nil || k < 0 || k >= nBuckets || strconv.Itoa(k) != b {
+		return 0, counter{}, false
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 1 {
-		return 0, 0, false
+	ep, num, found := strings.Cut(rest, " ")
+	if !found {
+		return 0, counter{}, false
 	}
-	return k, n, true
+	c = decodeCounter(ep + ":" + num)
+	if c.epoch == "" || c.n < 1 || strconv.FormatInt(c.n, 10) != num {
+		return 0, counter{}, false
+	}
+	return k, c, true
 }
 
 // summary is a breaker's line in its bucket's summary hash.

@@ -67,13 +67,22 @@ func TestDecodeReplyRejectsForeignData(t *testing.T) {
 }
 
 func TestDecodeHint(t *testing.T) {
-	if k, seq, ok := decodeHint("h 3 42"); !ok || k != 3 || seq != 42 {
-		t.Fatalf("decodeHint = %d %d %v", k, seq, ok)
+	if k, c, ok := decodeHint("h 3 ab1 42"); !ok || k != 3 || c.epoch != "ab1" || c.n != 42 {
+		t.Fatalf("decodeHint = %d %+v %v", k, c, ok)
 	}
-	for _, m := range []string{"", "h", "h 3", "h 16 1", "h -1 1", "h 3 0", "h 3 -2", "h 3 x", "x 3 4", "h 3 4 5",
-		"db\nx\n0 1 0 0 0 0 1 0 0", "\x00sync 1", "h 3 99999999999999999999"} {
+	for _, m := range []string{"", "h", "h 3", "h 3 42", "h 16 a 1", "h -1 a 1", "h 3 a 0", "h 3 a -2", "h 3 a x", "x 3 a 4",
+		"h 3 a 4 5", "h 3 A 4", "h 03 a 4", "h 3 a 04", "h 3 :a 4", "db\nx\n0 1 0 0 0 0 1 0 0", "\x00sync 1",
+		"h 3 a 99999999999999999999"} {
 		if _, _, ok := decodeHint(m); ok {
 			t.Errorf("decodeHint(%q) accepted it", m)
+		}
+	}
+	if c := decodeCounter("x7:12"); c.epoch != "x7" || c.n != 12 {
+		t.Fatalf("decodeCounter = %+v", c)
+	}
+	for _, v := range []string{"", "12", ":12", "x:", "x:-1", "X:1", "x:1:2", "x:9007199254740993"} {
+		if c := decodeCounter(v); c != (counter{}) {
+			t.Errorf("decodeCounter(%q) = %+v", v, c)
 		}
 	}
 }
@@ -124,16 +133,16 @@ func TestKeysOfHostileNamesAndNamespaces(t *testing.T) {
 // FuzzDecodeHint: whatever arrives on the channel, decoding neither panics
 // nor accepts anything but a hint a script could have sent.
 func FuzzDecodeHint(f *testing.F) {
-	for _, s := range []string{"h 1 2", "h 15 9007199254740992", "db\nx.1\n1 7 1000 5 0 0 1200 0 1", "\x00sync a 1"} {
+	for _, s := range []string{"h 1 a 2", "h 15 z9 9007199254740991", "db\nx.1\n1 7 1000 5 0 0 1200 0 1", "\x00sync a 1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		k, seq, ok := decodeHint(s)
+		k, c, ok := decodeHint(s)
 		if !ok {
 			return
 		}
-		if k < 0 || k >= nBuckets || seq < 1 || hintMessage(k, seq) != s {
-			t.Fatalf("accepted %q as %d %d", s, k, seq)
+		if k < 0 || k >= nBuckets || c.n < 1 || !validInc(c.epoch) || hintMessage(k, c) != s {
+			t.Fatalf("accepted %q as %d %+v", s, k, c)
 		}
 	})
 }

@@ -23,8 +23,8 @@
 // See layout.go for the keys and scripts.go for the scripts.
 //
 // A script that makes a transition publishes a hint on the namespace's
-// channel: "h <bucket> <counter>". A hint says only where to look; the
-// member reads what changed from Redis. Members adopt state only from
+// channel: "h <bucket> <epoch> <counter>". A hint says only where to look;
+// the member reads what changed from Redis. Members adopt state only from
 // Redis (a script's reply or a read), never from a message.
 //
 // # What it costs Redis
@@ -35,10 +35,12 @@
 //     a server, whatever the number of breakers. A closed breaker has no
 //     key at all until something fails; the key of one that failed expires
 //     IdleTTL (2 minutes) after its last write, and nothing renews it.
-//   - Successes cost nothing. A failure is sent at once if its breaker
-//     sent nothing in the last FlushInterval (5ms), else with the others
-//     of that interval: one script, about 8 commands, per breaker per
-//     FlushInterval at most. Another member's failure makes no member read
+//   - A success costs nothing, unless it ends a run of failures (then it
+//     is sent like one). A failure is sent at once if its breaker sent
+//     nothing in the last FlushInterval (5ms), else with the others of
+//     that interval: one script, about 10 commands, per breaker per
+//     FlushInterval at most; a failure and the success that ends its run
+//     cost about 20. Another member's failure makes no member read
 //     anything: each member learns the merged run from its own reports.
 //   - A transition: one script, and one read per member (a script that
 //     returns what changed in the bucket since the member last looked).
@@ -85,8 +87,8 @@
 //     members with failures). A member's own rate never trips the fleet;
 //     its consecutive failures (FailMax) still do.
 //   - Propagation: other members read a transition when its hint arrives,
-//     a round trip after the script (p99 about 2ms across 8 processes on
-//     one host); a hint lost (a reconnect) is made good by the poll every
+//     a round trip after the script (p99 about 2.5ms across 8 processes
+//     on one host); a hint lost (a reconnect) is made good by the poll every
 //     RefreshInterval. Reads that hints ask for and that find nothing new
 //     are limited to 100 a second per member, so a flood of forged or
 //     replayed messages costs Redis a bounded load and moves nothing.
@@ -106,17 +108,22 @@
 // for RetryInterval (1s) answers from local state without trying Redis on
 // callers' paths: every member keeps protecting itself, tripping on its own
 // failures and probing with its own trials. The sender keeps trying; when
-// Redis answers, each member pushes the transitions it made alone
-// (committed only if Redis has not moved on meanwhile) and adopts what
-// Redis holds. New never fails and never waits for Redis.
+// Redis answers, each member pushes the transitions it made alone,
+// committed only if Redis is still at the generation the member knew (for
+// a member that had never reached Redis: the one Redis first answers
+// with), and never an automatic one over an operator's forced mode; then
+// it adopts what Redis holds. A batch of outcomes sent again after its
+// answer was lost is merged once. New never fails and never waits for
+// Redis longer than OpTimeout.
 //
 // When Redis loses its data (a restart without persistence, FLUSHALL, a
 // failover to a replica that had not caught up), every script restores
 // the breaker from its caller's last confirmed state where Redis holds
 // none: a closed breaker as it was, anything else (open, half-open,
 // forced) under a new incarnation one generation up, announced to every
-// member. The poll notices a bucket whose counter went back and has each
-// member read (and so restore) what it holds. A member that finds Redis
+// member. Each bucket's change counter carries an epoch, new whenever the
+// counter starts again: the poll notices one that did, and has each member
+// read (and so restore) what it holds there. A member that finds Redis
 // below a generation it has seen (someone seeded it without knowing) lifts
 // it above that generation, so that every member adopts Redis's state,
 // whoever bound first.

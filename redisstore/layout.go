@@ -17,6 +17,7 @@ import (
 //
 //	ns:v2:{ns.N}:b:<name>           the breaker's state (a hash)
 //	ns:v2:{ns.N}:b:<name>:t         its trial leases (a sorted set)
+//	ns:v2:{ns.N}:b:<name>:d         its last batch of outcomes from each binding
 //	ns:v2:{ns.N}:b:<name>:w:<i>:<g> its fleet window in generation g
 //	ns:v2:{ns.N}:seq, :log          the bucket's change counter and log
 //	ns:v2:{ns.N}:sum, :win, :nmem   the operators' summary, fleet windows, member counts

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,11 +51,24 @@ func (s *Store) listen() {
 	}
 }
 
+// seen is the counter the reader last read for bucket k (n -1: never).
+func (s *Store) seen(k int) counter {
+	return counter{epoch: *s.lastEp[k].Load(), n: s.lastSeen[k].Load()}
+}
+
+func (s *Store) setSeen(k int, c counter) {
+	s.lastEp[k].Store(&c.epoch)
+	s.lastSeen[k].Store(c.n)
+}
+
 // hint takes a message from the channel. Anything but a hint of a change
 // the reader has not seen yet is ignored.
 func (s *Store) hint(payload string) {
-	k, seq, ok := decodeHint(payload)
-	if !ok || seq <= s.lastSeen[k].Load() {
+	k, c, ok := decodeHint(payload)
+	if !ok {
+		return
+	}
+	if last := s.seen(k); c.epoch == last.epoch && c.n <= last.n {
 		return
 	}
 	s.hinted.Or(1 << k)
@@ -75,8 +87,8 @@ func (s *Store) reader() {
 	ctx := s.ctx
 	s.heartbeat(ctx)
 	if seqs, err := s.readSeqs(ctx); err == nil {
-		for k, seq := range seqs {
-			s.lastSeen[k].Store(seq)
+		for k, c := range seqs {
+			s.setSeen(k, c)
 		}
 	}
 	close(s.seqReady)
@@ -101,8 +113,8 @@ func (s *Store) reader() {
 
 // readSeqs reads every bucket's change counter: one MGET on a single
 // server, a GET per bucket (in one pipeline) on a Cluster.
-func (s *Store) readSeqs(ctx context.Context) ([nBuckets]int64, error) {
-	var out [nBuckets]int64
+func (s *Store) readSeqs(ctx context.Context) ([nBuckets]counter, error) {
+	var out [nBuckets]counter
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
 	defer cancel()
 	keys := make([]string, nBuckets)
@@ -137,15 +149,16 @@ func (s *Store) readSeqs(ctx context.Context) ([nBuckets]int64, error) {
 	}
 	for k, v := range vals {
 		if str, ok := v.(string); ok {
-			n, _ := strconv.ParseInt(str, 10, 64)
-			out[k] = max(n, 0)
+			out[k] = decodeCounter(str)
 		}
 	}
 	return out, nil
 }
 
 // poll is the safety net: it reads every bucket's counter and what changed
-// where one moved.
+// where one moved. A counter that started again (a new epoch: Redis lost
+// the bucket, or it expired) has it read every bound breaker of the
+// bucket, which restores what Redis lost.
 func (s *Store) poll(ctx context.Context) {
 	seqs, err := s.readSeqs(ctx)
 	if err != nil {
@@ -155,13 +168,12 @@ func (s *Store) poll(ctx context.Context) {
 	s.recovered()
 	var moved uint32
 	var full []int
-	for k, seq := range seqs {
-		switch last := s.lastSeen[k].Load(); {
-		case last < 0 || seq < last:
-			// Never read, or Redis lost the bucket: read all of it.
+	for k, cur := range seqs {
+		switch last := s.seen(k); {
+		case last.n < 0 || cur.epoch != last.epoch || cur.n < last.n:
 			full = append(full, k)
-			s.lastSeen[k].Store(seq)
-		case seq > last:
+			s.setSeen(k, cur)
+		case cur.n > last.n:
 			moved |= 1 << k
 		}
 	}
@@ -223,8 +235,8 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 		if mask&(1<<k) == 0 {
 			continue
 		}
-		since := max(s.lastSeen[k].Load(), 0)
-		args := append(s.bucketArgs(k, 2), since, limit)
+		last := s.seen(k)
+		args := append(s.bucketArgs(k, 3), max(last.n, 0), limit, last.epoch)
 		ks = append(ks, k)
 		calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: args})
 	}
@@ -249,16 +261,16 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 				}
 			}
 		}
-		if cs.seq != s.lastSeen[k].Load() {
+		if cs.counter != s.seen(k) {
 			useful++
 		}
-		seen := cs.seq
+		seen := cs.counter
 		if len(cs.items) == limit {
-			seen = cs.items[limit-1].seq
+			seen.n = cs.items[limit-1].seq
 			s.hinted.Or(1 << k)
 			s.kickReader()
 		}
-		s.lastSeen[k].Store(seen)
+		s.setSeen(k, seen)
 		if cs.flag != 0 {
 			full = append(full, k)
 		}
@@ -341,6 +353,9 @@ func (s *Store) readNames(ctx context.Context, names [nBuckets][]string, out *no
 // heartbeat tells Redis this member is alive, registers its breakers again
 // if Redis had dropped it, and reaps members that stopped.
 func (s *Store) heartbeat(ctx context.Context) {
+	if s.closing.Load() {
+		return // leaving: no heartbeat, no registering again
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
 	defer cancel()
 	v, err := heartbeatScript.Run(ctx, s.client, []string{s.l.members}, s.id,

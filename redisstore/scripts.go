@@ -13,7 +13,8 @@ import "github.com/redis/go-redis/v9"
 //
 // Each bucket keeps:
 //   - seq: a counter of changes (a transition, a forced mode, a new
-//     identity), and log: a sorted set of the breakers that changed, scored
+//     identity), "<epoch>:<n>", the epoch new whenever the counter starts
+//     again; and log: a sorted set of the breakers that changed, scored
 //     by the seq of their last change, capped at logCap entries (the
 //     member "" scores the highest seq dropped, so a reader that fell
 //     behind the cap knows it). A member that polls one seq per bucket
@@ -24,7 +25,7 @@ import "github.com/redis/go-redis/v9"
 //     windowed breaker; nmem: how many live members have each breaker
 //     bound, kept from the members' registration sets (r:<member>).
 //
-// Every change is published as a hint, "h <bucket> <seq>": the message
+// Every change is published as a hint, "h <bucket> <epoch> <n>": the message
 // says only where to look; members read what changed from Redis.
 //
 // Hash fields: st (0 closed, 1 open, 2 half-open), g (generation), oa (when
@@ -223,28 +224,40 @@ local function save(B, c, r, now, n)
   summarize(B, c, r, now, n, now + ttl)
 end
 
+-- counter reads the bucket's change counter, "<epoch>:<n>": the epoch is
+-- new whenever the counter starts again (lost, expired, garbage), so a
+-- reader never takes a counter that started again for one that moved on.
+-- nil when there is none (or garbage).
+local function counter(B)
+  local v = redis.pcall('GET', B.seq)
+  if type(v) ~= 'string' then return nil, 0 end
+  local ep, n = string.match(v, '^([0-9a-z]+):(%d+)$')
+  n = int(n, 0, 9007199254740991)
+  if ep == nil or n == nil or #ep > 32 then return nil, 0 end
+  return ep, n
+end
+
 -- changed records a change of the breaker in its bucket and publishes the
 -- hint.
 local function changed(B, c)
-  local seq = fix('INCR', B.seq, nil)
-  if int(seq, 1, 9007199254740992) == nil then
-    -- a counter infuse did not write: start again; readers see it went
-    -- back and read the whole bucket
-    redis.call('DEL', B.seq)
-    seq = redis.call('INCR', B.seq)
+  local ep, n = counter(B)
+  if ep == nil then
+    ep, n = c.nonce, 0
+    redis.call('DEL', B.seq, B.log)
   end
-  fix('ZADD', B.log, nil, seq, c.kn)
-  if seq % 64 == 0 then
-    local n = redis.call('ZCARD', B.log)
-    if n > LOGCAP then
-      local cut = redis.call('ZRANGE', B.log, n - LOGCAP - 1, n - LOGCAP - 1, 'WITHSCORES')
-      redis.call('ZREMRANGEBYRANK', B.log, 0, n - LOGCAP - 1)
+  n = n + 1
+  redis.call('SET', B.seq, ep .. ':' .. fmt(n), 'PX', c.ttl)
+  fix('ZADD', B.log, nil, n, c.kn)
+  if n % 64 == 0 then
+    local size = redis.call('ZCARD', B.log)
+    if size > LOGCAP then
+      local cut = redis.call('ZRANGE', B.log, size - LOGCAP - 1, size - LOGCAP - 1, 'WITHSCORES')
+      redis.call('ZREMRANGEBYRANK', B.log, 0, size - LOGCAP - 1)
       redis.call('ZADD', B.log, cut[2], '')
     end
   end
-  redis.call('PEXPIRE', B.seq, c.ttl)
   redis.call('PEXPIRE', B.log, c.ttl)
-  redis.call('PUBLISH', B.chan, 'h ' .. B.idx .. ' ' .. fmt(seq))
+  redis.call('PUBLISH', B.chan, 'h ' .. B.idx .. ' ' .. ep .. ' ' .. fmt(n))
 end
 
 -- next_gen starts a new generation in state st, with no forced mode; the
@@ -324,7 +337,11 @@ return out
 // after its last success; ARGV[21] FailMax. The merged run that reaches
 // FailMax trips. ARGV[22] 1 asks to trip whatever the merged run, unless a
 // success has reset the run since the caller's view of it (reset count
-// ARGV[23]): the caller's own view reached FailMax.
+// ARGV[23]): the caller's own view reached FailMax. ARGV[24] and ARGV[25]
+// name the batch (the binding, and its number there; "0" for none): a
+// batch sent again (ARGV[26] 1) after its answer was lost is merged once
+// (the last batch of each binding is remembered for IdleTTL, at
+// KEYS[6]..':d').
 var reportScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
@@ -333,6 +350,8 @@ local r, corrupt, fresh = load(c, now)
 if late(c, now) or r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
   return finish(B, c, r, now, corrupt, fresh)
 end
+local dk = c.k .. ':d'
+if ARGV[26] == '1' and redis.pcall('HGET', dk, ARGV[24]) == ARGV[25] then return finish(B, c, r, now, corrupt, fresh) end
 local before, saw, after, failmax = tonumber(ARGV[18]), ARGV[19] == '1', tonumber(ARGV[20]), tonumber(ARGV[21])
 local trip = false
 if r.md == 2 then
@@ -358,6 +377,10 @@ if trip then
   chg = 1
 end
 save(B, c, r, now, 0)
+if ARGV[25] ~= '0' then
+  fix('HSET', dk, nil, ARGV[24], ARGV[25])
+  redis.call('PEXPIRE', dk, c.idle)
+end
 if chg == 1 or fresh then changed(B, c) end
 return reply(r, now, 0, chg, corrupt)
 `)
@@ -548,19 +571,21 @@ end
 return out
 `)
 
-// changes answers what changed in the bucket since seq ARGV[4]: {seq,
-// flag, {kname, seq, state}...} for at most ARGV[5] breakers, oldest
-// change first. flag 1: the log no longer reaches back to ARGV[4] (read
-// everything); 2: the counter is below it (Redis lost the bucket).
+// changes answers what changed in the bucket since change ARGV[4] of
+// epoch ARGV[6]: {epoch, seq, flag, {kname, seq, state}...} for at most
+// ARGV[5] breakers, oldest change first. flag 1: the log no longer
+// reaches back to ARGV[4] (read everything); 2: the counter started again
+// (Redis lost the bucket, or it expired): read everything.
 var changesScript = script(`
 local B = bucket()
 local now = now_ms()
 local since = tonumber(ARGV[4])
-local seq = int(redis.pcall('GET', B.seq), 0, 9007199254740992) or 0
-if seq < since then return {seq, 2, {}} end
-if seq == since then return {seq, 0, {}} end
+local ep, seq = counter(B)
+if ep == nil then ep = '' end
+if ep ~= ARGV[6] or seq < since then return {ep, seq, 2, {}} end
+if seq == since then return {ep, seq, 0, {}} end
 local es = redis.pcall('ZRANGEBYSCORE', B.log, '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
-if type(es) ~= 'table' or es.err then return {seq, 1, {}} end
+if type(es) ~= 'table' or es.err then return {ep, seq, 1, {}} end
 local flag, items = 0, {}
 for j = 1, #es, 2 do
   if es[j] == '' then
@@ -574,7 +599,7 @@ for j = 1, #es, 2 do
     items[#items + 1] = {es[j], tonumber(es[j + 1]), st}
   end
 end
-return {seq, flag, items}
+return {ep, seq, flag, items}
 `)
 
 // window merges members' window growth into the fleets' windows of one

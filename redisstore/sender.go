@@ -159,6 +159,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	case b.conf.gen == 0 || b.restore:
 		b.restore = false
 		return []op{{b.call(bindScript, 0, b.s.id), func(res result) func() {
+			b.seeded(res)
 			return b.done(res, func() {
 				b.mu.Lock()
 				b.restore = true
@@ -187,7 +188,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 			c = b.call(setModeScript, 0, int(b.local.Mode), fi, fg)
 		} else {
 			manual := 0
-			if b.manual || b.conf.mode != infuse.ModeNormal {
+			if b.manual {
 				manual = 1 // an operator's transition, which ends a forced mode
 			}
 			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures, manual)
@@ -216,32 +217,58 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 			return b.done(res, func() {})
 		}})
 	}
+	// Batches whose answer never came first, in order, then the new one.
+	var send []sentBatch
+	for _, sb := range b.retries {
+		if sb.conf.sameIdentity(b.conf) {
+			send = append(send, sb)
+		}
+	}
+	b.retries = nil
 	if b.batch.n > 0 {
 		next := b.lastSend.Add(b.s.opts.FlushInterval)
 		if b.holdUntil.After(next) {
 			next = b.holdUntil
 		}
 		if !all && now.Before(next) {
-			return ops, next.Sub(now)
+			wait = next.Sub(now)
+		} else {
+			send = append(send, b.take())
+			b.lastSend = now
 		}
-		sent, gen := b.batch, b.conf
-		b.batch, b.lastSend = batch{}, now
-		fi, fg := b.from()
-		// With a deadline, so that a batch Redis runs after the sender
-		// gave up on it (and will send it again) is not counted twice.
-		c := b.call(reportScript, b.redisDeadline(b.s.opts.RetryInterval), fi, fg, sent.before, sent.sawArg(), sent.after,
-			b.cfg.Policy().FailMax, 0, b.conf.resets)
+	}
+	for _, sb := range send {
+		// With a deadline, so that Redis does not count a batch it runs
+		// after the sender gave up on it; sent again, a batch whose answer
+		// was lost is merged once.
+		c := b.reportCall(sb, b.redisDeadline(b.s.opts.OpTimeout), 0)
 		ops = append(ops, op{c, func(res result) func() {
 			return b.done(res, func() {
 				b.mu.Lock()
-				if b.conf.sameIdentity(gen) && b.seq == 0 {
-					b.batch = sent.then(b.batch)
+				if sb.conf.sameIdentity(b.conf) && b.seq == 0 {
+					b.retry(sb)
 				}
 				b.mu.Unlock()
 			})
 		}})
 	}
-	return ops, 0
+	return ops, wait
+}
+
+// seeded takes a bind's answer before it is applied: if Redis took the
+// binding's own state as the seed (it held nothing), the transitions the
+// binding made alone are in it already, not to be pushed again.
+func (b *binding) seeded(res result) {
+	if res.err != nil {
+		return
+	}
+	if r, err := decodeReply(res.v); err == nil && r.changed {
+		b.mu.Lock()
+		if b.conf.gen == 0 {
+			b.seq, b.moves, b.manual = 1, nil, false
+		}
+		b.mu.Unlock()
+	}
 }
 
 // done applies the answer to something the sender sent, or, when Redis
@@ -286,7 +313,7 @@ func (b *binding) hasWork() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return !b.closed && (b.conf.gen == 0 || b.restore || b.raise != nil || b.seq > 0 ||
-		len(b.releases) > 0 || b.note || b.batch.n > 0)
+		len(b.releases) > 0 || b.note || b.batch.n > 0 || len(b.retries) > 0)
 }
 
 // unregisterOps tell Redis that this member no longer has these breakers

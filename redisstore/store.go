@@ -36,6 +36,7 @@ type Store struct {
 	degradedUntil atomic.Int64  // unix ns; Redis is not tried on callers' paths before it
 	errs          atomic.Int64  // store errors seen
 	issued        atomic.Uint64 // numbers every request sent: see binding.learned
+	bindSeq       atomic.Uint64 // numbers bindings
 
 	// The sender's queue: bindings with something to send, and names to
 	// unregister.
@@ -47,8 +48,9 @@ type Store struct {
 
 	// The reader's state.
 	readKick   chan struct{}
-	hinted     atomic.Uint32 // buckets whose hints are not read yet
-	lastSeen   [nBuckets]atomic.Int64
+	hinted     atomic.Uint32          // buckets whose hints are not read yet
+	lastSeen   [nBuckets]atomic.Int64 // the counter last read (-1: never), and its epoch
+	lastEp     [nBuckets]atomic.Pointer[string]
 	readMu     sync.Mutex // one round of reads at a time
 	tokens     float64    // hint reads allowed now (under readMu)
 	tokensAt   time.Time
@@ -62,6 +64,7 @@ type Store struct {
 	wg       sync.WaitGroup // the background goroutines and bounded calls
 	closing  atomic.Bool    // Close has begun
 	closed   atomic.Bool    // callers may no longer use Redis
+	life     sync.RWMutex   // orders enter's wg.Add before Close's wg.Wait
 	subReady chan struct{}  // closed once the subscription is confirmed or given up
 	seqReady chan struct{}  // closed once the buckets' counters were read or given up
 }
@@ -94,7 +97,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		tokensAt: time.Now(),
 	}
 	for k := range s.lastSeen {
-		s.lastSeen[k].Store(-1)
+		s.setSeen(k, counter{n: -1})
 	}
 	s.wg.Add(4)
 	go s.listen()
@@ -105,8 +108,8 @@ func New(client redis.UniversalClient, opts Options) *Store {
 }
 
 // Close stops the store's goroutines and waits for them and for calls in
-// flight, for about OpTimeout at most (a call the client does not let
-// cancel ends on its own, within the client's timeouts). Breakers bound to
+// flight, OpTimeout (and 100ms) at most in all: a call the client does not
+// let cancel ends on its own, within the client's timeouts. Breakers bound to
 // it keep their last state and stop sharing it. Unless Redis is failing,
 // it first sends what the breakers gathered and leaves the fleet (its
 // registrations and its heartbeat), so that operators' member counts drop
@@ -115,24 +118,26 @@ func (s *Store) Close() error {
 	if !s.closing.CompareAndSwap(false, true) {
 		return nil
 	}
-	if !s.degraded() && s.sendMu.TryLock() {
-		// Not behind a round in flight, which may wait on Redis as long as
-		// the client's own timeouts.
-		s.sendMu.Unlock()
+	deadline := time.Now().Add(s.opts.OpTimeout)
+	if !s.degraded() {
 		_, _ = bounded(s, s.ctx, "closing", func(ctx context.Context) (struct{}, error) {
 			s.sendRound(ctx, true)
 			s.eachBucket(ctx, unregisterScript, "leaving", []any{s.id})
-			return struct{}{}, s.client.ZRem(ctx, s.l.members, s.id).Err()
+			// A heartbeat of long ago: the next member to send its own
+			// reaps whatever this one registers after this.
+			return struct{}{}, s.client.ZAdd(ctx, s.l.members, redis.Z{Score: 0, Member: s.id}).Err()
 		})
 	}
+	s.life.Lock()
 	s.closed.Store(true)
+	s.life.Unlock()
 	s.cancel()
 	// Wait for the goroutines, but not for a call to Redis that ignores
 	// the cancellation (a client without ContextTimeoutEnabled waits out
 	// its ReadTimeout): that one ends on its own.
 	done := make(chan struct{})
 	go func() { s.wg.Wait(); close(done) }()
-	t := time.NewTimer(s.opts.OpTimeout + 100*time.Millisecond)
+	t := time.NewTimer(max(time.Until(deadline), 0) + 100*time.Millisecond)
 	defer t.Stop()
 	select {
 	case <-done:
@@ -210,6 +215,17 @@ func (s *Store) corrupt(b *binding) func() {
 
 var errClosed = errors.New("redisstore: store is closed")
 
+// enter counts a call in flight (in s.wg), unless the store is closed.
+func (s *Store) enter() bool {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.closed.Load() {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
 // call is one script to run; result what came of it.
 type call struct {
 	sc   *redis.Script
@@ -285,7 +301,7 @@ func (s *Store) run(ctx context.Context, b *binding, c call) (reply, uint64, err
 // timeouts.
 func bounded[T any](s *Store, ctx context.Context, what string, f func(ctx context.Context) (T, error)) (T, error) {
 	var zero T
-	if s.closed.Load() {
+	if !s.enter() {
 		return zero, errClosed
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
@@ -294,7 +310,6 @@ func bounded[T any](s *Store, ctx context.Context, what string, f func(ctx conte
 		err error
 	}
 	done := make(chan outcome, 1)
-	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
@@ -344,17 +359,17 @@ func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 
 	if !s.degraded() {
 		// Let the subscription and the first reading of the buckets'
-		// counters settle first (at most OpTimeout, once per store), so
-		// that no change made after Bind's read is missed.
-		t := time.NewTimer(s.opts.OpTimeout)
+		// counters settle first (once per store), so that no change made
+		// after Bind's read is missed; all within one OpTimeout.
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
+		defer cancel()
 		for _, c := range []chan struct{}{s.subReady, s.seqReady} {
 			select {
 			case <-c:
-			case <-t.C:
+			case <-ctx.Done():
 			}
 		}
-		t.Stop()
-		err := b.bind(context.Background())
+		err := b.bind(ctx)
 		if err == nil {
 			s.recovered()
 			return b, nil
