@@ -170,11 +170,11 @@ func (s *Store) poll(ctx context.Context) {
 	var full []int
 	for k, cur := range seqs {
 		switch last := s.seen(k); {
-		case last.n < 0 || cur.epoch != last.epoch || cur.n < last.n:
+		case last.n < 0 || (cur.epoch != last.epoch && last.epoch != "") || cur.n < last.n:
 			full = append(full, k)
 			s.setSeen(k, cur)
 		case cur.n > last.n:
-			moved |= 1 << k
+			moved |= 1 << k // from the start of a counter it did not know, if so
 		}
 	}
 	if len(full) > 0 {

@@ -179,3 +179,22 @@ func waitSent(t *testing.T, s *redisstore.Store) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A transition costs the other members one read of what changed, not of
+// their whole bucket, also when it starts the bucket's counter.
+func TestATransitionIsReadNotTheBucket(t *testing.T) {
+	srv := redistest.Start(t)
+	stores, breakers := scaleFleet(t, srv, "read", 2, 1000, redisstore.Options{RefreshInterval: time.Hour})
+	_ = stores
+	before := stats(t, srv)
+	a, b := breakers[0][7], breakers[1][7]
+	if err := a.Open(bg); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the other member sees the trip", func() bool { return b.State() == infuse.Open })
+	time.Sleep(20 * time.Millisecond)
+	d := stats(t, srv).Sub(before)
+	if reads := d.ByCommand["hmget"]; reads > 6 {
+		t.Fatalf("one transition read %d states (%v): a whole bucket, not what changed", reads, d.ByCommand)
+	}
+}

@@ -582,7 +582,8 @@ local now = now_ms()
 local since = tonumber(ARGV[4])
 local ep, seq = counter(B)
 if ep == nil then ep = '' end
-if ep ~= ARGV[6] or seq < since then return {ep, seq, 2, {}} end
+-- A reader that knew no counter takes a new one from its start.
+if (ep ~= ARGV[6] and not (ARGV[6] == '' and since == 0)) or seq < since then return {ep, seq, 2, {}} end
 if seq == since then return {ep, seq, 0, {}} end
 local es = redis.pcall('ZRANGEBYSCORE', B.log, '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
 if type(es) ~= 'table' or es.err then return {ep, seq, 1, {}} end
