@@ -480,16 +480,7 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 		}
 		return b.settleLocally(p, o)
 	}
-	b.s.recovered()
-	b.mu.Lock()
-	after := b.applyOwn(r, n)
-	b.ownEnd(&r) // the caller adopts what it returns
-	snap := b.local
-	b.mu.Unlock()
-	if after != nil {
-		after()
-	}
-	return snap, r.changed
+	return b.ownAnswer(r, n), r.changed
 }
 
 // settleLocally counts a trial's outcome in local state. b.mu is held.
@@ -550,16 +541,7 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	if !local {
 		r, n, err := b.s.runBounded(ctx, b, c)
 		if err == nil {
-			b.s.recovered()
-			b.mu.Lock()
-			after := b.applyOwn(r, n)
-			b.ownEnd(&r) // the caller adopts what it returns
-			s := b.local
-			b.mu.Unlock()
-			if after != nil {
-				after()
-			}
-			return s, nil
+			return b.ownAnswer(r, n), nil
 		}
 		b.s.fail(err, b)
 		b.mu.Lock()
@@ -733,6 +715,21 @@ func (b *binding) apply(r remote, n uint64) bool {
 	b.manual = false
 	clear(b.permits)
 	return true
+}
+
+// ownAnswer takes the answer to one of the breaker's own calls, which
+// adopts the snapshot it returns.
+func (b *binding) ownAnswer(r reply, n uint64) infuse.Snapshot {
+	b.s.recovered()
+	b.mu.Lock()
+	after := b.applyOwn(r, n)
+	b.ownEnd(&r)
+	snap := b.local
+	b.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return snap
 }
 
 // ownEnd ends one of the breaker's own calls, whose answer (nil after an

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,29 +112,11 @@ func TestSentinelFailoverDuringTraffic(t *testing.T) {
 	a, _ := newBreaker(t, sa, cfg)
 	b, _ := newBreaker(t, sb, cfg)
 
-	var stop atomic.Bool
-	var slowest atomic.Int64
-	var wg sync.WaitGroup
-	for i, br := range []*infuse.Breaker{a, b, a, b} {
-		wg.Go(func() {
-			for n := 0; !stop.Load(); n++ {
-				fn := succeed
-				if i == 0 && n%4 == 0 {
-					fn = boom
-				}
-				d := timed(func() { _ = br.Call(bg, fn) })
-				for old := slowest.Load(); int64(d) > old && !slowest.CompareAndSwap(old, int64(d)); old = slowest.Load() {
-				}
-				time.Sleep(time.Millisecond)
-			}
-		})
-	}
+	stop := traffic(a, b, 4)
 	time.Sleep(100 * time.Millisecond)
 	sentinel.Failover(t)
 	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
-	if d := time.Duration(slowest.Load()); d > opTimeout+margin {
+	if d := stop(); d > opTimeout+margin {
 		t.Fatalf("a call waited %v during the failover; the bound is %v", d, opTimeout)
 	}
 	_ = a.Close(bg)

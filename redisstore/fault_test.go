@@ -33,6 +33,33 @@ func faultOptions(ns string) redisstore.Options {
 	}
 }
 
+// traffic calls a and b, two goroutines each, a's first failing every
+// failEvery-th call, until stop, which returns the slowest call.
+func traffic(a, b *infuse.Breaker, failEvery int) (stop func() time.Duration) {
+	var done atomic.Bool
+	var slowest atomic.Int64
+	var wg sync.WaitGroup
+	for i, br := range []*infuse.Breaker{a, b, a, b} {
+		wg.Go(func() {
+			for n := 0; !done.Load(); n++ {
+				fn := succeed
+				if i == 0 && n%failEvery == 0 {
+					fn = boom
+				}
+				d := timed(func() { _ = br.Call(bg, fn) })
+				for old := slowest.Load(); int64(d) > old && !slowest.CompareAndSwap(old, int64(d)); old = slowest.Load() {
+				}
+				time.Sleep(time.Millisecond)
+			}
+		})
+	}
+	return func() time.Duration {
+		done.Store(true)
+		wg.Wait()
+		return time.Duration(slowest.Load())
+	}
+}
+
 // timed runs f and returns how long it took.
 func timed(f func()) time.Duration {
 	start := time.Now()
@@ -101,23 +128,7 @@ func TestRedisKilledDuringTraffic(t *testing.T) {
 	a, _ := newBreaker(t, sa, cfg)
 	b, _ := newBreaker(t, sb, cfg)
 
-	var stop atomic.Bool
-	var slowest atomic.Int64
-	var wg sync.WaitGroup
-	for i, br := range []*infuse.Breaker{a, b, a, b} {
-		wg.Go(func() {
-			for n := 0; !stop.Load(); n++ {
-				fn := succeed
-				if i == 0 && n%3 == 0 { // a sees failures now and then
-					fn = boom
-				}
-				d := timed(func() { _ = br.Call(bg, fn) })
-				for old := slowest.Load(); int64(d) > old && !slowest.CompareAndSwap(old, int64(d)); old = slowest.Load() {
-				}
-				time.Sleep(time.Millisecond)
-			}
-		})
-	}
+	stop := traffic(a, b, 3)
 	time.Sleep(100 * time.Millisecond)
 	srv.Kill()
 	time.Sleep(300 * time.Millisecond)
@@ -130,9 +141,7 @@ func TestRedisKilledDuringTraffic(t *testing.T) {
 	}
 	srv.Restart()
 	time.Sleep(300 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
-	if d := time.Duration(slowest.Load()); d > opTimeout+margin {
+	if d := stop(); d > opTimeout+margin {
 		t.Fatalf("a call waited %v; the bound is %v", d, opTimeout)
 	}
 	// The fleet converges: both members and Redis agree.

@@ -16,7 +16,7 @@ import (
 
 func runStatus(ctx context.Context, args []string, out io.Writer) error {
 	fs := flags("status", "[flags]",
-		"Shows every breaker stored under a namespace: state, forced mode, counts, time left open,\nand how many members (stores) refreshed it lately.",
+		"Shows every breaker stored under a namespace: state, forced mode, counts, time left open,\nand how many live members (stores) have it bound; closed breakers Redis keeps no state for\nare listed from their members' registrations.",
 		"  infuse status\n  infuse status -redis redis://:secret@redis.internal:6379/0 -namespace checkout\n  infuse status -json | jq '.[] | select(.state == \"open\")'")
 	rf := addRedisFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON, for scripts")
