@@ -263,43 +263,49 @@ func (s *Store) watchHint(payload string, last *[nBuckets]counter) uint32 {
 	return 0
 }
 
-// watchRead reads the changes in the buckets of mask and passes them on.
+// watchRead reads the changes in the buckets of mask and passes them on,
+// as many reads as a bucket has changes for.
 func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]counter, fn func(Change)) {
-	var ks []int
-	var calls []call
+	const limit = 1024
 	for k := range nBuckets {
-		if mask&(1<<k) != 0 {
-			ks = append(ks, k)
+		if mask&(1<<k) == 0 {
+			continue
+		}
+		for range 16 { // at most 16 reads of a bucket a round
 			since := last[k]
 			if since.epoch == "" {
 				since.n = 0
 			}
-			calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 3), since.n, 1024, since.epoch)})
-		}
-	}
-	for i, res := range s.runAll(ctx, calls) {
-		if res.err != nil {
-			continue
-		}
-		cs, err := decodeChanges(res.v)
-		if err == nil && cs.flag == 2 && cs.epoch != "" {
-			// The counter started again: everything of its new epoch.
-			again := call{sc: changesScript, keys: s.l.bucket[ks[i]], args: append(s.bucketArgs(ks[i], 3), 0, 1024, cs.epoch)}
-			if res := s.runAll(ctx, []call{again})[0]; res.err == nil {
-				cs, err = decodeChanges(res.v)
+			c := call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 3), since.n, limit, since.epoch)}
+			res := s.runAll(ctx, []call{c})[0]
+			if res.err != nil {
+				break
 			}
-		}
-		if err != nil {
-			continue
-		}
-		last[ks[i]] = cs.counter
-		for _, c := range cs.items {
-			name, ok := unescape(c.kname)
-			if !ok || c.r.absent {
+			cs, err := decodeChanges(res.v)
+			if err != nil {
+				break
+			}
+			if cs.flag == 2 {
+				// The counter started again: everything of its new epoch.
+				last[k] = counter{epoch: cs.epoch}
+				if cs.epoch == "" {
+					break
+				}
 				continue
 			}
-			fn(Change{Name: name, State: c.r.state, Mode: c.r.mode, Generation: c.r.gen, Failures: c.r.failures,
-				At: time.UnixMilli(c.r.now)})
+			for _, c := range cs.items {
+				name, ok := unescape(c.kname)
+				if !ok || c.r.absent {
+					continue
+				}
+				fn(Change{Name: name, State: c.r.state, Mode: c.r.mode, Generation: c.r.gen, Failures: c.r.failures,
+					At: time.UnixMilli(c.r.now)})
+			}
+			if len(cs.items) < limit {
+				last[k] = cs.counter
+				break
+			}
+			last[k] = counter{epoch: cs.epoch, n: cs.items[limit-1].seq}
 		}
 	}
 }

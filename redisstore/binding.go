@@ -28,7 +28,7 @@ const localPermit = 1 << 63
 // errDegraded is what a transition returns when it was made locally only:
 // Redis failed recently and is not tried on callers' paths until
 // RetryInterval has passed. The background pushes it when Redis is back.
-var errDegraded = errors.New("redisstore: Redis unavailable; applied locally, will be shared when it is back")
+var errDegraded = errors.New("redisstore: Redis unavailable; applied locally, to be shared when it is back unless the fleet has moved on")
 
 // move is a transition a binding made alone: its state, and whether an
 // operator made it.
@@ -91,6 +91,7 @@ type binding struct {
 	// the reader applies meanwhile is held (not observed): most often it
 	// is the change that call is making, which the breaker adopts from
 	// the call's answer as its own.
+	told      uint64 // the generation a caller was last told its transition from changed
 	inflight  int
 	held      bool
 	manual    bool // the local transitions include an operator's
@@ -214,15 +215,21 @@ func (b *binding) bind(ctx context.Context) error {
 		legacy *remote
 	}
 	v, err := bounded(b.s, ctx, fmt.Sprintf("binding breaker %q", b.name), func(ctx context.Context) (bound, error) {
-		r, n, err := b.s.run(ctx, b, c)
+		// The first layout is read in the same round trip, in case Redis
+		// holds nothing in this one.
+		queue, legacy := b.s.legacyRead(ctx, b.name)
+		res := b.s.runAll(ctx, []call{c}, queue)[0]
+		if res.err != nil {
+			return bound{}, fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err)
+		}
+		r, err := decodeReply(res.v)
 		if err != nil {
-			return bound{}, err
+			return bound{}, fmt.Errorf("redisstore: breaker %q: %w", b.name, err)
 		}
 		if r.extra != 1 { // Redis holds a state
-			return bound{r: r, n: n}, nil
+			return bound{r: r, n: res.n}, nil
 		}
-		old, err := b.s.readLegacy(ctx, b.name)
-		return bound{r: r, n: n, legacy: old}, err
+		return bound{r: r, n: res.n, legacy: legacy()}, nil
 	})
 	if err != nil {
 		return err
@@ -324,6 +331,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		if changed {
 			b.step(t.To, t.Failures, t.From == infuse.AnyGeneration)
 		}
+		changed = b.tell(t.From, changed)
 		s := b.local
 		b.mu.Unlock()
 		b.enqueue()
@@ -333,7 +341,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	b.mu.Lock()
 	// Another call of this breaker that gave up on Redis has made this
 	// move alone meanwhile, and told its caller: one ErrTripped a trip.
-	changed := r.changed && !(t.From != infuse.AnyGeneration && b.seq > 0 && b.local.Generation != t.From)
+	changed := b.tell(t.From, r.changed)
 	after := b.applyOwn(r, n)
 	fire := b.ownEnd(&r)
 	s := b.local
@@ -347,6 +355,21 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		b.cfg.Observe(s)
 	}
 	return s, changed, nil
+}
+
+// tell says whether to tell a caller that its transition from generation
+// from made the change: one caller for a generation, so that one trip
+// gives one ErrTripped, even when one caller made it alone (Redis did not
+// answer in time) and another's script made it in Redis. b.mu is held.
+func (b *binding) tell(from uint64, changed bool) bool {
+	if !changed || from == infuse.AnyGeneration {
+		return changed
+	}
+	if b.told == from {
+		return false
+	}
+	b.told = from
+	return true
 }
 
 // retry keeps a batch whose answer never came, to send again. b.mu is
@@ -656,7 +679,7 @@ func (b *binding) apply(r remote, n uint64) bool {
 		}
 		before := b.local
 		b.setConf(r)
-		b.local.Failures = b.batch.view(r.failures)
+		b.local.Failures = b.view()
 		if r.state == infuse.Open {
 			b.local.Failures = r.failures
 		}

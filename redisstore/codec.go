@@ -164,8 +164,11 @@ type counter struct {
 // decodeCounter decodes "<epoch>:<n>"; anything else is no counter.
 func decodeCounter(v string) counter {
 	ep, num, ok := strings.Cut(v, ":")
+	if !ok || ep == "" || !validInc(ep) || num == "" || len(num) > 16 || strings.TrimLeft(num, "0123456789") != "" {
+		return counter{}
+	}
 	n, err := strconv.ParseInt(num, 10, 64)
-	if !ok || err != nil || n < 0 || n >= 1<<53 || ep == "" || !validInc(ep) {
+	if err != nil || n > 1<<53-1 {
 		return counter{}
 	}
 	return counter{epoch: ep, n: n}

@@ -80,7 +80,7 @@ func TestDecodeHint(t *testing.T) {
 	if c := decodeCounter("x7:12"); c.epoch != "x7" || c.n != 12 {
 		t.Fatalf("decodeCounter = %+v", c)
 	}
-	for _, v := range []string{"", "12", ":12", "x:", "x:-1", "X:1", "x:1:2", "x:9007199254740993"} {
+	for _, v := range []string{"", "12", ":12", "x:", "x:-1", "X:1", "x:1:2", "x:9007199254740992", "x:+5"} {
 		if c := decodeCounter(v); c != (counter{}) {
 			t.Errorf("decodeCounter(%q) = %+v", v, c)
 		}

@@ -221,3 +221,51 @@ func TestGarbageInEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// Garbage in the dedup hash (b:db:d) and counters Go and Lua could read
+// differently: no script error, no desync.
+func TestGarbageInNewKeys(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	cases := map[string]func(base string){
+		"d-string": func(b string) { c.Set(bg, b+"b:db:d", "x", 0) },
+		"d-list":   func(b string) { c.RPush(bg, b+"b:db:d", "x") },
+		"d-zset":   func(b string) { c.ZAdd(bg, b+"b:db:d", redis.Z{Score: 1, Member: "x"}) },
+		"seq-max":  func(b string) { c.Set(bg, b+"seq", "e:9007199254740990", 0) },
+		"seq-plus": func(b string) { c.Set(bg, b+"seq", "e:+5", 0) },
+		"seq-up":   func(b string) { c.Set(bg, b+"seq", "E:5", 0) },
+		"seq-long": func(b string) { c.Set(bg, b+"seq", strings.Repeat("a", 33)+":5", 0) },
+		"seq-zero": func(b string) { c.Set(bg, b+"seq", "e:0", 0) },
+	}
+	i := 0
+	for name, set := range cases {
+		i++
+		t.Run(name, func(t *testing.T) {
+			ns := "rvg" + name
+			opts := redisstore.Options{Namespace: ns, RefreshInterval: 50 * time.Millisecond, RetryInterval: 50 * time.Millisecond}
+			sa, sb := newStore(t, srv, opts), newStore(t, srv, opts)
+			base := strings.TrimSuffix(sa.Key("db"), "b:db")
+			set(base)
+			cfg := infuse.Config{FailMax: 3, ResetTimeout: 100 * time.Millisecond}
+			a, _ := newBreaker(t, sa, cfg)
+			b, _ := newBreaker(t, sb, cfg)
+			for k := 0; k < 2; k++ {
+				for i := 0; i < 5 && a.State() != infuse.Open; i++ {
+					_ = a.Call(bg, boom)
+					time.Sleep(5 * time.Millisecond)
+				}
+				eventually(t, "b sees the trip", func() bool { return b.State() == infuse.Open })
+				time.Sleep(150 * time.Millisecond)
+				for i := 0; i < 50 && a.State() != infuse.Closed; i++ {
+					_ = a.Call(bg, succeed)
+					time.Sleep(10 * time.Millisecond)
+				}
+				eventually(t, "b sees the close", func() bool { return b.State() == infuse.Closed })
+			}
+			t.Logf("seq %q; errors a=%d b=%d", c.Get(bg, base+"seq").Val(), sa.Errors(), sb.Errors())
+			if sa.Errors()+sb.Errors() > 0 {
+				t.Fatalf("store errors: %d, %d", sa.Errors(), sb.Errors())
+			}
+		})
+	}
+}

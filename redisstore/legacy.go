@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 	"strconv"
 	"time"
 
@@ -19,41 +18,45 @@ import (
 // they expire by their TTL. See the README for what happens during a
 // rolling upgrade.
 
-// readLegacy reads a breaker's state in the first layout; nil when there
-// is nothing worth carrying over (no key, closed, or not a state).
-func (s *Store) readLegacy(ctx context.Context, name string) (*remote, error) {
-	pipe := s.client.Pipeline()
-	h := pipe.HMGet(ctx, legacyKey(s.opts.Namespace, name), "st", "g", "oa", "f", "md", "tr")
-	now := pipe.Time(ctx)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "WRONGTYPE") {
-		return nil, err
+// legacyRead queues the reading of a breaker's state in the first layout;
+// its result is nil when there is nothing worth carrying over (no key,
+// closed, or not a state).
+func (s *Store) legacyRead(ctx context.Context, name string) (queue func(redis.Pipeliner), result func() *remote) {
+	var h *redis.SliceCmd
+	var now *redis.TimeCmd
+	queue = func(pipe redis.Pipeliner) {
+		h = pipe.HMGet(ctx, legacyKey(s.opts.Namespace, name), "st", "g", "oa", "f", "md", "tr")
+		now = pipe.Time(ctx)
 	}
-	vals, err := h.Result()
-	if err != nil || len(vals) != 6 {
-		return nil, nil
-	}
-	var n [6]int64
-	for i, v := range vals {
-		str, ok := v.(string)
-		if !ok {
-			if i < 2 {
-				return nil, nil
+	result = func() *remote {
+		vals, err := h.Result()
+		if err != nil || len(vals) != 6 || now.Err() != nil {
+			return nil
+		}
+		var n [6]int64
+		for i, v := range vals {
+			str, ok := v.(string)
+			if !ok {
+				if i < 2 {
+					return nil
+				}
+				continue
 			}
-			continue
+			if n[i], err = strconv.ParseInt(str, 10, 64); err != nil || n[i] < 0 {
+				return nil
+			}
 		}
-		if n[i], err = strconv.ParseInt(str, 10, 64); err != nil || n[i] < 0 {
-			return nil, nil
+		r := remote{state: infuse.State(n[0]), openedAt: n[2], failures: int(min(n[3], maxCount)),
+			mode: infuse.Mode(n[4]), trips: int(min(n[5], maxCount)), now: now.Val().UnixMilli()}
+		switch {
+		case n[0] > 2 || n[4] > 2 || n[1] < 1:
+			return nil
+		case r.mode == infuse.ModeNormal && r.state != infuse.Open:
+			return nil
 		}
+		return &r
 	}
-	r := remote{state: infuse.State(n[0]), openedAt: n[2], failures: int(min(n[3], maxCount)),
-		mode: infuse.Mode(n[4]), trips: int(min(n[5], maxCount)), now: now.Val().UnixMilli()}
-	switch {
-	case n[0] > 2 || n[4] > 2 || n[1] < 1:
-		return nil, nil
-	case r.mode == infuse.ModeNormal && r.state != infuse.Open:
-		return nil, nil
-	}
-	return &r, nil
+	return queue, result
 }
 
 // importLegacy starts the binding from a state read in the first layout,

@@ -3,7 +3,6 @@ package redisstore_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"net"
 	"strconv"
@@ -208,9 +207,8 @@ func TestOneTripOneErrTripped(t *testing.T) {
 		}
 		if len(cmds) == 1 {
 			a := cmds[0].Args()
-			// the report script with its trip flag: 9 + 23 args
-			t.Logf("%v len=%d", time.Now().Format("05.000"), len(a))
-			if len(a) == 32 && fmt.Sprint(a[30]) == "1" {
+			// the report script with its trip flag
+			if report, trip := redisstore.IsReport(a); report && trip {
 				k := n.Add(1)
 				t.Logf("trip report %d", k)
 				switch k {
@@ -374,7 +372,7 @@ func TestStaleBatchNotCountedInANewGeneration(t *testing.T) {
 	var n atomic.Int32
 	f := func(cmds []redis.Cmder, next func() error) error {
 		if len(cmds) == 1 {
-			if a := cmds[0].Args(); len(a) == 32 && fmt.Sprint(a[30]) == "1" && n.Add(1) == 1 {
+			if _, trip := redisstore.IsReport(cmds[0].Args()); trip && n.Add(1) == 1 {
 				time.Sleep(150 * time.Millisecond) // never reaches Redis in time
 				cmds[0].SetErr(context.DeadlineExceeded)
 				return context.DeadlineExceeded
@@ -413,7 +411,7 @@ func TestCloseLeavesUnderTraffic(t *testing.T) {
 	b, _ := newBreaker(t, s, infuse.Config{FailMax: 100})
 	syncStore(t, s)
 	f := func(cmds []redis.Cmder, next func() error) error {
-		if len(cmds) == 1 && len(cmds[0].Args()) == 32 {
+		if report, _ := redisstore.IsReport(cmds[0].Args()); len(cmds) == 1 && report {
 			time.Sleep(20 * time.Millisecond) // a report on its way: Redis is healthy
 		}
 		return next()

@@ -85,13 +85,16 @@ func (s *Store) kickReader() {
 func (s *Store) reader() {
 	defer s.wg.Done()
 	ctx := s.ctx
-	s.heartbeat(ctx)
-	if seqs, err := s.readSeqs(ctx); err == nil {
+	// The counters as they are now, unless a breaker was bound before
+	// they were read: then a change right after its bind could be taken
+	// as seen, so the first poll reads every bucket instead.
+	if seqs, err := s.readSeqs(ctx); err == nil && s.binds.Load() == 0 {
 		for k, c := range seqs {
 			s.setSeen(k, c)
 		}
 	}
 	close(s.seqReady)
+	s.heartbeat(ctx)
 	refresh := time.NewTicker(s.opts.RefreshInterval)
 	defer refresh.Stop()
 	renew := time.NewTicker(max(s.opts.TTL/3, time.Millisecond))
@@ -279,8 +282,9 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 	return useful
 }
 
-// readBuckets reads every bound breaker of the buckets ks. s.readMu is
-// held.
+// readBuckets reads every bound breaker of the buckets ks. If that
+// fails, the buckets count as never read, so that the next poll reads
+// them again. s.readMu is held.
 func (s *Store) readBuckets(ctx context.Context, ks []int, out *notes) {
 	if len(ks) == 0 {
 		return
@@ -292,6 +296,9 @@ func (s *Store) readBuckets(ctx context.Context, ks []int, out *notes) {
 	}
 	if err := s.readNames(ctx, some, out); err != nil {
 		s.fail(err)
+		for _, k := range ks {
+			s.setSeen(k, counter{n: -1})
+		}
 	}
 }
 

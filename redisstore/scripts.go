@@ -232,7 +232,7 @@ local function counter(B)
   local v = redis.pcall('GET', B.seq)
   if type(v) ~= 'string' then return nil, 0 end
   local ep, n = string.match(v, '^([0-9a-z]+):(%d+)$')
-  n = int(n, 0, 9007199254740991)
+  n = int(n, 0, 9007199254740992)
   if ep == nil or n == nil or #ep > 32 then return nil, 0 end
   return ep, n
 end
@@ -241,7 +241,7 @@ end
 -- hint.
 local function changed(B, c)
   local ep, n = counter(B)
-  if ep == nil then
+  if ep == nil or n >= 9007199254740991 then
     ep, n = c.nonce, 0
     redis.call('DEL', B.seq, B.log)
   end
@@ -340,18 +340,28 @@ return out
 // ARGV[23]): the caller's own view reached FailMax. ARGV[24] and ARGV[25]
 // name the batch (the binding, and its number there; "0" for none): a
 // batch sent again (ARGV[26] 1) after its answer was lost is merged once
-// (the last batch of each binding is remembered for IdleTTL, at
-// KEYS[6]..':d').
+// (the last batch number of each binding is remembered for IdleTTL, at
+// KEYS[6]..':d'; numbers only grow). A report run past its deadline
+// merges nothing and says so (extra 2), to be sent again.
 var reportScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if late(c, now) or r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
+if late(c, now) then
+  local out = finish(B, c, r, now, corrupt, fresh)
+  out[11] = 2 -- not merged: too late; the sender sends it again
+  return out
+end
+if r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
   return finish(B, c, r, now, corrupt, fresh)
 end
 local dk = c.k .. ':d'
-if ARGV[26] == '1' and redis.pcall('HGET', dk, ARGV[24]) == ARGV[25] then return finish(B, c, r, now, corrupt, fresh) end
+local id = tonumber(ARGV[25])
+if ARGV[26] == '1' then
+  local last = tonumber(redis.pcall('HGET', dk, ARGV[24]))
+  if last ~= nil and last >= id then return finish(B, c, r, now, corrupt, fresh) end -- merged already
+end
 local before, saw, after, failmax = tonumber(ARGV[18]), ARGV[19] == '1', tonumber(ARGV[20]), tonumber(ARGV[21])
 local trip = false
 if r.md == 2 then
@@ -377,8 +387,11 @@ if trip then
   chg = 1
 end
 save(B, c, r, now, 0)
-if ARGV[25] ~= '0' then
-  fix('HSET', dk, nil, ARGV[24], ARGV[25])
+if id > 0 then
+  if fix('HSET', dk, ARGV[24], ARGV[24], ARGV[25]) == 1 and redis.call('HLEN', dk) > 256 then
+    redis.call('DEL', dk) -- bindings come and go: forget them all now and then
+    redis.call('HSET', dk, ARGV[24], ARGV[25])
+  end
   redis.call('PEXPIRE', dk, c.idle)
 end
 if chg == 1 or fresh then changed(B, c) end

@@ -159,7 +159,6 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	case b.conf.gen == 0 || b.restore:
 		b.restore = false
 		return []op{{b.call(bindScript, 0, b.s.id), func(res result) func() {
-			b.seeded(res)
 			return b.done(res, func() {
 				b.mu.Lock()
 				b.restore = true
@@ -193,7 +192,8 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 			}
 			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures, manual)
 		}
-		return []op{{c, b.pushed}}, 0
+		pushedSeq := b.seq
+		return []op{{c, func(res result) func() { return b.pushed(res, pushedSeq) }}}, 0
 	}
 	if ids := b.releases; len(ids) > 0 {
 		b.releases = nil
@@ -238,37 +238,27 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		}
 	}
 	for _, sb := range send {
-		// With a deadline, so that Redis does not count a batch it runs
-		// after the sender gave up on it; sent again, a batch whose answer
-		// was lost is merged once.
-		c := b.reportCall(sb, b.redisDeadline(b.s.opts.OpTimeout), 0)
+		// With the deadline the sender waits for: a batch Redis runs after
+		// that merges nothing and is sent again; one whose answer was lost
+		// is sent again and merged once.
+		c := b.reportCall(sb, b.redisDeadline(b.s.opts.RetryInterval), 0)
+		again := func() {
+			b.mu.Lock()
+			if sb.conf.sameIdentity(b.conf) && b.seq == 0 {
+				b.retry(sb)
+			}
+			b.mu.Unlock()
+		}
 		ops = append(ops, op{c, func(res result) func() {
-			return b.done(res, func() {
-				b.mu.Lock()
-				if sb.conf.sameIdentity(b.conf) && b.seq == 0 {
-					b.retry(sb)
+			if res.err == nil {
+				if r, err := decodeReply(res.v); err == nil && !r.absent && r.extra == 2 {
+					again() // too late: not merged
 				}
-				b.mu.Unlock()
-			})
+			}
+			return b.done(res, again)
 		}})
 	}
 	return ops, wait
-}
-
-// seeded takes a bind's answer before it is applied: if Redis took the
-// binding's own state as the seed (it held nothing), the transitions the
-// binding made alone are in it already, not to be pushed again.
-func (b *binding) seeded(res result) {
-	if res.err != nil {
-		return
-	}
-	if r, err := decodeReply(res.v); err == nil && r.changed {
-		b.mu.Lock()
-		if b.conf.gen == 0 {
-			b.seq, b.moves, b.manual = 1, nil, false
-		}
-		b.mu.Unlock()
-	}
 }
 
 // done applies the answer to something the sender sent, or, when Redis
@@ -291,15 +281,19 @@ func (b *binding) done(res result, undo func()) func() {
 	return after
 }
 
-// pushed applies the answer to a transition this binding made while Redis
-// was away. Refused with Redis still at the generation the binding knew,
-// pushing again would change nothing: the binding raises Redis's state
-// above its own instead, and adopts it.
-func (b *binding) pushed(res result) func() {
+// pushed applies the answer to the transitions this binding made while
+// Redis was away (seq of them when sent). Committed, and none made since,
+// Redis holds the binding's state: it adopts it. Refused with Redis still
+// at the generation the binding knew, pushing again would change nothing:
+// the binding raises Redis's state above its own instead, and adopts it.
+func (b *binding) pushed(res result, seq uint64) func() {
 	if res.err == nil {
-		if r, err := decodeReply(res.v); err == nil && !r.changed && !r.absent {
+		if r, err := decodeReply(res.v); err == nil && !r.absent {
 			b.mu.Lock()
-			if b.seq > 0 && b.conf.sameIdentity(r.remote) {
+			switch {
+			case r.changed && b.seq == seq && r.gen > b.conf.gen:
+				b.seq, b.moves, b.manual = 0, nil, false
+			case !r.changed && b.seq > 0 && b.conf.sameIdentity(r.remote):
 				b.raise = &r.remote
 			}
 			b.mu.Unlock()

@@ -37,6 +37,8 @@ type Store struct {
 	errs          atomic.Int64  // store errors seen
 	issued        atomic.Uint64 // numbers every request sent: see binding.learned
 	bindSeq       atomic.Uint64 // numbers bindings
+	loaded        sync.Map      // of *redis.Script: sent whole once, so Redis has it
+	binds         atomic.Int64  // Bind calls so far
 
 	// The sender's queue: bindings with something to send, and names to
 	// unregister.
@@ -240,40 +242,45 @@ type result struct {
 }
 
 // runAll runs calls in one pipeline (split by node on a Cluster) and
-// returns what each answered. A script Redis has forgotten (a restart, a
-// failover, SCRIPT FLUSH) is loaded again and its calls retried once.
-func (s *Store) runAll(ctx context.Context, calls []call) []result {
+// returns what each answered; more, if not nil, queues other commands in
+// the same pipeline. A script is sent whole (EVAL) the first time, by its
+// hash after; one that Redis has forgotten (a restart, a failover, SCRIPT
+// FLUSH) is loaded again and its calls retried once.
+func (s *Store) runAll(ctx context.Context, calls []call, more ...func(redis.Pipeliner)) []result {
 	out := make([]result, len(calls))
-	if len(calls) == 0 {
+	if len(calls) == 0 && len(more) == 0 {
 		return out
 	}
 	cmds := make([]*redis.Cmd, len(calls))
 	pipe := s.client.Pipeline()
 	for i, c := range calls {
 		out[i].n = s.issued.Add(1)
-		cmds[i] = c.sc.EvalSha(ctx, pipe, c.keys, c.args...)
+		if _, ok := s.loaded.Load(c.sc); ok {
+			cmds[i] = c.sc.EvalSha(ctx, pipe, c.keys, c.args...)
+		} else {
+			cmds[i] = c.sc.Eval(ctx, pipe, c.keys, c.args...)
+		}
+	}
+	for _, f := range more {
+		f(pipe)
 	}
 	_, _ = pipe.Exec(ctx)
 	var again []int
 	for i, cmd := range cmds {
-		if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		switch err := cmd.Err(); {
+		case redis.HasErrorPrefix(err, "NOSCRIPT"):
+			s.loaded.Delete(calls[i].sc)
 			again = append(again, i)
+		case err == nil || errors.As(err, new(redis.Error)):
+			s.loaded.Store(calls[i].sc, true) // Redis has run it: it has it
 		}
 	}
 	if len(again) > 0 {
-		loaded := map[*redis.Script]bool{}
 		pipe = s.client.Pipeline()
 		for _, i := range again {
 			c := calls[i]
-			if !loaded[c.sc] {
-				loaded[c.sc] = true
-				if err := c.sc.Load(ctx, s.client).Err(); err != nil {
-					cmds[i] = c.sc.Eval(ctx, s.client, c.keys, c.args...)
-					continue
-				}
-			}
 			out[i].n = s.issued.Add(1)
-			cmds[i] = c.sc.EvalSha(ctx, pipe, c.keys, c.args...)
+			cmds[i] = c.sc.Eval(ctx, pipe, c.keys, c.args...)
 		}
 		_, _ = pipe.Exec(ctx)
 	}
@@ -353,22 +360,23 @@ func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 		return nil, fmt.Errorf("redisstore: %w", err)
 	}
 	b := newBinding(s, cfg)
+	s.binds.Add(1)
 	s.mu.Lock()
 	s.bindings[cfg.Name] = append(s.bindings[cfg.Name], b)
 	s.mu.Unlock()
 
 	if !s.degraded() {
-		// Let the subscription and the first reading of the buckets'
-		// counters settle first (once per store), so that no change made
-		// after Bind's read is missed; all within one OpTimeout.
+		// Let the subscription settle first (once per store, half of
+		// OpTimeout at most), so that the hint of a change made right
+		// after Bind's read is not missed (the poll would catch it).
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
 		defer cancel()
-		for _, c := range []chan struct{}{s.subReady, s.seqReady} {
-			select {
-			case <-c:
-			case <-ctx.Done():
-			}
+		t := time.NewTimer(s.opts.OpTimeout / 2)
+		select {
+		case <-s.subReady:
+		case <-t.C:
 		}
+		t.Stop()
 		err := b.bind(ctx)
 		if err == nil {
 			s.recovered()
