@@ -276,7 +276,7 @@ func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]coun
 			if since.epoch == "" {
 				since.n = 0
 			}
-			c := call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 3), since.n, limit, since.epoch)}
+			c := call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 4), since.n, limit, since.epoch, since.token)}
 			res := s.runAll(ctx, []call{c})[0]
 			if res.err != nil {
 				break
@@ -286,11 +286,13 @@ func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]coun
 				break
 			}
 			if cs.flag == 2 {
-				// The counter started again: everything of its new epoch.
-				last[k] = counter{epoch: cs.epoch}
-				if cs.epoch == "" {
+				// The counter started again, or its history went back:
+				// everything of what Redis holds now.
+				if cs.epoch == "" || last[k].epoch == "" && last[k].n == 0 {
+					last[k] = cs.counter
 					break
 				}
+				last[k] = counter{}
 				continue
 			}
 			for _, c := range cs.items {
@@ -301,11 +303,10 @@ func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]coun
 				fn(Change{Name: name, State: c.r.state, Mode: c.r.mode, Generation: c.r.gen, Failures: c.r.failures,
 					At: time.UnixMilli(c.r.now)})
 			}
+			last[k] = cs.counter // as of the last change answered
 			if len(cs.items) < limit {
-				last[k] = cs.counter
 				break
 			}
-			last[k] = counter{epoch: cs.epoch, n: cs.items[limit-1].seq}
 		}
 	}
 }

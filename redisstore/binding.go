@@ -37,8 +37,12 @@ type move struct {
 	manual bool
 }
 
-// maxMoves bounds the moves a binding remembers.
-const maxMoves = 64
+// maxMoves bounds the moves a binding remembers; maxRetries the batches
+// it keeps to send again.
+const (
+	maxMoves   = 64
+	maxRetries = 1024
+)
 
 // sentBatch is a batch of outcomes with its number, for the generation it
 // was gathered in: sent again after a lost answer, the report script
@@ -47,7 +51,8 @@ type sentBatch struct {
 	batch
 	id    uint64
 	conf  remote
-	tries int // sends whose answer never came
+	tries int       // sends whose answer never came
+	at    time.Time // when it was taken
 }
 
 // binding is one breaker's handle on the store.
@@ -91,12 +96,13 @@ type binding struct {
 	// the reader applies meanwhile is held (not observed): most often it
 	// is the change that call is making, which the breaker adopts from
 	// the call's answer as its own.
-	told      uint64 // the generation a caller was last told its transition from changed
-	inflight  int
-	held      bool
-	manual    bool // the local transitions include an operator's
-	nextBatch uint64
-	retries   []sentBatch // batches sent whose answer never came, oldest first
+	told        uint64 // the generation a caller was last told its transition from changed
+	lastAcquire time.Time
+	inflight    int
+	held        bool
+	manual      bool // the local transitions include an operator's
+	nextBatch   uint64
+	retries     []sentBatch // batches sent whose answer never came, oldest first
 	// offsetSet tells that offset holds a reading.
 	offsetSet atomic.Bool
 	sent      infuse.WindowCounts // the window growth sent so far
@@ -192,7 +198,7 @@ func (b *binding) reportCall(sb sentBatch, deadline int64, force int) call {
 // take takes the unsent outcomes as a numbered batch. b.mu is held.
 func (b *binding) take() sentBatch {
 	b.nextBatch++
-	sb := sentBatch{batch: b.batch, id: b.nextBatch, conf: b.conf}
+	sb := sentBatch{batch: b.batch, id: b.nextBatch, conf: b.conf, at: time.Now()}
 	b.batch = batch{}
 	return sb
 }
@@ -320,6 +326,19 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(ctx, b, c)
+	if err != nil && gaveUp(ctx, err) {
+		// The caller gave up: nothing is made, here or (by its deadline)
+		// in Redis.
+		b.mu.Lock()
+		b.ownEnd(nil)
+		if run && sent.n > 0 {
+			b.retry(sent)
+		}
+		s := b.local
+		b.mu.Unlock()
+		b.enqueue()
+		return s, false, err
+	}
 	if err != nil {
 		b.s.fail(err, b)
 		b.mu.Lock()
@@ -381,7 +400,9 @@ func (b *binding) retry(sb sentBatch) {
 		i--
 	}
 	b.retries = append(b.retries[:i], append([]sentBatch{sb}, b.retries[i:]...)...)
-	if len(b.retries) > maxMoves {
+	// Outcomes older than IdleTTL are forgotten, as Redis forgets a run
+	// of failures that long quiet.
+	for len(b.retries) > 0 && (len(b.retries) > maxRetries || time.Since(b.retries[0].at) > b.s.opts.IdleTTL) {
 		b.retries = b.retries[1:]
 	}
 }
@@ -402,6 +423,13 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	case b.s.degraded() || b.seq > 0 || b.conf.gen == 0:
 		defer b.mu.Unlock()
 		return b.acquireLocally(p)
+	case b.local.State == infuse.HalfOpen && b.local.Trials >= p.HalfOpenMaxCalls &&
+		time.Since(b.lastAcquire) < b.s.opts.FlushInterval:
+		// Every permit is held, as far as the binding knows: it asks Redis
+		// again at most once per FlushInterval, not for every call.
+		s := b.local
+		b.mu.Unlock()
+		return infuse.Permit{}, s, false
 	}
 	// The lease: HalfOpenMaxWait, with the breaker's TrialExpiry, or else
 	// TrialLease, which only frees the permit of a member that died.
@@ -409,17 +437,28 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	if p.HalfOpenMaxWait > 0 {
 		lease, expiry = p.HalfOpenMaxWait, p.TrialExpiry
 	}
+	id := rand.Uint64()&(1<<52-1) | 1 // the lease's number: this binding's, to give back unanswered
+	b.lastAcquire = time.Now()
 	c := b.call(acquireScript, b.redisDeadline(b.s.opts.OpTimeout),
-		openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry))
+		openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry), id)
 	b.inflight++
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(ctx, b, c)
 	if err != nil {
-		b.s.fail(err, b)
+		gave := gaveUp(ctx, err)
+		if !gave {
+			b.s.fail(err, b)
+		}
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.ownEnd(nil)
+		// Redis may have granted the lease all the same: give it back.
+		b.releases = append(b.releases, id)
+		b.enqueueLocked()
+		if gave {
+			return infuse.Permit{}, b.local, false
+		}
 		return b.acquireLocally(p)
 	}
 	b.s.recovered()
@@ -566,10 +605,14 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 		if err == nil {
 			return b.ownAnswer(r, n), nil
 		}
-		b.s.fail(err, b)
 		b.mu.Lock()
 		b.ownEnd(nil)
+		s := b.local
 		b.mu.Unlock()
+		if gaveUp(ctx, err) {
+			return s, err // the caller gave up: nothing is made
+		}
+		b.s.fail(err, b)
 	}
 	b.mu.Lock()
 	if m == infuse.ModeForcedOpen {
@@ -670,6 +713,12 @@ func (b *binding) apply(r remote, n uint64) bool {
 	switch {
 	case c.gen == 0 || r.gen > c.gen:
 		// newer: adopt it, below
+	case r.sameIdentity(c) && (r.state != c.state || r.mode != c.mode) && n > b.learned:
+		// One generation, two states: Redis lost what it held and a raise
+		// reached the number this binding had seen. Lift it above.
+		b.raise = &r
+		b.enqueueLocked()
+		return false
 	case r.sameIdentity(c):
 		if b.seq > 0 {
 			// Redis has not caught up with this binding's own transition;

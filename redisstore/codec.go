@@ -38,12 +38,17 @@ type reply struct {
 	remote
 	absent  bool   // Redis holds no state (a read), or stores none (bind of an idle seed)
 	changed bool   // the script made a transition
+	late    bool   // the script ran past its caller's deadline and did nothing
 	corrupt bool   // something infuse did not write was found and replaced
 	extra   uint64 // acquire: the permit id, 0 for none
 	// window: the fleet's window after the merge (hasWindow).
 	hasWindow                bool
 	wCalls, wFailures, wSlow int64
 }
+
+// errLate is what a caller gets when Redis ran its script past the
+// caller's deadline: nothing was done.
+var errLate = errors.New("redisstore: Redis ran the script too late to act on it")
 
 // errBadReply is wrapped by every decoding error: the data came from Redis
 // but is not what infuse's scripts write.
@@ -101,7 +106,7 @@ func decodeReply(v any) (reply, error) {
 	case n[4] < 0 || n[4] > maxCount || n[5] < 0 || n[5] > maxCount || n[6] < 0 || n[6] > maxCount ||
 		n[12] < 0 || n[12] > maxCount:
 		return reply{}, fmt.Errorf("%w: counts %d, %d, %d, %d", errBadReply, n[4], n[5], n[6], n[12])
-	case n[8] < 0 || n[8] > 1 || n[9] < 0 || n[9] > 1:
+	case n[8] < 0 || n[8] > 2 || n[9] < 0 || n[9] > 1:
 		return reply{}, fmt.Errorf("%w: flags %d, %d", errBadReply, n[8], n[9])
 	case n[10] < 0 || n[13] < 0:
 		return reply{}, fmt.Errorf("%w: permit %d, resets %d", errBadReply, n[10], n[13])
@@ -114,7 +119,7 @@ func decodeReply(v any) (reply, error) {
 			failures: int(n[4]), successes: int(n[5]), trials: int(n[6]), now: n[7],
 			mode: infuse.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]),
 		},
-		changed: n[8] == 1, corrupt: n[9] == 1, extra: uint64(n[10]),
+		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]),
 	}
 	if len(vals) == 18 {
 		if n[15] < 0 || n[16] < 0 || n[17] < 0 || n[16] > n[15] || n[17] > n[15] {
@@ -155,23 +160,31 @@ func decodeReplies(v any) ([]reply, error) {
 }
 
 // counter is a bucket's change counter: its epoch (new whenever the
-// counter starts again; "" when there is none) and its value.
+// counter starts again; "" when there is none), its value, and the token
+// of its last change (new with every change).
 type counter struct {
 	epoch string
 	n     int64
+	token string
 }
 
-// decodeCounter decodes "<epoch>:<n>"; anything else is no counter.
+// decodeCounter decodes "<epoch>:<n>:<token>"; anything else is no
+// counter.
 func decodeCounter(v string) counter {
-	ep, num, ok := strings.Cut(v, ":")
-	if !ok || ep == "" || !validInc(ep) || num == "" || len(num) > 16 || strings.TrimLeft(num, "0123456789") != "" {
+	parts := strings.Split(v, ":")
+	if len(parts) != 3 {
+		return counter{}
+	}
+	ep, num, tok := parts[0], parts[1], parts[2]
+	if ep == "" || !validInc(ep) || tok == "" || len(tok) > 16 || !validInc(tok) ||
+		num == "" || len(num) > 16 || strings.TrimLeft(num, "0123456789") != "" {
 		return counter{}
 	}
 	n, err := strconv.ParseInt(num, 10, 64)
 	if err != nil || n > 1<<53-1 {
 		return counter{}
 	}
-	return counter{epoch: ep, n: n}
+	return counter{epoch: ep, n: n, token: tok}
 }
 
 // changeSet is what the changes script answers for a bucket.
@@ -190,17 +203,18 @@ type changed struct {
 // decodeChanges decodes the changes script's answer. It never panics.
 func decodeChanges(v any) (changeSet, error) {
 	vals, ok := v.([]any)
-	if !ok || len(vals) != 4 {
+	if !ok || len(vals) != 5 {
 		return changeSet{}, fmt.Errorf("%w: changes %T", errBadReply, v)
 	}
 	ep, ok0 := vals[0].(string)
 	seq, ok1 := vals[1].(int64)
-	flag, ok2 := vals[2].(int64)
-	items, ok3 := vals[3].([]any)
-	if !ok0 || !ok1 || !ok2 || !ok3 || !validInc(ep) || seq < 0 || flag < 0 || flag > 2 {
+	tok, ok4 := vals[2].(string)
+	flag, ok2 := vals[3].(int64)
+	items, ok3 := vals[4].([]any)
+	if !ok0 || !ok1 || !ok2 || !ok3 || !ok4 || !validInc(ep) || !validInc(tok) || len(tok) > 16 || seq < 0 || flag < 0 || flag > 2 {
 		return changeSet{}, fmt.Errorf("%w: changes %v", errBadReply, vals)
 	}
-	cs := changeSet{counter: counter{epoch: ep, n: seq}, flag: flag}
+	cs := changeSet{counter: counter{epoch: ep, n: seq, token: tok}, flag: flag}
 	for _, it := range items {
 		e, ok := it.([]any)
 		if !ok || len(e) != 3 {
@@ -220,11 +234,11 @@ func decodeChanges(v any) (changeSet, error) {
 	return cs, nil
 }
 
-// A hint is the only message members publish: "h <bucket> <epoch> <n>",
-// the bucket where a change was recorded and its counter. It says where
-// to look, nothing more: members read the change from Redis.
+// A hint is the only message members publish: "h <bucket> <epoch> <n>
+// <token>", the bucket where a change was recorded and its counter. It
+// says where to look, nothing more: members read the change from Redis.
 func hintMessage(bucket int, c counter) string {
-	return "h " + strconv.Itoa(bucket) + " " + c.epoch + " " + strconv.FormatInt(c.n, 10)
+	return "h " + strconv.Itoa(bucket) + " " + c.epoch + " " + strconv.FormatInt(c.n, 10) + " " + c.token
 }
 
 // decodeHint decodes a hint; ok is false for anything else. It never
@@ -242,12 +256,12 @@ func decodeHint(payload string) (bucket int, c counter, ok bool) {
 	if err != nil || k < 0 || k >= nBuckets || strconv.Itoa(k) != b {
 		return 0, counter{}, false
 	}
-	ep, num, found := strings.Cut(rest, " ")
-	if !found {
+	f := strings.Split(rest, " ")
+	if len(f) != 3 {
 		return 0, counter{}, false
 	}
-	c = decodeCounter(ep + ":" + num)
-	if c.epoch == "" || c.n < 1 || strconv.FormatInt(c.n, 10) != num {
+	c = decodeCounter(f[0] + ":" + f[1] + ":" + f[2])
+	if c.epoch == "" || c.n < 1 || strconv.FormatInt(c.n, 10) != f[1] {
 		return 0, counter{}, false
 	}
 	return k, c, true

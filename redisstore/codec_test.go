@@ -38,7 +38,7 @@ func TestDecodeReplyRejectsForeignData(t *testing.T) {
 		4:  {int64(-1), int64(1 << 32)},
 		6:  {int64(-1)},
 		7:  {int64(-1), int64(1 << 50)},
-		8:  {int64(2)},
+		8:  {int64(3), int64(-1)},
 		9:  {int64(-1)},
 		10: {int64(-1)},
 		11: {int64(3), int64(-1)},
@@ -67,20 +67,21 @@ func TestDecodeReplyRejectsForeignData(t *testing.T) {
 }
 
 func TestDecodeHint(t *testing.T) {
-	if k, c, ok := decodeHint("h 3 ab1 42"); !ok || k != 3 || c.epoch != "ab1" || c.n != 42 {
+	if k, c, ok := decodeHint("h 3 ab1 42 t0k"); !ok || k != 3 || c != (counter{epoch: "ab1", n: 42, token: "t0k"}) {
 		t.Fatalf("decodeHint = %d %+v %v", k, c, ok)
 	}
-	for _, m := range []string{"", "h", "h 3", "h 3 42", "h 16 a 1", "h -1 a 1", "h 3 a 0", "h 3 a -2", "h 3 a x", "x 3 a 4",
-		"h 3 a 4 5", "h 3 A 4", "h 03 a 4", "h 3 a 04", "h 3 :a 4", "db\nx\n0 1 0 0 0 0 1 0 0", "\x00sync 1",
-		"h 3 a 99999999999999999999"} {
+	for _, m := range []string{"", "h", "h 3", "h 3 42", "h 3 a 42", "h 16 a 1 t", "h -1 a 1 t", "h 3 a 0 t", "h 3 a -2 t",
+		"h 3 a x t", "x 3 a 4 t", "h 3 a 4 t 5", "h 3 A 4 t", "h 03 a 4 t", "h 3 a 04 t", "h 3 :a 4 t", "h 3 a 4 T",
+		"db\nx\n0 1 0 0 0 0 1 0 0", "\x00sync 1", "h 3 a 99999999999999999999 t"} {
 		if _, _, ok := decodeHint(m); ok {
 			t.Errorf("decodeHint(%q) accepted it", m)
 		}
 	}
-	if c := decodeCounter("x7:12"); c.epoch != "x7" || c.n != 12 {
+	if c := decodeCounter("x7:12:q"); c != (counter{epoch: "x7", n: 12, token: "q"}) {
 		t.Fatalf("decodeCounter = %+v", c)
 	}
-	for _, v := range []string{"", "12", ":12", "x:", "x:-1", "X:1", "x:1:2", "x:9007199254740992", "x:+5"} {
+	for _, v := range []string{"", "12", "x:12", ":12:q", "x::q", "x:-1:q", "X:1:q", "x:1:Q", "x:1:2:3", "x:9007199254740992:q",
+		"x:+5:q", "x:1:" + strings.Repeat("q", 17)} {
 		if c := decodeCounter(v); c != (counter{}) {
 			t.Errorf("decodeCounter(%q) = %+v", v, c)
 		}
@@ -133,7 +134,7 @@ func TestKeysOfHostileNamesAndNamespaces(t *testing.T) {
 // FuzzDecodeHint: whatever arrives on the channel, decoding neither panics
 // nor accepts anything but a hint a script could have sent.
 func FuzzDecodeHint(f *testing.F) {
-	for _, s := range []string{"h 1 a 2", "h 15 z9 9007199254740991", "db\nx.1\n1 7 1000 5 0 0 1200 0 1", "\x00sync a 1"} {
+	for _, s := range []string{"h 1 a 2 b", "h 15 z9 9007199254740991 q", "db\nx.1\n1 7 1000 5 0 0 1200 0 1", "\x00sync a 1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -141,7 +142,7 @@ func FuzzDecodeHint(f *testing.F) {
 		if !ok {
 			return
 		}
-		if k < 0 || k >= nBuckets || c.n < 1 || !validInc(c.epoch) || hintMessage(k, c) != s {
+		if k < 0 || k >= nBuckets || c.n < 1 || !validInc(c.epoch) || !validInc(c.token) || hintMessage(k, c) != s {
 			t.Fatalf("accepted %q as %d %+v", s, k, c)
 		}
 	})

@@ -44,6 +44,9 @@
 //     anything: each member learns the merged run from its own reports.
 //   - A transition: one script, and one read per member (a script that
 //     returns what changed in the bucket since the member last looked).
+//   - Half-open: each member asks Redis for a trial permit at most once
+//     per FlushInterval while it knows every permit held, however many
+//     calls it rejects meanwhile.
 //   - A fleet window: every WindowInterval (100ms), one script per bucket
 //     for all of a member's windowed breakers that had calls, in one
 //     pipeline, about 5 commands per breaker inside: some 50 commands a
@@ -122,11 +125,23 @@
 // none: a closed breaker as it was, anything else (open, half-open,
 // forced) under a new incarnation one generation up, announced to every
 // member. Each bucket's change counter carries an epoch, new whenever the
-// counter starts again: the poll notices one that did, and has each member
-// read (and so restore) what it holds there. A member that finds Redis
-// below a generation it has seen (someone seeded it without knowing) lifts
-// it above that generation, so that every member adopts Redis's state,
-// whoever bound first.
+// counter starts again, and the token of its last change, kept for the
+// last 1024 changes: the poll notices a counter that started again or a
+// history that went back (a failover to a replica behind), and has each
+// member read (and so restore) what it holds there. A member that finds
+// Redis below a generation it has seen (someone seeded it without knowing)
+// lifts it above that generation under a new incarnation, so that every
+// member adopts it, whoever bound first; if what Redis holds there is an
+// idle seed, which decided nothing, the member puts its own open or
+// forced state back instead: an open breaker stays open, and a forced
+// mode holds, through a loss.
+//
+// A script Redis runs past its caller's deadline (the caller stopped
+// waiting) does nothing and says so; the caller then acts as on any
+// failure of Redis. A caller whose own context ends is no failure of
+// Redis: nothing is counted, and nothing is made. A trial permit carries
+// its holder's random number, so a permit whose answer never came is
+// given back all the same.
 //
 // Every field of a breaker's state is validated by every script: a state
 // with a field out of range (or a key of another type) is replaced, as if

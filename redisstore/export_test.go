@@ -13,3 +13,36 @@ func IsReport(args []any) (report, trip bool) {
 	}
 	return true, fmt.Sprint(args[30]) == "1"
 }
+
+// ScriptHash is the SHA1 of a script, by name, to spot it in a hook.
+func ScriptHash(name string) string {
+	switch name {
+	case "acquire":
+		return acquireScript.Hash()
+	case "settle":
+		return settleScript.Hash()
+	case "setMode":
+		return setModeScript.Hash()
+	case "transition":
+		return transitionScript.Hash()
+	case "report":
+		return reportScript.Hash()
+	case "bind":
+		return bindScript.Hash()
+	case "changes":
+		return changesScript.Hash()
+	case "read":
+		return readScript.Hash()
+	case "raise":
+		return raiseScript.Hash()
+	}
+	return ""
+}
+
+// ShiftOffsets moves every binding's idea of Redis's clock by ms, as a
+// step of this host's wall clock would (a step back of d: +d).
+func (s *Store) ShiftOffsets(ms int64) {
+	for _, b := range s.all() {
+		b.offset.Add(ms)
+	}
+}

@@ -52,23 +52,19 @@ func (s *Store) listen() {
 }
 
 // seen is the counter the reader last read for bucket k (n -1: never).
-func (s *Store) seen(k int) counter {
-	return counter{epoch: *s.lastEp[k].Load(), n: s.lastSeen[k].Load()}
-}
+func (s *Store) seen(k int) counter { return *s.lastSeen[k].Load() }
 
-func (s *Store) setSeen(k int, c counter) {
-	s.lastEp[k].Store(&c.epoch)
-	s.lastSeen[k].Store(c.n)
-}
+func (s *Store) setSeen(k int, c counter) { s.lastSeen[k].Store(&c) }
 
 // hint takes a message from the channel. Anything but a hint of a change
-// the reader has not seen yet is ignored.
+// the reader has not seen yet is ignored: a counter it has read, or an
+// older one of the same epoch (the poll notices a history that went back).
 func (s *Store) hint(payload string) {
 	k, c, ok := decodeHint(payload)
 	if !ok {
 		return
 	}
-	if last := s.seen(k); c.epoch == last.epoch && c.n <= last.n {
+	if last := s.seen(k); c == last || (c.epoch == last.epoch && c.n < last.n) {
 		return
 	}
 	s.hinted.Or(1 << k)
@@ -173,11 +169,14 @@ func (s *Store) poll(ctx context.Context) {
 	var full []int
 	for k, cur := range seqs {
 		switch last := s.seen(k); {
-		case last.n < 0 || (cur.epoch != last.epoch && last.epoch != "") || cur.n < last.n:
+		case last.n < 0 || last.epoch != "" && (cur.epoch != last.epoch || cur.n < last.n ||
+			cur.n == last.n && cur.token != last.token):
+			// Never read, or the counter started again, or the history
+			// went back (a failover to a replica behind): read it all.
 			full = append(full, k)
 			s.setSeen(k, cur)
 		case cur.n > last.n:
-			moved |= 1 << k // from the start of a counter it did not know, if so
+			moved |= 1 << k // the changes read checks the history it continues
 		}
 	}
 	if len(full) > 0 {
@@ -239,7 +238,7 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 			continue
 		}
 		last := s.seen(k)
-		args := append(s.bucketArgs(k, 3), max(last.n, 0), limit, last.epoch)
+		args := append(s.bucketArgs(k, 4), max(last.n, 0), limit, last.epoch, last.token)
 		ks = append(ks, k)
 		calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: args})
 	}
@@ -267,13 +266,11 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 		if cs.counter != s.seen(k) {
 			useful++
 		}
-		seen := cs.counter
-		if len(cs.items) == limit {
-			seen.n = cs.items[limit-1].seq
+		if len(cs.items) == limit { // more to read (the counter is as of the last change answered)
 			s.hinted.Or(1 << k)
 			s.kickReader()
 		}
-		s.setSeen(k, seen)
+		s.setSeen(k, cs.counter)
 		if cs.flag != 0 {
 			full = append(full, k)
 		}
@@ -408,8 +405,13 @@ func (s *Store) renew(ctx context.Context) {
 
 // eachBucket runs a bucket script over every bound breaker, in chunks.
 func (s *Store) eachBucket(ctx context.Context, sc *redis.Script, what string, head []any) {
+	s.eachBucketOf(ctx, s.boundNames(), sc, what, head)
+}
+
+// eachBucketOf runs a bucket script over the named breakers, in chunks.
+func (s *Store) eachBucketOf(ctx context.Context, names [nBuckets][]string, sc *redis.Script, what string, head []any) {
 	var calls []call
-	for k, list := range s.boundNames() {
+	for k, list := range names {
 		for len(list) > 0 {
 			n := min(len(list), chunk)
 			args := append(s.bucketArgs(k, len(head)+n), head...)
@@ -428,8 +430,13 @@ func (s *Store) eachBucket(ctx context.Context, sc *redis.Script, what string, h
 	}
 }
 
-// reap drops the registrations of members that stopped sending heartbeats.
+// reap drops the registrations of members that stopped sending
+// heartbeats, then the members (a member not reaped, because this failed,
+// is claimed again by the next heartbeat after a while).
 func (s *Store) reap(ctx context.Context, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
 	var calls []call
 	for _, id := range ids {
 		for k := range nBuckets {
@@ -441,5 +448,12 @@ func (s *Store) reap(ctx context.Context, ids []string) {
 			s.fail(fmt.Errorf("redisstore: reaping: %w", res.err))
 			return
 		}
+	}
+	members := make([]any, len(ids))
+	for i, id := range ids {
+		members[i] = id
+	}
+	if err := s.client.ZRem(ctx, s.l.members, members...).Err(); err != nil {
+		s.fail(fmt.Errorf("redisstore: reaping: %w", err))
 	}
 }

@@ -92,7 +92,7 @@ local function fix(cmd, key, field, ...)
 end
 
 local function bucket()
-  return {seq = KEYS[1], log = KEYS[2], sum = KEYS[3], win = KEYS[4], nmem = KEYS[5],
+  return {seq = KEYS[1], log = KEYS[2], sum = KEYS[3], win = KEYS[4], nmem = KEYS[5], chain = ARGV[3] .. 'chain',
           chan = ARGV[1], idx = ARGV[2], base = ARGV[3]}
 end
 
@@ -224,30 +224,37 @@ local function save(B, c, r, now, n)
   summarize(B, c, r, now, n, now + ttl)
 end
 
--- counter reads the bucket's change counter, "<epoch>:<n>": the epoch is
--- new whenever the counter starts again (lost, expired, garbage), so a
--- reader never takes a counter that started again for one that moved on.
--- nil when there is none (or garbage).
+-- counter reads the bucket's change counter, "<epoch>:<n>:<token>": the
+-- epoch is new whenever the counter starts again (lost, expired,
+-- garbage), and the token is new with every change, so a reader never
+-- takes a counter that started again, or a history that went back and
+-- came forth again (a failover to a replica behind), for one that moved
+-- on. nil when there is none (or garbage).
 local function counter(B)
   local v = redis.pcall('GET', B.seq)
-  if type(v) ~= 'string' then return nil, 0 end
-  local ep, n = string.match(v, '^([0-9a-z]+):(%d+)$')
+  if type(v) ~= 'string' then return nil, 0, '' end
+  local ep, n, tok = string.match(v, '^([0-9a-z]+):(%d+):([0-9a-z]+)$')
   n = int(n, 0, 9007199254740992)
-  if ep == nil or n == nil or #ep > 32 then return nil, 0 end
-  return ep, n
+  if ep == nil or n == nil or #ep > 32 or #tok > 16 then return nil, 0, '' end
+  return ep, n, tok
 end
 
--- changed records a change of the breaker in its bucket and publishes the
--- hint.
+-- changed records a change of the breaker in its bucket: the counter, the
+-- log of names, the chain of tokens (the last LOGCAP changes' tokens, for
+-- readers to check that the change they saw last is still this history's);
+-- and publishes the hint.
 local function changed(B, c)
   local ep, n = counter(B)
   if ep == nil or n >= 9007199254740991 then
     ep, n = c.nonce, 0
-    redis.call('DEL', B.seq, B.log)
+    redis.call('DEL', B.seq, B.log, B.chain)
   end
   n = n + 1
-  redis.call('SET', B.seq, ep .. ':' .. fmt(n), 'PX', c.ttl)
+  local tok = string.sub(c.nonce, 1, 8)
+  redis.call('SET', B.seq, ep .. ':' .. fmt(n) .. ':' .. tok, 'PX', c.ttl)
   fix('ZADD', B.log, nil, n, c.kn)
+  fix('ZREMRANGEBYSCORE', B.chain, nil, n, n) -- another history's change n, if any
+  redis.call('ZADD', B.chain, n, fmt(n) .. ':' .. tok)
   if n % 64 == 0 then
     local size = redis.call('ZCARD', B.log)
     if size > LOGCAP then
@@ -255,9 +262,11 @@ local function changed(B, c)
       redis.call('ZREMRANGEBYRANK', B.log, 0, size - LOGCAP - 1)
       redis.call('ZADD', B.log, cut[2], '')
     end
+    redis.call('ZREMRANGEBYSCORE', B.chain, '-inf', n - LOGCAP)
   end
   redis.call('PEXPIRE', B.log, c.ttl)
-  redis.call('PUBLISH', B.chan, 'h ' .. B.idx .. ' ' .. ep .. ' ' .. fmt(n))
+  redis.call('PEXPIRE', B.chain, c.ttl)
+  redis.call('PUBLISH', B.chan, 'h ' .. B.idx .. ' ' .. ep .. ' ' .. fmt(n) .. ' ' .. tok)
 end
 
 -- next_gen starts a new generation in state st, with no forced mode; the
@@ -276,6 +285,15 @@ local function reply(r, now, n, chg, corrupt, extra)
 end
 
 local function absent(now, corrupt) return {1, corrupt, now} end
+
+-- too_late answers a script run past its caller's deadline: nothing
+-- done (but a restore), and changed 2 says why.
+local function too_late(B, c, r, now, corrupt, fresh)
+  local n = trials(c, r, now)
+  if fresh or corrupt == 1 then save(B, c, r, now, n) end
+  if fresh then changed(B, c) end
+  return reply(r, now, n, 2, corrupt)
+end
 
 -- finish writes a state that was restored and answers with it unchanged.
 local function finish(B, c, r, now, corrupt, fresh)
@@ -348,11 +366,7 @@ local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if late(c, now) then
-  local out = finish(B, c, r, now, corrupt, fresh)
-  out[11] = 2 -- not merged: too late; the sender sends it again
-  return out
-end
+if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end -- the sender sends it again
 if r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
   return finish(B, c, r, now, corrupt, fresh)
 end
@@ -408,7 +422,8 @@ local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if late(c, now) or not (ARGV[17] == '0' or ((r.md == 0 or ARGV[20] == '1') and is_from(c, r, fresh, ARGV[16], ARGV[17]))) then
+if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
+if not (ARGV[17] == '0' or ((r.md == 0 or ARGV[20] == '1') and is_from(c, r, fresh, ARGV[16], ARGV[17]))) then
   return finish(B, c, r, now, corrupt, fresh)
 end
 next_gen(c, r, tonumber(ARGV[18]), now)
@@ -418,9 +433,11 @@ changed(B, c)
 return reply(r, now, 0, 1, corrupt)
 `)
 
-// acquire grants a trial lease of ARGV[18] ms: moving an open breaker whose
-// open period (ARGV[16] ms) has passed to half-open, and while fewer than
-// HalfOpenMaxCalls (ARGV[17]) leases are held. Leases past their expiry are
+// acquire grants a trial lease of ARGV[18] ms, numbered ARGV[20] (the
+// caller's random number, so that it can give the lease back even if the
+// answer never came): moving an open breaker whose open period (ARGV[16]
+// ms) has passed to half-open, and while fewer than HalfOpenMaxCalls
+// (ARGV[17]) leases are held. Leases past their expiry are
 // dropped first, and then ARGV[19] says what happens: 0 the breaker opens
 // again, 1 it closes, 2 nothing more. Never while forced open. extra is
 // the permit id, 0 when none was granted.
@@ -429,7 +446,8 @@ local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if late(c, now) or r.md == 1 then return finish(B, c, r, now, corrupt, fresh) end
+if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
+if r.md == 1 then return finish(B, c, r, now, corrupt, fresh) end
 local chg = 0
 if r.st == 1 then
   if now < r.oa + tonumber(ARGV[16]) then return finish(B, c, r, now, corrupt, fresh) end
@@ -437,7 +455,7 @@ if r.st == 1 then
   chg = 1
 end
 if r.st ~= 2 then return finish(B, c, r, now, corrupt, fresh) end
-redis.call('ZREMRANGEBYSCORE', c.t, '(' .. fmt(now + c.ttl), '+inf')
+fix('ZREMRANGEBYSCORE', c.t, nil, '(' .. fmt(now + c.ttl), '+inf')
 if fix('ZCOUNT', c.t, nil, '-inf', now) > 0 then
   redis.call('ZREMRANGEBYSCORE', c.t, '-inf', now)
   local action = tonumber(ARGV[19])
@@ -453,7 +471,7 @@ local n = trials(c, r, now)
 local id = 0
 if n < tonumber(ARGV[17]) then
   r.ps = r.ps + 1
-  id = r.ps
+  id = int(ARGV[20], 1, 9007199254740992) or r.ps -- the caller's, so that it can give it back unanswered
   redis.call('ZADD', c.t, now + tonumber(ARGV[18]), id)
   n = n + 1
 end
@@ -470,7 +488,8 @@ local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if late(c, now) or r.st ~= 2 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) or
+if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
+if r.st ~= 2 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) or
    fix('ZREM', c.t, nil, ARGV[18]) == 0 then
   return finish(B, c, r, now, corrupt, fresh)
 end
@@ -492,16 +511,17 @@ if chg == 1 or fresh then changed(B, c) end
 return reply(r, now, n, chg, corrupt)
 `)
 
-// release takes back the leases ARGV[18...] of generation (ARGV[16],
-// ARGV[17]) without an outcome. It restores nothing: a lease in a state
-// Redis lost is gone with it.
+// release takes back the leases ARGV[18...] without an outcome, whatever
+// the generation (a lease's number is its holder's random choice: a
+// release granted while the answer was lost knows no generation). It
+// restores nothing: a lease in a state Redis lost is gone with it.
 var releaseScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt = read(c)
 if r == nil then return absent(now, corrupt) end
-if r.st == 2 and is_from(c, r, false, ARGV[16], ARGV[17]) then
+if r.st == 2 then
   for j = 18, #ARGV do fix('ZREM', c.t, nil, ARGV[j]) end
 end
 return reply(r, now, trials(c, r, now), 0, 0)
@@ -515,7 +535,8 @@ local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(c, now)
-if late(c, now) or not (ARGV[18] == '0' or is_from(c, r, fresh, ARGV[17], ARGV[18])) then
+if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
+if not (ARGV[18] == '0' or is_from(c, r, fresh, ARGV[17], ARGV[18])) then
   return finish(B, c, r, now, corrupt, fresh)
 end
 local md = tonumber(ARGV[16])
@@ -532,10 +553,13 @@ changed(B, c)
 return reply(r, now, 0, 1, corrupt)
 `)
 
-// raise lifts the generation (ARGV[16], ARGV[17]) to ARGV[18]: a member
-// that has seen a higher generation than Redis now holds (Redis lost its
-// data, or a member seeded it without knowing) moves the state above
-// everything it has seen, so that every member adopts it.
+// raise lifts the generation (ARGV[16], ARGV[17]) to ARGV[18] under a new
+// incarnation: a member that has seen a higher generation than Redis now
+// holds (Redis lost its data, or a member seeded it without knowing) moves
+// the state above everything it has seen, so that every member adopts it.
+// With ARGV[19] 1, if Redis holds an idle state there (a seed after a
+// loss, which decided nothing), the member's own state (its seed: open,
+// forced) takes its place: an open breaker stays open through a loss.
 var raiseScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
@@ -545,9 +569,14 @@ if r == nil then return absent(now, corrupt) end
 local chg = 0
 local to = int(ARGV[18], 1, GMAX)
 if is_from(c, r, false, ARGV[16], ARGV[17]) and to ~= nil and r.g < to then
-  r.g = to
+  if ARGV[19] == '1' and is_idle(r) then
+    local rs = r.rs
+    r = seeded(c, now)
+    r.rs = rs
+  end
+  r.g, r.i = to, c.nonce
   redis.call('DEL', c.t) -- the permits of the old generation are void
-  save(B, c, r, now, trials(c, r, now))
+  save(B, c, r, now, 0)
   changed(B, c)
   chg = 1
 end
@@ -584,22 +613,29 @@ end
 return out
 `)
 
-// changes answers what changed in the bucket since change ARGV[4] of
-// epoch ARGV[6]: {epoch, seq, flag, {kname, seq, state}...} for at most
-// ARGV[5] breakers, oldest change first. flag 1: the log no longer
-// reaches back to ARGV[4] (read everything); 2: the counter started again
-// (Redis lost the bucket, or it expired): read everything.
+// changes answers what changed in the bucket since change ARGV[4] (of
+// epoch ARGV[6], token ARGV[7]): {epoch, seq, token, flag, {kname, seq,
+// state}...} for at most ARGV[5] breakers, oldest change first. flag 1:
+// the log no longer reaches back to ARGV[4] (read everything); 2: the
+// counter started again, or the history went back (Redis lost the bucket,
+// or failed over to a replica behind): read everything.
 var changesScript = script(`
 local B = bucket()
 local now = now_ms()
 local since = tonumber(ARGV[4])
-local ep, seq = counter(B)
+local ep, seq, tok = counter(B)
 if ep == nil then ep = '' end
--- A reader that knew no counter takes a new one from its start.
-if (ep ~= ARGV[6] and not (ARGV[6] == '' and since == 0)) or seq < since then return {ep, seq, 2, {}} end
-if seq == since then return {ep, seq, 0, {}} end
+local function all(flag) return {ep, seq, tok, flag, {}} end
+if not (ARGV[6] == '' and since == 0) then -- a reader that knew no counter takes one from its start
+  if ep ~= ARGV[6] or seq < since then return all(2) end
+  if since > 0 then
+    local at = redis.pcall('ZRANGEBYSCORE', B.chain, since, since)
+    if type(at) ~= 'table' or at.err or #at ~= 1 or at[1] ~= fmt(since) .. ':' .. ARGV[7] then return all(2) end
+  end
+end
+if seq == since then return all(0) end
 local es = redis.pcall('ZRANGEBYSCORE', B.log, '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
-if type(es) ~= 'table' or es.err then return {ep, seq, 1, {}} end
+if type(es) ~= 'table' or es.err or #es == 0 then return all(1) end -- the log lost what the counter says
 local flag, items = 0, {}
 for j = 1, #es, 2 do
   if es[j] == '' then
@@ -613,7 +649,13 @@ for j = 1, #es, 2 do
     items[#items + 1] = {es[j], tonumber(es[j + 1]), st}
   end
 end
-return {ep, seq, flag, items}
+if #es >= 2 * tonumber(ARGV[5]) then
+  -- cut short: the counter as of the last change answered, for the next read
+  seq, tok = tonumber(es[#es]), ''
+  local at = redis.pcall('ZRANGEBYSCORE', B.chain, seq, seq)
+  if type(at) == 'table' and not at.err and at[1] then tok = string.match(at[1], ':([0-9a-z]+)$') or '' end
+end
+return {ep, seq, tok, flag, items}
 `)
 
 // window merges members' window growth into the fleets' windows of one
@@ -746,7 +788,7 @@ var renewScript = script(`
 local B = bucket()
 local ttl = tonumber(ARGV[5])
 local now = now_ms()
-for _, k in ipairs({B.seq, B.log, B.sum, B.win, B.nmem, B.base .. 'r:' .. ARGV[4]}) do redis.call('PEXPIRE', k, ttl) end
+for _, k in ipairs({B.seq, B.log, B.chain, B.sum, B.win, B.nmem, B.base .. 'r:' .. ARGV[4]}) do redis.call('PEXPIRE', k, ttl) end
 for j = 6, #ARGV do
   local c = {k = B.base .. 'b:' .. ARGV[j], kn = ARGV[j], ttl = ttl}
   c.t = c.k .. ':t'
@@ -762,7 +804,7 @@ return 1
 
 // heartbeatScript records that member ARGV[1] is alive (KEYS[1]: the
 // namespace's members, scored by Redis ms) and claims, for reaping, up to
-// eight members silent for ARGV[3] ms. The reply is {1 if the member was
+// eight members silent for ARGV[3] ms (the reaper removes them). The reply is {1 if the member was
 // not listed (it must register again), claimed...}.
 var heartbeatScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -776,7 +818,9 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[2]))
 local out = {added}
 local stale = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]), 'LIMIT', 0, 8)
 for _, m in ipairs(stale) do
-  redis.call('ZREM', KEYS[1], m)
+  -- claimed for 5s: the claimer removes it once reaped; if it dies first,
+  -- another claims it again
+  redis.call('ZADD', KEYS[1], now - tonumber(ARGV[3]) + 5000, m)
   out[#out + 1] = m
 end
 return out

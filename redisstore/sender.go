@@ -168,7 +168,11 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	case b.raise != nil:
 		r := *b.raise
 		b.raise = nil
-		c := b.call(raiseScript, 0, r.inc, strconv.FormatUint(r.gen, 10), b.conf.gen+1)
+		restore := 0
+		if !b.conf.idle() {
+			restore = 1 // over an idle state, put back the open or forced one it knew
+		}
+		c := b.call(raiseScript, 0, r.inc, strconv.FormatUint(r.gen, 10), b.conf.gen+1, restore)
 		return []op{{c, func(res result) func() {
 			return b.done(res, func() {
 				b.mu.Lock()
@@ -251,7 +255,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		}
 		ops = append(ops, op{c, func(res result) func() {
 			if res.err == nil {
-				if r, err := decodeReply(res.v); err == nil && !r.absent && r.extra == 2 {
+				if r, err := decodeReply(res.v); err == nil && r.late {
 					again() // too late: not merged
 				}
 			}
@@ -330,6 +334,9 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 			c := call{sc: unregisterScript, keys: s.l.bucket[k], args: append(args, knames[:n]...)}
 			again := knames[:n]
 			ops = append(ops, op{c, func(res result) func() {
+				if res.err == nil {
+					s.registerAgain(again)
+				}
 				if res.err != nil {
 					s.fail(fmt.Errorf("redisstore: unregistering: %w", res.err))
 					s.qmu.Lock()
@@ -346,6 +353,29 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 		}
 	}
 	return ops
+}
+
+// registerAgain registers the breakers of knames that were bound again
+// while their unregistering was on its way.
+func (s *Store) registerAgain(knames []any) {
+	s.mu.Lock()
+	var names []string
+	for _, kn := range knames {
+		if name, ok := unescape(kn.(string)); ok {
+			if _, bound := s.bindings[name]; bound {
+				names = append(names, name)
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(names) == 0 {
+		return
+	}
+	var by [nBuckets][]string
+	for _, name := range names {
+		by[bucketOf(name)] = append(by[bucketOf(name)], name)
+	}
+	s.eachBucketOf(s.ctx, by, registerScript, "registering", []any{s.id, s.opts.TTL.Milliseconds()})
 }
 
 // chunk is how many breakers one bucket script takes at most.

@@ -50,11 +50,10 @@ type Store struct {
 
 	// The reader's state.
 	readKick   chan struct{}
-	hinted     atomic.Uint32          // buckets whose hints are not read yet
-	lastSeen   [nBuckets]atomic.Int64 // the counter last read (-1: never), and its epoch
-	lastEp     [nBuckets]atomic.Pointer[string]
-	readMu     sync.Mutex // one round of reads at a time
-	tokens     float64    // hint reads allowed now (under readMu)
+	hinted     atomic.Uint32                     // buckets whose hints are not read yet
+	lastSeen   [nBuckets]atomic.Pointer[counter] // the counter last read (n -1: never)
+	readMu     sync.Mutex                        // one round of reads at a time
+	tokens     float64                           // hint reads allowed now (under readMu)
 	tokensAt   time.Time
 	reRegister atomic.Bool // register every bound breaker again on the next heartbeat
 	registered atomic.Bool // the heartbeat has been seen once
@@ -163,7 +162,7 @@ func (s *Store) degraded() bool { return time.Now().UnixNano() < s.degradedUntil
 // fail records a Redis error: it is counted, reported to the bindings'
 // listeners, and keeps callers off Redis for RetryInterval.
 func (s *Store) fail(err error, to ...*binding) {
-	if s.closed.Load() && errors.Is(err, context.Canceled) {
+	if s.closed.Load() && (errors.Is(err, context.Canceled) || errors.Is(err, errClosed)) {
 		return // the store is closing: its own work was cut short
 	}
 	s.errs.Add(1)
@@ -346,9 +345,19 @@ func (s *Store) runBounded(ctx context.Context, b *binding, c call) (reply, uint
 	}
 	v, err := bounded(s, ctx, fmt.Sprintf("breaker %q", b.name), func(ctx context.Context) (rn, error) {
 		r, n, err := s.run(ctx, b, c)
+		if err == nil && r.late {
+			err = fmt.Errorf("redisstore: breaker %q: %w", b.name, errLate)
+		}
 		return rn{r, n}, err
 	})
 	return v.r, v.n, err
+}
+
+// gaveUp tells an error of a caller's own making: its context ended
+// before Redis answered. That is no Redis failure: nothing is counted, and
+// the store is not taken off callers' paths.
+func gaveUp(caller context.Context, err error) bool {
+	return caller.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // Bind implements infuse.Storage. It waits at most OpTimeout for Redis;
