@@ -83,6 +83,7 @@ type binding struct {
 	releases []uint64
 	raise    *remote
 	restore  bool
+	expired  bool // Redis's state expired after a change this binding did not see
 	note     bool
 	lastSend time.Time // of outcomes, for FlushInterval's pacing
 	// holdUntil keeps the outcomes that made the run FailMax long for the
@@ -309,7 +310,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	// member last saw it.
 	p := b.cfg.Policy()
 	run := t.From != infuse.AnyGeneration && b.local.State == infuse.Closed && t.To == infuse.Open && t.Failures >= p.FailMax
-	deadline := b.redisDeadline(b.s.opts.OpTimeout)
+	deadline := b.callerDeadline(ctx)
 	fi, fg := b.from()
 	var c call
 	var sent sentBatch
@@ -327,8 +328,9 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 
 	r, n, err := b.s.runBounded(ctx, b, c)
 	if err != nil && gaveUp(ctx, err) {
-		// The caller gave up: nothing is made, here or (by its deadline)
-		// in Redis.
+		// The caller gave up: nothing is made here, nor in Redis after the
+		// caller's deadline (what Redis made before, the binding learns
+		// from its hint).
 		b.mu.Lock()
 		b.ownEnd(nil)
 		if run && sent.n > 0 {
@@ -439,7 +441,7 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	}
 	id := rand.Uint64()&(1<<52-1) | 1 // the lease's number: this binding's, to give back unanswered
 	b.lastAcquire = time.Now()
-	c := b.call(acquireScript, b.redisDeadline(b.s.opts.OpTimeout),
+	c := b.call(acquireScript, b.callerDeadline(ctx),
 		openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry), id)
 	b.inflight++
 	b.mu.Unlock()
@@ -596,7 +598,7 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	local := b.s.degraded() || b.seq > 0 || b.conf.gen == 0
 	var c call
 	if !local {
-		c = b.call(setModeScript, b.redisDeadline(b.s.opts.OpTimeout), int(m), "", "0")
+		c = b.call(setModeScript, b.callerDeadline(ctx), int(m), "", "0")
 		b.inflight++
 	}
 	b.mu.Unlock()
@@ -782,8 +784,11 @@ func (b *binding) apply(r remote, n uint64) bool {
 		b.local.Failures = keep.view(r.failures)
 		b.enqueueLocked()
 	}
-	b.releases = nil
+	// Releases stay: a lease's number is random, so giving back one of
+	// another generation does nothing, and one of this generation (granted
+	// while the answer was lost) must go back.
 	b.note = false
+	b.expired = false
 	b.manual = false
 	clear(b.permits)
 	return true
@@ -845,6 +850,20 @@ func (b *binding) applyAbsent(n uint64) {
 	}
 }
 
+// changedAbsent takes a changed breaker whose key is gone (and its
+// summary line too): it changed after this binding's view, and its key
+// expired since, so it was closed. Unless the binding knows it closed, it
+// asks Redis for a closed state above its generation (expiredScript).
+func (b *binding) changedAbsent(n uint64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed || b.conf.gen == 0 || b.conf.idle() || n <= b.learned {
+		return
+	}
+	b.expired = true
+	b.enqueueLocked()
+}
+
 // applyAsync applies a reply that arrived in the background (a read, or
 // the answer to something the sender sent) and returns what tells the
 // breaker, to run without locks: its snapshot if it changed, a report of
@@ -868,6 +887,10 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 	if own {
 		b.noteOpen(r)
 	}
+	if r.kept && !r.idle() && b.conf.sameIdentity(r.remote) {
+		b.restore = true // its key was lost on its own: put it back
+		b.enqueueLocked()
+	}
 	if changed && b.inflight > 0 {
 		b.held, changed = true, false
 	}
@@ -882,6 +905,17 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		}
 		b.cfg.Observe(s)
 	}
+}
+
+// callerDeadline is redisDeadline for a caller's path: OpTimeout, or the
+// caller's own deadline if sooner, so that nothing is made after the
+// caller gave up.
+func (b *binding) callerDeadline(ctx context.Context) int64 {
+	d := b.s.opts.OpTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		d = min(d, max(time.Until(dl), time.Millisecond))
+	}
+	return b.redisDeadline(d)
 }
 
 // redisDeadline is when, on Redis's clock, a script sent now and waited on

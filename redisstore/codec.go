@@ -39,6 +39,7 @@ type reply struct {
 	absent  bool   // Redis holds no state (a read), or stores none (bind of an idle seed)
 	changed bool   // the script made a transition
 	late    bool   // the script ran past its caller's deadline and did nothing
+	kept    bool   // the key is gone: this is what its summary line says it held
 	corrupt bool   // something infuse did not write was found and replaced
 	extra   uint64 // acquire: the permit id, 0 for none
 	// window: the fleet's window after the merge (hasWindow).
@@ -95,7 +96,7 @@ func decodeReply(v any) (reply, error) {
 		}
 	}
 	switch {
-	case n[0] != 0:
+	case n[0] != 0 && n[0] != 2:
 		return reply{}, fmt.Errorf("%w: reply flag %d", errBadReply, n[0])
 	case n[1] < 0 || n[1] > 2:
 		return reply{}, fmt.Errorf("%w: state %d", errBadReply, n[1])
@@ -119,7 +120,7 @@ func decodeReply(v any) (reply, error) {
 			failures: int(n[4]), successes: int(n[5]), trials: int(n[6]), now: n[7],
 			mode: infuse.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]),
 		},
-		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]),
+		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]), kept: n[0] == 2,
 	}
 	if len(vals) == 18 {
 		if n[15] < 0 || n[16] < 0 || n[17] < 0 || n[16] > n[15] || n[17] > n[15] {
@@ -274,13 +275,21 @@ type summary struct {
 	expires    int64 // Redis ms
 }
 
-// decodeSummary decodes "st g oa f s trials md tr op expires". It never
-// panics.
+// decodeSummary decodes "st g oa f s trials md tr op inc expires" (inc
+// "-" for none). It never panics.
 func decodeSummary(line string) (summary, bool) {
 	f := strings.Fields(line)
-	if len(f) != 10 {
+	if len(f) != 11 {
 		return summary{}, false
 	}
+	inc := f[9]
+	if inc == "-" {
+		inc = ""
+	}
+	if !validInc(inc) {
+		return summary{}, false
+	}
+	f = append(f[:9:9], f[10])
 	var n [10]int64
 	for i, s := range f {
 		v, err := strconv.ParseInt(s, 10, 64)
@@ -293,7 +302,7 @@ func decodeSummary(line string) (summary, bool) {
 		return summary{}, false
 	}
 	return summary{
-		remote: remote{state: infuse.State(n[0]), gen: uint64(n[1]), openedAt: n[2], failures: int(n[3]),
+		remote: remote{state: infuse.State(n[0]), gen: uint64(n[1]), inc: inc, openedAt: n[2], failures: int(n[3]),
 			successes: int(n[4]), trials: int(n[5]), mode: infuse.Mode(n[6]), trips: int(n[7])},
 		openPeriod: n[8], expires: n[9],
 	}, true

@@ -31,7 +31,7 @@ func TestDecodeReply(t *testing.T) {
 // an error, never a state.
 func TestDecodeReplyRejectsForeignData(t *testing.T) {
 	bad := map[int][]any{
-		0:  {int64(2), "x"},
+		0:  {int64(1), int64(3), "x"},
 		1:  {int64(-1), int64(3), "1"},
 		2:  {int64(0), int64(1 << 43), int64(-5)},
 		3:  {int64(-1), int64(1 << 50)},
@@ -171,7 +171,8 @@ func FuzzDecodeReply(f *testing.F) {
 // FuzzDecodeSummary: a line in the operators' summary never decodes to a
 // state infuse could not have written.
 func FuzzDecodeSummary(f *testing.F) {
-	f.Add("1 7 1000 5 0 0 0 1 60000 99999")
+	f.Add("1 7 1000 5 0 0 0 1 60000 abc 99999")
+	f.Add("0 1 0 0 0 0 0 0 0 - 5")
 	f.Fuzz(func(t *testing.T, s string) {
 		sm, ok := decodeSummary(s)
 		if ok && (sm.state > 2 || sm.gen < 1 || sm.gen > maxGen || sm.mode > 2 || sm.failures < 0) {

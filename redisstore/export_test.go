@@ -46,3 +46,6 @@ func (s *Store) ShiftOffsets(ms int64) {
 		b.offset.Add(ms)
 	}
 }
+
+// ReleaseHash is the release script's hash, to spot it in a hook.
+func ReleaseHash() string { return releaseScript.Hash() }

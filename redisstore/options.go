@@ -4,6 +4,12 @@ import "time"
 
 // Options configures a Store. Every zero value means the documented
 // default.
+//
+// The client is the caller's, as configured. Its own retries (go-redis's
+// MaxRetries) are safe: a batch of outcomes or a trial permit a retry runs
+// twice is counted once. Its timeouts bound what Close waits for; a
+// client with ContextTimeoutEnabled lets the store cut a call short at
+// OpTimeout.
 type Options struct {
 	// Namespace prefixes every key and the pub/sub channel, so that
 	// applications (or environments) sharing one Redis do not share

@@ -140,11 +140,35 @@ local function seeded(c, now)
   return r
 end
 
--- restore makes the state from the caller's seed, where read found none
--- (corrupt 0) or garbage (corrupt 1). fresh tells a new identity.
-local function restore(c, now, corrupt)
+-- summarized is the state the bucket's summary line holds for the
+-- breaker, while that line has not expired: what its key held when last
+-- written. nil when there is none.
+local function summarized(B, c, now)
+  local line = redis.pcall('HGET', B.sum, c.kn)
+  if type(line) ~= 'string' then return nil end
+  local f = {}
+  for w in string.gmatch(line, '%S+') do f[#f + 1] = w end
+  if #f ~= 11 then return nil end
+  local x = int(f[11], 0, TMAX)
+  if x == nil or x < now then return nil end
+  local i = f[10]
+  if i == '-' then i = '' end
+  return parse({f[1], f[2], f[3], f[4], f[5], '0', f[7], f[8], i, '0', f[9]})
+end
+
+-- restore makes the state where read found none (corrupt 0) or garbage
+-- (corrupt 1): what the summary line says the key held, if it says
+-- something worth keeping (a key lost on its own: evicted, deleted); else
+-- the caller's seed. fresh tells a state to announce: a new identity, or
+-- one put back.
+local function restore(B, c, now, corrupt)
   if corrupt == 1 and redis.call('TYPE', c.k)['ok'] ~= 'hash' then redis.call('DEL', c.k) end
-  local r = seeded(c, now)
+  local r = summarized(B, c, now)
+  if r ~= nil and not is_idle(r) then
+    redis.call('DEL', c.t) -- its leases went with it
+    return r, true
+  end
+  r = seeded(c, now)
   local fresh = corrupt == 1 or not is_idle(r)
   if fresh then
     r.i = c.nonce
@@ -154,11 +178,11 @@ local function restore(c, now, corrupt)
   return r, fresh
 end
 
-local function load(c, now)
+local function load(B, c, now)
   local r, corrupt = read(c)
   if r ~= nil then return r, 0, false end
   local fresh
-  r, fresh = restore(c, now, corrupt)
+  r, fresh = restore(B, c, now, corrupt)
   return r, corrupt, fresh
 end
 
@@ -166,8 +190,8 @@ end
 -- the current generation. A state just restored from the caller's seed
 -- under a new identity is the caller's too.
 local function is_from(c, r, fresh, fi, fg)
-  if fresh then return fi == c.seed.i and fg == c.seed.gs end
-  return r.i == fi and fmt(r.g) == fg
+  if r.i == fi and fmt(r.g) == fg then return true end
+  return fresh and fi == c.seed.i and fg == c.seed.gs
 end
 
 local function late(c, now) return c.dl > 0 and now > c.dl end
@@ -207,8 +231,10 @@ end
 
 -- summarize writes the operators' line for the breaker.
 local function summarize(B, c, r, now, n, x)
+  local i = r.i
+  if i == '' then i = '-' end
   local added = fix('HSET', B.sum, nil, c.kn, fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' .. fmt(r.f) .. ' ' ..
-    fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. fmt(x))
+    fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. i .. ' ' .. fmt(x))
   if added == 1 then redis.call('PEXPIRE', B.sum, c.ttl) end
   sweep(B.sum, now, c.ttl, B.win)
   sweep(B.win, now, c.ttl, nil)
@@ -286,6 +312,17 @@ end
 
 local function absent(now, corrupt) return {1, corrupt, now} end
 
+-- gone answers for a breaker whose key is absent: the state its summary
+-- line holds, marked (first value 2), while the line has not expired;
+-- else absent.
+local function gone(B, c, now, corrupt)
+  local r = summarized(B, c, now)
+  if r == nil then return absent(now, corrupt) end
+  local out = reply(r, now, 0, 0, corrupt)
+  out[1] = 2
+  return out
+end
+
 -- too_late answers a script run past its caller's deadline: nothing
 -- done (but a restore), and changed 2 says why.
 local function too_late(B, c, r, now, corrupt, fresh)
@@ -332,10 +369,11 @@ local r, corrupt = read(c)
 local fresh, none = false, false
 if r == nil then
   r = seeded(c, now)
-  if corrupt == 0 and is_idle(r) then
+  local kept = summarized(B, c, now)
+  if corrupt == 0 and is_idle(r) and (kept == nil or is_idle(kept)) then
     none = true
   else
-    r, fresh = restore(c, now, corrupt)
+    r, fresh = restore(B, c, now, corrupt)
   end
 end
 local n = trials(c, r, now)
@@ -357,24 +395,26 @@ return out
 // success has reset the run since the caller's view of it (reset count
 // ARGV[23]): the caller's own view reached FailMax. ARGV[24] and ARGV[25]
 // name the batch (the binding, and its number there; "0" for none): a
-// batch sent again (ARGV[26] 1) after its answer was lost is merged once
-// (the last batch number of each binding is remembered for IdleTTL, at
-// KEYS[6]..':d'; numbers only grow). A report run past its deadline
-// merges nothing and says so (extra 2), to be sent again.
+// batch sent again after its answer was lost (by the store, ARGV[26] 1,
+// or by the client's own retries) is merged once: the last eight batch
+// numbers of each binding are remembered for IdleTTL, at KEYS[6]..':d'. A
+// report run past its deadline merges nothing and says so, to be sent
+// again.
 var reportScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
-local r, corrupt, fresh = load(c, now)
+local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end -- the sender sends it again
 if r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
   return finish(B, c, r, now, corrupt, fresh)
 end
 local dk = c.k .. ':d'
-local id = tonumber(ARGV[25])
-if ARGV[26] == '1' then
-  local last = tonumber(redis.pcall('HGET', dk, ARGV[24]))
-  if last ~= nil and last >= id then return finish(B, c, r, now, corrupt, fresh) end -- merged already
+local id = ARGV[25]
+local seen = redis.pcall('HGET', dk, ARGV[24])
+if type(seen) ~= 'string' then seen = '' end
+if id ~= '0' and string.find(',' .. seen .. ',', ',' .. id .. ',', 1, true) then
+  return finish(B, c, r, now, corrupt, fresh) -- merged already (sent again, or run again by the client)
 end
 local before, saw, after, failmax = tonumber(ARGV[18]), ARGV[19] == '1', tonumber(ARGV[20]), tonumber(ARGV[21])
 local trip = false
@@ -401,10 +441,16 @@ if trip then
   chg = 1
 end
 save(B, c, r, now, 0)
-if id > 0 then
-  if fix('HSET', dk, ARGV[24], ARGV[24], ARGV[25]) == 1 and redis.call('HLEN', dk) > 256 then
+if id ~= '0' then
+  local keep = id
+  local k = 1
+  for x in string.gmatch(seen, '[^,]+') do
+    if k >= 8 then break end
+    keep, k = keep .. ',' .. x, k + 1
+  end
+  if fix('HSET', dk, ARGV[24], ARGV[24], keep) == 1 and redis.call('HLEN', dk) > 256 then
     redis.call('DEL', dk) -- bindings come and go: forget them all now and then
-    redis.call('HSET', dk, ARGV[24], ARGV[25])
+    redis.call('HSET', dk, ARGV[24], keep)
   end
   redis.call('PEXPIRE', dk, c.idle)
 end
@@ -421,7 +467,7 @@ var transitionScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
-local r, corrupt, fresh = load(c, now)
+local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
 if not (ARGV[17] == '0' or ((r.md == 0 or ARGV[20] == '1') and is_from(c, r, fresh, ARGV[16], ARGV[17]))) then
   return finish(B, c, r, now, corrupt, fresh)
@@ -445,7 +491,7 @@ var acquireScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
-local r, corrupt, fresh = load(c, now)
+local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
 if r.md == 1 then return finish(B, c, r, now, corrupt, fresh) end
 local chg = 0
@@ -469,7 +515,10 @@ if fix('ZCOUNT', c.t, nil, '-inf', now) > 0 then
 end
 local n = trials(c, r, now)
 local id = 0
-if n < tonumber(ARGV[17]) then
+local mine = int(ARGV[20], 1, 9007199254740992)
+if mine ~= nil and redis.call('ZSCORE', c.t, mine) then
+  id = mine -- this request's own lease: run again by the client after a lost answer
+elseif n < tonumber(ARGV[17]) then
   r.ps = r.ps + 1
   id = int(ARGV[20], 1, 9007199254740992) or r.ps -- the caller's, so that it can give it back unanswered
   redis.call('ZADD', c.t, now + tonumber(ARGV[18]), id)
@@ -487,7 +536,7 @@ var settleScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
-local r, corrupt, fresh = load(c, now)
+local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
 if r.st ~= 2 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) or
    fix('ZREM', c.t, nil, ARGV[18]) == 0 then
@@ -534,7 +583,7 @@ var setModeScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
-local r, corrupt, fresh = load(c, now)
+local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
 if not (ARGV[18] == '0' or is_from(c, r, fresh, ARGV[17], ARGV[18])) then
   return finish(B, c, r, now, corrupt, fresh)
@@ -583,6 +632,26 @@ end
 return reply(r, now, trials(c, r, now), chg, 0)
 `)
 
+// expiredScript answers a member that learns that the breaker changed
+// after its own view and that its key has expired since (a closed state:
+// only those expire): if Redis still holds nothing there, a closed state
+// above the member's generation (ARGV[16]), announced, so that every
+// member settles on it. Otherwise what Redis holds.
+var expiredScript = script(`
+local B = bucket()
+local c = ctx(B, ARGV, 4)
+local now = now_ms()
+local r, corrupt = read(c)
+if r ~= nil then return reply(r, now, trials(c, r, now), 0, 0) end
+local kept = summarized(B, c, now)
+if kept ~= nil then return reply(kept, now, 0, 0, corrupt) end
+r = {st = 0, g = int(ARGV[16], 1, GMAX) or 1, oa = 0, f = 0, s = 0, ps = 0, md = 0, tr = 0, i = c.nonce, rs = 0, op = 0}
+if corrupt == 1 and redis.call('TYPE', c.k)['ok'] ~= 'hash' then redis.call('DEL', c.k) end
+save(B, c, r, now, 0)
+changed(B, c)
+return reply(r, now, 0, 1, corrupt)
+`)
+
 // note records, for operators, the open period ARGV[18] (ms) that the
 // members compute for open generation (ARGV[16], ARGV[17]).
 var noteScript = script(`
@@ -605,10 +674,10 @@ local B = bucket()
 local now = now_ms()
 local out = {}
 for j = 4, #ARGV do
-  local c = {k = B.base .. 'b:' .. ARGV[j]}
+  local c = {k = B.base .. 'b:' .. ARGV[j], kn = ARGV[j]}
   c.t = c.k .. ':t'
   local r, corrupt = read(c)
-  if r == nil then out[#out + 1] = absent(now, corrupt) else out[#out + 1] = reply(r, now, trials(c, r, now), 0, 0) end
+  if r == nil then out[#out + 1] = gone(B, c, now, corrupt) else out[#out + 1] = reply(r, now, trials(c, r, now), 0, 0) end
 end
 return out
 `)
@@ -634,26 +703,27 @@ if not (ARGV[6] == '' and since == 0) then -- a reader that knew no counter take
   end
 end
 if seq == since then return all(0) end
-local es = redis.pcall('ZRANGEBYSCORE', B.log, '(' .. ARGV[4], '+inf', 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
+local es = redis.pcall('ZRANGEBYSCORE', B.log, '(' .. ARGV[4], seq, 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[5]))
 if type(es) ~= 'table' or es.err or #es == 0 then return all(1) end -- the log lost what the counter says
 local flag, items = 0, {}
 for j = 1, #es, 2 do
   if es[j] == '' then
     flag = 1
   else
-    local c = {k = B.base .. 'b:' .. es[j]}
+    local c = {k = B.base .. 'b:' .. es[j], kn = es[j]}
     c.t = c.k .. ':t'
     local r, corrupt = read(c)
     local st
-    if r == nil then st = absent(now, corrupt) else st = reply(r, now, trials(c, r, now), 0, 0) end
-    items[#items + 1] = {es[j], tonumber(es[j + 1]), st}
+    if r == nil then st = gone(B, c, now, corrupt) else st = reply(r, now, trials(c, r, now), 0, 0) end
+    items[#items + 1] = {es[j], int(es[j + 1], 0, seq + 1) or seq, st}
   end
 end
 if #es >= 2 * tonumber(ARGV[5]) then
   -- cut short: the counter as of the last change answered, for the next read
-  seq, tok = tonumber(es[#es]), ''
+  seq, tok = int(es[#es], 0, seq + 1) or seq, ''
   local at = redis.pcall('ZRANGEBYSCORE', B.chain, seq, seq)
   if type(at) == 'table' and not at.err and at[1] then tok = string.match(at[1], ':([0-9a-z]+)$') or '' end
+  if #tok > 16 then tok = '' end
 end
 return {ep, seq, tok, flag, items}
 `)
@@ -679,7 +749,7 @@ while j <= #ARGV do
   local c = ctx(B, ARGV, j)
   local a = j + CTXN
   j = a + 11
-  local r, corrupt, fresh = load(c, now)
+  local r, corrupt, fresh = load(B, c, now)
   if r.st ~= 0 or not is_from(c, r, fresh, ARGV[a], ARGV[a + 1]) then
     out[#out + 1] = finish(B, c, r, now, corrupt, fresh)
   else
@@ -699,7 +769,7 @@ while j <= #ARGV do
     local calls, fails, slow, old = 0, 0, 0, {}
     local kv = fix('HGETALL', w, nil)
     for x = 1, #kv, 2 do
-      local kind, at, v = string.sub(kv[x], 1, 1), tonumber(string.sub(kv[x], 2)), int(kv[x + 1], 0, TMAX)
+      local kind, at, v = string.sub(kv[x], 1, 1), int(string.sub(kv[x], 2), 0, TMAX), int(kv[x + 1], 0, TMAX)
       if at == nil or v == nil or at <= b - nb or at > b then
         old[#old + 1] = kv[x]
       elseif kind == 'c' then calls = calls + v
@@ -792,7 +862,17 @@ for _, k in ipairs({B.seq, B.log, B.chain, B.sum, B.win, B.nmem, B.base .. 'r:' 
 for j = 6, #ARGV do
   local c = {k = B.base .. 'b:' .. ARGV[j], kn = ARGV[j], ttl = ttl}
   c.t = c.k .. ':t'
+  register(B, ARGV[4], ARGV[j], ttl) -- heals a registration a reaper took by mistake
   local r = read(c)
+  if r == nil then
+    r = summarized(B, c, now) -- a key lost on its own: put it back
+    if r ~= nil and not is_idle(r) then
+      c.idle = ttl
+      save(B, c, r, now, 0)
+    else
+      r = nil
+    end
+  end
   if r ~= nil and not is_idle(r) then
     redis.call('PEXPIRE', c.k, ttl)
     if r.st == 2 then redis.call('PEXPIRE', c.t, ttl) end

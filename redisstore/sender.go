@@ -153,9 +153,24 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
-		return nil, 0
+		// Detached: only the leases it holds go back.
+		if ids := b.releases; len(ids) > 0 {
+			b.releases = nil
+			ops = append(ops, b.releaseOp(ids))
+		}
+		return ops, 0
 	}
 	switch {
+	case b.expired:
+		b.expired = false
+		c := b.call(expiredScript, 0, b.conf.gen+1)
+		return []op{{c, func(res result) func() {
+			return b.done(res, func() {
+				b.mu.Lock()
+				b.expired = true
+				b.mu.Unlock()
+			})
+		}}}, 0
 	case b.conf.gen == 0 || b.restore:
 		b.restore = false
 		return []op{{b.call(bindScript, 0, b.s.id), func(res result) func() {
@@ -201,18 +216,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	}
 	if ids := b.releases; len(ids) > 0 {
 		b.releases = nil
-		fi, fg := b.from()
-		extra := []any{fi, fg}
-		for _, id := range ids {
-			extra = append(extra, id)
-		}
-		ops = append(ops, op{b.call(releaseScript, 0, extra...), func(res result) func() {
-			return b.done(res, func() {
-				b.mu.Lock()
-				b.releases = append(ids, b.releases...)
-				b.mu.Unlock()
-			})
-		}})
+		ops = append(ops, b.releaseOp(ids))
 	}
 	if b.note {
 		b.note = false
@@ -265,6 +269,22 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	return ops, wait
 }
 
+// releaseOp gives leases back by their numbers. b.mu is held.
+func (b *binding) releaseOp(ids []uint64) op {
+	fi, fg := b.from()
+	extra := []any{fi, fg}
+	for _, id := range ids {
+		extra = append(extra, id)
+	}
+	return op{b.call(releaseScript, 0, extra...), func(res result) func() {
+		return b.done(res, func() {
+			b.mu.Lock()
+			b.releases = append(ids, b.releases...)
+			b.mu.Unlock()
+		})
+	}}
+}
+
 // done applies the answer to something the sender sent, or, when Redis
 // failed, undoes taking it (undo) and has the binding sent again later. It
 // returns what tells the breaker, to run without locks.
@@ -310,7 +330,7 @@ func (b *binding) pushed(res result, seq uint64) func() {
 func (b *binding) hasWork() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return !b.closed && (b.conf.gen == 0 || b.restore || b.raise != nil || b.seq > 0 ||
+	return !b.closed && (b.conf.gen == 0 || b.restore || b.expired || b.raise != nil || b.seq > 0 ||
 		len(b.releases) > 0 || b.note || b.batch.n > 0 || len(b.retries) > 0)
 }
 
@@ -335,7 +355,7 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 			again := knames[:n]
 			ops = append(ops, op{c, func(res result) func() {
 				if res.err == nil {
-					s.registerAgain(again)
+					return func() { s.registerAgain(again) } // after the sender's lock
 				}
 				if res.err != nil {
 					s.fail(fmt.Errorf("redisstore: unregistering: %w", res.err))
@@ -375,7 +395,9 @@ func (s *Store) registerAgain(knames []any) {
 	for _, name := range names {
 		by[bucketOf(name)] = append(by[bucketOf(name)], name)
 	}
-	s.eachBucketOf(s.ctx, by, registerScript, "registering", []any{s.id, s.opts.TTL.Milliseconds()})
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RetryInterval)
+	defer cancel()
+	s.eachBucketOf(ctx, by, registerScript, "registering", []any{s.id, s.opts.TTL.Milliseconds()})
 }
 
 // chunk is how many breakers one bucket script takes at most.
