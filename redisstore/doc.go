@@ -38,9 +38,9 @@
 //   - A success costs nothing, unless it ends a run of failures (then it
 //     is sent like one). A failure is sent at once if its breaker sent
 //     nothing in the last FlushInterval (5ms), else with the others of
-//     that interval: one script, about 10 commands, per breaker per
+//     that interval: one script, about 11 commands, per breaker per
 //     FlushInterval at most; a failure and the success that ends its run
-//     cost about 20. Another member's failure makes no member read
+//     cost 20 to 24. Another member's failure makes no member read
 //     anything: each member learns the merged run from its own reports.
 //   - A transition: one script, and one read per member (a script that
 //     returns what changed in the bucket since the member last looked).
@@ -49,7 +49,7 @@
 //     calls it rejects meanwhile.
 //   - A fleet window: every WindowInterval (100ms), one script per bucket
 //     for all of a member's windowed breakers that had calls, in one
-//     pipeline, about 5 commands per breaker inside: some 50 commands a
+//     pipeline, about 6 commands per breaker inside: some 65 commands a
 //     second per busy windowed breaker and member. A longer WindowInterval
 //     costs proportionally less and lets the fleet's window lag more.
 //   - The operators' listing (Breakers): three commands per bucket, 49 in
