@@ -158,7 +158,7 @@ func (s *Store) Breaker(ctx context.Context, name string) (Info, error) {
 			return Info{}, fmt.Errorf("redisstore: reading breaker %q: %w", name, err)
 		}
 	}
-	if r.absent {
+	if r.absent || r.lapsed {
 		n, _ := strconv.Atoi(nmem.Val())
 		if r.corrupt {
 			return Info{}, fmt.Errorf("redisstore: breaker %q: %w", name, errBadReply)

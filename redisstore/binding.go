@@ -83,7 +83,6 @@ type binding struct {
 	releases []uint64
 	raise    *remote
 	restore  bool
-	expired  bool // Redis's state expired after a change this binding did not see
 	note     bool
 	lastSend time.Time // of outcomes, for FlushInterval's pacing
 	// holdUntil keeps the outcomes that made the run FailMax long for the
@@ -327,7 +326,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(ctx, b, c)
-	if err != nil && gaveUp(ctx, err) {
+	if err != nil && b.s.gaveUp(ctx, err) {
 		// The caller gave up: nothing is made here, nor in Redis after the
 		// caller's deadline (what Redis made before, the binding learns
 		// from its hint).
@@ -448,7 +447,7 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 
 	r, n, err := b.s.runBounded(ctx, b, c)
 	if err != nil {
-		gave := gaveUp(ctx, err)
+		gave := b.s.gaveUp(ctx, err)
 		if !gave {
 			b.s.fail(err, b)
 		}
@@ -611,7 +610,7 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 		b.ownEnd(nil)
 		s := b.local
 		b.mu.Unlock()
-		if gaveUp(ctx, err) {
+		if b.s.gaveUp(ctx, err) {
 			return s, err // the caller gave up: nothing is made
 		}
 		b.s.fail(err, b)
@@ -788,7 +787,6 @@ func (b *binding) apply(r remote, n uint64) bool {
 	// another generation does nothing, and one of this generation (granted
 	// while the answer was lost) must go back.
 	b.note = false
-	b.expired = false
 	b.manual = false
 	clear(b.permits)
 	return true
@@ -850,20 +848,6 @@ func (b *binding) applyAbsent(n uint64) {
 	}
 }
 
-// changedAbsent takes a changed breaker whose key is gone (and its
-// summary line too): it changed after this binding's view, and its key
-// expired since, so it was closed. Unless the binding knows it closed, it
-// asks Redis for a closed state above its generation (expiredScript).
-func (b *binding) changedAbsent(n uint64) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.closed || b.conf.gen == 0 || b.conf.idle() || n <= b.learned {
-		return
-	}
-	b.expired = true
-	b.enqueueLocked()
-}
-
 // applyAsync applies a reply that arrived in the background (a read, or
 // the answer to something the sender sent) and returns what tells the
 // breaker, to run without locks: its snapshot if it changed, a report of
@@ -878,7 +862,9 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		b.mu.Unlock()
 		return report
 	}
-	if r.absent {
+	if r.absent || (r.lapsed && !r.idle()) {
+		// Nothing, or an open or forced state whose key lapsed: nothing
+		// known for sure; a member that knew one puts its own back.
 		b.applyAbsent(n)
 		b.mu.Unlock()
 		return report

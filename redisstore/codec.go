@@ -40,6 +40,7 @@ type reply struct {
 	changed bool   // the script made a transition
 	late    bool   // the script ran past its caller's deadline and did nothing
 	kept    bool   // the key is gone: this is what its summary line says it held
+	lapsed  bool   // kept, and the line says the key expired
 	corrupt bool   // something infuse did not write was found and replaced
 	extra   uint64 // acquire: the permit id, 0 for none
 	// window: the fleet's window after the merge (hasWindow).
@@ -96,7 +97,7 @@ func decodeReply(v any) (reply, error) {
 		}
 	}
 	switch {
-	case n[0] != 0 && n[0] != 2:
+	case n[0] != 0 && n[0] != 2 && n[0] != 3:
 		return reply{}, fmt.Errorf("%w: reply flag %d", errBadReply, n[0])
 	case n[1] < 0 || n[1] > 2:
 		return reply{}, fmt.Errorf("%w: state %d", errBadReply, n[1])
@@ -120,7 +121,8 @@ func decodeReply(v any) (reply, error) {
 			failures: int(n[4]), successes: int(n[5]), trials: int(n[6]), now: n[7],
 			mode: infuse.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]),
 		},
-		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]), kept: n[0] == 2,
+		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]), kept: n[0] >= 2,
+		lapsed: n[0] == 3,
 	}
 	if len(vals) == 18 {
 		if n[15] < 0 || n[16] < 0 || n[17] < 0 || n[16] > n[15] || n[17] > n[15] {

@@ -31,7 +31,7 @@ func TestDecodeReply(t *testing.T) {
 // an error, never a state.
 func TestDecodeReplyRejectsForeignData(t *testing.T) {
 	bad := map[int][]any{
-		0:  {int64(1), int64(3), "x"},
+		0:  {int64(1), int64(4), "x"},
 		1:  {int64(-1), int64(3), "1"},
 		2:  {int64(0), int64(1 << 43), int64(-5)},
 		3:  {int64(-1), int64(1 << 50)},

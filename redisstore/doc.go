@@ -143,6 +143,15 @@
 // its holder's random number, so a permit whose answer never came is
 // given back all the same.
 //
+// A state key lost on its own (evicted under a volatile-* maxmemory
+// policy, deleted by hand) is put back, as it was, from its bucket's
+// summary line by the next script or renewal that meets it: deleting a
+// key is no way to reset a breaker (use a manual transition: `infuse
+// close`). A member back from a partition longer than a key's life reads
+// what happened from the summary line, kept a TTL past its key; when
+// nothing is known, it keeps its own open or forced view rather than
+// taking the breaker for closed.
+//
 // Every field of a breaker's state is validated by every script: a state
 // with a field out of range (or a key of another type) is replaced, as if
 // lost, and the replacement reported (Errors, EventStoreError). Fields

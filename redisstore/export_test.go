@@ -35,6 +35,8 @@ func ScriptHash(name string) string {
 		return readScript.Hash()
 	case "raise":
 		return raiseScript.Hash()
+	case "renew":
+		return renewScript.Hash()
 	}
 	return ""
 }

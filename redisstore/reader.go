@@ -259,11 +259,7 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 		for _, c := range cs.items {
 			if name, ok := unescape(c.kname); ok {
 				for _, b := range s.named(name) {
-					if c.r.absent {
-						b.changedAbsent(res.n)
-					} else {
-						out.add(b.applyAsync(c.r, res.n, false))
-					}
+					out.add(b.applyAsync(c.r, res.n, false))
 				}
 			}
 		}

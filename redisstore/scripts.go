@@ -141,19 +141,22 @@ local function seeded(c, now)
 end
 
 -- summarized is the state the bucket's summary line holds for the
--- breaker, while that line has not expired: what its key held when last
--- written. nil when there is none.
-local function summarized(B, c, now)
+-- breaker, while that line has not expired (or, with expired_too, for a
+-- TTL after: lines are swept a TTL after their key expired): what its key
+-- held when last written. nil when there is none.
+local function summarized(B, c, now, expired_too)
   local line = redis.pcall('HGET', B.sum, c.kn)
   if type(line) ~= 'string' then return nil end
   local f = {}
   for w in string.gmatch(line, '%S+') do f[#f + 1] = w end
   if #f ~= 11 then return nil end
   local x = int(f[11], 0, TMAX)
-  if x == nil or x < now then return nil end
+  if x == nil or (x < now and not expired_too) then return nil end
   local i = f[10]
   if i == '-' then i = '' end
-  return parse({f[1], f[2], f[3], f[4], f[5], '0', f[7], f[8], i, '0', f[9]})
+  local r = parse({f[1], f[2], f[3], f[4], f[5], '0', f[7], f[8], i, '0', f[9]})
+  if r ~= nil then r.expired = x < now end
+  return r
 end
 
 -- restore makes the state where read found none (corrupt 0) or garbage
@@ -165,10 +168,10 @@ local function restore(B, c, now, corrupt)
   if corrupt == 1 and redis.call('TYPE', c.k)['ok'] ~= 'hash' then redis.call('DEL', c.k) end
   local r = summarized(B, c, now)
   if r ~= nil and not is_idle(r) then
-    redis.call('DEL', c.t) -- its leases went with it
-    return r, true
+    return r, true -- as it was: its leases, if any, still hold
   end
   r = seeded(c, now)
+  r.seeded = true
   local fresh = corrupt == 1 or not is_idle(r)
   if fresh then
     r.i = c.nonce
@@ -187,11 +190,12 @@ local function load(B, c, now)
 end
 
 -- is_from tells whether generation (fi, fg) is r's: the caller's view of
--- the current generation. A state just restored from the caller's seed
--- under a new identity is the caller's too.
+-- the current generation. A state just made from the caller's own seed
+-- under a new identity is the caller's too (one put back from the summary
+-- line is no one's but its own generation's).
 local function is_from(c, r, fresh, fi, fg)
   if r.i == fi and fmt(r.g) == fg then return true end
-  return fresh and fi == c.seed.i and fg == c.seed.gs
+  return r.seeded == true and fi == c.seed.i and fg == c.seed.gs
 end
 
 local function late(c, now) return c.dl > 0 and now > c.dl end
@@ -206,9 +210,11 @@ local function trials(c, r, now)
 end
 
 -- sweep drops, one time in eight, a few lines of hash h (the summary or
--- the window totals) whose time (the last number of the line) has passed;
--- the cursor lives in field "". Lines that do not parse go too.
-local function sweep(h, now, ttl, also)
+-- the window totals) whose time (the last number of the line) passed
+-- grace ms ago (an expired summary line still tells a member back from a
+-- long partition what happened, for a TTL); the cursor lives in field "".
+-- Lines that do not parse go too.
+local function sweep(h, now, ttl, also, grace)
   if now % 8 ~= 0 then return end
   local cur = redis.pcall('HGET', h, '')
   if type(cur) ~= 'string' then cur = '0' end
@@ -220,7 +226,7 @@ local function sweep(h, now, ttl, also)
   for j = 1, #kv, 2 do
     if kv[j] ~= '' then
       local at = tonumber(string.match(kv[j + 1], '(%d+)$'))
-      if at == nil or at < now then
+      if at == nil or at + grace < now then
         redis.call('HDEL', h, kv[j])
         if also ~= nil then redis.pcall('HDEL', also, kv[j]) end
       end
@@ -236,8 +242,8 @@ local function summarize(B, c, r, now, n, x)
   local added = fix('HSET', B.sum, nil, c.kn, fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' .. fmt(r.f) .. ' ' ..
     fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. i .. ' ' .. fmt(x))
   if added == 1 then redis.call('PEXPIRE', B.sum, c.ttl) end
-  sweep(B.sum, now, c.ttl, B.win)
-  sweep(B.win, now, c.ttl, nil)
+  sweep(B.sum, now, c.ttl, B.win, c.ttl)
+  sweep(B.win, now, c.ttl, nil, 0)
 end
 
 local function save(B, c, r, now, n)
@@ -313,13 +319,14 @@ end
 local function absent(now, corrupt) return {1, corrupt, now} end
 
 -- gone answers for a breaker whose key is absent: the state its summary
--- line holds, marked (first value 2), while the line has not expired;
--- else absent.
+-- line holds, marked (first value 2; 3 if the line says the key has
+-- expired); else absent.
 local function gone(B, c, now, corrupt)
-  local r = summarized(B, c, now)
+  local r = summarized(B, c, now, true)
   if r == nil then return absent(now, corrupt) end
   local out = reply(r, now, 0, 0, corrupt)
   out[1] = 2
+  if r.expired then out[1] = 3 end
   return out
 end
 
@@ -413,8 +420,18 @@ local dk = c.k .. ':d'
 local id = ARGV[25]
 local seen = redis.pcall('HGET', dk, ARGV[24])
 if type(seen) ~= 'string' then seen = '' end
-if id ~= '0' and string.find(',' .. seen .. ',', ',' .. id .. ',', 1, true) then
-  return finish(B, c, r, now, corrupt, fresh) -- merged already (sent again, or run again by the client)
+if id ~= '0' then
+  -- merged already (sent again, or run again by the client): one of the
+  -- last eight numbers, or older than all of them (a binding sends its
+  -- batches in order, give or take its tripping call's)
+  local n, low, dup = 0, nil, false
+  for x in string.gmatch(seen, '[^,]+') do
+    local v = tonumber(x)
+    n = n + 1
+    if x == id then dup = true end
+    if v ~= nil and (low == nil or v < low) then low = v end
+  end
+  if dup or (n >= 8 and low ~= nil and tonumber(id) < low) then return finish(B, c, r, now, corrupt, fresh) end
 end
 local before, saw, after, failmax = tonumber(ARGV[18]), ARGV[19] == '1', tonumber(ARGV[20]), tonumber(ARGV[21])
 local trip = false
@@ -632,26 +649,6 @@ end
 return reply(r, now, trials(c, r, now), chg, 0)
 `)
 
-// expiredScript answers a member that learns that the breaker changed
-// after its own view and that its key has expired since (a closed state:
-// only those expire): if Redis still holds nothing there, a closed state
-// above the member's generation (ARGV[16]), announced, so that every
-// member settles on it. Otherwise what Redis holds.
-var expiredScript = script(`
-local B = bucket()
-local c = ctx(B, ARGV, 4)
-local now = now_ms()
-local r, corrupt = read(c)
-if r ~= nil then return reply(r, now, trials(c, r, now), 0, 0) end
-local kept = summarized(B, c, now)
-if kept ~= nil then return reply(kept, now, 0, 0, corrupt) end
-r = {st = 0, g = int(ARGV[16], 1, GMAX) or 1, oa = 0, f = 0, s = 0, ps = 0, md = 0, tr = 0, i = c.nonce, rs = 0, op = 0}
-if corrupt == 1 and redis.call('TYPE', c.k)['ok'] ~= 'hash' then redis.call('DEL', c.k) end
-save(B, c, r, now, 0)
-changed(B, c)
-return reply(r, now, 0, 1, corrupt)
-`)
-
 // note records, for operators, the open period ARGV[18] (ms) that the
 // members compute for open generation (ARGV[16], ARGV[17]).
 var noteScript = script(`
@@ -783,7 +780,7 @@ while j <= #ARGV do
     if fix('HSET', B.win, nil, c.kn, fmt(calls) .. ' ' .. fmt(fails) .. ' ' .. fmt(slow) .. ' ' .. fmt(now + life)) == 1 then
       redis.call('PEXPIRE', B.win, c.ttl)
     end
-    sweep(B.win, now, c.ttl, nil)
+    sweep(B.win, now, c.ttl, nil, 0)
     local fr, sr, mincalls, minmembers = tonumber(ARGV[a + 7]), tonumber(ARGV[a + 8]), tonumber(ARGV[a + 9]), tonumber(ARGV[a + 10])
     local trip = r.md ~= 2 and calls > 0 and calls >= mincalls and
       ((fr > 0 and fails >= fr * calls) or (sr > 0 and slow >= sr * calls))
@@ -862,7 +859,6 @@ for _, k in ipairs({B.seq, B.log, B.chain, B.sum, B.win, B.nmem, B.base .. 'r:' 
 for j = 6, #ARGV do
   local c = {k = B.base .. 'b:' .. ARGV[j], kn = ARGV[j], ttl = ttl}
   c.t = c.k .. ':t'
-  register(B, ARGV[4], ARGV[j], ttl) -- heals a registration a reaper took by mistake
   local r = read(c)
   if r == nil then
     r = summarized(B, c, now) -- a key lost on its own: put it back

@@ -161,16 +161,6 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		return ops, 0
 	}
 	switch {
-	case b.expired:
-		b.expired = false
-		c := b.call(expiredScript, 0, b.conf.gen+1)
-		return []op{{c, func(res result) func() {
-			return b.done(res, func() {
-				b.mu.Lock()
-				b.expired = true
-				b.mu.Unlock()
-			})
-		}}}, 0
 	case b.conf.gen == 0 || b.restore:
 		b.restore = false
 		return []op{{b.call(bindScript, 0, b.s.id), func(res result) func() {
@@ -330,7 +320,7 @@ func (b *binding) pushed(res result, seq uint64) func() {
 func (b *binding) hasWork() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return !b.closed && (b.conf.gen == 0 || b.restore || b.expired || b.raise != nil || b.seq > 0 ||
+	return !b.closed && (b.conf.gen == 0 || b.restore || b.raise != nil || b.seq > 0 ||
 		len(b.releases) > 0 || b.note || b.batch.n > 0 || len(b.retries) > 0)
 }
 

@@ -354,10 +354,15 @@ func (s *Store) runBounded(ctx context.Context, b *binding, c call) (reply, uint
 }
 
 // gaveUp tells an error of a caller's own making: its context ended
-// before Redis answered. That is no Redis failure: nothing is counted, and
-// the store is not taken off callers' paths.
-func gaveUp(caller context.Context, err error) bool {
-	return caller.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+// before Redis answered, or Redis ran the script past the caller's own
+// deadline (sooner than OpTimeout). That is no Redis failure: nothing is
+// counted, and the store is not taken off callers' paths.
+func (s *Store) gaveUp(caller context.Context, err error) bool {
+	if caller.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return true
+	}
+	dl, ok := caller.Deadline()
+	return ok && errors.Is(err, errLate) && time.Until(dl) < s.opts.OpTimeout
 }
 
 // Bind implements infuse.Storage. It waits at most OpTimeout for Redis;
