@@ -98,6 +98,7 @@ type binding struct {
 	// the call's answer as its own.
 	told        uint64 // the generation a caller was last told its transition from changed
 	lastAcquire time.Time
+	acquiring   int // Acquire calls waiting on Redis
 	inflight    int
 	held        bool
 	manual      bool // the local transitions include an operator's
@@ -424,10 +425,13 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	case b.s.degraded() || b.seq > 0 || b.conf.gen == 0:
 		defer b.mu.Unlock()
 		return b.acquireLocally(p)
-	case b.local.State == infuse.HalfOpen && b.local.Trials >= p.HalfOpenMaxCalls &&
-		time.Since(b.lastAcquire) < b.s.opts.FlushInterval:
-		// Every permit is held, as far as the binding knows: it asks Redis
-		// again at most once per FlushInterval, not for every call.
+	case b.acquiring > 0 && b.local.State == infuse.Open,
+		b.local.State == infuse.HalfOpen && b.local.Trials >= p.HalfOpenMaxCalls &&
+			time.Since(b.lastAcquire) < b.s.opts.FlushInterval:
+		// The open period is over and another call is asking Redis for the
+		// trial already; or every permit is held, as far as the binding
+		// knows: it asks Redis again at most once per FlushInterval, not
+		// for every call.
 		s := b.local
 		b.mu.Unlock()
 		return infuse.Permit{}, s, false
@@ -440,12 +444,16 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	}
 	id := rand.Uint64()&(1<<52-1) | 1 // the lease's number: this binding's, to give back unanswered
 	b.lastAcquire = time.Now()
+	b.acquiring++
 	c := b.call(acquireScript, b.callerDeadline(ctx),
 		openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry), id)
 	b.inflight++
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(ctx, b, c)
+	b.mu.Lock()
+	b.acquiring--
+	b.mu.Unlock()
 	if err != nil {
 		gave := b.s.gaveUp(ctx, err)
 		if !gave {
@@ -520,6 +528,12 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 	}
 	if p.ID&localPermit != 0 || b.s.degraded() || b.seq > 0 {
 		defer b.mu.Unlock()
+		if p.ID&localPermit == 0 {
+			// A lease Redis granted, settled here alone: give it back when
+			// Redis answers, so that the fleet's trials are not held up.
+			b.releases = append(b.releases, p.ID)
+			b.enqueueLocked()
+		}
 		return b.settleLocally(p, o)
 	}
 	fi, fg := b.from()
@@ -528,6 +542,9 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 	b.mu.Unlock()
 
 	r, n, err := b.s.runBounded(context.WithoutCancel(ctx), b, c)
+	if errors.Is(err, errClosed) {
+		b.s.releaseNow(b, p.ID) // no sender any more
+	}
 	if err != nil {
 		b.s.fail(err, b)
 		b.mu.Lock()
@@ -625,7 +642,10 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	s := b.local
 	b.mu.Unlock()
 	b.enqueue()
-	return s, errDegraded
+	if b.s.degraded() {
+		return s, errDegraded
+	}
+	return s, nil // ahead of Redis: the sender shares it
 }
 
 func (b *binding) Close() error {

@@ -376,9 +376,14 @@ local r, corrupt = read(c)
 local fresh, none = false, false
 if r == nil then
   r = seeded(c, now)
-  local kept = summarized(B, c, now)
-  if corrupt == 0 and is_idle(r) and (kept == nil or is_idle(kept)) then
+  local kept = summarized(B, c, now, true)
+  if corrupt == 0 and is_idle(r) and (kept == nil or is_idle(kept) or kept.expired) then
     none = true
+    if kept ~= nil and is_idle(kept) and c.seed.g <= kept.g then
+      -- a closed breaker whose key expired: its identity, which the
+      -- members that knew it hold, rather than a first generation
+      r.i, r.g = kept.i, kept.g
+    end
   else
     r, fresh = restore(B, c, now, corrupt)
   end

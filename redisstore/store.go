@@ -353,6 +353,18 @@ func (s *Store) runBounded(ctx context.Context, b *binding, c call) (reply, uint
 	return v.r, v.n, err
 }
 
+// releaseNow gives a lease back at once, for a store closed since the
+// trial began (the sender is gone), within OpTimeout: otherwise the fleet
+// would wait TrialLease for it.
+func (s *Store) releaseNow(b *binding, id uint64) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
+	defer cancel()
+	b.mu.Lock()
+	c := b.call(releaseScript, 0, "", "0", id)
+	b.mu.Unlock()
+	_ = s.runAll(ctx, []call{c})
+}
+
 // gaveUp tells an error of a caller's own making: its context ended
 // before Redis answered, or Redis ran the script past the caller's own
 // deadline (sooner than OpTimeout). That is no Redis failure: nothing is

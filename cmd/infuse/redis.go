@@ -74,7 +74,8 @@ func (r redisFlags) connect(ctx context.Context) (*redisstore.Store, func(), err
 		_ = client.Close()
 		return nil, nil, fmt.Errorf("cannot reach Redis at %s: %v", opts.Addr, err)
 	}
-	store := redisstore.New(client, redisstore.Options{Namespace: *r.namespace})
+	// An operator's command may run far from Redis: wait as long as it dials.
+	store := redisstore.New(client, redisstore.Options{Namespace: *r.namespace, OpTimeout: 2 * time.Second})
 	return store, func() { _ = store.Close(); _ = client.Close() }, nil
 }
 
