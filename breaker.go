@@ -127,6 +127,7 @@ func New(cfg Config) (*Breaker, error) {
 		Clock:        b.clock,
 		Policy:       b.policy,
 		Observe:      func(s Snapshot) { b.adopt(s, true) },
+		Made:         func(s Snapshot) { b.adopt(s, false) },
 		OnError:      b.storeError,
 		Window:       cfg.Window,
 		Counted:      b.counted,

@@ -50,7 +50,11 @@ func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) erro
 // not settle: a success to record in the window, or any error.
 func (b *Breaker) finishClosed(ctx context.Context, e *epoch, err error) error {
 	if err == nil && e.failures.Load() == 0 {
-		e.meter.record(false, false)
+		// The fast path saw failures that a concurrent success has reset
+		// since; with no window there is nothing to record.
+		if e.meter != nil {
+			e.meter.record(false, false)
+		}
 		return nil
 	}
 	return b.finish(ctx, ticket{e: e}, err)
@@ -202,7 +206,9 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 		start := b.storeStart()
 		p, s, ok := b.bind.Acquire(ctx)
 		b.storeDone(start)
-		ne := b.adopt(s, false)
+		// Refused, any change the answer brings is another breaker's (see
+		// Binding.Acquire for a granted one).
+		ne := b.adopt(s, !ok)
 		if !ok {
 			if ne.state == Closed {
 				e = ne
@@ -334,9 +340,9 @@ func (b *Breaker) abort(t ticket, v any) {
 func (b *Breaker) succeed(t ticket, slow bool) {
 	if t.permit.Generation != 0 {
 		start := b.storeStart()
-		s, _ := b.bind.Settle(context.Background(), t.permit, Success)
+		s, changed := b.bind.Settle(context.Background(), t.permit, Success)
 		b.storeDone(start)
-		b.adopt(s, false)
+		b.adopt(s, !changed)
 		return
 	}
 	e := t.e
@@ -350,7 +356,7 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 		e.failures.Store(0)
 		if b.cur.Load() == e {
 			s, _ := b.bind.Report(e.gen, Success)
-			b.adopt(s, false)
+			b.adopt(s, true) // a success makes no transition
 		}
 	}
 }
@@ -361,7 +367,7 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		start := b.storeStart()
 		s, changed := b.bind.Settle(context.Background(), t.permit, Failure)
 		b.storeDone(start)
-		b.adopt(s, false)
+		b.adopt(s, !changed)
 		return changed
 	}
 	e := t.e
@@ -384,7 +390,7 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		return false // counted, never tripping
 	}
 	s, tripped := b.bind.Report(e.gen, Failure)
-	b.adopt(s, false)
+	b.adopt(s, !tripped)
 	if tripped {
 		return true
 	}
@@ -400,7 +406,7 @@ func (b *Breaker) trip(e *epoch, failures int) bool {
 	start := b.storeStart()
 	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: failures})
 	b.storeDone(start)
-	b.adopt(s, false)
+	b.adopt(s, !changed) // not changed: what the answer brings is another breaker's doing
 	return changed
 }
 

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -604,4 +605,24 @@ func TestConcurrentFailuresNeverPassFailMax(t *testing.T) {
 	if tripped.get() != 1 {
 		t.Fatalf("%d calls returned ErrTripped, want exactly 1", tripped.get())
 	}
+}
+
+// A success whose fast path saw a failure counted, which another call's
+// success resets before the success is recorded, is a plain success: a
+// breaker with no window has nothing to record it in (it used to panic).
+func TestSuccessesRacingAResetDoNotPanic(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{FailMax: 1 << 30})
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 20000 {
+				if (g+i)%3 == 0 {
+					_ = b.Call(bg, boom)
+				} else {
+					_ = b.Call(bg, succeed)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

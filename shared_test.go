@@ -216,3 +216,44 @@ func TestStoreCallsReportTheirLatency(t *testing.T) {
 	}
 	t.Fatal("no store-call event")
 }
+
+// Each transition is reported as made (Event.Remote false) by the one
+// breaker whose call made it, and as observed by the other (the memory
+// store tells the other at once; redisstore's TestEachTransitionHasOneMaker
+// covers members that learn of it from the answer to their own call).
+func TestEachSharedTransitionHasOneMaker(t *testing.T) {
+	store := infuse.NewMemoryStorage()
+	clock := infusetest.NewClock()
+	var ra, rb infusetest.Recorder
+	cfg := infuse.Config{Name: "shared", Storage: store, Clock: clock, FailMax: 2, ResetTimeout: time.Second,
+		HalfOpenMaxCalls: 1}
+	cfg.Listeners = []infuse.Listener{&ra}
+	a, _ := infuse.New(cfg)
+	cfg.Listeners = []infuse.Listener{&rb}
+	b, _ := infuse.New(cfg)
+
+	_ = a.Call(bg, boom)
+	_ = b.Call(bg, boom) // b's failure completes the merged run: b trips it
+	clock.Advance(time.Second)
+	err := b.Call(bg, func(context.Context) error {
+		// b holds the trial; a is refused the permit and learns of the
+		// half-open state from that answer
+		if err := a.Call(bg, succeed); !errors.Is(err, infuse.ErrOpen) {
+			t.Errorf("a during b's trial: %v", err)
+		}
+		return errBoom
+	})
+	if !errors.Is(err, infuse.ErrTripped) {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Second)
+	if err := a.Call(bg, succeed); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ra.Transitions(), "closed->open(remote),open->half-open(remote),half-open->open(remote),open->half-open,half-open->closed"; got != want {
+		t.Errorf("a: %s, want %s", got, want)
+	}
+	if got, want := rb.Transitions(), "closed->open,open->half-open,half-open->open,open->half-open(remote),half-open->closed(remote)"; got != want {
+		t.Errorf("b: %s, want %s", got, want)
+	}
+}

@@ -55,6 +55,13 @@ type BindConfig struct {
 	// reflect s when Observe is called. Snapshots may arrive out of order;
 	// the breaker keeps the newest generation.
 	Observe func(Snapshot)
+	// Made receives a snapshot of a transition the store made for this
+	// binding outside any of the breaker's calls to it: a shared store's
+	// trip on merged counts that this binding's reported outcomes
+	// completed. It is Observe in all else, but the breaker reports the
+	// transition as its own (Event.Remote false), so that each transition
+	// of a fleet is reported as made by one member only. nil: Observe.
+	Made func(Snapshot)
 	// OnError receives errors of the backing store. It must not block.
 	OnError func(error)
 	// Window is the breaker's rate window (Config.Window); zero for none.
@@ -103,6 +110,9 @@ func (c BindConfig) Check() (BindConfig, error) {
 	}
 	if c.Observe == nil {
 		c.Observe = func(Snapshot) {}
+	}
+	if c.Made == nil {
+		c.Made = c.Observe
 	}
 	if c.OnError == nil {
 		c.OnError = func(error) {}
@@ -263,6 +273,14 @@ type Binding interface {
 	// than HalfOpenMaxCalls are held, after freeing the permits held past
 	// HalfOpenMaxWait (and doing what TrialExpiry says). Never while forced
 	// open. ok is false when no permit was granted.
+	//
+	// Who made a transition. The breaker reports a change that the answer
+	// to its own call brings as its own (Event.Remote false) when the call
+	// made it (Transition and Settle say so with changed, Report with
+	// tripped, Acquire with a granted permit), and as another breaker's
+	// otherwise. A store whose granted permit comes with a transition the
+	// call did not make (another member moved the breaker to half-open)
+	// passes that snapshot to Observe before Acquire returns.
 	Acquire(ctx context.Context) (p Permit, s Snapshot, ok bool)
 
 	// Settle gives a permit back with its trial's outcome. A failure opens
