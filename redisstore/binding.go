@@ -55,6 +55,13 @@ type sentBatch struct {
 	at    time.Time // when it was taken
 }
 
+// lease is a trial lease Redis granted: its length in ms, and when the
+// grant reached this host.
+type lease struct {
+	ms int64
+	at time.Time
+}
+
 // binding is one breaker's handle on the store.
 type binding struct {
 	s      *Store
@@ -90,8 +97,12 @@ type binding struct {
 	// sender does not trip the fleet behind its back).
 	holdUntil time.Time
 	permits   map[uint64]struct{}
-	nextID    uint64
-	closed    bool
+	// leases are the trial leases Redis granted this binding, by number:
+	// how long each lasts and when it was granted here, so that a failed
+	// trial reopens the breaker from when it failed (see Settle).
+	leases map[uint64]lease
+	nextID uint64
+	closed bool
 	// inflight counts the breaker's own calls waiting on Redis. A change
 	// the reader applies meanwhile is held (not observed): most often it
 	// is the change that call is making, which the breaker adopts from
@@ -116,7 +127,7 @@ type binding struct {
 
 func newBinding(s *Store, cfg infuse.BindConfig) *binding {
 	b := &binding{s: s, name: cfg.Name, kname: escape(cfg.Name), bucket: bucketOf(cfg.Name), cfg: cfg, seq: 1,
-		permits: make(map[uint64]struct{})}
+		permits: make(map[uint64]struct{}), leases: make(map[uint64]lease)}
 	b.id = s.id + "." + strconv.FormatUint(s.bindSeq.Add(1), 36)
 	b.local = infuse.Snapshot{State: cfg.InitialState, Generation: 1}
 	if cfg.InitialState == infuse.Open {
@@ -438,15 +449,15 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	}
 	// The lease: HalfOpenMaxWait, with the breaker's TrialExpiry, or else
 	// TrialLease, which only frees the permit of a member that died.
-	lease, expiry := b.s.opts.TrialLease, infuse.ExpiryFrees
+	leaseFor, expiry := b.s.opts.TrialLease, infuse.ExpiryFrees
 	if p.HalfOpenMaxWait > 0 {
-		lease, expiry = p.HalfOpenMaxWait, p.TrialExpiry
+		leaseFor, expiry = p.HalfOpenMaxWait, p.TrialExpiry
 	}
 	id := rand.Uint64()&(1<<52-1) | 1 // the lease's number: this binding's, to give back unanswered
 	b.lastAcquire = time.Now()
 	b.acquiring++
 	c := b.call(acquireScript, b.callerDeadline(ctx),
-		openFor.Milliseconds(), p.HalfOpenMaxCalls, lease.Milliseconds(), int(expiry), id)
+		openFor.Milliseconds(), p.HalfOpenMaxCalls, leaseFor.Milliseconds(), int(expiry), id)
 	b.inflight++
 	b.mu.Unlock()
 
@@ -472,12 +483,25 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	}
 	b.s.recovered()
 	b.mu.Lock()
+	before := b.local.Generation
 	after := b.applyOwn(r, n)
-	b.ownEnd(&r) // the caller adopts what it returns
+	fire := b.ownEnd(&r)
 	perm, snap, ok := b.granted(r)
+	// A permit in a half-open state another member made: the breaker
+	// observes that change before it adopts the answer as its own.
+	fire = fire || (ok && !r.changed && snap.Generation != before)
+	if ok {
+		if len(b.leases) >= maxMoves { // leases never settled nor released
+			clear(b.leases)
+		}
+		b.leases[perm.ID] = lease{ms: leaseFor.Milliseconds(), at: time.Now()}
+	}
 	b.mu.Unlock()
 	if after != nil {
 		after()
+	}
+	if fire {
+		b.cfg.Observe(snap)
 	}
 	return perm, snap, ok
 }
@@ -537,7 +561,17 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 		return b.settleLocally(p, o)
 	}
 	fi, fg := b.from()
-	c := b.call(settleScript, b.redisDeadline(b.s.opts.OpTimeout), fi, fg, p.ID, int(o), b.cfg.Policy().SuccessThreshold)
+	// With a failure, how long the trial ran since its lease was granted
+	// here: Redis opens the breaker again from the lease's grant plus
+	// that, not from when the answer reaches it (behind, say, the rest of
+	// the fleet asking for the trial).
+	ran, leaseMs := int64(-1), int64(0)
+	if l, ok := b.leases[p.ID]; ok {
+		delete(b.leases, p.ID)
+		ran, leaseMs = max(time.Since(l.at).Milliseconds(), 0), l.ms
+	}
+	c := b.call(settleScript, b.redisDeadline(b.s.opts.OpTimeout), fi, fg, p.ID, int(o), b.cfg.Policy().SuccessThreshold,
+		ran, leaseMs)
 	b.inflight++
 	b.mu.Unlock()
 
@@ -599,6 +633,7 @@ func (b *binding) Release(p infuse.Permit) {
 		}
 		return
 	}
+	delete(b.leases, p.ID)
 	b.releases = append(b.releases, p.ID)
 	b.enqueueLocked()
 }
@@ -681,6 +716,7 @@ func (b *binding) step(to infuse.State, failures int, manual bool) {
 	b.base = b.local.Failures
 	b.batch = batch{}
 	clear(b.permits)
+	clear(b.leases)
 }
 
 // applyOwn applies the reply to a script this binding ran for its
@@ -809,6 +845,7 @@ func (b *binding) apply(r remote, n uint64) bool {
 	b.note = false
 	b.manual = false
 	clear(b.permits)
+	clear(b.leases)
 	return true
 }
 
@@ -852,6 +889,7 @@ func (b *binding) relabel() {
 	if b.local.Trials > 0 && len(b.permits) > 0 {
 		b.local.Trials -= len(b.permits)
 		clear(b.permits)
+		clear(b.leases)
 	}
 }
 
@@ -905,11 +943,17 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 	if !changed {
 		return report
 	}
+	// The sender's own script made it (a trip its outcomes completed): the
+	// breaker reports it as its own; other members observe it.
+	tell := b.cfg.Observe
+	if own && r.changed && b.cfg.Made != nil {
+		tell = b.cfg.Made
+	}
 	return func() {
 		if report != nil {
 			report()
 		}
-		b.cfg.Observe(s)
+		tell(s)
 	}
 }
 

@@ -81,6 +81,7 @@ func (s *Store) kickReader() {
 func (s *Store) reader() {
 	defer s.wg.Done()
 	ctx := s.ctx
+	s.loadScripts(ctx, 0)
 	// The counters as they are now, unless a breaker was bound before
 	// they were read: then a change right after its bind could be taken
 	// as seen, so the first poll reads every bucket instead.
@@ -194,6 +195,21 @@ func (s *Store) poll(ctx context.Context) {
 // readHinted reads the buckets hints named, as far as the rate allows;
 // the rest wait for the next token.
 func (s *Store) readHinted(ctx context.Context) {
+	// A hint that comes while this member's outcomes are on their way
+	// waits for their answers: most often it tells of the change those
+	// answers bring (a trip the fleet's failures made), and a read then
+	// would only queue behind them on Redis. The sender kicks the reader
+	// when its round ends.
+	// It waits once: a sender busy round after round does not hold hints
+	// back for longer than one of its rounds.
+	if !s.hintWaited && s.sending() {
+		s.hintWaited = true
+		s.hintWaits.Store(true)
+		if s.sending() || !s.hintWaits.Swap(false) {
+			return
+		}
+	}
+	s.hintWaited = false
 	s.readMu.Lock()
 	now := time.Now()
 	s.tokens = min(s.tokens+now.Sub(s.tokensAt).Seconds()*hintRate, nBuckets)

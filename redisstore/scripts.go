@@ -363,7 +363,14 @@ local function unregister(B, m, kn)
 end
 `
 
-func script(body string) *redis.Script { return redis.NewScript(luaPrelude + body) }
+func script(body string) *redis.Script {
+	sc := redis.NewScript(luaPrelude + body)
+	sources[sc] = luaPrelude + body
+	return sc
+}
+
+// sources are the scripts' texts, for loading them (see loadScripts).
+var sources = map[*redis.Script]string{}
 
 // bind reads the state, restoring it if it must (an idle seed is not
 // written: Redis keeps nothing for it), and registers the member
@@ -553,22 +560,32 @@ return reply(r, now, n, chg, corrupt, id)
 
 // settle takes back lease ARGV[18] of generation (ARGV[16], ARGV[17]) with
 // its trial's outcome ARGV[19] (1 success, 2 failure); ARGV[20] is
-// SuccessThreshold.
+// SuccessThreshold. A failed trial opens the breaker again from when it
+// failed: the lease's grant (its expiry less its length, ARGV[22] ms)
+// plus how long the trial ran after the grant reached its member
+// (ARGV[21] ms, -1 unknown), never later than now. So the fleet's
+// requests queued ahead of this one do not lengthen the open period, and
+// no clock but Redis's is read.
 var settleScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
-if r.st ~= 2 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) or
-   fix('ZREM', c.t, nil, ARGV[18]) == 0 then
+if r.st ~= 2 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
   return finish(B, c, r, now, corrupt, fresh)
 end
+local expiry = fix('ZSCORE', c.t, nil, ARGV[18])
+if fix('ZREM', c.t, nil, ARGV[18]) == 0 then return finish(B, c, r, now, corrupt, fresh) end
 local chg = 0
 if tonumber(ARGV[19]) == 2 then
   next_gen(c, r, 1, now)
   r.f = 1
   chg = 1
+  local ran, len, e = int(ARGV[21], 0, TMAX), int(ARGV[22], 0, TMAX), int(expiry, 0, TMAX)
+  if ran ~= nil and len ~= nil and e ~= nil then
+    r.oa = math.max(math.min(e - len + ran, now), 0)
+  end
 else
   r.s = r.s + 1
   if r.s >= tonumber(ARGV[20]) then

@@ -44,6 +44,7 @@ func (b *binding) enqueueLocked() { b.enqueue() }
 
 func (s *Store) sender() {
 	defer s.wg.Done()
+	s.loadScripts(s.ctx, 1)
 	t := time.NewTimer(time.Hour)
 	t.Stop()
 	defer t.Stop()
@@ -133,6 +134,9 @@ func (s *Store) sendRound(ctx context.Context, all bool) (wait time.Duration, fa
 	}
 	if !failed {
 		s.recovered()
+	}
+	if s.hintWaits.Swap(false) {
+		defer s.kickReader() // after sendMu is let go (deferred before)
 	}
 	return wait, failed
 }

@@ -49,8 +49,12 @@ type Store struct {
 	sendMu   sync.Mutex // one round of sends at a time
 
 	// The reader's state.
-	readKick   chan struct{}
-	hinted     atomic.Uint32                     // buckets whose hints are not read yet
+	readKick chan struct{}
+	hinted   atomic.Uint32 // buckets whose hints are not read yet
+	// hintWaits tells the sender that hints wait for its round's answers
+	// (see readHinted).
+	hintWaits  atomic.Bool
+	hintWaited bool                              // the reader's: the hints it has now waited once
 	lastSeen   [nBuckets]atomic.Pointer[counter] // the counter last read (n -1: never)
 	readMu     sync.Mutex                        // one round of reads at a time
 	tokens     float64                           // hint reads allowed now (under readMu)
@@ -506,4 +510,51 @@ func (s *Store) Sync(ctx context.Context) error {
 	}
 	s.sendRound(ctx, true)
 	return nil
+}
+
+// scripts are every script the store runs.
+var scripts = []*redis.Script{bindScript, reportScript, transitionScript, acquireScript, settleScript,
+	releaseScript, setModeScript, raiseScript, noteScript, readScript, changesScript, windowScript,
+	registerScript, unregisterScript, reapScript, renewScript}
+
+// loadScripts puts the store's scripts in Redis's script cache when the
+// store starts (half by the reader, half by the sender, so that each
+// finds a connection open in the client's pool), and marks them loaded:
+// the first failure of the first outage then goes as a short EVALSHA
+// rather than the script's whole text, which Redis would hash again. A
+// script Redis has lost since (a restart, SCRIPT FLUSH) is sent whole
+// again on its next use (see runAll). (Not with redis.Script.Load, which
+// on a pipeline sets the script's hash to the empty reply it has before
+// the pipeline runs.)
+func (s *Store) loadScripts(ctx context.Context, half int) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	defer cancel()
+	var some []*redis.Script
+	for i, sc := range scripts {
+		if i%2 == half {
+			some = append(some, sc)
+		}
+	}
+	if c, ok := s.client.(*redis.ClusterClient); ok {
+		for _, sc := range some { // SCRIPT LOAD on every master
+			if c.ScriptLoad(ctx, sources[sc]).Val() == sc.Hash() {
+				s.loaded.Store(sc, true)
+			}
+		}
+		return
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(some))
+	for i, sc := range some {
+		cmds[i] = pipe.ScriptLoad(ctx, sources[sc])
+	}
+	_, _ = pipe.Exec(ctx)
+	if _, ring := s.client.(*redis.Ring); ring {
+		return // loaded on one shard only
+	}
+	for i, cmd := range cmds {
+		if cmd.Val() == some[i].Hash() {
+			s.loaded.Store(some[i], true)
+		}
+	}
 }
