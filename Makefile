@@ -46,7 +46,10 @@ bench-smoke:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -short -run '^$$' -bench . -benchtime 1x ./... >/dev/null); done; echo "benchmarks: ok"
 
 # The tables in the README: the comparison (six runs of each benchmark),
-# then the fleet store at scale (one run of each size, about a minute).
+# the fleet store at scale (one run of each size, about a minute), and the
+# fleet's protection of a failing backend (three runs of each system,
+# about two and a half minutes).
 bench:
-	cd bench && $(GO) test -run '^$$' -bench . -skip 'FleetScale|FleetWindowCost' -benchmem -count 6 . | tee bench.txt
+	cd bench && $(GO) test -run '^$$' -bench . -skip 'FleetScale|FleetWindowCost|FleetProtection' -benchmem -count 6 . | tee bench.txt
 	cd bench && $(GO) test -run '^$$' -bench 'FleetScale|FleetWindowCost' -benchtime 1x -count 1 . | tee scale.txt
+	cd bench && $(GO) test -run '^$$' -bench FleetProtection -benchtime 1x -count 1 . | tee protection.txt

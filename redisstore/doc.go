@@ -20,7 +20,10 @@
 // counter and a capped change log per bucket. Every change is one Lua
 // script, run with EVALSHA, that reads Redis's clock (TIME) and commits
 // only from the generation the caller saw: one winner, no lost updates.
-// See layout.go for the keys and scripts.go for the scripts.
+// A store loads its scripts when it starts, so that the first reports of
+// an outage go as short EVALSHAs (a script Redis has lost since is sent
+// whole again on its next use). See layout.go for the keys and scripts.go
+// for the scripts.
 //
 // A script that makes a transition publishes a hint on the namespace's
 // channel: "h <bucket> <epoch> <counter>". A hint says only where to look;
@@ -65,9 +68,14 @@
 //     once in Redis; a lease expires after Options.TrialLease if its
 //     holder dies.
 //   - The open period: measured on Redis's clock, in milliseconds, from
-//     when Redis committed the trip. Hosts' clocks are never compared: a
-//     member learns how long ago the breaker opened (by Redis's clock) and
-//     counts from there on its own.
+//     when Redis committed the trip; after a failed trial, from when the
+//     trial failed: its lease's grant on Redis's clock plus how long the
+//     trial ran after the grant reached its member, so that the wait of
+//     its answer behind the fleet's permit requests does not lengthen the
+//     open period (it may be shortened by the grant's way back, a fraction
+//     of a round trip). Hosts' clocks are never compared: a member learns
+//     how long ago the breaker opened (by Redis's clock) and counts from
+//     there on its own.
 //   - Joining: a new breaker adopts the stored state; InitialState seeds
 //     only a name Redis holds nothing for.
 //
@@ -92,7 +100,10 @@
 //   - Propagation: other members read a transition when its hint arrives,
 //     a round trip after the script (p99 about 2.5ms across 8 processes
 //     on one host); a hint lost (a reconnect) is made good by the poll every
-//     RefreshInterval. Reads that hints ask for and that find nothing new
+//     RefreshInterval. A hint that comes while the member's own sends are
+//     on their way is read once they are answered (most often their
+//     answers bring the change, a trip its failures helped make); it waits
+//     for one round of sends at most. Reads that hints ask for and that find nothing new
 //     are limited to 100 a second per member, so a flood of forged or
 //     replayed messages costs Redis a bounded load and moves nothing.
 //

@@ -8,6 +8,7 @@
 //	infuse force-open|disable|release NAME
 //	infuse watch                     transitions across the fleet as they happen
 //	infuse dashboard                 a live web page over Redis
+//	infuse simulate                  measure breaker configurations on a simulated fleet, or a recording
 //
 // Run "infuse COMMAND -help" for a command's flags and examples.
 package main
@@ -45,6 +46,7 @@ var commands = []command{
 	{"release", "end a forced state fleet-wide", action("release")},
 	{"watch", "print transitions across the fleet as they happen", runWatch},
 	{"dashboard", "serve a live web page of every breaker", runDashboard},
+	{"simulate", "measure breaker configurations on a simulated fleet, or on a recording", runSimulate},
 }
 
 // quietRedis drops go-redis's own log lines (dial retries and the like):

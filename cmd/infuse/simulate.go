@@ -1,0 +1,402 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusesim"
+)
+
+// defaultCandidate is the configuration simulated when no -candidate is
+// given; a candidate's unset keys take its values.
+const defaultCandidate = "failmax=5,open=1s,trials=1,successes=1"
+
+// scenarioFlags are the flags that describe a scenario, which a replay
+// does not take.
+var scenarioFlags = []string{"members", "rate", "phases", "latency", "error-rate", "seed", "jitter", "sequential", "fleet", "delay"}
+
+func runSimulate(_ context.Context, args []string, out io.Writer) error {
+	fs := flags("simulate", "[flags]",
+		"Measures candidate breaker configurations without a fleet or a backend: a fleet of members\n"+
+			"calls a backend through the phases of a scenario (by default 32 members at 500 calls/s each,\n"+
+			"healthy 2 s, failing every call 6 s, healthy 4 s), each member through its own breaker made\n"+
+			"from the candidate, on a virtual clock, and the figures are printed as a Markdown table,\n"+
+			"a column per candidate: the calls that reached the failing backend, the probes among them,\n"+
+			"how long the fleet took to stop and to recover, the healthy calls rejected.\n\n"+
+			"-fleet shared shares one state among the members, with news travelling -delay between a\n"+
+			"member and the shared state (a trip, a member's failures); local gives each member its own;\n"+
+			"both prints a column of each. With -replay, the calls of a recording (made with\n"+
+			"infusesim.Recorder) are replayed through each candidate instead, a breaker per recorded name.\n\n"+
+			"A candidate is key=value pairs, comma-separated; the keys are failmax, open (the reset\n"+
+			"timeout), trials (half-open max calls), successes (success threshold), backoff (a multiplier),\n"+
+			"backoff-max, window (a call count, or a duration in 10 buckets), failure-rate, min-calls and\n"+
+			"name (the column's heading). Unset keys take "+defaultCandidate+".",
+		"  infuse simulate\n"+
+			"  infuse simulate -fleet both -candidate failmax=5,open=1s -candidate failmax=20,open=5s\n"+
+			"  infuse simulate -fleet shared -delay 5ms -members 100 -rate 50 -phases 10s:0,30s:0.5:20ms,20s:0\n"+
+			"  infuse simulate -svg outage.svg\n"+
+			"  infuse simulate -replay calls.rec -candidate failmax=3,open=10s -candidate 'failmax=10,name=lenient'")
+	members := fs.Int("members", 32, "members of the fleet, each calling through its own breaker")
+	rate := fs.Float64("rate", 500, "calls a second each member makes")
+	phases := fs.String("phases", "2s:0,6s:1,4s:0", "the backend's phases, in order: a `LIST` of duration:errorRate[:latency]")
+	latency := fs.Duration("latency", 0, "how long the backend takes to answer, in the phases that give no latency")
+	errorRate := fs.Float64("error-rate", 0, "the error `rate` of the outage phases (those whose rate is above 0), in place of theirs")
+	seed := fs.Uint64("seed", 1, "the seed of the backend's failures and of the jitter: a run is the same for the same seed")
+	jitter := fs.Float64("jitter", 0, "delay each call by a random share of an interval up to this (0 to below 1)")
+	sequential := fs.Bool("sequential", false, "a member waits for its call to return before the next (beats it misses are skipped)")
+	fleet := fs.String("fleet", "shared", "how the members hold their breaker's state (`MODEL`): shared, local or both")
+	delay := fs.Duration("delay", time.Millisecond, "with -fleet shared: how long news takes between a member and the shared state (0: none)")
+	var specs []string
+	fs.Func("candidate", "a candidate `CONFIG` (repeatable): key=value,... (default "+defaultCandidate+")", func(s string) error {
+		specs = append(specs, s)
+		return nil
+	})
+	replay := fs.String("replay", "", "replay the recording in `FILE` instead of a scenario")
+	svg := fs.String("svg", "", "also draw the runs, as an SVG picture, to `FILE`")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return &usageError{fmt.Sprintf("simulate takes no arguments; got %q", fs.Arg(0))}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+
+	if len(specs) == 0 {
+		specs = []string{defaultCandidate}
+	}
+	cands := make([]candidate, len(specs))
+	for i, s := range specs {
+		c, err := parseCandidate(s)
+		if err != nil {
+			return &usageError{fmt.Sprintf("-candidate %q: %v", s, err)}
+		}
+		cands[i] = c
+	}
+
+	if *replay != "" {
+		for _, name := range scenarioFlags {
+			if set[name] {
+				return &usageError{fmt.Sprintf("-%s does not apply with -replay: a replay takes its calls from the recording", name)}
+			}
+		}
+		return simulateReplay(out, *replay, cands, *svg)
+	}
+
+	sc := infusesim.Scenario{Members: *members, Rate: *rate}
+	ph, err := parsePhases(*phases, *latency)
+	if err != nil {
+		return &usageError{"-phases: " + err.Error()}
+	}
+	sc.Phases = ph
+	if set["error-rate"] {
+		if !(*errorRate > 0 && *errorRate <= 1) {
+			return &usageError{fmt.Sprintf("-error-rate %v: want more than 0 and at most 1", *errorRate)}
+		}
+		outage := false
+		for i := range sc.Phases {
+			if sc.Phases[i].Outage() {
+				sc.Phases[i].ErrorRate, outage = *errorRate, true
+			}
+		}
+		if !outage {
+			return &usageError{"-error-rate: the phases have no outage (no phase with an error rate above 0) to apply it to"}
+		}
+	}
+	if err := sc.Validate(); err != nil {
+		return &usageError{strings.TrimPrefix(err.Error(), "infusesim: ")}
+	}
+	var fleets []infusesim.Fleet
+	switch *fleet {
+	case "shared":
+		fleets = []infusesim.Fleet{infusesim.Shared}
+	case "local":
+		fleets = []infusesim.Fleet{infusesim.Local}
+	case "both":
+		fleets = []infusesim.Fleet{infusesim.Shared, infusesim.Local}
+	default:
+		return &usageError{fmt.Sprintf("-fleet %q: want shared, local or both", *fleet)}
+	}
+	switch {
+	case *delay < 0:
+		return &usageError{fmt.Sprintf("-delay %v: want 0 or more", *delay)}
+	case set["delay"] && *fleet == "local":
+		return &usageError{"-delay applies to a shared fleet; -fleet local shares nothing"}
+	case !(*jitter >= 0 && *jitter < 1):
+		return &usageError{fmt.Sprintf("-jitter %v: want at least 0 and below 1", *jitter)}
+	}
+
+	var names []string
+	var results []infusesim.Result
+	pic := infusesim.Picture{Title: "infuse simulate: " + describeScenario(sc), Span: sc.Duration(), Phases: sc.Phases}
+	for _, c := range cands {
+		for _, f := range fleets {
+			opts := infusesim.Options{Fleet: f, Seed: *seed, Jitter: *jitter, Sequential: *sequential}
+			if f == infusesim.Shared {
+				opts.Delay = *delay
+			}
+			run, err := infusesim.SimulateRun(sc, c.cfg, opts)
+			if err != nil { // what the flags asked for is more than it can run
+				return &usageError{strings.TrimPrefix(err.Error(), "infusesim: ")}
+			}
+			name := c.name
+			if len(fleets) > 1 {
+				name = f.String() + ": " + name
+			}
+			names = append(names, name)
+			results = append(results, infusesim.Summarize(sc, run.Calls))
+			pic.Panels = append(pic.Panels, infusesim.Panel{Title: name, Members: sc.Members, Calls: run.Calls, Changes: run.Changes})
+		}
+	}
+	shared := fmt.Sprintf("shared (one state, news delayed %v between a member and it)", *delay)
+	local := "local (a state per member)"
+	fleetLine := map[string]string{"shared": shared, "local": local, "both": shared + " and " + local}[*fleet]
+	fmt.Fprintf(out, "scenario: %s\nfleet: %s; seed %d\n\n", describeScenario(sc), fleetLine, *seed)
+	if err := infusesim.WriteTable(out, names, results); err != nil {
+		return err
+	}
+	return writePicture(out, *svg, pic)
+}
+
+// simulateReplay replays the recording at path through each candidate.
+func simulateReplay(out io.Writer, path string, cands []candidate, svg string) error {
+	rec, err := infusesim.ReadRecordingFile(path)
+	if err != nil {
+		return err
+	}
+	if len(rec.Records) == 0 {
+		return fmt.Errorf("%s holds no records to replay", path)
+	}
+	names := []string{"as recorded"}
+	var results []infusesim.ReplayResult
+	var pic infusesim.Picture
+	for i, c := range cands {
+		run, err := infusesim.Replay(rec.Records, c.cfg)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			results = append(results, run.Recorded())
+			pic = infusesim.Picture{
+				Title:  fmt.Sprintf("infuse simulate -replay %s", path),
+				Span:   run.Span + 1,
+				Phases: run.Phases(roundUp(run.Span / 120)),
+			}
+			status := "closed by its recorder"
+			if !rec.Complete {
+				status = "not closed by its recorder (cut short?)"
+			}
+			fmt.Fprintf(out, "recording: %s: %d calls of %d breakers over %v, %s; %d dropped past its cap\n\n",
+				path, len(rec.Records), len(run.Names), run.Span.Round(time.Millisecond), status, rec.Dropped)
+		}
+		names = append(names, c.name)
+		results = append(results, infusesim.SummarizeReplay(run))
+		pic.Panels = append(pic.Panels, infusesim.Panel{Title: c.name, Members: len(run.Names), Calls: run.Calls(), Changes: run.Changes, Labels: run.Names})
+	}
+	if err := infusesim.WriteReplayTable(out, names, results); err != nil {
+		return err
+	}
+	return writePicture(out, svg, pic)
+}
+
+// writePicture writes pic to path, when one is given.
+func writePicture(out io.Writer, path string, pic infusesim.Picture) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = infusesim.WriteSVG(f, pic)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing the picture: %w", err)
+	}
+	fmt.Fprintf(out, "\npicture: %s\n", path)
+	return nil
+}
+
+// roundUp returns the first round duration, from 100 ms to an hour, not
+// shorter than d.
+func roundUp(d time.Duration) time.Duration {
+	for _, r := range []time.Duration{
+		100 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, time.Second, 2 * time.Second,
+		5 * time.Second, 10 * time.Second, 15 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 10 * time.Minute,
+	} {
+		if r >= d {
+			return r
+		}
+	}
+	return time.Hour
+}
+
+// describeScenario says what a scenario is, in a line.
+func describeScenario(s infusesim.Scenario) string {
+	parts := make([]string, len(s.Phases))
+	for i, p := range s.Phases {
+		parts[i] = p.Duration.String() + " healthy"
+		if p.Outage() {
+			parts[i] = fmt.Sprintf("%v failing %s%% of calls", p.Duration, strconv.FormatFloat(p.ErrorRate*100, 'g', 4, 64))
+		}
+		if p.Latency > 0 {
+			parts[i] += fmt.Sprintf(" (latency %v)", p.Latency)
+		}
+	}
+	return fmt.Sprintf("%d members × %s calls/s for %v: %s", s.Members,
+		strconv.FormatFloat(s.Rate, 'g', -1, 64), s.Duration(), strings.Join(parts, ", "))
+}
+
+// parsePhases parses duration:errorRate[:latency],... into phases;
+// latency is that of the phases that give none.
+func parsePhases(list string, latency time.Duration) ([]infusesim.Phase, error) {
+	if strings.TrimSpace(list) == "" {
+		return nil, errors.New("no phases: want a list of duration:errorRate[:latency], comma-separated")
+	}
+	var phases []infusesim.Phase
+	for i, entry := range strings.Split(list, ",") {
+		entry = strings.TrimSpace(entry)
+		f := strings.Split(entry, ":")
+		if len(f) < 2 || len(f) > 3 {
+			return nil, fmt.Errorf("phase %d %q: want duration:errorRate or duration:errorRate:latency", i+1, entry)
+		}
+		p := infusesim.Phase{Latency: latency}
+		d, err := time.ParseDuration(f[0])
+		if err != nil || d <= 0 {
+			return nil, fmt.Errorf("phase %d %q: the duration %q is not a positive duration such as 2s", i+1, entry, f[0])
+		}
+		p.Duration = d
+		r, err := strconv.ParseFloat(f[1], 64)
+		if err != nil || !(r >= 0 && r <= 1) {
+			return nil, fmt.Errorf("phase %d %q: the error rate %q is not a number from 0 to 1", i+1, entry, f[1])
+		}
+		p.ErrorRate = r
+		if len(f) == 3 {
+			l, err := time.ParseDuration(f[2])
+			if err != nil || l < 0 {
+				return nil, fmt.Errorf("phase %d %q: the latency %q is not a duration of 0 or more, such as 5ms", i+1, entry, f[2])
+			}
+			p.Latency = l
+		}
+		phases = append(phases, p)
+	}
+	return phases, nil
+}
+
+// candidate is a configuration to measure, with its column's heading.
+type candidate struct {
+	name string
+	cfg  infuse.Config
+}
+
+var candidateKeys = "failmax, open, trials, successes, backoff, backoff-max, window, failure-rate, min-calls, name"
+
+// parseCandidate parses key=value,... over the default candidate.
+func parseCandidate(spec string) (candidate, error) {
+	c := candidate{name: strings.TrimSpace(spec), cfg: infuse.Config{
+		FailMax: 5, ResetTimeout: time.Second, HalfOpenMaxCalls: 1, SuccessThreshold: 1,
+	}}
+	if c.name == "" {
+		return c, errors.New("empty: want key=value,... with keys " + candidateKeys)
+	}
+	seen := map[string]bool{}
+	var window string
+	for _, kv := range strings.Split(spec, ",") {
+		key, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
+		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
+		switch {
+		case !ok:
+			return c, fmt.Errorf("%q is not key=value", kv)
+		case seen[key]:
+			return c, fmt.Errorf("%s is given twice", key)
+		}
+		seen[key] = true
+		var err error
+		switch key {
+		case "failmax":
+			c.cfg.FailMax, err = count(val)
+		case "trials":
+			c.cfg.HalfOpenMaxCalls, err = count(val)
+		case "successes":
+			c.cfg.SuccessThreshold, err = count(val)
+		case "min-calls":
+			c.cfg.MinCalls, err = count(val)
+		case "open":
+			c.cfg.ResetTimeout, err = positive(val)
+		case "backoff":
+			c.cfg.Backoff.Multiplier, err = strconv.ParseFloat(val, 64)
+			if err != nil || !(c.cfg.Backoff.Multiplier >= 1) {
+				err = fmt.Errorf("%q is not a multiplier of 1 or more", val)
+			}
+		case "backoff-max":
+			c.cfg.Backoff.Max, err = positive(val)
+		case "failure-rate":
+			c.cfg.FailureRate, err = strconv.ParseFloat(val, 64)
+			if err != nil || !(c.cfg.FailureRate > 0 && c.cfg.FailureRate <= 1) {
+				err = fmt.Errorf("%q is not a rate above 0 and at most 1", val)
+			}
+		case "window":
+			window = val
+			if n, cerr := strconv.Atoi(val); cerr == nil && n > 0 {
+				c.cfg.Window = infuse.CountWindow(n)
+			} else if d, derr := time.ParseDuration(val); derr == nil && d > 0 {
+				c.cfg.Window = infuse.TimeWindow(d, d/10)
+			} else {
+				err = fmt.Errorf("%q is neither a call count nor a duration", val)
+			}
+		case "name":
+			if val == "" {
+				err = errors.New("empty")
+			}
+			c.name = val
+		default:
+			return c, fmt.Errorf("unknown key %q; the keys are %s", key, candidateKeys)
+		}
+		if err != nil {
+			return c, fmt.Errorf("%s: %v", key, err)
+		}
+	}
+	switch {
+	case c.cfg.FailureRate > 0 && window == "":
+		return c, errors.New("failure-rate needs a window")
+	case window != "" && c.cfg.FailureRate == 0:
+		return c, errors.New("window needs a failure-rate")
+	case seen["backoff-max"] && !seen["backoff"]:
+		return c, errors.New("backoff-max needs a backoff multiplier")
+	}
+	// What else infuse would refuse, say now.
+	probe := c.cfg
+	probe.Name = "candidate"
+	if _, err := infuse.New(probe); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// count parses a whole number of 1 or more.
+func count(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a whole number of 1 or more", s)
+	}
+	return n, nil
+}
+
+// positive parses a duration above 0.
+func positive(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%q is not a positive duration such as 1s", s)
+	}
+	return d, nil
+}

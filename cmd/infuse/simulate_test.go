@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/xml"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusesim"
+	"github.com/infuse-go/infuse/infusetest"
+)
+
+// simulateOut runs "infuse simulate args" in this process.
+func simulateOut(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := runSimulate(context.Background(), args, &out)
+	return out.String(), err
+}
+
+// row returns the numbers of a table row whose label starts with label.
+func row(t *testing.T, table, label string) []int {
+	t.Helper()
+	for _, line := range strings.Split(table, "\n") {
+		if !strings.HasPrefix(line, "| "+label) {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")[1:]
+		var ns []int
+		for _, c := range cells {
+			n, err := strconv.Atoi(strings.TrimSpace(c))
+			if err != nil {
+				t.Fatalf("row %q: %q is not a number", label, c)
+			}
+			ns = append(ns, n)
+		}
+		return ns
+	}
+	t.Fatalf("no row %q in\n%s", label, table)
+	return nil
+}
+
+func TestSimulateByDefaultRunsTheOutageOnASharedFleet(t *testing.T) {
+	out, err := simulateOut(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"scenario: 32 members × 500 calls/s for 12s: 2s healthy, 6s failing 100% of calls, 4s healthy\n",
+		"fleet: shared (one state, news delayed 1ms between a member and it); seed 1\n",
+		"| | failmax=5,open=1s,trials=1,successes=1 |\n",
+		"| calls/s per member while healthy | 500.0 |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	// A shared state stops the fleet within a few milliseconds: fewer
+	// calls leak than FailMax each member.
+	if leaked := row(t, out, "calls that reached the backend while it failed"); leaked[0] < 10 || leaked[0] >= 32*5 {
+		t.Errorf("%d calls leaked", leaked[0])
+	}
+}
+
+// The command prints what the library computes.
+func TestSimulateLocalPrintsTheLibrarysTable(t *testing.T) {
+	out, err := simulateOut(t, "-fleet", "local", "-seed", "3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := infusesim.OutageScenario()
+	calls, err := infusesim.Simulate(s, infuse.Config{FailMax: 5, ResetTimeout: time.Second, HalfOpenMaxCalls: 1, SuccessThreshold: 1},
+		infusesim.Options{Fleet: infusesim.Local, Seed: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want bytes.Buffer
+	_ = infusesim.WriteTable(&want, []string{defaultCandidate}, []infusesim.Result{infusesim.Summarize(s, calls)})
+	if !strings.HasSuffix(out, "\n\n"+want.String()) {
+		t.Fatalf("got\n%s\nwant the table\n%s", out, want.String())
+	}
+}
+
+func TestSimulateComparesCandidatesOnBothFleets(t *testing.T) {
+	out, err := simulateOut(t, "-fleet", "both", "-members", "8", "-rate", "200", "-phases", "1s:0,3s:1:2ms,1s:0",
+		"-candidate", "failmax=5,open=1s", "-candidate", "failmax=20, open=500ms, name=lenient")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "| | shared: failmax=5,open=1s | local: failmax=5,open=1s | shared: lenient | local: lenient |\n") ||
+		!strings.Contains(out, "3s failing 100% of calls (latency 2ms)") {
+		t.Fatalf("output:\n%s", out)
+	}
+	leaked := row(t, out, "calls that reached the backend while it failed")
+	if leaked[0] >= leaked[1] || leaked[2] >= leaked[3] || leaked[1] >= leaked[3] {
+		t.Fatalf("leaked %v: want shared below local, and the lenient candidate above the strict", leaked)
+	}
+}
+
+func TestSimulateErrorRateAndLatencyApplyToThePhases(t *testing.T) {
+	out, err := simulateOut(t, "-members", "2", "-rate", "100", "-error-rate", "0.25", "-latency", "3ms", "-jitter", "0.5", "-sequential")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "2s healthy (latency 3ms), 6s failing 25% of calls (latency 3ms), 4s healthy (latency 3ms)") {
+		t.Fatalf("output:\n%s", out)
+	}
+}
+
+func TestSimulateBadInputIsAUsageError(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-members", "0"}, "Members is 0"},
+		{[]string{"-members", "200000"}, "at most 100000"},
+		{[]string{"-rate", "-1"}, "Rate is -1"},
+		{[]string{"-rate", "1e6", "-members", "100"}, "at most 10000000"},
+		{[]string{"-phases", ""}, "no phases"},
+		{[]string{"-phases", "2s"}, "want duration:errorRate"},
+		{[]string{"-phases", "1s:0,x:1"}, `phase 2 "x:1": the duration "x"`},
+		{[]string{"-phases", "1s:2"}, `the error rate "2"`},
+		{[]string{"-phases", "1s:0:-5ms"}, `the latency "-5ms"`},
+		{[]string{"-phases", "1s:0:1ms:4"}, "want duration:errorRate"},
+		{[]string{"-fleet", "everywhere"}, `-fleet "everywhere": want shared, local or both`},
+		{[]string{"-delay", "-1ms"}, "-delay -1ms"},
+		{[]string{"-fleet", "local", "-delay", "2ms"}, "-delay applies to a shared fleet"},
+		{[]string{"-jitter", "1"}, "-jitter 1"},
+		{[]string{"-error-rate", "0"}, "-error-rate 0"},
+		{[]string{"-phases", "1s:0", "-error-rate", "0.5"}, "no outage"},
+		{[]string{"-candidate", ""}, "empty"},
+		{[]string{"-candidate", "failmax=0"}, `failmax: "0" is not a whole number of 1 or more`},
+		{[]string{"-candidate", "failmax"}, `"failmax" is not key=value`},
+		{[]string{"-candidate", "bogus=1"}, `unknown key "bogus"; the keys are failmax, open`},
+		{[]string{"-candidate", "failmax=1,failmax=2"}, "failmax is given twice"},
+		{[]string{"-candidate", "open=-1s"}, `open: "-1s" is not a positive duration`},
+		{[]string{"-candidate", "trials=x"}, "trials:"},
+		{[]string{"-candidate", "backoff=0.5"}, "backoff:"},
+		{[]string{"-candidate", "backoff-max=1s"}, "needs a backoff multiplier"},
+		{[]string{"-candidate", "failure-rate=0.5"}, "failure-rate needs a window"},
+		{[]string{"-candidate", "window=100"}, "window needs a failure-rate"},
+		{[]string{"-candidate", "window=5ms,failure-rate=0.5"}, "shorter than a millisecond"},
+		{[]string{"-candidate", "window=soon,failure-rate=0.5"}, "neither a call count nor a duration"},
+		{[]string{"-candidate", "name="}, "name: empty"},
+		{[]string{"-replay", "x.rec", "-members", "3"}, "-members does not apply with -replay"},
+		{[]string{"-replay", "x.rec", "-fleet", "local"}, "-fleet does not apply with -replay"},
+		{[]string{"extra"}, `simulate takes no arguments; got "extra"`},
+		{[]string{"-bogus"}, "flag provided but not defined"},
+	} {
+		_, err := simulateOut(t, c.args...)
+		var ue *usageError
+		if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("simulate %q: %v; want a usage error with %q", c.args, err, c.want)
+		}
+	}
+}
+
+// recordOutage writes a recording of one breaker's calls through an
+// outage, on a virtual clock, to a file.
+func recordOutage(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "calls.rec")
+	clock := infusetest.NewClock()
+	rec, err := infusesim.CreateRecorder(path, infusesim.RecorderOptions{Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := infuse.New(infuse.Config{Name: "payments <main>", FailMax: 5, ResetTimeout: time.Second, Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := clock.Now()
+	for at := time.Duration(0); at < 20*time.Second; at += 10 * time.Millisecond {
+		clock.Set(start.Add(at))
+		_ = rec.Call(context.Background(), b, func(context.Context) error {
+			clock.Advance(time.Millisecond)
+			if at >= 5*time.Second && at < 10*time.Second {
+				return io.ErrUnexpectedEOF
+			}
+			return nil
+		})
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestSimulateReplaysARecording(t *testing.T) {
+	path := recordOutage(t)
+	svg := filepath.Join(t.TempDir(), "replay.svg")
+	out, err := simulateOut(t, "-replay", path, "-candidate", "failmax=5,open=1s", "-candidate", "failmax=50,open=5s", "-svg", svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"recording: " + path + ": 2000 calls of 1 breakers over 19.99s, closed by its recorder; 0 dropped past its cap\n",
+		"| | as recorded | failmax=5,open=1s | failmax=50,open=5s |\n",
+		"| calls replayed (rejected ones included) | 2000 | 2000 | 2000 |",
+		"| times a breaker opened | — |",
+		"picture: " + svg,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in\n%s", want, out)
+		}
+	}
+	failures := row(t, out, "failing calls that reached the backend")
+	if failures[0] != failures[1] || failures[2] <= failures[1] {
+		t.Errorf("failures reaching the backend %v: want the recorded configuration to reproduce the recording, and the lenient one to let more through", failures)
+	}
+	checkSVG(t, svg, "payments <main>", "failmax=50,open=5s")
+}
+
+func TestSimulateWritesAPicture(t *testing.T) {
+	svg := filepath.Join(t.TempDir(), "outage.svg")
+	out, err := simulateOut(t, "-members", "4", "-rate", "50", "-fleet", "both", "-svg", svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(out, "\npicture: "+svg+"\n") {
+		t.Fatalf("output:\n%s", out)
+	}
+	checkSVG(t, svg, "shared: "+defaultCandidate, "local: "+defaultCandidate, "errors 100%")
+}
+
+// checkSVG reads the picture at path as XML and wants each text in it.
+func checkSVG(t *testing.T, path string, texts ...string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := xml.NewDecoder(bytes.NewReader(b))
+	var chars []string
+	for {
+		tok, err := d.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s is not well-formed: %v", path, err)
+		}
+		if c, ok := tok.(xml.CharData); ok {
+			chars = append(chars, string(c))
+		}
+	}
+	all := strings.Join(chars, "\n")
+	for _, want := range texts {
+		if !strings.Contains(all, want) {
+			t.Errorf("no text %q in the picture", want)
+		}
+	}
+}
+
+func TestSimulateReplayOfABadFileSaysWhereAndWhy(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.rec")
+	_ = os.WriteFile(bad, []byte("infuse-recording v1\n1 \"a\" ok 5\n2 a fail 5\n"), 0o644)
+	empty := filepath.Join(dir, "empty.rec")
+	_ = os.WriteFile(empty, []byte("infuse-recording v1\nend 0 0\n"), 0o644)
+	for _, c := range []struct{ path, want string }{
+		{bad, "recording line 3: name: want a double-quoted Go string"},
+		{empty, "holds no records"},
+		{filepath.Join(dir, "nosuch.rec"), "no such file"},
+	} {
+		_, err := simulateOut(t, "-replay", c.path)
+		var ue *usageError
+		if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("-replay %s: %v; want an error with %q (exit 1)", c.path, err, c.want)
+		}
+	}
+}
+
+// As a user runs it: the exit status and the messages.
+func TestSimulateExitStatus(t *testing.T) {
+	out, errOut, code := runInfuse(t, "simulate", "-members", "2", "-rate", "50")
+	if code != 0 || !strings.Contains(out, "| calls that reached the backend while it failed |") {
+		t.Fatalf("simulate: %d\n%s\n%s", code, out, errOut)
+	}
+	_, errOut, code = runInfuse(t, "simulate", "-candidate", "failmax=-1")
+	if code != 2 || !strings.Contains(errOut, `infuse simulate: -candidate "failmax=-1"`) || !strings.Contains(errOut, `Run "infuse simulate -help"`) {
+		t.Fatalf("a bad candidate: %d %q", code, errOut)
+	}
+	_, errOut, code = runInfuse(t, "simulate", "-replay", filepath.Join(t.TempDir(), "nosuch"))
+	if code != 1 || !strings.Contains(errOut, "no such file") {
+		t.Fatalf("a missing recording: %d %q", code, errOut)
+	}
+}
