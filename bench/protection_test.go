@@ -120,6 +120,22 @@ func (c commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 	}
 }
 
+// countedClients opens n clients of srv, whose commands are counted
+// together, and a function that closes them.
+func countedClients(srv *redistest.Server, n int) (clients []*redis.Client, commands func() int64, stop func()) {
+	var cmds atomic.Int64
+	for range n {
+		c := redis.NewClient(redistest.Options(srv.Addr))
+		c.AddHook(commandCounter{&cmds})
+		clients = append(clients, c)
+	}
+	return clients, cmds.Load, func() {
+		for _, c := range clients {
+			_ = c.Close()
+		}
+	}
+}
+
 func protectConfig(name string, store infuse.Storage) infuse.Config {
 	return infuse.Config{Name: name, Storage: store, FailMax: protectFailMax, ResetTimeout: protectOpen,
 		HalfOpenMaxCalls: 1, SuccessThreshold: 1}
@@ -127,26 +143,24 @@ func protectConfig(name string, store infuse.Storage) infuse.Config {
 
 var fleetSystems = []fleetSystem{
 	{"infuse-redis", func(b *testing.B, srv *redistest.Server, backends []func() error, run string) ([]member, func() int64, func()) {
-		var cmds atomic.Int64
-		var stops []func()
+		clients, commands, stop := countedClients(srv, len(backends))
+		stores := make([]*redisstore.Store, len(backends))
 		ms := make([]member, len(backends))
-		for i := range ms {
-			c := redis.NewClient(redistest.Options(srv.Addr))
-			c.AddHook(commandCounter{&cmds})
-			s := redisstore.New(c, redisstore.Options{Namespace: "protect" + run})
-			br, err := infuse.New(protectConfig("backend", s))
+		for i, c := range clients {
+			stores[i] = redisstore.New(c, redisstore.Options{Namespace: "protect" + run})
+			br, err := infuse.New(protectConfig("backend", stores[i]))
 			if err != nil {
 				b.Fatal(err)
 			}
-			stops = append(stops, func() { _ = s.Close(); _ = c.Close() })
 			fn := backends[i]
 			call := func(context.Context) error { return fn() }
 			ms[i] = func() error { return br.Call(ctx, call) }
 		}
-		return ms, cmds.Load, func() {
-			for _, f := range stops {
-				f()
+		return ms, commands, func() {
+			for _, s := range stores {
+				_ = s.Close()
 			}
+			stop()
 		}
 	}},
 	{"infuse-local", func(b *testing.B, _ *redistest.Server, backends []func() error, _ string) ([]member, func() int64, func()) {
@@ -173,26 +187,18 @@ var fleetSystems = []fleetSystem{
 		return ms, nil, func() {}
 	}},
 	{"gobreaker-v2-distributed", func(b *testing.B, srv *redistest.Server, backends []func() error, run string) ([]member, func() int64, func()) {
-		var cmds atomic.Int64
-		var stops []func()
+		clients, commands, stop := countedClients(srv, len(backends))
 		ms := make([]member, len(backends))
-		for i := range ms {
-			c := redis.NewClient(redistest.Options(srv.Addr))
-			c.AddHook(commandCounter{&cmds})
+		for i, c := range clients {
 			cb, err := gobreakerv2.NewDistributedCircuitBreaker[struct{}](newGobreakerRedis(c), gobreakerSettings("protect"+run))
 			if err != nil {
 				b.Fatal(err)
 			}
-			stops = append(stops, func() { _ = c.Close() })
 			fn := backends[i]
 			call := func() (struct{}, error) { return struct{}{}, fn() }
 			ms[i] = func() error { _, err := cb.Execute(call); return err }
 		}
-		return ms, cmds.Load, func() {
-			for _, f := range stops {
-				f()
-			}
-		}
+		return ms, commands, stop
 	}},
 }
 
