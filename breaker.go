@@ -60,6 +60,10 @@ type Breaker struct {
 	nextListener uint64
 	pending      []Event // state changes waiting for delivery, in order
 	draining     bool
+	unclaimed    Event // a change waiting for its maker's answer (see adopt)
+
+	calling atomic.Int32 // the breaker's calls to its store in flight
+	waiting atomic.Bool  // unclaimed holds an event
 }
 
 // epoch is one generation of the breaker's state. Its counters change; the
@@ -126,8 +130,8 @@ func New(cfg Config) (*Breaker, error) {
 		InitialState: cfg.InitialState,
 		Clock:        b.clock,
 		Policy:       b.policy,
-		Observe:      func(s Snapshot) { b.adopt(s, true) },
-		Made:         func(s Snapshot) { b.adopt(s, false) },
+		Observe:      func(s Snapshot) { b.adopt(s, observed) },
+		Made:         func(s Snapshot) { b.adopt(s, made) },
 		OnError:      b.storeError,
 		Window:       cfg.Window,
 		Counted:      b.counted,
@@ -190,9 +194,44 @@ func (b *Breaker) counted() (WindowCounts, bool) {
 // Name returns Config.Name.
 func (b *Breaker) Name() string { return b.name }
 
+// origin is where a snapshot reaches adopt from: it says what the change
+// is to listeners (Event.Remote) and how its counters are taken.
+type origin uint8
+
+const (
+	// observed: the store tells of a change this breaker did not make
+	// (Observe); counters are taken as they are.
+	observed origin = iota
+	// made: the store tells of a change it made for this breaker outside
+	// its calls (Made); counters are taken as they are.
+	made
+	// answerMade: the answer to this breaker's own call, which made the
+	// change.
+	answerMade
+	// answer: the answer to this breaker's own call, which did not make
+	// the change (another breaker did, or a concurrent call of this one).
+	answer
+)
+
+// remote tells what Event.Remote says of a change of this origin.
+func (o origin) remote() bool { return o == observed || o == answer }
+
+// own tells an answer to one of the breaker's calls: it may be older than
+// a concurrent call's answer, so its counters only ever raise the
+// breaker's.
+func (o origin) own() bool { return o >= answerMade }
+
 // adopt installs s if it is newer than the current generation, refreshes
 // the counters if it is the current one, and returns the current epoch.
-func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
+//
+// A change that an answer brings without its call having made it is
+// installed at once, but its event waits to learn who made it: a
+// concurrent call of this breaker whose answer says it made it, or the
+// store's Made, claims it (Event.Remote false); the store's Observe of it,
+// or a newer change, sends it as another breaker's. If neither comes once
+// the breaker's calls to its store are over, it goes out as another's
+// shortly after (see ownDone).
+func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	cur := b.cur.Load()
 	if cur == nil {
 		// New has not read the binding's first snapshot yet; that read
@@ -204,7 +243,10 @@ func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
 		return cur
 	}
 	if s.Generation == cur.gen {
-		cur.refresh(s, remote)
+		cur.refresh(s, !o.own())
+		if o != answer && b.waiting.Load() {
+			b.resolve(s.Generation, o)
+		}
 		return cur
 	}
 	b.mu.Lock()
@@ -212,7 +254,10 @@ func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
 	if s.Generation <= cur.gen {
 		b.mu.Unlock()
 		if s.Generation == cur.gen {
-			cur.refresh(s, remote)
+			cur.refresh(s, !o.own())
+			if o != answer && b.waiting.Load() {
+				b.resolve(s.Generation, o)
+			}
 		}
 		return cur
 	}
@@ -221,22 +266,89 @@ func (b *Breaker) adopt(s Snapshot, remote bool) *epoch {
 	if m, ok := cur.meter.(*timeMeter); ok {
 		m.stop()
 	}
+	b.flushWaiting() // an older change's event goes first
 	if cur.state != s.State && b.hooks.Load() != nil {
-		b.pending = append(b.pending, Event{
+		ev := Event{
 			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
-			From: cur.state, To: s.State, Generation: s.Generation, Remote: remote,
-		})
+			From: cur.state, To: s.State, Generation: s.Generation, Remote: o.remote(),
+		}
+		if o == answer {
+			b.unclaimed = ev
+			b.waiting.Store(true)
+		} else {
+			b.pending = append(b.pending, ev)
+		}
 	}
 	b.mu.Unlock()
 	b.drain()
 	return ne
 }
 
-// refresh takes the counters of a snapshot of e's own generation. What the
-// store says of another member's doing is taken as it is; what it answers
-// this breaker's own report may be older than a concurrent report's answer,
-// so it only ever raises a counter.
-func (e *epoch) refresh(s Snapshot, remote bool) {
+// madeIf is the origin of an answer to the breaker's own call, which made
+// the change it brings or not.
+func madeIf(changed bool) origin {
+	if changed {
+		return answerMade
+	}
+	return answer
+}
+
+// ownCall counts one of the breaker's calls to its store in flight; the
+// caller calls ownDone once it has adopted the answer.
+func (b *Breaker) ownCall() { b.calling.Add(1) }
+
+// unclaimedGrace is how long a change's event waits for the store to say
+// who made it once the breaker's calls to its store are over.
+const unclaimedGrace = 20 * time.Millisecond
+
+// ownDone ends a call counted by ownCall. When the last one ends with a
+// change's event still waiting for its maker, the event goes out as
+// another breaker's unless the store says otherwise within
+// unclaimedGrace.
+func (b *Breaker) ownDone() {
+	if b.calling.Add(-1) != 0 || !b.waiting.Load() {
+		return
+	}
+	b.mu.Lock()
+	gen := b.unclaimed.Generation
+	b.mu.Unlock()
+	time.AfterFunc(unclaimedGrace, func() {
+		b.mu.Lock()
+		if b.waiting.Load() && b.unclaimed.Generation == gen && b.calling.Load() == 0 {
+			b.flushWaiting()
+		}
+		b.mu.Unlock()
+		b.drain()
+	})
+}
+
+// resolve sends the waiting event of generation gen, which the store has
+// now told of: as this breaker's own (made, answerMade) or another's
+// (observed).
+func (b *Breaker) resolve(gen uint64, o origin) {
+	b.mu.Lock()
+	if b.waiting.Load() && b.unclaimed.Generation == gen {
+		b.unclaimed.Remote = o.remote()
+		b.flushWaiting()
+	}
+	b.mu.Unlock()
+	b.drain()
+}
+
+// flushWaiting queues the waiting event, if any. b.mu is held.
+func (b *Breaker) flushWaiting() {
+	if b.waiting.Load() {
+		b.pending = append(b.pending, b.unclaimed)
+		b.unclaimed = Event{}
+		b.waiting.Store(false)
+	}
+}
+
+// refresh takes the counters of a snapshot of e's own generation: as they
+// are (asIs) when the store tells of them on its own; only ever raising
+// the breaker's when they come in an answer to one of its calls, which may
+// be older than a concurrent call's answer.
+func (e *epoch) refresh(s Snapshot, asIs bool) {
 	var c *atomic.Int64
 	var v int64
 	switch {
@@ -249,7 +361,7 @@ func (e *epoch) refresh(s Snapshot, remote bool) {
 	default:
 		return
 	}
-	if remote {
+	if asIs {
 		c.Store(v)
 		return
 	}
@@ -353,9 +465,11 @@ func (b *Breaker) setMode(ctx context.Context, m Mode) error {
 		return err
 	}
 	start := b.storeStart()
+	b.ownCall()
 	s, err := b.bind.SetMode(ctx, m)
 	b.storeDone(start)
-	b.adopt(s, false)
+	b.adopt(s, answerMade)
+	b.ownDone()
 	if err != nil {
 		return fmt.Errorf("infuse: breaker %q to %v: %w", b.name, m, err)
 	}
@@ -390,9 +504,11 @@ func (b *Breaker) transition(ctx context.Context, to State) error {
 		t.Failures = b.Counts().ConsecutiveFailures
 	}
 	start := b.storeStart()
-	s, _, err := b.bind.Transition(ctx, t)
+	b.ownCall()
+	s, changed, err := b.bind.Transition(ctx, t)
 	b.storeDone(start)
-	b.adopt(s, false)
+	b.adopt(s, madeIf(changed))
+	b.ownDone()
 	if err != nil {
 		return fmt.Errorf("infuse: breaker %q to %v: %w", b.name, to, err)
 	}

@@ -204,11 +204,13 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			}
 		}
 		start := b.storeStart()
+		b.ownCall()
 		p, s, ok := b.bind.Acquire(ctx)
 		b.storeDone(start)
-		// Refused, any change the answer brings is another breaker's (see
-		// Binding.Acquire for a granted one).
-		ne := b.adopt(s, !ok)
+		// Granted, the change the answer brings (to half-open) is this
+		// call's; refused, another's (see Binding.Acquire).
+		ne := b.adopt(s, madeIf(ok))
+		b.ownDone()
 		if !ok {
 			if ne.state == Closed {
 				e = ne
@@ -340,9 +342,11 @@ func (b *Breaker) abort(t ticket, v any) {
 func (b *Breaker) succeed(t ticket, slow bool) {
 	if t.permit.Generation != 0 {
 		start := b.storeStart()
+		b.ownCall()
 		s, changed := b.bind.Settle(context.Background(), t.permit, Success)
 		b.storeDone(start)
-		b.adopt(s, !changed)
+		b.adopt(s, madeIf(changed))
+		b.ownDone()
 		return
 	}
 	e := t.e
@@ -355,8 +359,10 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 	if e.failures.Load() != 0 {
 		e.failures.Store(0)
 		if b.cur.Load() == e {
+			b.ownCall()
 			s, _ := b.bind.Report(e.gen, Success)
-			b.adopt(s, true) // a success makes no transition
+			b.adopt(s, answer) // a success makes no transition
+			b.ownDone()
 		}
 	}
 }
@@ -365,9 +371,11 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 func (b *Breaker) fail(t ticket, slow bool) bool {
 	if t.permit.Generation != 0 {
 		start := b.storeStart()
+		b.ownCall()
 		s, changed := b.bind.Settle(context.Background(), t.permit, Failure)
 		b.storeDone(start)
-		b.adopt(s, !changed)
+		b.adopt(s, madeIf(changed))
+		b.ownDone()
 		return changed
 	}
 	e := t.e
@@ -389,8 +397,10 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		b.bind.Report(e.gen, Failure)
 		return false // counted, never tripping
 	}
+	b.ownCall()
 	s, tripped := b.bind.Report(e.gen, Failure)
-	b.adopt(s, !tripped)
+	b.adopt(s, madeIf(tripped))
+	b.ownDone()
 	if tripped {
 		return true
 	}
@@ -404,9 +414,11 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 // made the transition.
 func (b *Breaker) trip(e *epoch, failures int) bool {
 	start := b.storeStart()
+	b.ownCall()
 	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: failures})
 	b.storeDone(start)
-	b.adopt(s, !changed) // not changed: what the answer brings is another breaker's doing
+	b.adopt(s, madeIf(changed))
+	b.ownDone()
 	return changed
 }
 

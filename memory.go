@@ -169,6 +169,7 @@ func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
 			s, obs := r.snap, r.bindings
 			r.mu.Unlock()
 			notify(obs, b, s)
+			b.cfg.Made(s) // this call made it, granting nothing (see Binding.Acquire)
 			return Permit{}, s, false
 		}
 	}
@@ -177,6 +178,7 @@ func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
 		r.mu.Unlock()
 		if moved {
 			notify(obs, b, s)
+			b.cfg.Made(s)
 		}
 		return Permit{}, s, false
 	}

@@ -280,7 +280,9 @@ type Binding interface {
 	// tripped, Acquire with a granted permit), and as another breaker's
 	// otherwise. A store whose granted permit comes with a transition the
 	// call did not make (another member moved the breaker to half-open)
-	// passes that snapshot to Observe before Acquire returns.
+	// passes that snapshot to Observe before Acquire returns; one whose
+	// Acquire makes a transition and grants no permit (a trial held past
+	// HalfOpenMaxWait, and its TrialExpiry) passes it to Made.
 	Acquire(ctx context.Context) (p Permit, s Snapshot, ok bool)
 
 	// Settle gives a permit back with its trial's outcome. A failure opens

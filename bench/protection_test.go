@@ -12,6 +12,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 
 	"flag"
 	"fmt"
@@ -118,6 +119,13 @@ func (c commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 		c.n.Add(int64(len(cmds)))
 		return next(ctx, cmds)
 	}
+}
+
+// rejection tells an error that refused a call: an open breaker's (or
+// one with no trial free).
+func rejection(err error) bool {
+	return errors.Is(err, infuse.ErrOpen) || errors.Is(err, gobreakerv2.ErrOpenState) ||
+		errors.Is(err, gobreakerv2.ErrTooManyRequests)
 }
 
 // countedClients opens n clients of srv, whose commands are counted
@@ -260,7 +268,9 @@ func runFleet(b *testing.B, sys fleetSystem, srv *redistest.Server, sc infusesim
 					break
 				}
 				cur[i] = infusesim.Call{Member: i, At: at}
-				_ = call()
+				if err := call(); err != nil && !cur[i].Admitted && !rejection(err) {
+					cur[i].Errored = true // the breaker's own failure: no rejection
+				}
 				calls[i] = append(calls[i], cur[i])
 				// Paced: the next call an interval after this one was
 				// due; a member that fell behind (a slow call, a stall)

@@ -19,7 +19,14 @@ type Call struct {
 	Admitted bool
 	// Failed tells that the backend failed the admitted call.
 	Failed bool
+	// Errored tells a call the breaker neither let through nor rejected:
+	// it failed on its own (a lock or a store it waits on). It counts as
+	// no rejection.
+	Errored bool
 }
+
+// rejected tells a call the breaker refused.
+func (c Call) rejected() bool { return !c.Admitted && !c.Errored }
 
 // Never is the Duration a Result gives for something that did not happen.
 const Never time.Duration = -1
@@ -54,6 +61,9 @@ type Result struct {
 	// Commands is the number of commands the members sent to a shared
 	// store (a script counts once), or -1 when not measured.
 	Commands int64
+	// Errors is the number of calls the breaker neither let through nor
+	// rejected (Call.Errored).
+	Errors int
 }
 
 // Summarize computes the Result of calls made in scenario s.
@@ -78,6 +88,10 @@ func Summarize(s Scenario, calls []Call) Result {
 			continue
 		}
 		k := key{c.Member, ph}
+		if c.Errored {
+			r.Errors++
+			continue
+		}
 		if !c.Admitted {
 			if t, ok := rejected[k]; !ok || c.At < t {
 				rejected[k] = c.At
@@ -106,9 +120,9 @@ func Summarize(s Scenario, calls []Call) Result {
 			if ph == first && c.Failed && (firstFail == Never || c.At < firstFail) {
 				firstFail = c.At
 			}
-		case !c.Admitted && (first < 0 || ph < first):
+		case c.rejected() && (first < 0 || ph < first):
 			r.RejectedBefore++
-		case !c.Admitted && last >= 0 && ph > last:
+		case c.rejected() && last >= 0 && ph > last:
 			r.RejectedRecovering++
 		}
 	}
@@ -207,6 +221,7 @@ func Median(rs []Result) Result {
 		Recovered:          durs(func(r Result) time.Duration { return r.Recovered }),
 		Throughput:         floats(func(r Result) float64 { return r.Throughput }),
 		Commands:           cmds[len(cmds)/2],
+		Errors:             ints(func(r Result) int { return r.Errors }),
 	}
 }
 
@@ -233,6 +248,9 @@ func WriteTable(w io.Writer, names []string, rs []Result) error {
 	row("healthy calls rejected after it", func(r Result) string { return fmt.Sprint(r.RejectedRecovering) })
 	row("from the backend's recovery until every member is admitted", func(r Result) string { return duration(r.Recovered) })
 	row("calls/s per member while healthy", func(r Result) string { return fmt.Sprintf("%.1f", r.Throughput) })
+	if slices.ContainsFunc(rs, func(r Result) bool { return r.Errors > 0 }) {
+		row("calls the breaker failed itself, neither run nor rejected", func(r Result) string { return fmt.Sprint(r.Errors) })
+	}
 	row("commands sent per 1000 calls (a script counts once)", func(r Result) string {
 		if r.Commands < 0 || r.Calls == 0 {
 			return "—"
@@ -308,7 +326,7 @@ func Timeline(w io.Writer, s Scenario, calls []Call, span, step time.Duration) e
 		if i := int((c.At - t0) / step); c.Admitted && c.At >= t0 && i < steps {
 			leaked[i]++
 		}
-		if !c.Admitted {
+		if c.rejected() {
 			if t, ok := firstReject[c.Member]; !ok || c.At < t {
 				firstReject[c.Member] = c.At
 			}

@@ -208,3 +208,28 @@ func TestTimelineWithSpanNotAWholeNumberOfSteps(t *testing.T) {
 		t.Fatalf("timeline:\n%s", b.String())
 	}
 }
+
+// A call the breaker failed on its own (its lock, its store) is neither a
+// rejection nor admitted: it is counted apart, and the table says so.
+func TestErroredCallsAreNoRejections(t *testing.T) {
+	sc := infusesim.Scenario{Members: 1, Rate: 1000, Phases: []infusesim.Phase{
+		{Duration: time.Second}, {Duration: time.Second, ErrorRate: 1}, {Duration: time.Second}}}
+	calls := []infusesim.Call{
+		{At: 100 * time.Millisecond, Errored: true},
+		{At: 1100 * time.Millisecond, Admitted: true, Failed: true},
+		{At: 1200 * time.Millisecond, Errored: true},
+		{At: 1300 * time.Millisecond},
+		{At: 2100 * time.Millisecond, Errored: true},
+	}
+	r := infusesim.Summarize(sc, calls)
+	if r.Errors != 3 || r.RejectedBefore != 0 || r.RejectedRecovering != 0 || r.AllRejecting != 200*time.Millisecond {
+		t.Fatalf("%+v", r)
+	}
+	var b bytes.Buffer
+	if err := infusesim.WriteTable(&b, []string{"x"}, []infusesim.Result{r}); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "| calls the breaker failed itself, neither run nor rejected | 3 |") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+}

@@ -112,6 +112,7 @@ type binding struct {
 	acquiring   int // Acquire calls waiting on Redis
 	inflight    int
 	held        bool
+	heldMade    bool // the held change was made by this member's sender
 	manual      bool // the local transitions include an operator's
 	nextBatch   uint64
 	retries     []sentBatch // batches sent whose answer never came, oldest first
@@ -381,7 +382,10 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	if after != nil {
 		after()
 	}
-	if fire || (run && !r.changed && s.State == infuse.Closed && s.Generation == t.From) {
+	switch {
+	case fire != nil:
+		fire(s)
+	case run && !r.changed && s.State == infuse.Closed && s.Generation == t.From:
 		// Not tripped: the run was reset elsewhere. The breaker takes the
 		// merged run, lower than its own view.
 		b.cfg.Observe(s)
@@ -489,7 +493,14 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	perm, snap, ok := b.granted(r)
 	// A permit in a half-open state another member made: the breaker
 	// observes that change before it adopts the answer as its own.
-	fire = fire || (ok && !r.changed && snap.Generation != before)
+	if fire == nil && ok && !r.changed && snap.Generation != before {
+		fire = b.cfg.Observe
+	}
+	// A transition this call made without a permit (a trial held past its
+	// lease, and its TrialExpiry): the breaker's own.
+	if fire == nil && !ok && r.changed && snap.Generation != before {
+		fire = b.cfg.Made
+	}
 	if ok {
 		if len(b.leases) >= maxMoves { // leases never settled nor released
 			clear(b.leases)
@@ -500,8 +511,8 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	if after != nil {
 		after()
 	}
-	if fire {
-		b.cfg.Observe(snap)
+	if fire != nil {
+		fire(snap)
 	}
 	return perm, snap, ok
 }
@@ -855,31 +866,43 @@ func (b *binding) ownAnswer(r reply, n uint64) infuse.Snapshot {
 	b.s.recovered()
 	b.mu.Lock()
 	after := b.applyOwn(r, n)
-	b.ownEnd(&r)
+	fire := b.ownEnd(&r)
 	snap := b.local
 	b.mu.Unlock()
 	if after != nil {
 		after()
 	}
+	if fire != nil {
+		fire(snap)
+	}
 	return snap
 }
 
 // ownEnd ends one of the breaker's own calls, whose answer (nil after an
-// error) the binding has applied. It tells whether a change held meanwhile
-// was another's, which the breaker must still observe. b.mu is held.
-func (b *binding) ownEnd(r *reply) bool {
+// error) the binding has applied. When a change held meanwhile was not
+// this call's, it returns how the breaker must still be told of it:
+// Observe, or Made for a change this member's sender made (a trip its
+// outcomes completed). b.mu is held.
+func (b *binding) ownEnd(r *reply) func(infuse.Snapshot) {
 	b.inflight--
+
 	switch {
 	case !b.held:
-		return false
+		return nil
 	case r != nil && r.changed && b.conf.sameIdentity(r.remote):
 		b.held = false // the held change was this call's
-		return false
+		return nil
 	case b.inflight > 0:
-		return false
+		return nil
 	}
 	b.held = false
-	return r != nil
+	switch {
+	case r == nil:
+		return nil
+	case b.heldMade:
+		return b.cfg.Made
+	}
+	return b.cfg.Observe
 }
 
 // relabel numbers the binding's own transitions on top of a new conf.
@@ -928,6 +951,10 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		return report
 	}
 	changed := b.apply(r.remote, n)
+	// The sender's own script made it (a trip its outcomes completed): the
+	// breaker is told so even if another answer brought the state first.
+	madeHere := own && r.changed && b.conf.sameIdentity(r.remote) && b.conf.gen == r.gen
+	changed = changed || madeHere
 	if own {
 		b.noteOpen(r)
 	}
@@ -937,17 +964,16 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 	}
 	if changed && b.inflight > 0 {
 		b.held, changed = true, false
+		b.heldMade = madeHere
 	}
 	s := b.local
 	b.mu.Unlock()
 	if !changed {
 		return report
 	}
-	// The sender's own script made it (a trip its outcomes completed): the
-	// breaker reports it as its own; other members observe it.
 	tell := b.cfg.Observe
-	if own && r.changed && b.cfg.Made != nil {
-		tell = b.cfg.Made
+	if madeHere {
+		tell = b.cfg.Made // the breaker reports it as its own; others observe it
 	}
 	return func() {
 		if report != nil {

@@ -90,7 +90,14 @@ func (s *Store) sendRound(ctx context.Context, all bool) (wait time.Duration, fa
 	var out notes
 	defer out.run() // after the lock is let go
 	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
+	defer func() {
+		s.sendMu.Unlock()
+		// A hint that waited for this round is read now (see readHinted),
+		// whichever way the round ended.
+		if s.hintWaits.Swap(false) {
+			s.kickReader()
+		}
+	}()
 	s.qmu.Lock()
 	queue := make([]*binding, 0, len(s.queue))
 	for b := range s.queue {
@@ -134,9 +141,6 @@ func (s *Store) sendRound(ctx context.Context, all bool) (wait time.Duration, fa
 	}
 	if !failed {
 		s.recovered()
-	}
-	if s.hintWaits.Swap(false) {
-		defer s.kickReader() // after sendMu is let go (deferred before)
 	}
 	return wait, failed
 }

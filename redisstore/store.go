@@ -537,7 +537,7 @@ func (s *Store) loadScripts(ctx context.Context, half int) {
 	}
 	if c, ok := s.client.(*redis.ClusterClient); ok {
 		for _, sc := range some { // SCRIPT LOAD on every master
-			if c.ScriptLoad(ctx, sources[sc]).Val() == sc.Hash() {
+			if sha, err := c.ScriptLoad(ctx, sources[sc]).Result(); err == nil && sha == sc.Hash() {
 				s.loaded.Store(sc, true)
 			}
 		}
@@ -553,7 +553,7 @@ func (s *Store) loadScripts(ctx context.Context, half int) {
 		return // loaded on one shard only
 	}
 	for i, cmd := range cmds {
-		if cmd.Val() == some[i].Hash() {
+		if sha, err := cmd.Result(); err == nil && sha == some[i].Hash() {
 			s.loaded.Store(some[i], true)
 		}
 	}
