@@ -64,6 +64,9 @@ type Breaker struct {
 
 	calling atomic.Int32 // the breaker's calls to its store in flight
 	waiting atomic.Bool  // unclaimed holds an event
+
+	counts                   atomic.Pointer[callCounts] // nil until Totals is first called
+	transitions, storeErrors atomic.Uint64
 }
 
 // epoch is one generation of the breaker's state. Its counters change; the
@@ -79,6 +82,9 @@ type epoch struct {
 	failures  atomic.Int64
 	successes atomic.Int64 // half-open: successful trials
 	meter     meter        // closed, with a Window: the rates' window
+	// counts are the breaker's call counts (Totals), nil until counting
+	// starts; beside the fast path's other fields, so a call reads one line.
+	counts atomic.Pointer[callCounts]
 
 	state    State
 	mode     Mode
@@ -96,7 +102,7 @@ type epoch struct {
 	_ [epochPad]byte
 }
 
-const epochPad = 192 - 128
+const epochPad = 192 - 136
 
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
@@ -160,7 +166,8 @@ func New(cfg Config) (*Breaker, error) {
 
 func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	e := &epoch{state: s.State, mode: s.Mode, trips: s.Trips, gen: s.Generation, openedAt: s.OpenedAt, b: b}
-	if s.State != Closed || b.hooks.Load() != nil || b.rates.slowCall > 0 {
+	e.counts.Store(b.counts.Load())
+	if s.State != Closed || b.hooks.Load().wantsCalls() || b.rates.slowCall > 0 {
 		e.gate.Store(1)
 	}
 	switch s.State {
@@ -267,6 +274,9 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 		m.stop()
 	}
 	b.flushWaiting() // an older change's event goes first
+	if cur.state != s.State {
+		b.transitions.Add(1)
+	}
 	if cur.state != s.State && b.hooks.Load() != nil {
 		ev := Event{
 			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),

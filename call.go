@@ -40,7 +40,7 @@ func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) erro
 	}()
 	err := fn(ctx)
 	finished = true
-	if err == nil && e.failures.Load() == 0 && e.meter == nil {
+	if err == nil && e.failures.Load() == 0 && e.meter == nil && e.counts.Load() == nil {
 		return nil
 	}
 	return e.b.finishClosed(ctx, e, err)
@@ -55,6 +55,7 @@ func (b *Breaker) finishClosed(ctx context.Context, e *epoch, err error) error {
 		if e.meter != nil {
 			e.meter.record(false, false)
 		}
+		e.counts.Load().add(countSuccess)
 		return nil
 	}
 	return b.finish(ctx, ticket{e: e}, err)
@@ -111,7 +112,7 @@ func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T
 	}()
 	v, err := fn(ctx)
 	finished = true
-	if err == nil && e.failures.Load() == 0 && e.meter == nil {
+	if err == nil && e.failures.Load() == 0 && e.meter == nil && e.counts.Load() == nil {
 		return v, nil
 	}
 	return v, e.b.finishClosed(ctx, e, err)
@@ -178,10 +179,11 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 
 // complete is a closed epoch's Allow completion.
 func (e *epoch) complete(err error) {
-	if err == nil && e.failures.Load() == 0 && e.b.hooks.Load() == nil {
+	if err == nil && e.failures.Load() == 0 && !e.b.hooks.Load().wantsCalls() {
 		if e.meter != nil {
 			e.meter.record(false, false)
 		}
+		e.counts.Load().add(countSuccess)
 		return
 	}
 	e.b.finish(unseenContext{}, ticket{e: e}, err)
@@ -254,12 +256,14 @@ func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
 		err = &OpenError{Name: b.name, State: Open, RetryAfter: left}
 		e.rejected.Store(err)
 	}
+	e.counts.Load().add(countRejection)
 	b.emit(Event{Kind: EventRejected, Err: err})
 	return err
 }
 
 func (b *Breaker) reject(s State, left time.Duration) error {
 	err := &OpenError{Name: b.name, State: s, RetryAfter: left}
+	b.cur.Load().counts.Load().add(countRejection)
 	b.emit(Event{Kind: EventRejected, Err: err})
 	return err
 }
@@ -307,16 +311,19 @@ func (b *Breaker) finish(ctx context.Context, t ticket, err error) error {
 	slow := !t.start.IsZero() && b.clock.Now().Sub(t.start) > b.rates.slowCall
 	switch b.classify(ctx, err) {
 	case succeeded:
+		t.e.counts.Load().add(countSuccess)
 		b.succeed(t, slow)
 		b.emit(Event{Kind: EventSuccess, Err: err})
 		return err
 	case ignored:
+		t.e.counts.Load().add(countIgnored)
 		if t.permit.Generation != 0 {
 			b.bind.Release(t.permit)
 		}
 		b.emit(Event{Kind: EventIgnored, Err: err})
 		return err
 	}
+	t.e.counts.Load().add(countFailure)
 	b.emit(Event{Kind: EventFailure, Err: err})
 	if b.fail(t, slow) {
 		return &trippedError{name: b.name, cause: err}
@@ -334,6 +341,7 @@ func (b *Breaker) abort(t ticket, v any) {
 		}
 		return
 	}
+	t.e.counts.Load().add(countFailure)
 	b.emit(Event{Kind: EventFailure, Err: &PanicError{Value: v}})
 	b.fail(t, false)
 	panic(v)

@@ -89,20 +89,71 @@ type Event struct {
 	Latency time.Duration
 }
 
+// EventFilter is implemented by a Listener that wants only some kinds of
+// event: the breaker sends it no others. A breaker whose listeners all
+// leave out the call events (EventBeforeCall, EventSuccess, EventFailure,
+// EventRejected, EventIgnored) keeps the fast paths of a breaker with no
+// listener; monitoring that counts calls reads Breaker.Totals instead.
+type EventFilter interface {
+	Wants(EventKind) bool
+}
+
+// ListenFor returns a Listener that passes l the events of kinds only.
+func ListenFor(l Listener, kinds ...EventKind) Listener {
+	f := &kindFilter{l: l}
+	for _, k := range kinds {
+		if k > 0 && int(k) < len(eventKindNames) {
+			f.mask |= 1 << k
+		}
+	}
+	return f
+}
+
+type kindFilter struct {
+	l    Listener
+	mask uint32
+}
+
+func (f *kindFilter) OnEvent(e Event)        { f.l.OnEvent(e) }
+func (f *kindFilter) Wants(k EventKind) bool { return f.mask&(1<<k) != 0 }
+
+// callKinds are the events of calls, one or more a call.
+const callKinds = 1<<EventBeforeCall | 1<<EventSuccess | 1<<EventFailure | 1<<EventRejected | 1<<EventIgnored
+
 // listenerSet is an immutable list of listeners, swapped whole on change.
 type listenerSet struct {
 	entries []listenerEntry
+	wants   uint32 // the kinds some listener wants
 }
 
 type listenerEntry struct {
-	id uint64
-	l  Listener
+	id    uint64
+	l     Listener
+	wants uint32 // the kinds it wants
 }
 
-// emit delivers e to every listener, containing each one's panic.
+func newListenerSet(entries []listenerEntry) *listenerSet {
+	s := &listenerSet{entries: entries}
+	for _, en := range entries {
+		s.wants |= en.wants
+	}
+	return s
+}
+
+// wants tells whether some listener wants kind k; false for no set.
+func (s *listenerSet) want(k EventKind) bool { return s != nil && s.wants&(1<<k) != 0 }
+
+// wantsCalls tells whether some listener wants the events of calls, which
+// take calls off their fast paths.
+func (s *listenerSet) wantsCalls() bool { return s != nil && s.wants&callKinds != 0 }
+
+// emit delivers e to every listener that wants it, containing each one's
+// panic.
 func (s *listenerSet) emit(e Event) {
 	for i := range s.entries {
-		callListener(s.entries[i].l, e)
+		if s.entries[i].wants&(1<<e.Kind) != 0 {
+			callListener(s.entries[i].l, e)
+		}
 	}
 }
 
@@ -120,6 +171,7 @@ func (b *Breaker) emit(ev Event) {
 }
 
 func (b *Breaker) storeError(err error) {
+	b.storeErrors.Add(1)
 	b.emit(Event{Kind: EventStoreError, Err: err})
 }
 
@@ -137,9 +189,19 @@ func (b *Breaker) AddListener(l Listener) (remove func()) {
 	if cur := b.hooks.Load(); cur != nil {
 		entries = append(entries, cur.entries...)
 	}
-	entries = append(entries, listenerEntry{id: id, l: l})
-	b.hooks.Store(&listenerSet{entries: entries})
-	if e := b.cur.Load(); e != nil { // nil while New adds Config.Listeners
+	wants := uint32(1<<len(eventKindNames) - 1)
+	if f, ok := l.(EventFilter); ok {
+		wants = 0
+		for k := EventKind(1); int(k) < len(eventKindNames); k++ {
+			if safeWants(f, k) {
+				wants |= 1 << k
+			}
+		}
+	}
+	entries = append(entries, listenerEntry{id: id, l: l, wants: wants})
+	hs := newListenerSet(entries)
+	b.hooks.Store(hs)
+	if e := b.cur.Load(); e != nil && hs.wantsCalls() { // nil while New adds Config.Listeners
 		e.gate.Store(1)
 	}
 	b.mu.Unlock()
@@ -159,20 +221,32 @@ func (b *Breaker) removeListener(id uint64) {
 			kept = append(kept, en)
 		}
 	}
-	if len(kept) == 0 {
-		b.hooks.Store(nil)
-		if e := b.cur.Load(); e.state == Closed && b.rates.slowCall == 0 {
-			e.gate.Store(0)
-		}
+	var hs *listenerSet
+	if len(kept) > 0 {
+		hs = newListenerSet(kept)
+		b.hooks.Store(hs)
 	} else {
-		b.hooks.Store(&listenerSet{entries: kept})
+		b.hooks.Store(nil)
 	}
+	if e := b.cur.Load(); !hs.wantsCalls() && e.state == Closed && b.rates.slowCall == 0 {
+		e.gate.Store(0)
+	}
+}
+
+// safeWants asks a filter, taking a panic for no.
+func safeWants(f EventFilter, k EventKind) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return f.Wants(k)
 }
 
 // storeStart reads the clock before a Storage call, when a listener will
 // want its latency.
 func (b *Breaker) storeStart() time.Time {
-	if b.hooks.Load() == nil {
+	if !b.hooks.Load().want(EventStoreCall) {
 		return time.Time{}
 	}
 	return b.clock.Now()

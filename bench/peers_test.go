@@ -11,6 +11,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -22,7 +23,13 @@ import (
 	gobreakerv1 "github.com/sony/gobreaker"
 	gobreakerv2 "github.com/sony/gobreaker/v2"
 
+	"github.com/prometheus/client_golang/prometheus"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infuseotel"
+	"github.com/infuse-go/infuse/infuseprom"
+	"github.com/infuse-go/infuse/infuseslog"
 )
 
 var (
@@ -92,18 +99,20 @@ func failsafePermit(cb circuitbreaker.CircuitBreaker[any]) error {
 	return nil
 }
 
-var peers = []peer{
-	{
-		name: "infuse",
+// infusePeer is infuse as newB makes it: bare, or watched by a
+// monitoring integration as users run it.
+func infusePeer(name string, newB func(testing.TB) *infuse.Breaker) peer {
+	return peer{
+		name: name,
 		closed: func(b *testing.B) {
-			br := newInfuse(b)
+			br := newB(b)
 			ctx, fn := context.Background(), func(context.Context) error { return nil }
 			for b.Loop() {
 				_ = br.Call(ctx, fn)
 			}
 		},
 		parallel: func(b *testing.B) {
-			br := newInfuse(b)
+			br := newB(b)
 			ctx, fn := context.Background(), func(context.Context) error { return nil }
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -112,21 +121,65 @@ var peers = []peer{
 			})
 		},
 		open: func(b *testing.B) {
-			br := newInfuse(b)
+			br := newB(b)
 			_ = br.Open(ctx)
 			for b.Loop() {
 				_ = br.Call(ctx, noop)
 			}
 		},
 		check: func(t *testing.T) error {
-			br := newInfuse(t)
+			br := newB(t)
 			if err := br.Call(ctx, noop); err != nil {
 				return err
 			}
 			_ = br.Open(ctx)
 			return expectRejected(br.Call(ctx, noop))
 		},
-	},
+	}
+}
+
+// newInfuseProm is a breaker watched by an infuseprom.Collector registered
+// in a fresh registry.
+func newInfuseProm(tb testing.TB) *infuse.Breaker {
+	br := newInfuse(tb)
+	c, err := infuseprom.New(infuseprom.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	prometheus.NewRegistry().MustRegister(c)
+	if err := c.Watch(br); err != nil {
+		tb.Fatal(err)
+	}
+	return br
+}
+
+// newInfuseOtel is a breaker watched by infuseotel instruments on an SDK
+// meter provider with a manual reader.
+func newInfuseOtel(tb testing.TB) *infuse.Breaker {
+	br := newInfuse(tb)
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	in, err := infuseotel.New(provider.Meter("bench"), infuseotel.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := in.Watch(br); err != nil {
+		tb.Fatal(err)
+	}
+	return br
+}
+
+// newInfuseSlog is a breaker with infuseslog's listener.
+func newInfuseSlog(tb testing.TB) *infuse.Breaker {
+	br := newInfuse(tb)
+	br.AddListener(infuseslog.Listener(slog.New(slog.DiscardHandler)))
+	return br
+}
+
+var peers = []peer{
+	infusePeer("infuse", newInfuse),
+	infusePeer("infuse-prom", newInfuseProm),
+	infusePeer("infuse-otel", newInfuseOtel),
+	infusePeer("infuse-slog", newInfuseSlog),
 	{
 		name: "gobreaker-v1",
 		closed: func(b *testing.B) {

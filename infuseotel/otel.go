@@ -4,16 +4,18 @@
 //
 //	infuse.breaker.state          gauge: 0 closed, 1 open, 2 half-open
 //	infuse.breaker.forced         gauge: 1 while forced open or disabled
-//	infuse.breaker.calls          counter, with infuse.outcome success, failure or ignored
-//	infuse.breaker.rejections     counter
-//	infuse.breaker.transitions    counter
-//	infuse.breaker.store_errors   counter
-//	infuse.breaker.consecutive_failures, infuse.breaker.retry_after (s)
-//	infuse.breaker.failure_rate, infuse.breaker.slow_call_rate (once the window holds MinCalls)
+//	infuse.breaker.calls          counter ({call}), with infuse.outcome success, failure or ignored
+//	infuse.breaker.rejections     counter ({call})
+//	infuse.breaker.transitions    counter ({transition})
+//	infuse.breaker.store_errors   counter ({error})
+//	infuse.breaker.consecutive_failures ({call}), infuse.breaker.retry_after (s)
+//	infuse.breaker.failure_rate, infuse.breaker.slow_call_rate (1, ratios, once the window holds MinCalls)
 //	infuse.breaker.store_duration histogram (s): calls that waited on the Storage
 //
-// Counters come from a listener added to each watched breaker, so a watched
-// breaker takes its counted path on every call.
+// The counters are the breaker's own (Breaker.Totals), observed when the
+// reader collects: a watched breaker keeps its fast paths. Only the store
+// duration histogram comes from a listener, which wants nothing but those
+// events.
 package infuseotel
 
 import (
@@ -37,10 +39,9 @@ type Options struct {
 
 // Instruments holds the instruments on one Meter.
 type Instruments struct {
-	calls, rejections, transitions, storeErrors metric.Int64Counter
-	storeDuration                               metric.Float64Histogram
-	reg                                         metric.Registration
-	max                                         int
+	storeDuration metric.Float64Histogram
+	reg           metric.Registration
+	max           int
 
 	mu       sync.Mutex
 	watching map[*infuse.Breaker]func()
@@ -68,15 +69,15 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 	}
 	in := &Instruments{max: opts.MaxBreakers, watching: make(map[*infuse.Breaker]func())}
 	var err error
-	counter := func(name, desc string) metric.Int64Counter {
-		c, e := meter.Int64Counter(name, metric.WithDescription(desc))
+	counter := func(name, desc, unit string) metric.Int64ObservableCounter {
+		c, e := meter.Int64ObservableCounter(name, metric.WithDescription(desc), metric.WithUnit(unit))
 		err = errors.Join(err, e)
 		return c
 	}
-	in.calls = counter("infuse.breaker.calls", "Calls by outcome.")
-	in.rejections = counter("infuse.breaker.rejections", "Calls refused without running.")
-	in.transitions = counter("infuse.breaker.transitions", "State changes, made here or observed in the store.")
-	in.storeErrors = counter("infuse.breaker.store_errors", "Errors of the breaker's storage.")
+	calls := counter("infuse.breaker.calls", "Calls by outcome.", "{call}")
+	rejections := counter("infuse.breaker.rejections", "Calls refused without running.", "{call}")
+	transitions := counter("infuse.breaker.transitions", "State changes, made here or observed in the store.", "{transition}")
+	storeErrors := counter("infuse.breaker.store_errors", "Errors of the breaker's storage.", "{error}")
 	var herr error
 	in.storeDuration, herr = meter.Float64Histogram("infuse.breaker.store_duration",
 		metric.WithDescription("How long calls waited on the breaker's storage."), metric.WithUnit("s"))
@@ -88,7 +89,7 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 	}
 	state := gauge("infuse.breaker.state", "0 closed, 1 open, 2 half-open.", "1")
 	forced := gauge("infuse.breaker.forced", "1 while forced open or disabled.", "1")
-	run := gauge("infuse.breaker.consecutive_failures", "The current run of consecutive failures.", "1")
+	run := gauge("infuse.breaker.consecutive_failures", "The current run of consecutive failures.", "{call}")
 	retry := gauge("infuse.breaker.retry_after", "What is left of the open period.", "s")
 	frate := gauge("infuse.breaker.failure_rate", "Failures among the window's calls.", "1")
 	srate := gauge("infuse.breaker.slow_call_rate", "Slow calls among the window's calls.", "1")
@@ -98,7 +99,15 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 	in.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		for _, b := range in.watched() {
 			m := b.Metrics()
-			attrs := metric.WithAttributes(attribute.String("infuse.breaker", m.Name))
+			name := attribute.String("infuse.breaker", m.Name)
+			attrs := metric.WithAttributes(name)
+			t := b.Totals()
+			o.ObserveInt64(calls, int64(t.Successes), metric.WithAttributes(name, success))
+			o.ObserveInt64(calls, int64(t.Failures), metric.WithAttributes(name, failure))
+			o.ObserveInt64(calls, int64(t.Ignored), metric.WithAttributes(name, ignored))
+			o.ObserveInt64(rejections, int64(t.Rejections), attrs)
+			o.ObserveInt64(transitions, int64(t.Transitions), attrs)
+			o.ObserveInt64(storeErrors, int64(t.StoreErrors), attrs)
 			o.ObserveFloat64(state, float64(m.State), attrs)
 			f := 0.0
 			if m.Mode != infuse.ModeNormal {
@@ -115,7 +124,7 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 			}
 		}
 		return nil
-	}, state, forced, run, retry, frate, srate)
+	}, state, forced, run, retry, frate, srate, calls, rejections, transitions, storeErrors)
 	if err != nil {
 		return nil, fmt.Errorf("infuseotel: %w", err)
 	}
@@ -143,29 +152,11 @@ func (in *Instruments) Watch(b *infuse.Breaker) error {
 		return fmt.Errorf("%w: %d watched", ErrTooManyBreakers, in.max)
 	}
 	attrs := attribute.NewSet(attribute.String("infuse.breaker", b.Name()))
-	with := func(extra ...attribute.KeyValue) metric.AddOption {
-		return metric.WithAttributeSet(attribute.NewSet(append(attrs.ToSlice(), extra...)...))
-	}
-	okOpt, failOpt, ignOpt, plain := with(success), with(failure), with(ignored), metric.WithAttributeSet(attrs)
+	b.Totals() // the breaker counts its calls from now on
 	ctx := context.Background()
-	in.watching[b] = b.AddListener(infuse.ListenerFunc(func(e infuse.Event) {
-		switch e.Kind {
-		case infuse.EventSuccess:
-			in.calls.Add(ctx, 1, okOpt)
-		case infuse.EventFailure:
-			in.calls.Add(ctx, 1, failOpt)
-		case infuse.EventIgnored:
-			in.calls.Add(ctx, 1, ignOpt)
-		case infuse.EventRejected:
-			in.rejections.Add(ctx, 1, plain)
-		case infuse.EventStateChange:
-			in.transitions.Add(ctx, 1, plain)
-		case infuse.EventStoreError:
-			in.storeErrors.Add(ctx, 1, plain)
-		case infuse.EventStoreCall:
-			in.storeDuration.Record(ctx, e.Latency.Seconds(), metric.WithAttributeSet(attrs))
-		}
-	}))
+	in.watching[b] = b.AddListener(infuse.ListenFor(infuse.ListenerFunc(func(e infuse.Event) {
+		in.storeDuration.Record(ctx, e.Latency.Seconds(), metric.WithAttributeSet(attrs))
+	}), infuse.EventStoreCall))
 	return nil
 }
 

@@ -125,9 +125,47 @@ func Example() {
 	var rm metricdata.ResourceMetrics
 	_ = reader.Collect(context.Background(), &rm)
 	for _, m := range rm.ScopeMetrics[0].Metrics {
-		if m.Name == "infuse.breaker.calls" {
-			fmt.Println(m.Name, m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+		if m.Name != "infuse.breaker.calls" {
+			continue
+		}
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			if v, _ := dp.Attributes.Value("infuse.outcome"); v.AsString() == "success" {
+				fmt.Println(m.Name, "success", dp.Value, m.Unit)
+			}
 		}
 	}
-	// Output: infuse.breaker.calls 1
+	// Output: infuse.breaker.calls success 1 {call}
+}
+
+// Counters carry the units the semantic conventions ask for; "1" is for
+// ratios only.
+func TestUnits(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	in, err := infuseotel.New(provider.Meter("t"), infuseotel.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	b, _ := infuse.New(infuse.Config{Name: "u"})
+	_ = in.Watch(b)
+	_ = b.Call(context.Background(), func(context.Context) error { return nil })
+	var rm metricdata.ResourceMetrics
+	if err := reader.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"infuse.breaker.calls": "{call}", "infuse.breaker.rejections": "{call}",
+		"infuse.breaker.transitions": "{transition}", "infuse.breaker.store_errors": "{error}",
+		"infuse.breaker.state": "1", "infuse.breaker.retry_after": "s",
+	}
+	got := map[string]string{}
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		got[m.Name] = m.Unit
+	}
+	for name, unit := range want {
+		if got[name] != unit {
+			t.Errorf("%s: unit %q, want %q", name, got[name], unit)
+		}
+	}
 }

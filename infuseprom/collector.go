@@ -12,12 +12,13 @@
 //	infuse_breaker_store_errors_total                errors of the breaker's Storage
 //	infuse_breaker_consecutive_failures              the current run
 //	infuse_breaker_retry_after_seconds               what is left of the open period
-//	infuse_breaker_failure_rate, _slow_call_rate     the window's rates, once it holds MinCalls
+//	infuse_breaker_failure_ratio, _slow_call_ratio   the window's rates (0 to 1), once it holds MinCalls
 //	infuse_breaker_store_seconds                     histogram of the calls that waited on the Storage calls
 //
-// The counters come from a listener the collector adds to each breaker it
-// watches; a breaker with a listener takes its slower, counted path on
-// every call (tens of nanoseconds).
+// The counters are the breaker's own (Breaker.Totals), read when Prometheus
+// scrapes: a watched breaker keeps its fast paths, and pays a few
+// nanoseconds a call for counting it. Only the store latency histogram
+// comes from a listener, which wants nothing but those events.
 package infuseprom
 
 import (
@@ -52,11 +53,10 @@ type Collector struct {
 }
 
 type watched struct {
-	remove                                                    func()
-	successes, failures, ignored, rejections, transitions, se atomic.Uint64
-	storeCount                                                atomic.Uint64
-	storeSum                                                  atomic.Int64 // ns
-	storeBuckets                                              [len(storeBuckets)]atomic.Uint64
+	remove       func()
+	storeCount   atomic.Uint64
+	storeSum     atomic.Int64 // ns
+	storeBuckets [len(storeBuckets)]atomic.Uint64
 }
 
 // storeBuckets are the store latency histogram's upper bounds, in seconds.
@@ -75,8 +75,8 @@ var metricHelp = map[string]string{
 	"store_errors_total":   "Errors of the breaker's storage.",
 	"consecutive_failures": "The current run of consecutive failures.",
 	"retry_after_seconds":  "What is left of the open period.",
-	"failure_rate":         "Failures among the window's calls, once it holds MinCalls.",
-	"slow_call_rate":       "Slow calls among the window's calls, once it holds MinCalls.",
+	"failure_ratio":        "Failures among the window's calls (0 to 1), once it holds MinCalls.",
+	"slow_call_ratio":      "Slow calls among the window's calls (0 to 1), once it holds MinCalls.",
 }
 
 // ErrTooManyBreakers is Watch's error past Options.MaxBreakers.
@@ -120,7 +120,8 @@ func (c *Collector) Watch(b *infuse.Breaker) error {
 		return fmt.Errorf("%w: %d watched", ErrTooManyBreakers, c.max)
 	}
 	w := &watched{}
-	w.remove = b.AddListener(infuse.ListenerFunc(w.count))
+	b.Totals() // the breaker counts its calls from now on
+	w.remove = b.AddListener(infuse.ListenFor(infuse.ListenerFunc(w.count), infuse.EventStoreCall))
 	c.watching[b] = w
 	c.names[b.Name()] = b
 	return nil
@@ -141,27 +142,15 @@ func (c *Collector) Unwatch(b *infuse.Breaker) {
 }
 
 func (w *watched) count(e infuse.Event) {
-	switch e.Kind {
-	case infuse.EventSuccess:
-		w.successes.Add(1)
-	case infuse.EventFailure:
-		w.failures.Add(1)
-	case infuse.EventIgnored:
-		w.ignored.Add(1)
-	case infuse.EventRejected:
-		w.rejections.Add(1)
-	case infuse.EventStateChange:
-		w.transitions.Add(1)
-	case infuse.EventStoreError:
-		w.se.Add(1)
-	case infuse.EventStoreCall:
-		w.storeCount.Add(1)
-		w.storeSum.Add(int64(e.Latency))
-		sec := e.Latency.Seconds()
-		for i, ub := range storeBuckets {
-			if sec <= ub {
-				w.storeBuckets[i].Add(1)
-			}
+	if e.Kind != infuse.EventStoreCall {
+		return
+	}
+	w.storeCount.Add(1)
+	w.storeSum.Add(int64(e.Latency))
+	sec := e.Latency.Seconds()
+	for i, ub := range storeBuckets {
+		if sec <= ub {
+			w.storeBuckets[i].Add(1)
 		}
 	}
 }
@@ -194,19 +183,20 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge("state_open", boolValue(m.State == infuse.Open))
 		gauge("state_half_open", boolValue(m.State == infuse.HalfOpen))
 		gauge("forced", boolValue(m.Mode != infuse.ModeNormal))
-		counter("successes_total", w.successes.Load())
-		counter("failures_total", w.failures.Load())
-		counter("ignored_total", w.ignored.Load())
-		counter("rejections_total", w.rejections.Load())
-		counter("transitions_total", w.transitions.Load())
-		counter("store_errors_total", w.se.Load())
+		t := b.Totals()
+		counter("successes_total", t.Successes)
+		counter("failures_total", t.Failures)
+		counter("ignored_total", t.Ignored)
+		counter("rejections_total", t.Rejections)
+		counter("transitions_total", t.Transitions)
+		counter("store_errors_total", t.StoreErrors)
 		gauge("consecutive_failures", float64(m.Counts.ConsecutiveFailures))
 		gauge("retry_after_seconds", m.RetryAfter.Seconds())
 		if m.FailureRate >= 0 {
-			gauge("failure_rate", m.FailureRate)
+			gauge("failure_ratio", m.FailureRate)
 		}
 		if m.SlowCallRate >= 0 {
-			gauge("slow_call_rate", m.SlowCallRate)
+			gauge("slow_call_ratio", m.SlowCallRate)
 		}
 		buckets := make(map[float64]uint64, len(storeBuckets))
 		for i, ub := range storeBuckets {

@@ -99,8 +99,8 @@ func TestScrapeAfterAScriptedSequence(t *testing.T) {
 		"infuse_breaker_transitions_total":    0,
 		"infuse_breaker_consecutive_failures": 2,
 		"infuse_breaker_retry_after_seconds":  0,
-		"infuse_breaker_failure_rate":         0.5,
-		"infuse_breaker_slow_call_rate":       0,
+		"infuse_breaker_failure_ratio":        0.5,
+		"infuse_breaker_slow_call_ratio":      0,
 	}
 	check(t, f, want)
 
@@ -118,7 +118,7 @@ func TestScrapeAfterAScriptedSequence(t *testing.T) {
 		"infuse_breaker_consecutive_failures": 3,
 		"infuse_breaker_retry_after_seconds":  20,
 	})
-	if _, ok := value(f, "infuse_breaker_failure_rate", "db"); ok {
+	if _, ok := value(f, "infuse_breaker_failure_ratio", "db"); ok {
 		t.Fatal("a failure rate exported while open (the window belongs to the closed state)")
 	}
 	// A manual close waits on the store: one observation of its latency.

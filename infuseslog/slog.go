@@ -16,7 +16,9 @@ func Listener(logger *slog.Logger) infuse.Listener {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return infuse.ListenerFunc(func(e infuse.Event) {
+	// It wants nothing but these events, so a breaker it watches keeps
+	// its fast paths.
+	return infuse.ListenFor(infuse.ListenerFunc(func(e infuse.Event) {
 		switch e.Kind {
 		case infuse.EventStateChange:
 			level := slog.LevelInfo
@@ -34,5 +36,5 @@ func Listener(logger *slog.Logger) infuse.Listener {
 				slog.String("breaker", e.Name),
 				slog.Any("error", e.Err))
 		}
-	})
+	}), infuse.EventStateChange, infuse.EventStoreError)
 }

@@ -1,0 +1,78 @@
+package infuse
+
+import "sync/atomic"
+
+// Totals are a breaker's running counts, for monitoring: what a
+// collector exports as counters. The breaker keeps them itself, so that a
+// watched breaker needs no listener on its calls (see Breaker.Totals).
+type Totals struct {
+	// Successes, Failures and Ignored are the calls that ran, by outcome
+	// (an excluded error is a success, a panic a failure; a call the
+	// caller cancelled is ignored). Rejections are the calls refused
+	// without running.
+	Successes, Failures, Ignored, Rejections uint64
+	// Transitions are the state changes, made here or observed in the
+	// Storage; StoreErrors the errors the Storage reported.
+	Transitions, StoreErrors uint64
+}
+
+// Totals returns the breaker's running totals. The breaker counts calls
+// from the first time Totals is called (a monitoring integration calls it
+// when it starts watching); until then counting costs nothing, and
+// Successes, Failures, Ignored and Rejections are 0. Transitions and
+// StoreErrors are counted from New.
+//
+// The call counts are exact. Each call adds to one of several counters
+// spread over cache lines of their own (chosen by the calling goroutine's
+// stack), so calls on many cores do not contend on one line; Totals adds
+// them up.
+func (b *Breaker) Totals() Totals {
+	c := b.counts.Load()
+	if c == nil {
+		b.mu.Lock()
+		if c = b.counts.Load(); c == nil {
+			c = new(callCounts)
+			b.counts.Store(c)
+			b.cur.Load().counts.Store(c)
+		}
+		b.mu.Unlock()
+	}
+	t := Totals{Transitions: b.transitions.Load(), StoreErrors: b.storeErrors.Load()}
+	for i := range c.shards {
+		s := &c.shards[i]
+		t.Successes += s.n[countSuccess].Load()
+		t.Failures += s.n[countFailure].Load()
+		t.Ignored += s.n[countIgnored].Load()
+		t.Rejections += s.n[countRejection].Load()
+	}
+	return t
+}
+
+// What a call counts as.
+const (
+	countSuccess = iota
+	countFailure
+	countIgnored
+	countRejection
+	countKinds
+)
+
+// callCounts are the call counts of Totals, sharded like a time window's
+// rings (see stackShard): a shard a cache line pair, so that neither a
+// line nor its prefetched neighbour is written from two cores at once.
+type callCounts struct {
+	shards [meterShards]countShard
+}
+
+type countShard struct {
+	n [countKinds]atomic.Uint64
+	_ [128 - countKinds*8]byte
+}
+
+// add counts one call of kind k. c may be nil: the breaker is not
+// counting.
+func (c *callCounts) add(k int) {
+	if c != nil {
+		c.shards[stackShard()].n[k].Add(1)
+	}
+}
