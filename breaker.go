@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"weak"
 )
 
 // Breaker is a circuit breaker: it protects callers from a failing
@@ -91,10 +92,13 @@ type epoch struct {
 	trips    int
 	gen      uint64
 	openedAt time.Time
-	tripped  int                       // open: the run that tripped it
-	rejected atomic.Pointer[OpenError] // open: the last rejection's error, reused
-	done     func(error)               // closed: Allow's completion, made once per epoch
-	b        *Breaker
+	// openedMono is openedAt as the coarse clock counts (since
+	// coarseBase), for rejections with the real clock.
+	openedMono int64
+	tripped    int                       // open: the run that tripped it
+	rejected   atomic.Pointer[OpenError] // open: the last rejection's error, reused
+	done       func(error)               // closed: Allow's completion, made once per epoch
+	b          *Breaker
 
 	// The padding makes an epoch whole cache lines, so the
 	// allocator never puts another object (say, one a goroutine writes)
@@ -102,7 +106,7 @@ type epoch struct {
 	_ [epochPad]byte
 }
 
-const epochPad = 192 - 136
+const epochPad = 192 - 144
 
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
@@ -174,9 +178,20 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
 		e.done = e.complete
-		e.meter = newMeter(b.rates.window, b.clock, b.realClock, b.fleetWindow)
+		e.meter = newMeter(b.rates.window, b.clock, b.realClock, b.fleetWindow, b.rates.minCalls)
+		if m, ok := e.meter.(*timeMeter); ok && b.realClock && !b.fleetWindow && b.rates.any() {
+			// Weakly: a pending timer must not keep a breaker nobody uses.
+			we := weak.Make(e)
+			check := func() {
+				if e := we.Value(); e != nil {
+					e.b.rateTrip(e)
+				}
+			}
+			m.onTick.Store(&check)
+		}
 	case Open:
 		e.tripped = s.Failures
+		e.openedMono = int64(s.OpenedAt.Sub(coarseBase))
 	case HalfOpen:
 		e.successes.Store(int64(s.Successes))
 	}

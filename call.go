@@ -52,8 +52,8 @@ func (b *Breaker) finishClosed(ctx context.Context, e *epoch, err error) error {
 	if err == nil && e.failures.Load() == 0 {
 		// The fast path saw failures that a concurrent success has reset
 		// since; with no window there is nothing to record.
-		if e.meter != nil {
-			e.meter.record(false, false)
+		if e.meter != nil && e.meter.record(false, false) {
+			b.rateTrip(e) // a success can bring the window to MinCalls over a rate
 		}
 		e.counts.Load().add(countSuccess)
 		return nil
@@ -68,6 +68,11 @@ func (b *Breaker) callSlow(ctx context.Context, e *epoch, fn func(context.Contex
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if e.state == Open {
+		if err := b.rejectFast(e); err != nil {
+			return err
+		}
 	}
 	t, err := b.admitSlow(ctx, e)
 	if err != nil {
@@ -180,8 +185,8 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 // complete is a closed epoch's Allow completion.
 func (e *epoch) complete(err error) {
 	if err == nil && e.failures.Load() == 0 && !e.b.hooks.Load().wantsCalls() {
-		if e.meter != nil {
-			e.meter.record(false, false)
+		if e.meter != nil && e.meter.record(false, false) {
+			e.b.rateTrip(e)
 		}
 		e.counts.Load().add(countSuccess)
 		return
@@ -225,7 +230,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			if ne.state == Open && ne.mode != ModeForcedOpen {
 				left = max(ne.openedAt.Add(b.openFor(ne)).Sub(b.clock.Now()), 0)
 			}
-			return ticket{}, b.reject(ne.state, left)
+			return ticket{}, b.reject(ne, left)
 		}
 		if ne.gen != p.Generation {
 			// The permit is newer than anything adopt could install: the
@@ -247,23 +252,66 @@ func (b *Breaker) started(t ticket) ticket {
 	return t
 }
 
+// rejectFast rejects a call in open epoch e without reading the system
+// clock: forced open, or, with the real clock and an open period of at
+// least coarseMinOpen, while the coarse clock says the period has not
+// ended (it may say so a tick late; RetryAfter is then up to that much
+// long, well within 1 % of the period). It returns nil when the slow path
+// must decide: the period may be over, or the clock is injected.
+func (b *Breaker) rejectFast(e *epoch) error {
+	if e.mode == ModeForcedOpen {
+		return b.rejectOpen(e, 0)
+	}
+	if !b.realClock {
+		return nil
+	}
+	openFor := b.openFor(e)
+	if openFor < coarseMinOpen {
+		return nil // a tick would be more than 1 % of it
+	}
+	now, ok := coarse.read()
+	if !ok {
+		return nil
+	}
+	left := time.Duration(e.openedMono + int64(openFor) - now)
+	if left <= 0 {
+		return nil
+	}
+	return b.rejectOpen(e, left)
+}
+
 // rejectOpen rejects a call in the open state. Rejections come in floods,
 // so the error is reused while its RetryAfter is within a millisecond of
 // the truth (never below it), instead of allocated for each call.
 func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
 	err := e.rejected.Load()
 	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond {
-		err = &OpenError{Name: b.name, State: Open, RetryAfter: left}
+		reason := ReasonOpen
+		if e.mode == ModeForcedOpen {
+			reason = ReasonForcedOpen
+		}
+		err = &OpenError{Name: b.name, State: Open, RetryAfter: left, Reason: reason}
 		e.rejected.Store(err)
 	}
 	e.counts.Load().add(countRejection)
-	b.emit(Event{Kind: EventRejected, Err: err})
+	if b.hooks.Load().want(EventRejected) {
+		b.emit(Event{Kind: EventRejected, Err: err})
+	}
 	return err
 }
 
-func (b *Breaker) reject(s State, left time.Duration) error {
-	err := &OpenError{Name: b.name, State: s, RetryAfter: left}
-	b.cur.Load().counts.Load().add(countRejection)
+// reject rejects a call that asked the Storage for a trial permit and got
+// none: e is the epoch the answer left.
+func (b *Breaker) reject(e *epoch, left time.Duration) error {
+	reason := ReasonNoPermit
+	switch {
+	case e.mode == ModeForcedOpen:
+		reason = ReasonForcedOpen
+	case e.state == Open:
+		reason = ReasonOpen
+	}
+	err := &OpenError{Name: b.name, State: e.state, RetryAfter: left, Reason: reason}
+	e.counts.Load().add(countRejection)
 	b.emit(Event{Kind: EventRejected, Err: err})
 	return err
 }
@@ -359,8 +407,7 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 	}
 	e := t.e
 	if e.meter != nil {
-		e.meter.record(false, slow)
-		if slow {
+		if e.meter.record(false, slow) || slow {
 			b.rateTrip(e)
 		}
 	}

@@ -1,7 +1,6 @@
 package infuse
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -97,7 +96,9 @@ var defaultPolicy = Policy{
 	HalfOpenMaxCalls: defaultHalfOpenMaxCalls,
 }
 
-var errEmptyName = errors.New("infuse: Config.Name is required")
+// errEmptyName is the error for a breaker without a name: a *ConfigError
+// like every unusable setting.
+var errEmptyName error = &ConfigError{"Name", "Name is required: it names the breaker in storage and metrics"}
 
 // ConfigError is the error New returns for a setting it cannot use.
 type ConfigError struct {
@@ -197,6 +198,9 @@ type rates struct {
 }
 
 const defaultMinCalls = 100
+
+// any tells whether a rate can trip the breaker.
+func (r rates) any() bool { return r.failureRate > 0 || r.slowRate > 0 }
 
 func (cfg *Config) rates() rates {
 	r := rates{window: cfg.Window, failureRate: cfg.FailureRate, slowRate: cfg.SlowCallRate,

@@ -29,13 +29,52 @@ type OpenError struct {
 	// State is Open, or HalfOpen when no trial permit was free.
 	State State
 	// RetryAfter is how long until the breaker admits a trial call: the
-	// rest of the open period, or 0 when half-open.
+	// rest of the open period, or 0 when half-open or forced open. It is
+	// never shorter than the truth, and may be longer by up to a
+	// millisecond, or, with the real clock and an open period of 500 ms
+	// or more, by the tick of a millisecond timer (within 1 % of the
+	// period): such rejections read no clock.
 	RetryAfter time.Duration
+	// Reason tells why the call was rejected.
+	Reason Reason
+}
+
+// Reason tells why a breaker rejected a call.
+type Reason int
+
+const (
+	// ReasonOpen: the breaker is open, until RetryAfter has passed.
+	ReasonOpen Reason = iota + 1
+	// ReasonNoPermit: the breaker is half-open and every trial permit
+	// is taken.
+	ReasonNoPermit
+	// ReasonForcedOpen: an operator forced the breaker open; it stays
+	// open until released.
+	ReasonForcedOpen
+)
+
+var reasonNames = [...]string{ReasonOpen: "open", ReasonNoPermit: "no-permit", ReasonForcedOpen: "forced-open"}
+
+func (r Reason) String() string {
+	if r > 0 && int(r) < len(reasonNames) {
+		return reasonNames[r]
+	}
+	return "Reason(" + strconv.Itoa(int(r)) + ")"
 }
 
 func (e *OpenError) Error() string {
-	if e.State == HalfOpen {
+	reason := e.Reason
+	if reason == 0 { // an OpenError made without one: as its State says
+		reason = ReasonOpen
+		if e.State == HalfOpen {
+			reason = ReasonNoPermit
+		}
+	}
+	switch reason {
+	case ReasonNoPermit:
 		return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is half-open and no trial permit is free"
+	case ReasonForcedOpen:
+		return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is forced open"
 	}
 	return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is open; retry after " + e.RetryAfter.String()
 }

@@ -40,9 +40,13 @@ const (
 	// EventStoreError: the Storage failed to reach its backing store (Err).
 	// The breaker goes on with the state it knows locally.
 	EventStoreError
-	// EventStoreCall: a call waited Latency on its Storage (a trial's
-	// permit or outcome, a trip, a manual transition). Closed-state calls
-	// never wait on the Storage and send none.
+	// EventStoreCall: a call waited Latency on its Storage: for a trial's
+	// permit or outcome, a manual transition, or a trip the breaker asks
+	// of the Storage (Binding.Transition; a shared store's, when its own
+	// view of the run reaches FailMax). A trip a store makes within
+	// Binding.Report, as the memory store does, waits on nothing and
+	// sends none; closed-state calls never wait on the Storage and send
+	// none. Only listeners that want it make the breaker time its calls.
 	EventStoreCall
 )
 

@@ -79,15 +79,47 @@ func TestSlowCallRateTripsOnSlowSuccesses(t *testing.T) {
 	if err := b.Call(bg, slow); err != nil {
 		t.Fatal(err)
 	}
-	_ = b.Call(bg, succeed)
-	wantState(t, b, infuse.Closed)
-	// Rates are checked when a call fails or is slow: 1 slow of 2 is
-	// 50 %, but the fast call checks nothing; the next slow one trips.
-	if m := b.Metrics(); m.SlowCalls != 1 || m.SlowCallRate != 0.5 {
-		t.Fatalf("metrics %+v", m)
+	wantState(t, b, infuse.Closed) // 1 call: below MinCalls
+	// The fast success brings the window to MinCalls with 1 slow of 2:
+	// 50 %, and the breaker trips, whatever the last outcome was; the
+	// success still returns nil.
+	if err := b.Call(bg, succeed); err != nil {
+		t.Fatalf("the success that tripped it: %v", err)
 	}
-	if err := b.Call(bg, slow); err != nil { // a slow success is still a success
-		t.Fatalf("slow call: %v", err)
+	wantState(t, b, infuse.Open)
+}
+
+// Nine failures then one success: the window reaches MinCalls at 90 %
+// failures, and the success trips the breaker (resilience4j checks the
+// thresholds after every call once the window holds MinCalls). It used to
+// stay closed until the next failure, for ever if only successes followed.
+func TestASuccessThatFillsTheWindowTrips(t *testing.T) {
+	for _, w := range []infuse.Window{infuse.CountWindow(10)} {
+		b, _ := newBreaker(t, infuse.Config{FailMax: 1000, Window: w, MinCalls: 10, FailureRate: 0.5})
+		for range 9 {
+			_ = b.Call(bg, boom)
+		}
+		wantState(t, b, infuse.Closed)
+		if err := b.Call(bg, succeed); err != nil {
+			t.Fatalf("%v: the success that tripped it: %v", w, err)
+		}
+		wantState(t, b, infuse.Open)
+	}
+}
+
+// A time window with an injected clock checks its rates when a call moves
+// it to a new bucket: successes after failures, the window at MinCalls
+// over the threshold, trip it without another failure.
+func TestATimeWindowChecksItsRatesOnANewBucket(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{FailMax: 1000, Window: infuse.TimeWindow(10*time.Second, time.Second),
+		MinCalls: 10, FailureRate: 0.5})
+	for range 9 {
+		_ = b.Call(bg, boom)
+	}
+	_ = b.Call(bg, succeed) // 10 calls, 90 %: checked at the next bucket
+	clock.Advance(time.Second)
+	if err := b.Call(bg, succeed); err != nil {
+		t.Fatal(err)
 	}
 	wantState(t, b, infuse.Open)
 }
@@ -167,5 +199,21 @@ func TestNewRejectsBadRates(t *testing.T) {
 	}
 	if w := infuse.TimeWindow(time.Minute, time.Second); w.String() != "last 1m0s in 1s buckets" {
 		t.Fatal(w.String())
+	}
+}
+
+// Every unusable setting is a *ConfigError: windows too long to count in
+// buckets (they used to overflow and never trip), and a missing Name.
+func TestUnusableSettingsAreConfigErrors(t *testing.T) {
+	for _, cfg := range []infuse.Config{
+		{Name: "w", Window: infuse.TimeWindow(math.MaxInt64, time.Millisecond), FailureRate: 0.5},
+		{Name: "w", Window: infuse.TimeWindow(math.MaxInt64, time.Hour), FailureRate: 0.5},
+		{},
+	} {
+		_, err := infuse.New(cfg)
+		var ce *infuse.ConfigError
+		if !errors.As(err, &ce) {
+			t.Errorf("%+v: %v is not a *ConfigError", cfg.Window, err)
+		}
 	}
 }

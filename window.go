@@ -81,9 +81,14 @@ func (w Window) validate() error {
 	return nil
 }
 
-// buckets is the number of buckets of a time window.
-func (w Window) buckets() int {
-	return int((w.duration + w.bucket - 1) / w.bucket)
+// buckets is the number of buckets of a time window (without overflow,
+// whatever its durations).
+func (w Window) buckets() int64 {
+	n := int64(w.duration / w.bucket)
+	if w.duration%w.bucket != 0 {
+		n++
+	}
+	return n
 }
 
 const (
@@ -98,18 +103,25 @@ type tally struct {
 
 // meter is a window's implementation.
 type meter interface {
-	record(failed, slow bool)
+	// record counts a call; it reports whether the window may now hold
+	// rates over their thresholds that no failure has checked: a count
+	// window that has just reached MinCalls, a time window whose bucket
+	// moved (with an injected clock; with the real clock its timer
+	// checks, see timeMeter.onTick).
+	record(failed, slow bool) (check bool)
 	tally() tally
 }
 
 // newMeter makes a window's meter; cumulative asks a time window to keep
 // running totals as well, for a store that merges windows.
-func newMeter(w Window, clock Clock, real, cumulative bool) meter {
+func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) meter {
 	switch {
 	case w.IsZero():
 		return nil
 	case w.size != 0:
-		return newCountMeter(w.size)
+		m := newCountMeter(w.size)
+		m.minCalls = max(minCalls, 1)
+		return m
 	}
 	m := newTimeMeter(w, clock, real)
 	m.cum = cumulative
@@ -124,6 +136,7 @@ type countMeter struct {
 	calls    atomic.Int64
 	failures atomic.Int64
 	slow     atomic.Int64
+	minCalls int64
 }
 
 const (
@@ -145,12 +158,12 @@ func outcomeBits(failed, slow bool) uint32 {
 	return v
 }
 
-func (m *countMeter) record(failed, slow bool) {
+func (m *countMeter) record(failed, slow bool) (check bool) {
 	v := outcomeBits(failed, slow)
 	i := m.next.Add(1) - 1
 	old := m.slots[i%uint64(len(m.slots))].Swap(v)
 	if old == 0 {
-		m.calls.Add(1)
+		check = m.calls.Add(1) == m.minCalls
 	}
 	if d := int64(v&failBit)>>1 - int64(old&failBit)>>1; d != 0 {
 		m.failures.Add(d)
@@ -158,6 +171,7 @@ func (m *countMeter) record(failed, slow bool) {
 	if d := int64(v&slowBit)>>2 - int64(old&slowBit)>>2; d != 0 {
 		m.slow.Add(d)
 	}
+	return check
 }
 
 func (m *countMeter) tally() tally {
@@ -185,6 +199,10 @@ type timeMeter struct {
 	origin  time.Time
 	clock   Clock // nil with the real clock: the timer moves cur
 	advance sync.Mutex
+	// onTick, with the real clock, runs after the timer moves to a new
+	// bucket: the breaker checks its rates there, so that successes that
+	// bring the window to MinCalls over a threshold trip it.
+	onTick atomic.Pointer[func()]
 }
 
 // meterShards is how many rings a time window keeps. With 32, two
@@ -193,7 +211,7 @@ const meterShards = 32
 
 func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
 	slots := int64(1)
-	for slots < int64(w.buckets()) {
+	for slots < w.buckets() {
 		slots <<= 1
 	}
 	// Three counters a slot and three running totals, rounded up to whole
@@ -202,7 +220,7 @@ func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
 	stride := (slots*3+3+7)/8*8 + 8
 	m := &timeMeter{
 		nums: make([]atomic.Int64, slots), counts: make([]atomic.Int64, meterShards*stride),
-		stride: stride, cumAt: slots * 3, mask: slots - 1, n: int64(w.buckets()), bucket: w.bucket, origin: clock.Now(),
+		stride: stride, cumAt: slots * 3, mask: slots - 1, n: w.buckets(), bucket: w.bucket, origin: clock.Now(),
 	}
 	for i := range m.nums {
 		m.nums[i].Store(-1)
@@ -219,6 +237,9 @@ func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
 	tick = func() {
 		if m := wm.Value(); m != nil && !m.stopped() {
 			m.moveTo(time.Now())
+			if f := m.onTick.Load(); f != nil {
+				(*f)()
+			}
 			time.AfterFunc(m.bucket, tick)
 		}
 	}
@@ -265,10 +286,17 @@ func (m *timeMeter) current() int64 {
 	return m.cur.Load()
 }
 
-func (m *timeMeter) record(failed, slow bool) {
-	b := m.current()
+func (m *timeMeter) record(failed, slow bool) (check bool) {
+	var b int64
+	if m.clock != nil {
+		was := m.cur.Load()
+		b = m.moveTo(m.clock.Now())
+		check = b != was
+	} else {
+		b = m.cur.Load()
+	}
 	if b < 0 {
-		return
+		return false
 	}
 	sh := stackShard() * m.stride
 	i := sh + (b&m.mask)*3
@@ -289,6 +317,7 @@ func (m *timeMeter) record(failed, slow bool) {
 			m.counts[i+2].Add(1)
 		}
 	}
+	return check
 }
 
 // cumulative is every call recorded since the meter began.

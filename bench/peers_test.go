@@ -435,3 +435,49 @@ func TestPeersBehave(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkOpenParallel is an outage as a busy service sees it: every
+// goroutine's call rejected, for the breakers whose rejection is cheap
+// enough to matter (infuse bare and watched, eapache, gobreaker v2).
+func BenchmarkOpenParallel(b *testing.B) {
+	rejecting := map[string]func(b *testing.B) func() error{
+		"infuse": func(b *testing.B) func() error {
+			br := newInfuse(b)
+			_ = br.Open(ctx)
+			return func() error { return br.Call(ctx, noop) }
+		},
+		"infuse-prom": func(b *testing.B) func() error {
+			br := newInfuseProm(b)
+			_ = br.Open(ctx)
+			return func() error { return br.Call(ctx, noop) }
+		},
+		"eapache": func(b *testing.B) func() error {
+			br := newEapache()
+			for range 5 {
+				_ = br.Run(plainFail)
+			}
+			return func() error { return br.Run(plainOK) }
+		},
+		"gobreaker-v2": func(b *testing.B) func() error {
+			cb := newGobreakerV2()
+			for cb.State() != gobreakerv2.StateOpen {
+				_, _ = cb.Execute(gobreaker2Fail)
+			}
+			return func() error { _, err := cb.Execute(gobreaker2OK); return err }
+		},
+	}
+	for _, name := range []string{"infuse", "infuse-prom", "eapache", "gobreaker-v2"} {
+		b.Run("lib="+name, func(b *testing.B) {
+			call := rejecting[name](b)
+			if call() == nil {
+				b.Fatal("not rejecting")
+			}
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_ = call()
+				}
+			})
+		})
+	}
+}
