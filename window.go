@@ -159,9 +159,20 @@ func outcomeBits(failed, slow bool) uint32 {
 }
 
 func (m *countMeter) record(failed, slow bool) (check bool) {
+	if !failed && !slow && m.failures.Load() == 0 && m.slow.Load() == 0 && m.calls.Load() == int64(len(m.slots)) {
+		// A full window of plain successes: one more changes nothing, and
+		// where the ring stands does not matter until an outcome of
+		// another kind comes (it then evicts after n more calls, as it
+		// should). So the common call writes nothing shared.
+		return false
+	}
 	v := outcomeBits(failed, slow)
 	i := m.next.Add(1) - 1
-	old := m.slots[i%uint64(len(m.slots))].Swap(v)
+	slot := &m.slots[i%uint64(len(m.slots))]
+	if slot.Load() == v {
+		return false // the same outcome as the call it evicts: nothing changes
+	}
+	old := slot.Swap(v)
 	if old == 0 {
 		check = m.calls.Add(1) == m.minCalls
 	}
