@@ -191,7 +191,11 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 		}
 	case Open:
 		e.tripped = s.Failures
-		e.openedMono = int64(s.OpenedAt.Sub(coarseBase))
+		if b.realClock && !s.OpenedAt.IsZero() {
+			// Through the system clock, so that an OpenedAt without a
+			// monotonic reading (a store's) is measured as it is.
+			e.openedMono = int64(time.Since(coarseBase)) - int64(time.Since(s.OpenedAt))
+		}
 	case HalfOpen:
 		e.successes.Store(int64(s.Successes))
 	}

@@ -131,6 +131,11 @@ func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(conte
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
+	if e.state == Open {
+		if err := b.rejectFast(e); err != nil {
+			return zero, err
+		}
+	}
 	t, err := b.admitSlow(ctx, e)
 	if err != nil {
 		return zero, err
@@ -166,6 +171,11 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 	e := b.cur.Load()
 	if e.gate.Load() == 0 {
 		return e.done, nil
+	}
+	if e.state == Open {
+		if err := b.rejectFast(e); err != nil {
+			return nil, err
+		}
 	}
 	t, err := b.admitSlow(ctx, e)
 	if err != nil {
@@ -273,8 +283,11 @@ func (b *Breaker) rejectFast(e *epoch) error {
 	if !ok {
 		return nil
 	}
-	left := time.Duration(e.openedMono + int64(openFor) - now)
-	if left <= 0 {
+	left := min(time.Duration(e.openedMono+int64(openFor)-now), openFor)
+	if left <= max(coarseMargin, openFor/10) {
+		// Near the end the system clock decides: a timer starved of CPU
+		// moves the coarse clock late, and no call may be rejected once
+		// the period is over.
 		return nil
 	}
 	return b.rejectOpen(e, left)
@@ -483,7 +496,13 @@ func (b *Breaker) rateTrip(e *epoch) bool {
 	if e.meter == nil || b.cur.Load() != e || e.mode == ModeDisabled || b.fleetWindow {
 		return false // the store trips on the fleet's window instead
 	}
-	if t := e.meter.tally(); b.rates.exceeded(t) {
+	exceeded := b.rates.exceeded(e.meter.tally())
+	if m, ok := e.meter.(*timeMeter); ok && !exceeded {
+		if last := m.last.Swap(nil); last != nil {
+			exceeded = b.rates.exceeded(*last)
+		}
+	}
+	if exceeded {
 		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))))
 	}
 	return false

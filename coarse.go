@@ -23,11 +23,24 @@ const (
 	// coarseMinOpen is the shortest open period whose rejections read the
 	// coarse clock: a tick, even a late one, is well within 1 % of it.
 	coarseMinOpen = 500 * time.Millisecond
+	// coarseMargin is, with a tenth of the open period if longer, how
+	// close to its end a rejection reads the system clock.
+	coarseMargin = 50 * time.Millisecond
+	// coarseSample is how many reads of a shard read the system clock once.
+	coarseSample = 64
 )
 
 type coarseClock struct {
 	now  atomic.Int64 // since coarseBase at the last tick; 0 while stopped
 	used atomic.Bool  // read since the last tick
+	// reads counts reads per shard (see stackShard): every coarseSample-th
+	// read of a shard reads the system clock and moves now on, so that a
+	// timer starved of CPU by the very goroutines that reject leaves the
+	// clock at most that many of their rejections behind.
+	reads [meterShards]struct {
+		n atomic.Uint64
+		_ [120]byte
+	}
 
 	mu      sync.Mutex
 	idle    int
@@ -44,6 +57,15 @@ func (c *coarseClock) read() (now int64, ok bool) {
 	if now = c.now.Load(); now == 0 {
 		c.start()
 		return 0, false
+	}
+	if c.reads[stackShard()].n.Add(1)%coarseSample == 0 {
+		t := max(int64(time.Since(coarseBase)), 1)
+		for cur := now; t > cur && !c.now.CompareAndSwap(cur, t); cur = c.now.Load() {
+			if cur == 0 {
+				return 0, false // stopped meanwhile
+			}
+		}
+		now = max(now, t)
 	}
 	return now, true
 }

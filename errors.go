@@ -30,10 +30,13 @@ type OpenError struct {
 	State State
 	// RetryAfter is how long until the breaker admits a trial call: the
 	// rest of the open period, or 0 when half-open or forced open. It is
-	// never shorter than the truth, and may be longer by up to a
-	// millisecond, or, with the real clock and an open period of 500 ms
-	// or more, by the tick of a millisecond timer (within 1 % of the
-	// period): such rejections read no clock.
+	// never shorter than the truth, and longer by up to a millisecond;
+	// with the real clock and an open period of 500 ms or more, by the
+	// tick of a millisecond timer, which such rejections read instead of
+	// the system clock: a millisecond or two, more only while the
+	// process is starved of CPU (the last tenth of the period, at least
+	// its last 50 ms, is always measured on the system clock, so no call
+	// is rejected once it is over).
 	RetryAfter time.Duration
 	// Reason tells why the call was rejected.
 	Reason Reason

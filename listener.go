@@ -95,16 +95,24 @@ type Event struct {
 
 // EventFilter is implemented by a Listener that wants only some kinds of
 // event: the breaker sends it no others. A breaker whose listeners all
-// leave out the call events (EventBeforeCall, EventSuccess, EventFailure,
-// EventRejected, EventIgnored) keeps the fast paths of a breaker with no
-// listener; monitoring that counts calls reads Breaker.Totals instead.
+// leave out the events of closed-state calls (EventBeforeCall,
+// EventSuccess, EventFailure, EventIgnored) keeps the fast paths of a
+// breaker with no listener; monitoring that counts calls reads
+// Breaker.Totals instead. Wants is asked once per kind, when the
+// listener is added.
 type EventFilter interface {
 	Wants(EventKind) bool
 }
 
 // ListenFor returns a Listener that passes l the events of kinds only.
 func ListenFor(l Listener, kinds ...EventKind) Listener {
+	if l == nil {
+		return nil
+	}
 	f := &kindFilter{l: l}
+	if inner, ok := l.(EventFilter); ok {
+		f.inner = inner
+	}
 	for _, k := range kinds {
 		if k > 0 && int(k) < len(eventKindNames) {
 			f.mask |= 1 << k
@@ -114,15 +122,20 @@ func ListenFor(l Listener, kinds ...EventKind) Listener {
 }
 
 type kindFilter struct {
-	l    Listener
-	mask uint32
+	l     Listener
+	mask  uint32
+	inner EventFilter // l's own filter, if it has one
 }
 
-func (f *kindFilter) OnEvent(e Event)        { f.l.OnEvent(e) }
-func (f *kindFilter) Wants(k EventKind) bool { return f.mask&(1<<k) != 0 }
+func (f *kindFilter) OnEvent(e Event) { f.l.OnEvent(e) }
+func (f *kindFilter) Wants(k EventKind) bool {
+	return f.mask&(1<<k) != 0 && (f.inner == nil || f.inner.Wants(k))
+}
 
-// callKinds are the events of calls, one or more a call.
-const callKinds = 1<<EventBeforeCall | 1<<EventSuccess | 1<<EventFailure | 1<<EventRejected | 1<<EventIgnored
+// callKinds are the events of closed-state calls, which take those calls
+// off their fast path (a rejection happens only in other states, whose
+// calls take the slow path anyway).
+const callKinds = 1<<EventBeforeCall | 1<<EventSuccess | 1<<EventFailure | 1<<EventIgnored
 
 // listenerSet is an immutable list of listeners, swapped whole on change.
 type listenerSet struct {

@@ -217,3 +217,45 @@ func TestUnusableSettingsAreConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// With the real clock, a time window's timer checks the rates on the
+// window at its fullest, before the next bucket drops the oldest calls:
+// nine failures and a success in a one-bucket window trip the breaker when
+// the bucket ends (it used to check only the emptied window, and stay
+// closed for ever).
+func TestATimeWindowsTimerChecksTheFullWindow(t *testing.T) {
+	for _, w := range []infuse.Window{infuse.TimeWindow(time.Second, time.Second), infuse.TimeWindow(2*time.Second, time.Second)} {
+		synctest.Test(t, func(t *testing.T) {
+			b, err := infuse.New(infuse.Config{Name: "tw", FailMax: 1000, Window: w, MinCalls: 10, FailureRate: 0.5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 9 {
+				_ = b.Call(bg, boom)
+			}
+			time.Sleep(time.Second - time.Millisecond)
+			if err := b.Call(bg, succeed); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(2 * time.Second)
+			if b.State() != infuse.Open {
+				t.Fatalf("%v: %v after the bucket ended, %+v", w, b.State(), b.Metrics())
+			}
+			_ = b.Close(bg) // stops the window's timer
+		})
+	}
+}
+
+// The same with an injected clock and a one-bucket window: the call that
+// moves the window to a new bucket checks the full one before it goes.
+func TestAOneBucketWindowChecksTheFullWindow(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{FailMax: 1000, Window: infuse.TimeWindow(10*time.Second, 10*time.Second),
+		MinCalls: 10, FailureRate: 0.5})
+	for range 9 {
+		_ = b.Call(bg, boom)
+	}
+	_ = b.Call(bg, succeed)
+	clock.Advance(10 * time.Second)
+	_ = b.Call(bg, succeed)
+	wantState(t, b, infuse.Open)
+}

@@ -8,7 +8,8 @@ import "sync/atomic"
 type Totals struct {
 	// Successes, Failures and Ignored are the calls that ran, by outcome
 	// (an excluded error is a success, a panic a failure; a call the
-	// caller cancelled is ignored). Rejections are the calls refused
+	// caller cancelled is ignored; one whose function called
+	// runtime.Goexit is not counted). Rejections are the calls refused
 	// without running.
 	Successes, Failures, Ignored, Rejections uint64
 	// Transitions are the state changes, made here or observed in the

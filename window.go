@@ -214,6 +214,11 @@ type timeMeter struct {
 	// bucket: the breaker checks its rates there, so that successes that
 	// bring the window to MinCalls over a threshold trip it.
 	onTick atomic.Pointer[func()]
+	// last is the window as it stood when the current bucket began, at
+	// its fullest, taken by the breaker's next rate check: successes that
+	// brought it to MinCalls over a threshold trip the breaker even when
+	// the next bucket drops the oldest calls.
+	last atomic.Pointer[tally]
 }
 
 // meterShards is how many rings a time window keeps. With 32, two
@@ -274,6 +279,12 @@ func (m *timeMeter) moveTo(now time.Time) int64 {
 	m.advance.Lock()
 	defer m.advance.Unlock()
 	cur = m.cur.Load()
+	if target > cur && cur >= 0 {
+		// The window at its fullest, before the oldest bucket goes: the
+		// rates are checked on it too (see last).
+		t := m.tallyAt(cur)
+		m.last.Store(&t)
+	}
 	for b := max(cur+1, target-int64(len(m.nums))+1); b <= target; b++ {
 		slot := b & m.mask
 		for sh := int64(0); sh < meterShards; sh++ {
@@ -353,8 +364,10 @@ func stackShard() int64 {
 	return int64(h >> (64 - 5)) // meterShards is 32
 }
 
-func (m *timeMeter) tally() tally {
-	cur := m.current()
+func (m *timeMeter) tally() tally { return m.tallyAt(m.current()) }
+
+// tallyAt is the window whose newest bucket is cur.
+func (m *timeMeter) tallyAt(cur int64) tally {
 	var t tally
 	for slot := range m.nums {
 		if num := m.nums[slot].Load(); num < 0 || num > cur || num <= cur-m.n {

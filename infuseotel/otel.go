@@ -45,6 +45,12 @@ type Instruments struct {
 
 	mu       sync.Mutex
 	watching map[*infuse.Breaker]func()
+	// base keeps, by name, what breakers unwatched had counted (at most
+	// max names, the oldest dropped first), so that a breaker watched
+	// again under the name goes on from it: a monotonic sum never goes
+	// back.
+	base  map[string]infuse.Totals
+	order []string
 }
 
 // ErrTooManyBreakers is Watch's error past Options.MaxBreakers.
@@ -97,11 +103,12 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 		return nil, fmt.Errorf("infuseotel: %w", err)
 	}
 	in.reg, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
-		for _, b := range in.watched() {
+		for _, wb := range in.watched() {
+			b := wb.b
 			m := b.Metrics()
 			name := attribute.String("infuse.breaker", m.Name)
 			attrs := metric.WithAttributes(name)
-			t := b.Totals()
+			t := add(wb.base, b.Totals())
 			o.ObserveInt64(calls, int64(t.Successes), metric.WithAttributes(name, success))
 			o.ObserveInt64(calls, int64(t.Failures), metric.WithAttributes(name, failure))
 			o.ObserveInt64(calls, int64(t.Ignored), metric.WithAttributes(name, ignored))
@@ -131,14 +138,27 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 	return in, nil
 }
 
-func (in *Instruments) watched() []*infuse.Breaker {
+// watchedBreaker is a watched breaker and what its name counted before it.
+type watchedBreaker struct {
+	b    *infuse.Breaker
+	base infuse.Totals
+}
+
+func (in *Instruments) watched() []watchedBreaker {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	out := make([]*infuse.Breaker, 0, len(in.watching))
+	out := make([]watchedBreaker, 0, len(in.watching))
 	for b := range in.watching {
-		out = append(out, b)
+		out = append(out, watchedBreaker{b, in.base[b.Name()]})
 	}
 	return out
+}
+
+// add sums two breakers' totals.
+func add(a, b infuse.Totals) infuse.Totals {
+	return infuse.Totals{Successes: a.Successes + b.Successes, Failures: a.Failures + b.Failures,
+		Ignored: a.Ignored + b.Ignored, Rejections: a.Rejections + b.Rejections,
+		Transitions: a.Transitions + b.Transitions, StoreErrors: a.StoreErrors + b.StoreErrors}
 }
 
 // Watch starts recording b's figures.
@@ -165,6 +185,20 @@ func (in *Instruments) Unwatch(b *infuse.Breaker) {
 	in.mu.Lock()
 	remove, ok := in.watching[b]
 	delete(in.watching, b)
+	if ok {
+		if in.base == nil {
+			in.base = make(map[string]infuse.Totals)
+		}
+		name := b.Name()
+		if _, had := in.base[name]; !had {
+			in.order = append(in.order, name)
+		}
+		in.base[name] = add(in.base[name], b.Totals())
+		for len(in.base) > in.max && len(in.order) > 0 {
+			delete(in.base, in.order[0])
+			in.order = in.order[1:]
+		}
+	}
 	in.mu.Unlock()
 	if ok {
 		remove()

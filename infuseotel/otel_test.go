@@ -169,3 +169,33 @@ func TestUnits(t *testing.T) {
 		}
 	}
 }
+
+// A breaker replaced by another of its name goes on from its counts: the
+// monotonic sum never goes back.
+func TestCountsGoOnAcrossAReplacedBreaker(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+	in, _ := infuseotel.New(provider.Meter("t"), infuseotel.Options{})
+	defer in.Close()
+	first, _ := infuse.New(infuse.Config{Name: "db"})
+	_ = in.Watch(first)
+	for range 10 {
+		_ = first.Call(context.Background(), func(context.Context) error { return nil })
+	}
+	in.Unwatch(first)
+	second, _ := infuse.New(infuse.Config{Name: "db"})
+	_ = in.Watch(second)
+	_ = second.Call(context.Background(), func(context.Context) error { return nil })
+	var rm metricdata.ResourceMetrics
+	_ = reader.Collect(context.Background(), &rm)
+	for _, m := range rm.ScopeMetrics[0].Metrics {
+		if m.Name != "infuse.breaker.calls" {
+			continue
+		}
+		for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+			if v, _ := dp.Attributes.Value("infuse.outcome"); v.AsString() == "success" && dp.Value != 11 {
+				t.Fatalf("successes %d, want 11", dp.Value)
+			}
+		}
+	}
+}

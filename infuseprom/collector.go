@@ -24,6 +24,7 @@ package infuseprom
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -50,10 +51,17 @@ type Collector struct {
 	mu       sync.Mutex
 	watching map[*infuse.Breaker]*watched
 	names    map[string]*infuse.Breaker
+	// retired keeps the figures of breakers unwatched, by name (at most
+	// max of them, the oldest dropped first), so that a breaker watched
+	// again under the name (a registry's replacement) goes on from them:
+	// counters never go back.
+	retired map[string]*watched
+	order   []string
 }
 
 type watched struct {
 	remove       func()
+	base         infuse.Totals // what breakers of this name counted before this one
 	storeCount   atomic.Uint64
 	storeSum     atomic.Int64 // ns
 	storeBuckets [len(storeBuckets)]atomic.Uint64
@@ -119,7 +127,12 @@ func (c *Collector) Watch(b *infuse.Breaker) error {
 	if len(c.watching) >= c.max {
 		return fmt.Errorf("%w: %d watched", ErrTooManyBreakers, c.max)
 	}
-	w := &watched{}
+	w, ok := c.retired[b.Name()]
+	if ok {
+		delete(c.retired, b.Name())
+	} else {
+		w = &watched{}
+	}
 	b.Totals() // the breaker counts its calls from now on
 	w.remove = b.AddListener(infuse.ListenFor(infuse.ListenerFunc(w.count), infuse.EventStoreCall))
 	c.watching[b] = w
@@ -134,11 +147,40 @@ func (c *Collector) Unwatch(b *infuse.Breaker) {
 	if ok {
 		delete(c.watching, b)
 		delete(c.names, b.Name())
+		w.base = add(w.base, b.Totals())
+		if c.retired == nil {
+			c.retired = make(map[string]*watched)
+		}
+		c.retired[b.Name()] = w
+		c.order = append(c.order, b.Name())
+		for len(c.retired) > c.max && len(c.order) > 0 {
+			delete(c.retired, c.order[0])
+			c.order = c.order[1:]
+		}
+		if len(c.order) > 2*c.max { // names watched again since: drop them
+			kept := c.order[:0]
+			seen := make(map[string]bool, len(c.retired))
+			for i := len(c.order) - 1; i >= 0; i-- {
+				if n := c.order[i]; c.retired[n] != nil && !seen[n] {
+					seen[n] = true
+					kept = append(kept, n)
+				}
+			}
+			slices.Reverse(kept)
+			c.order = kept
+		}
 	}
 	c.mu.Unlock()
 	if ok {
 		w.remove()
 	}
+}
+
+// add sums two breakers' totals.
+func add(a, b infuse.Totals) infuse.Totals {
+	return infuse.Totals{Successes: a.Successes + b.Successes, Failures: a.Failures + b.Failures,
+		Ignored: a.Ignored + b.Ignored, Rejections: a.Rejections + b.Rejections,
+		Transitions: a.Transitions + b.Transitions, StoreErrors: a.StoreErrors + b.StoreErrors}
 }
 
 func (w *watched) count(e infuse.Event) {
@@ -183,7 +225,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge("state_open", boolValue(m.State == infuse.Open))
 		gauge("state_half_open", boolValue(m.State == infuse.HalfOpen))
 		gauge("forced", boolValue(m.Mode != infuse.ModeNormal))
-		t := b.Totals()
+		t := add(w.base, b.Totals())
 		counter("successes_total", t.Successes)
 		counter("failures_total", t.Failures)
 		counter("ignored_total", t.Ignored)

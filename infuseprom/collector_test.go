@@ -186,3 +186,23 @@ func Example() {
 	}
 	// Output: infuse_breaker_successes_total 1
 }
+
+// A breaker replaced by another of its name (a registry's eviction and
+// creation) goes on from its counts: counters never go back.
+func TestCountersGoOnAcrossAReplacedBreaker(t *testing.T) {
+	c, _ := infuseprom.New(infuseprom.Options{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	first, _ := infuse.New(infuse.Config{Name: "db"})
+	_ = c.Watch(first)
+	for range 10 {
+		_ = first.Call(bg, func(context.Context) error { return nil })
+	}
+	c.Unwatch(first)
+	second, _ := infuse.New(infuse.Config{Name: "db"})
+	_ = c.Watch(second)
+	_ = second.Call(bg, func(context.Context) error { return nil })
+	if v, ok := value(scrape(t, reg), "infuse_breaker_successes_total", "db"); !ok || v != 11 {
+		t.Fatalf("successes_total %v, want 11", v)
+	}
+}
