@@ -31,8 +31,10 @@ const (
 )
 
 type coarseClock struct {
+	_    [64]byte     // now and used on a line of their own
 	now  atomic.Int64 // since coarseBase at the last tick; 0 while stopped
 	used atomic.Bool  // read since the last tick
+	_    [55]byte
 	// reads counts reads per shard (see stackShard): every coarseSample-th
 	// read of a shard reads the system clock and moves now on, so that a
 	// timer starved of CPU by the very goroutines that reject leaves the
@@ -60,7 +62,9 @@ func (c *coarseClock) read() (now int64, ok bool) {
 	}
 	if c.reads[stackShard()].n.Add(1)%coarseSample == 0 {
 		t := max(int64(time.Since(coarseBase)), 1)
-		for cur := now; t > cur && !c.now.CompareAndSwap(cur, t); cur = c.now.Load() {
+		// Written only when the timer is behind by more than a tick, so
+		// that a healthy clock's line stays shared by the readers.
+		for cur := now; t > cur+int64(coarseTick) && !c.now.CompareAndSwap(cur, t); cur = c.now.Load() {
 			if cur == 0 {
 				return 0, false // stopped meanwhile
 			}
