@@ -17,6 +17,16 @@ type Totals struct {
 	Transitions, StoreErrors uint64
 }
 
+// Add returns the sum of t and u: a collector that follows breakers of one
+// name across replacements (a registry's eviction and creation) adds the
+// totals of the ones it no longer watches, so that its counters never go
+// back.
+func (t Totals) Add(u Totals) Totals {
+	return Totals{Successes: t.Successes + u.Successes, Failures: t.Failures + u.Failures,
+		Ignored: t.Ignored + u.Ignored, Rejections: t.Rejections + u.Rejections,
+		Transitions: t.Transitions + u.Transitions, StoreErrors: t.StoreErrors + u.StoreErrors}
+}
+
 // Totals returns the breaker's running totals. The breaker counts calls
 // from the first time Totals is called (a monitoring integration calls it
 // when it starts watching); until then counting costs nothing, and

@@ -108,7 +108,7 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 			m := b.Metrics()
 			name := attribute.String("infuse.breaker", m.Name)
 			attrs := metric.WithAttributes(name)
-			t := add(wb.base, b.Totals())
+			t := wb.base.Add(b.Totals())
 			o.ObserveInt64(calls, int64(t.Successes), metric.WithAttributes(name, success))
 			o.ObserveInt64(calls, int64(t.Failures), metric.WithAttributes(name, failure))
 			o.ObserveInt64(calls, int64(t.Ignored), metric.WithAttributes(name, ignored))
@@ -154,12 +154,6 @@ func (in *Instruments) watched() []watchedBreaker {
 	return out
 }
 
-// add sums two breakers' totals.
-func add(a, b infuse.Totals) infuse.Totals {
-	return infuse.Totals{Successes: a.Successes + b.Successes, Failures: a.Failures + b.Failures,
-		Ignored: a.Ignored + b.Ignored, Rejections: a.Rejections + b.Rejections,
-		Transitions: a.Transitions + b.Transitions, StoreErrors: a.StoreErrors + b.StoreErrors}
-}
 
 // Watch starts recording b's figures.
 func (in *Instruments) Watch(b *infuse.Breaker) error {
@@ -193,7 +187,7 @@ func (in *Instruments) Unwatch(b *infuse.Breaker) {
 		if _, had := in.base[name]; !had {
 			in.order = append(in.order, name)
 		}
-		in.base[name] = add(in.base[name], b.Totals())
+		in.base[name] = in.base[name].Add(b.Totals())
 		for len(in.base) > in.max && len(in.order) > 0 {
 			delete(in.base, in.order[0])
 			in.order = in.order[1:]

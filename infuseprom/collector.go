@@ -147,7 +147,7 @@ func (c *Collector) Unwatch(b *infuse.Breaker) {
 	if ok {
 		delete(c.watching, b)
 		delete(c.names, b.Name())
-		w.base = add(w.base, b.Totals())
+		w.base = w.base.Add(b.Totals())
 		if c.retired == nil {
 			c.retired = make(map[string]*watched)
 		}
@@ -176,12 +176,6 @@ func (c *Collector) Unwatch(b *infuse.Breaker) {
 	}
 }
 
-// add sums two breakers' totals.
-func add(a, b infuse.Totals) infuse.Totals {
-	return infuse.Totals{Successes: a.Successes + b.Successes, Failures: a.Failures + b.Failures,
-		Ignored: a.Ignored + b.Ignored, Rejections: a.Rejections + b.Rejections,
-		Transitions: a.Transitions + b.Transitions, StoreErrors: a.StoreErrors + b.StoreErrors}
-}
 
 func (w *watched) count(e infuse.Event) {
 	if e.Kind != infuse.EventStoreCall {
@@ -225,7 +219,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge("state_open", boolValue(m.State == infuse.Open))
 		gauge("state_half_open", boolValue(m.State == infuse.HalfOpen))
 		gauge("forced", boolValue(m.Mode != infuse.ModeNormal))
-		t := add(w.base, b.Totals())
+		t := w.base.Add(b.Totals())
 		counter("successes_total", t.Successes)
 		counter("failures_total", t.Failures)
 		counter("ignored_total", t.Ignored)
