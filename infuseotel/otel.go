@@ -154,7 +154,6 @@ func (in *Instruments) watched() []watchedBreaker {
 	return out
 }
 
-
 // Watch starts recording b's figures.
 func (in *Instruments) Watch(b *infuse.Breaker) error {
 	in.mu.Lock()

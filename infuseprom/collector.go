@@ -176,7 +176,6 @@ func (c *Collector) Unwatch(b *infuse.Breaker) {
 	}
 }
 
-
 func (w *watched) count(e infuse.Event) {
 	if e.Kind != infuse.EventStoreCall {
 		return
