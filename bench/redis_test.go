@@ -206,7 +206,9 @@ func BenchmarkRedisCommands(b *testing.B) {
 				if every > 0 && i%every == 0 {
 					fn = func(context.Context) error { return errBoom }
 				}
-				_ = br.Call(ctx, fn)
+				if err := br.Call(ctx, fn); errors.Is(err, infuse.ErrOpen) {
+					b.Fatal("rejected: the loop would time rejections") // FailMax is far away
+				}
 			}
 			_ = store.Sync(ctx)
 			used := commands(b, stats) - before - 3 // INFO, and Sync's PUBLISH and its own flush check

@@ -16,37 +16,40 @@ import (
 
 type windowPeer struct {
 	name string
-	new  func(tb testing.TB) func()
+	// new returns one closed-state call that succeeds; an error means
+	// the breaker rejected it, and the loop stops (it would time
+	// rejections).
+	new func(tb testing.TB) func() error
 }
 
-func newRateInfuse(tb testing.TB, w infuse.Window) func() {
+func newRateInfuse(tb testing.TB, w infuse.Window) func() error {
 	b, err := infuse.New(infuse.Config{Name: "bench", Window: w, FailureRate: 0.5, MinCalls: 20, ResetTimeout: time.Hour})
 	if err != nil {
 		tb.Fatal(err)
 	}
 	ctx, fn := context.Background(), func(context.Context) error { return nil }
-	return func() { _ = b.Call(ctx, fn) }
+	return func() error { return b.Call(ctx, fn) }
 }
 
 var windowPeers = []windowPeer{
-	{"infuse-time-window", func(tb testing.TB) func() {
+	{"infuse-time-window", func(tb testing.TB) func() error {
 		return newRateInfuse(tb, infuse.TimeWindow(10*time.Second, time.Second))
 	}},
-	{"infuse-count-window", func(tb testing.TB) func() {
+	{"infuse-count-window", func(tb testing.TB) func() error {
 		return newRateInfuse(tb, infuse.CountWindow(100))
 	}},
-	{"failsafe-go-time-window", func(tb testing.TB) func() {
+	{"failsafe-go-time-window", func(tb testing.TB) func() error {
 		cb := circuitbreaker.NewBuilder[any]().WithFailureRateThreshold(0.5, 20, 10*time.Second).WithDelay(time.Hour).Build()
-		return func() { _ = failsafePermit(cb) }
+		return func() error { return failsafePermit(cb) }
 	}},
-	{"gobreaker-v2-rolling-window", func(tb testing.TB) func() {
+	{"gobreaker-v2-rolling-window", func(tb testing.TB) func() error {
 		cb := gobreakerv2.NewCircuitBreaker[struct{}](gobreakerv2.Settings{
 			Name: "bench", Interval: 10 * time.Second, BucketPeriod: time.Second, Timeout: time.Hour,
 			ReadyToTrip: func(c gobreakerv2.Counts) bool {
 				return c.Requests >= 20 && c.TotalFailures*2 >= c.Requests
 			},
 		})
-		return func() { _, _ = cb.Execute(gobreaker2OK) }
+		return func() error { _, err := cb.Execute(gobreaker2OK); return err }
 	}},
 }
 
@@ -56,7 +59,9 @@ func BenchmarkWindowClosed(b *testing.B) {
 			call := p.new(b)
 			b.ReportAllocs()
 			for b.Loop() {
-				call()
+				if err := call(); err != nil {
+					b.Fatal(err)
+				}
 			}
 		})
 	}
@@ -69,7 +74,9 @@ func BenchmarkWindowClosedParallel(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					call()
+					if err := call(); err != nil {
+						panic(err) // b.Fatal is not for RunParallel's goroutines
+					}
 				}
 			})
 		})
