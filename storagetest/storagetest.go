@@ -421,6 +421,101 @@ var cases = []testCase{
 			t.Fatalf("settling a permit twice counted twice: %+v changed=%v", snap, changed)
 		}
 	}},
+	{"ForcedOpenHoldsFleetWideUntilReleased", func(t *testing.T, s *suite) {
+		a, b := s.bind(t, "forced", infuse.Closed), s.bind(t, "forced", infuse.Closed)
+		snap, err := a.SetMode(bg, infuse.ModeForcedOpen)
+		if err != nil || snap.State != infuse.Open || snap.Mode != infuse.ModeForcedOpen {
+			t.Fatalf("SetMode(forced open): %+v %v", snap, err)
+		}
+		s.sync(t)
+		if got := b.Snapshot(); got.State != infuse.Open || got.Mode != infuse.ModeForcedOpen {
+			t.Fatalf("the other member: %+v", got)
+		}
+		s.advance(s.pol().ResetTimeout + s.h.Slack + time.Millisecond)
+		if _, _, ok := b.Acquire(bg); ok {
+			t.Fatal("a trial permit while forced open")
+		}
+		if _, changed := s.transition(t, b, infuse.Transition{From: b.Snapshot().Generation, To: infuse.Closed}); changed {
+			t.Fatal("an automatic transition ended a forced mode")
+		}
+		snap, err = b.SetMode(bg, infuse.ModeNormal)
+		if err != nil || snap.State != infuse.Closed || snap.Mode != infuse.ModeNormal {
+			t.Fatalf("release: %+v %v", snap, err)
+		}
+		s.sync(t)
+		if got := a.Snapshot(); got.State != infuse.Closed || got.Mode != infuse.ModeNormal {
+			t.Fatalf("the other member after the release: %+v", got)
+		}
+	}},
+	{"DisabledCountsAndNeverTrips", func(t *testing.T, s *suite) {
+		m := s.bind(t, "disabled", infuse.Closed)
+		snap, err := m.SetMode(bg, infuse.ModeDisabled)
+		if err != nil || snap.State != infuse.Closed || snap.Mode != infuse.ModeDisabled {
+			t.Fatalf("SetMode(disabled): %+v %v", snap, err)
+		}
+		report(m, snap.Generation, infuse.Failure, 2*s.pol().FailMax)
+		s.sync(t)
+		if got := m.Snapshot(); got.State != infuse.Closed || got.Mode != infuse.ModeDisabled {
+			t.Fatalf("failures tripped a disabled breaker: %+v", got)
+		}
+	}},
+	{"AReleasedPermitIsFreeForAnother", func(t *testing.T, s *suite) {
+		a, b := s.bind(t, "rel", infuse.HalfOpen), s.bind(t, "rel", infuse.HalfOpen)
+		p, _, ok := a.Acquire(bg)
+		if !ok {
+			t.Fatal("no first permit")
+		}
+		if _, _, ok := b.Acquire(bg); ok {
+			t.Fatal("a second permit with HalfOpenMaxCalls 1")
+		}
+		a.Release(p)
+		s.sync(t)
+		if _, snap, ok := b.Acquire(bg); !ok {
+			t.Fatalf("the released permit was not free: %+v", snap)
+		}
+	}},
+	{"TripsGrowWhileTrialsFailAndEndOnClose", func(t *testing.T, s *suite) {
+		m := s.bind(t, "trips", infuse.Closed)
+		snap, _ := s.transition(t, m, infuse.Transition{From: m.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		if snap.Trips != 1 {
+			t.Fatalf("first trip: Trips %d", snap.Trips)
+		}
+		for want := 2; want <= 3; want++ {
+			s.advance(s.pol().OpenFor(snap) + s.h.Slack + time.Millisecond)
+			p, _, ok := m.Acquire(bg)
+			if !ok {
+				t.Fatalf("no trial after the open period (trip %d)", want-1)
+			}
+			snap, _ = m.Settle(bg, p, infuse.Failure)
+			if snap.State != infuse.Open || snap.Trips != want {
+				t.Fatalf("failed trial %d: %+v", want-1, snap)
+			}
+		}
+		closed, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
+		if closed.Trips != 0 {
+			t.Fatalf("Trips %d after closing", closed.Trips)
+		}
+	}},
+	{"AnExpiredTrialDoesWhatTrialExpirySays", func(t *testing.T, s *suite) {
+		for _, c := range []struct {
+			expiry infuse.TrialExpiry
+			want   infuse.State
+		}{{infuse.ExpiryOpens, infuse.Open}, {infuse.ExpiryCloses, infuse.Closed}, {infuse.ExpiryFrees, infuse.HalfOpen}} {
+			// A suite of its own: the bindings' background work reads
+			// their policy, which must not change under them.
+			sub := &suite{h: s.h, store: s.store, policy: infuse.Policy{HalfOpenMaxWait: s.pol().ResetTimeout, TrialExpiry: c.expiry}}
+			name := "expiry" + c.want.String()
+			a, b := sub.bind(t, name, infuse.HalfOpen), sub.bind(t, name, infuse.HalfOpen)
+			if _, _, ok := a.Acquire(bg); !ok {
+				t.Fatalf("%v: no first permit", c.expiry)
+			}
+			sub.advance(sub.pol().HalfOpenMaxWait + s.h.Slack + 10*time.Millisecond)
+			_, snap, ok := b.Acquire(bg)
+			if snap.State != c.want || ok != (c.want == infuse.HalfOpen) {
+				t.Fatalf("%v: after the trial expired: %+v granted=%v", c.expiry, snap, ok)
+			}
+		}
+	}},
 	{"DoneContextCommitsNothing", func(t *testing.T, s *suite) {
 		m := s.bind(t, "ctx", infuse.Closed)
 		ctx, cancel := context.WithCancel(bg)
