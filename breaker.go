@@ -250,13 +250,13 @@ func (o origin) own() bool { return o >= answerMade }
 // adopt installs s if it is newer than the current generation, refreshes
 // the counters if it is the current one, and returns the current epoch.
 //
-// A change that an answer brings without its call having made it is
-// installed at once, but its event waits to learn who made it: a
-// concurrent call of this breaker whose answer says it made it, or the
-// store's Made, claims it (Event.Remote false); the store's Observe of it,
-// or a newer change, sends it as another breaker's. If neither comes once
-// the breaker's calls to its store are over, it goes out as another's
-// shortly after (see ownDone).
+// A change that an answer brings without its call having made it, while
+// other calls of this breaker to its store are in flight, is installed at
+// once but its event waits to learn who made it: a concurrent call whose
+// answer says it made it, or the store's Made, claims it (Event.Remote
+// false); the store's Observe of it, or a newer change, sends it as
+// another breaker's; else it goes out as another's when the last of those
+// calls ends (see ownDone).
 func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	cur := b.cur.Load()
 	if cur == nil {
@@ -301,7 +301,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
 			From: cur.state, To: s.State, Generation: s.Generation, Remote: o.remote(),
 		}
-		if o == answer {
+		if o == answer && b.calling.Load() > 1 {
 			b.unclaimed = ev
 			b.waiting.Store(true)
 		} else {
@@ -326,29 +326,19 @@ func madeIf(changed bool) origin {
 // caller calls ownDone once it has adopted the answer.
 func (b *Breaker) ownCall() { b.calling.Add(1) }
 
-// unclaimedGrace is how long a change's event waits for the store to say
-// who made it once the breaker's calls to its store are over.
-const unclaimedGrace = 20 * time.Millisecond
-
-// ownDone ends a call counted by ownCall. When the last one ends with a
-// change's event still waiting for its maker, the event goes out as
-// another breaker's unless the store says otherwise within
-// unclaimedGrace.
+// ownDone ends a call counted by ownCall. When the last one ends, a
+// change whose event waited for its maker and found none goes out as
+// another breaker's, on this goroutine (listeners run on the goroutine that
+// caused the event).
 func (b *Breaker) ownDone() {
-	if b.calling.Add(-1) != 0 || !b.waiting.Load() {
-		return
-	}
-	b.mu.Lock()
-	gen := b.unclaimed.Generation
-	b.mu.Unlock()
-	time.AfterFunc(unclaimedGrace, func() {
+	if b.calling.Add(-1) == 0 && b.waiting.Load() {
 		b.mu.Lock()
-		if b.waiting.Load() && b.unclaimed.Generation == gen && b.calling.Load() == 0 {
+		if b.calling.Load() == 0 {
 			b.flushWaiting()
 		}
 		b.mu.Unlock()
 		b.drain()
-	})
+	}
 }
 
 // resolve sends the waiting event of generation gen, which the store has

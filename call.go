@@ -429,7 +429,7 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 		if b.cur.Load() == e {
 			b.ownCall()
 			s, _ := b.bind.Report(e.gen, Success)
-			b.adopt(s, answer) // a success makes no transition
+			b.reported(e, s, false)
 			b.ownDone()
 		}
 	}
@@ -465,9 +465,9 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		b.bind.Report(e.gen, Failure)
 		return false // counted, never tripping
 	}
-	b.ownCall()
+	b.ownCall() // a Report can make a trip that a concurrent call learns of first
 	s, tripped := b.bind.Report(e.gen, Failure)
-	b.adopt(s, madeIf(tripped))
+	b.reported(e, s, tripped)
 	b.ownDone()
 	if tripped {
 		return true
@@ -476,6 +476,20 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		return b.rateTrip(e)
 	}
 	return b.trip(e, int(fm))
+}
+
+// reported takes the answer to a Report of closed epoch e: the trip it
+// made, or the merged counts of e's generation. A newer generation it
+// shows and did not make is another's doing, which the store tells the
+// breaker of itself (Observe, Made): taken from here, the breaker could
+// not tell who made it.
+func (b *Breaker) reported(e *epoch, s Snapshot, tripped bool) {
+	switch {
+	case tripped:
+		b.adopt(s, answerMade)
+	case s.Generation == e.gen:
+		b.adopt(s, answer)
+	}
 }
 
 // trip opens the breaker from closed epoch e; it reports whether this call
