@@ -24,7 +24,6 @@ package infuseprom
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -51,10 +50,11 @@ type Collector struct {
 	mu       sync.Mutex
 	watching map[*infuse.Breaker]*watched
 	names    map[string]*infuse.Breaker
-	// retired keeps the figures of breakers unwatched, by name (at most
-	// max of them, the oldest dropped first), so that a breaker watched
-	// again under the name (a registry's replacement) goes on from them:
-	// counters never go back.
+	// retired keeps the figures of names that have been unwatched (at
+	// most max names, the first retired dropped first; a name watched
+	// again stays, sharing them), so that a breaker watched again under
+	// the name (a registry's replacement) goes on from them: counters
+	// never go back.
 	retired map[string]*watched
 	order   []string
 }
@@ -128,9 +128,7 @@ func (c *Collector) Watch(b *infuse.Breaker) error {
 		return fmt.Errorf("%w: %d watched", ErrTooManyBreakers, c.max)
 	}
 	w, ok := c.retired[b.Name()]
-	if ok {
-		delete(c.retired, b.Name())
-	} else {
+	if !ok {
 		w = &watched{}
 	}
 	b.Totals() // the breaker counts its calls from now on
@@ -151,23 +149,13 @@ func (c *Collector) Unwatch(b *infuse.Breaker) {
 		if c.retired == nil {
 			c.retired = make(map[string]*watched)
 		}
+		if _, had := c.retired[b.Name()]; !had {
+			c.order = append(c.order, b.Name())
+		}
 		c.retired[b.Name()] = w
-		c.order = append(c.order, b.Name())
 		for len(c.retired) > c.max && len(c.order) > 0 {
 			delete(c.retired, c.order[0])
 			c.order = c.order[1:]
-		}
-		if len(c.order) > 2*c.max { // names watched again since: drop them
-			kept := c.order[:0]
-			seen := make(map[string]bool, len(c.retired))
-			for i := len(c.order) - 1; i >= 0; i-- {
-				if n := c.order[i]; c.retired[n] != nil && !seen[n] {
-					seen[n] = true
-					kept = append(kept, n)
-				}
-			}
-			slices.Reverse(kept)
-			c.order = kept
 		}
 	}
 	c.mu.Unlock()

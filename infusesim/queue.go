@@ -149,16 +149,7 @@ func (en *engine) after(d time.Duration, e event) {
 // clock to each one's time, and leaves the clock at until (never moving it
 // back).
 func (en *engine) runUntil(until time.Duration) {
-	for {
-		e, ok := en.q.pop(until)
-		if !ok {
-			break
-		}
-		if e.at > en.clock.since() {
-			en.clock.off.Store(int64(e.at))
-		}
-		en.dispatch(e)
-	}
+	en.runDue(until)
 	if until > en.clock.since() {
 		en.clock.off.Store(int64(until))
 	}
@@ -166,9 +157,13 @@ func (en *engine) runUntil(until time.Duration) {
 
 // runAll runs events until none is left; the clock stays at the last one's
 // time.
-func (en *engine) runAll() {
+func (en *engine) runAll() { en.runDue(maxDuration) }
+
+// runDue runs every event due at or before until, in order, moving the
+// clock to each one's time.
+func (en *engine) runDue(until time.Duration) {
 	for {
-		e, ok := en.q.pop(maxDuration)
+		e, ok := en.q.pop(until)
 		if !ok {
 			return
 		}

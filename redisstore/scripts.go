@@ -330,22 +330,18 @@ local function gone(B, c, now, corrupt)
   return out
 end
 
--- too_late answers a script run past its caller's deadline: nothing
--- done (but a restore), and changed 2 says why.
-local function too_late(B, c, r, now, corrupt, fresh)
+-- finish writes a state that was restored and answers with it unchanged
+-- (chg 0, or the chg given).
+local function finish(B, c, r, now, corrupt, fresh, chg)
   local n = trials(c, r, now)
   if fresh or corrupt == 1 then save(B, c, r, now, n) end
   if fresh then changed(B, c) end
-  return reply(r, now, n, 2, corrupt)
+  return reply(r, now, n, chg or 0, corrupt)
 end
 
--- finish writes a state that was restored and answers with it unchanged.
-local function finish(B, c, r, now, corrupt, fresh)
-  local n = trials(c, r, now)
-  if fresh or corrupt == 1 then save(B, c, r, now, n) end
-  if fresh then changed(B, c) end
-  return reply(r, now, n, 0, corrupt)
-end
+-- too_late answers a script run past its caller's deadline: nothing
+-- done (but a restore), and changed 2 says why.
+local function too_late(B, c, r, now, corrupt, fresh) return finish(B, c, r, now, corrupt, fresh, 2) end
 
 -- register records that member m has the breaker bound.
 local function register(B, m, kn, ttl)
