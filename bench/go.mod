@@ -1,12 +1,15 @@
 module github.com/infuse-go/infuse/bench
 
-go 1.26.8
+go 1.26.0
 
 require (
 	github.com/eapache/go-resiliency v1.7.0
 	github.com/failsafe-go/failsafe-go v0.9.8
 	github.com/go-redsync/redsync/v4 v4.18.1
-	github.com/infuse-go/infuse v0.0.0
+	github.com/infuse-go/infuse v0.0.0-00010101000000-000000000000
+	github.com/infuse-go/infuse/infuseotel v0.0.0-00010101000000-000000000000
+	github.com/infuse-go/infuse/infuseprom v0.0.0-00010101000000-000000000000
+	github.com/infuse-go/infuse/redisstore v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/sony/gobreaker v1.0.0
@@ -39,5 +42,3 @@ require (
 	github.com/bits-and-blooms/bitset v1.24.4 // indirect
 	github.com/cep21/circuit/v4 v4.1.0
 )
-
-replace github.com/infuse-go/infuse => ../

@@ -31,8 +31,8 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusesim"
-	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 var (

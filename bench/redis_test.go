@@ -18,8 +18,8 @@ import (
 	gobreakerv2 "github.com/sony/gobreaker/v2"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 // gobreakerRedis is gobreaker v2's SharedDataStore on Redis as its

@@ -12,8 +12,8 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
-	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 var (

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 // fleet builds n members of one breaker, each on a store of its own.

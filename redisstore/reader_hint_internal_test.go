@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/internal/redistest"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 // A hint that arrives while the member's sender is in a round waits for

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 // A failed trial opens the breaker again from when it failed, not from

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 // Load on Redis is what limits a fleet. These tests count the commands

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infuse-go/infuse/internal/redistest"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 // The store loads its scripts when it starts, and keeps their hashes.

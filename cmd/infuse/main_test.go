@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
 // binary is the infuse command, built once for the tests to run as a user

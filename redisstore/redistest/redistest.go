@@ -1,4 +1,4 @@
-// Package redistest runs real redis-server processes for tests: each on a
+// Package redistest runs throwaway redis-server processes for tests: each on a
 // free loopback port of its own, stopped when the test ends, and able to be
 // killed, paused and restarted to test outages.
 package redistest
