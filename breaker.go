@@ -40,22 +40,14 @@ type Breaker struct {
 
 	name      string
 	clock     Clock
-	realClock bool // Config.Clock was nil
-	rates     rates
+	realClock bool                   // Config.Clock was nil
+	pol       atomic.Pointer[Policy] // the settings: swapped whole, never changed
 
-	fleetWindow     bool         // the Storage merges members' windows and trips on them
-	merger          WindowMerger // the binding, when fleetWindow
-	backoff         Backoff
-	halfOpenMaxWait time.Duration
-	trialExpiry     TrialExpiry
-	bind            Binding
-	excludeFunc     func(error) bool
-	exclude         atomic.Pointer[[]error] // nil while nothing is excluded
-
-	failMax          atomic.Int64
-	resetTimeout     atomic.Int64
-	successThreshold atomic.Int64
-	halfOpenMaxCalls atomic.Int64
+	fleetWindow bool                         // the Storage merges members' windows and trips on them
+	fleet       atomic.Pointer[WindowCounts] // the fleet's window, as the Storage last pushed it
+	bind        Binding
+	excludeFunc func(error) bool
+	exclude     atomic.Pointer[[]error] // nil while nothing is excluded
 
 	mu           sync.Mutex // guards what follows, and serialises adopt
 	nextListener uint64
@@ -117,13 +109,12 @@ func New(cfg Config) (*Breaker, error) {
 		return nil, err
 	}
 	b := &Breaker{
-		name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc, rates: cfg.rates(),
-		backoff: cfg.Backoff, halfOpenMaxWait: cfg.HalfOpenMaxWait, trialExpiry: cfg.TrialExpiry,
+		name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc,
 	}
 	if b.clock == nil {
 		b.clock, b.realClock = systemClock{}, true
 	}
-	b.setPolicy(p)
+	b.pol.Store(&p)
 	if len(cfg.Exclude) > 0 {
 		ex := append([]error(nil), cfg.Exclude...)
 		b.exclude.Store(&ex)
@@ -145,6 +136,9 @@ func New(cfg Config) (*Breaker, error) {
 		OnError:      b.storeError,
 		Window:       cfg.Window,
 		Counted:      b.counted,
+		ObserveWindow: func(c WindowCounts) {
+			b.fleet.Store(&c)
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("infuse: binding breaker %q to its storage: %w", cfg.Name, err)
@@ -154,7 +148,7 @@ func New(cfg Config) (*Breaker, error) {
 	}
 	b.bind = bind
 	if wm, ok := bind.(WindowMerger); ok && !cfg.Window.IsZero() && wm.MergesWindows() {
-		b.fleetWindow, b.merger = true, wm
+		b.fleetWindow = true
 	}
 	// Under mu, so that a snapshot the store observes meanwhile is either
 	// in this one or adopted after it (see adopt).
@@ -171,15 +165,16 @@ func New(cfg Config) (*Breaker, error) {
 func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	e := &epoch{state: s.State, mode: s.Mode, trips: s.Trips, gen: s.Generation, openedAt: s.OpenedAt, b: b}
 	e.counts.Store(b.counts.Load())
-	if s.State != Closed || b.hooks.Load().wantsCalls() || b.rates.slowCall > 0 {
+	p := b.pol.Load()
+	if s.State != Closed || b.hooks.Load().wantsCalls() || p.SlowCallDuration > 0 {
 		e.gate.Store(1)
 	}
 	switch s.State {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
 		e.done = e.complete
-		e.meter = newMeter(b.rates.window, b.clock, b.realClock, b.fleetWindow, b.rates.minCalls)
-		if m, ok := e.meter.(*timeMeter); ok && b.realClock && !b.fleetWindow && b.rates.any() {
+		e.meter = newMeter(p.Window, b.clock, b.realClock, b.fleetWindow, int64(p.MinCalls))
+		if m, ok := e.meter.(*timeMeter); ok && b.realClock && !b.fleetWindow && p.anyRate() {
 			// Weakly: a pending timer must not keep a breaker nobody uses.
 			we := weak.Make(e)
 			check := func() {
@@ -214,7 +209,7 @@ func (b *Breaker) counted() (WindowCounts, bool) {
 		return WindowCounts{}, false
 	}
 	t := m.cumulative()
-	return WindowCounts{Generation: e.gen, Calls: t.calls, Failures: t.failures, Slow: t.slow}, true
+	return WindowCounts{Generation: e.gen, Calls: t.calls, Failures: t.failures, SlowCalls: t.slow}, true
 }
 
 // Name returns Config.Name.
@@ -448,10 +443,11 @@ func (b *Breaker) RetryAfter() time.Duration {
 // openFor is how long epoch e, an open one, lasts: ResetTimeout grown by
 // the backoff.
 func (b *Breaker) openFor(e *epoch) time.Duration {
-	if b.backoff.Multiplier == 0 { // the common case, on every rejection
-		return b.ResetTimeout()
+	p := b.pol.Load()
+	if p.Backoff.Multiplier == 0 { // the common case, on every rejection
+		return p.ResetTimeout
 	}
-	return b.policy().OpenFor(Snapshot{Generation: e.gen, Trips: e.trips})
+	return p.OpenFor(Snapshot{Generation: e.gen, Trips: e.trips})
 }
 
 // Detach lets go of the breaker's binding to its Storage: the store stops

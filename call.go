@@ -256,7 +256,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 
 // started stamps a ticket's start when slow calls are timed.
 func (b *Breaker) started(t ticket) ticket {
-	if b.rates.slowCall > 0 {
+	if b.pol.Load().SlowCallDuration > 0 {
 		t.start = b.clock.Now()
 	}
 	return t
@@ -369,7 +369,7 @@ func (b *Breaker) classify(ctx context.Context, err error) outcome {
 // finish counts the outcome of an admitted call whose function returned
 // err, and returns what the caller gets.
 func (b *Breaker) finish(ctx context.Context, t ticket, err error) error {
-	slow := !t.start.IsZero() && b.clock.Now().Sub(t.start) > b.rates.slowCall
+	slow := !t.start.IsZero() && b.clock.Now().Sub(t.start) > b.pol.Load().SlowCallDuration
 	switch b.classify(ctx, err) {
 	case succeeded:
 		t.e.counts.Load().add(countSuccess)
@@ -510,14 +510,15 @@ func (b *Breaker) rateTrip(e *epoch) bool {
 	if e.meter == nil || b.cur.Load() != e || e.mode == ModeDisabled || b.fleetWindow {
 		return false // the store trips on the fleet's window instead
 	}
-	exceeded := b.rates.exceeded(e.meter.tally())
+	p := b.pol.Load()
+	exceeded := p.exceeded(e.meter.tally())
 	if m, ok := e.meter.(*timeMeter); ok && !exceeded {
 		if last := m.last.Swap(nil); last != nil {
-			exceeded = b.rates.exceeded(*last)
+			exceeded = p.exceeded(*last)
 		}
 	}
 	if exceeded {
-		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))))
+		return b.trip(e, int(min(e.failures.Load(), int64(p.FailMax))))
 	}
 	return false
 }

@@ -2,7 +2,6 @@ package infuse
 
 import (
 	"fmt"
-	"math"
 	"time"
 )
 
@@ -77,23 +76,6 @@ type Config struct {
 	// (a breaker joining a fleet adopts the fleet's state). The zero value
 	// is Closed. An Open seed starts a full open period.
 	InitialState State
-}
-
-const (
-	defaultFailMax          = 5
-	defaultResetTimeout     = 60 * time.Second
-	defaultSuccessThreshold = 1
-	defaultHalfOpenMaxCalls = 1
-	// maxCount bounds the counted settings; larger runs of failures or
-	// trials are not meaningful and would not fit a store's counters.
-	maxCount = math.MaxInt32
-)
-
-var defaultPolicy = Policy{
-	FailMax:          defaultFailMax,
-	ResetTimeout:     defaultResetTimeout,
-	SuccessThreshold: defaultSuccessThreshold,
-	HalfOpenMaxCalls: defaultHalfOpenMaxCalls,
 }
 
 // errEmptyName is the error for a breaker without a name: a *ConfigError
@@ -173,9 +155,18 @@ func (cfg *Config) validate() (Policy, error) {
 		Backoff:          cfg.Backoff,
 		HalfOpenMaxWait:  cfg.HalfOpenMaxWait,
 		TrialExpiry:      cfg.TrialExpiry,
+		Window:           cfg.Window,
+		FailureRate:      cfg.FailureRate,
+		SlowCallRate:     cfg.SlowCallRate,
+		MinCalls:         orDefault(cfg.MinCalls, defaultMinCalls),
+		SlowCallDuration: cfg.SlowCallDuration,
+		FleetMinMembers:  orDefault(cfg.FleetMinMembers, 1),
 	}
 	if p.ResetTimeout == 0 {
 		p.ResetTimeout = defaultResetTimeout
+	}
+	if cfg.Window.size != 0 {
+		p.MinCalls = min(p.MinCalls, cfg.Window.size)
 	}
 	return p, nil
 }
@@ -185,31 +176,6 @@ func orDefault(v, d int) int {
 		return d
 	}
 	return v
-}
-
-// rates is the part of a Config about the window, defaults applied.
-type rates struct {
-	window      Window
-	failureRate float64
-	slowRate    float64
-	minCalls    int64
-	slowCall    time.Duration
-	minMembers  int
-}
-
-const defaultMinCalls = 100
-
-// any tells whether a rate can trip the breaker.
-func (r rates) any() bool { return r.failureRate > 0 || r.slowRate > 0 }
-
-func (cfg *Config) rates() rates {
-	r := rates{window: cfg.Window, failureRate: cfg.FailureRate, slowRate: cfg.SlowCallRate,
-		minCalls: int64(orDefault(cfg.MinCalls, defaultMinCalls)), slowCall: cfg.SlowCallDuration,
-		minMembers: orDefault(cfg.FleetMinMembers, 1)}
-	if cfg.Window.size != 0 {
-		r.minCalls = min(r.minCalls, int64(cfg.Window.size))
-	}
-	return r
 }
 
 func checkRate(field string, v float64) error {

@@ -35,19 +35,18 @@ func (b *Breaker) Metrics() Metrics {
 	e := b.cur.Load()
 	m := Metrics{
 		Name: b.name, State: e.state, Mode: e.mode, Generation: e.gen, Trips: e.trips, Counts: b.Counts(),
-		RetryAfter: b.RetryAfter(), Window: b.rates.window.String(),
+		RetryAfter: b.RetryAfter(), Window: b.pol.Load().Window.String(),
 		FailureRate: -1, SlowCallRate: -1,
 	}
 	if e.meter != nil {
 		t := e.meter.tally()
-		if b.merger != nil {
-			if c, ok := b.merger.FleetWindow(e.gen); ok {
-				t, m.Fleet = tally{calls: c.Calls, failures: c.Failures, slow: c.Slow}, true
-			}
+		if c := b.fleet.Load(); b.fleetWindow && c != nil && c.Generation == e.gen {
+			t, m.Fleet = tally{calls: c.Calls, failures: c.Failures, slow: c.SlowCalls}, true
 		}
 		m.Calls, m.Failures, m.SlowCalls = t.calls, t.failures, t.slow
-		m.FailureRate = b.rates.rate(t.failures, t.calls)
-		m.SlowCallRate = b.rates.rate(t.slow, t.calls)
+		p := b.pol.Load()
+		m.FailureRate = p.rate(t.failures, t.calls)
+		m.SlowCallRate = p.rate(t.slow, t.calls)
 	}
 	return m
 }

@@ -70,26 +70,31 @@ type BindConfig struct {
 	// window, for a store that merges members' windows (a WindowMerger);
 	// ok is false in other states, or when the breaker keeps no totals.
 	Counted func() (c WindowCounts, ok bool)
+	// ObserveWindow receives the fleet's merged window, from a store that
+	// merges windows, each time the store learns it (c.Generation is the
+	// closed generation it belongs to). The breaker shows it in Metrics.
+	// It must not block, and the store must not hold its own locks while
+	// calling it. nil: a function that does nothing.
+	ObserveWindow func(c WindowCounts)
 }
 
 // WindowCounts are the calls a breaker's window has recorded in one closed
 // generation, from its start: a store sends the growth since it last
 // looked.
 type WindowCounts struct {
-	Generation            uint64
-	Calls, Failures, Slow int64
+	Generation                 uint64
+	Calls, Failures, SlowCalls int64
 }
 
 // WindowMerger is implemented by a Binding that merges the windows of
 // every member of a fleet and trips the breaker on the fleet's rates. A
-// breaker whose binding merges windows keeps running totals for it and
-// leaves rate trips to the store; consecutive failures (FailMax) it still
-// decides itself.
+// breaker whose binding merges windows keeps running totals for it
+// (BindConfig.Counted, which the store reads) and leaves rate trips to the
+// store; consecutive failures (FailMax) it still decides itself. The store
+// pushes the fleet's window back through BindConfig.ObserveWindow: the
+// counts go one way, the fleet's figures the other.
 type WindowMerger interface {
 	MergesWindows() bool
-	// FleetWindow returns the fleet's window in closed generation gen, as
-	// the store last saw it; ok is false when it has none for gen.
-	FleetWindow(gen uint64) (c WindowCounts, ok bool)
 }
 
 // Check is for Storage implementations: it returns c with what its caller
@@ -117,27 +122,10 @@ func (c BindConfig) Check() (BindConfig, error) {
 	if c.OnError == nil {
 		c.OnError = func(error) {}
 	}
+	if c.ObserveWindow == nil {
+		c.ObserveWindow = func(WindowCounts) {}
+	}
 	return c, nil
-}
-
-// Policy is the part of a breaker's settings a store needs.
-type Policy struct {
-	FailMax          int
-	ResetTimeout     time.Duration
-	SuccessThreshold int
-	HalfOpenMaxCalls int
-	Backoff          Backoff
-	// HalfOpenMaxWait is how long a trial permit is held at most; 0
-	// means for ever (for a shared store: its own lease). An expired
-	// permit is freed and TrialExpiry says what else happens.
-	HalfOpenMaxWait time.Duration
-	TrialExpiry     TrialExpiry
-	// The rate policy, for a store that merges windows: thresholds as in
-	// Config, and MinMembers, the distinct members that must have reported
-	// failures in the window before the fleet's rate may trip it.
-	FailureRate, SlowCallRate float64
-	MinCalls                  int
-	MinMembers                int
 }
 
 // Mode is a forced state, set by an operator and held until released; with

@@ -384,18 +384,3 @@ func (m *timeMeter) tallyAt(cur int64) tally {
 }
 
 // exceeded reports whether a window's tally trips the breaker.
-func (r rates) exceeded(t tally) bool {
-	if t.calls < r.minCalls || t.calls == 0 {
-		return false
-	}
-	return (r.failureRate > 0 && float64(t.failures) >= r.failureRate*float64(t.calls)) ||
-		(r.slowRate > 0 && float64(t.slow) >= r.slowRate*float64(t.calls))
-}
-
-// rate is part/whole, or -1 below the minimum number of calls.
-func (r rates) rate(part, calls int64) float64 {
-	if calls < r.minCalls || calls == 0 {
-		return -1
-	}
-	return float64(part) / float64(calls)
-}

@@ -82,7 +82,7 @@ func TestTimeMeterMatchesModel(t *testing.T) {
 }
 
 func TestRatesBoundaries(t *testing.T) {
-	r := rates{failureRate: 0.5, minCalls: 4}
+	r := &Policy{FailureRate: 0.5, MinCalls: 4}
 	for _, c := range []struct {
 		t    tally
 		trip bool

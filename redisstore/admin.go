@@ -35,13 +35,13 @@ type Info struct {
 	// Idle tells a breaker Redis keeps no state for: closed, with nothing
 	// to share, listed because members have it bound. Its Generation is 0.
 	Idle bool
-	// WindowCalls, WindowFailures and WindowSlow are what the fleet's time
+	// WindowCalls, WindowFailures and WindowSlowCalls are what the fleet's time
 	// window held at its last update (breakers with a time Window and a
 	// rate; zero otherwise); FailureRate is WindowFailures/WindowCalls, -1
 	// without calls. The members' MinCalls is not stored, so it is not
 	// applied.
-	WindowCalls, WindowFailures, WindowSlow int64
-	FailureRate                             float64
+	WindowCalls, WindowFailures, WindowSlowCalls int64
+	FailureRate                                  float64
 }
 
 // ErrUnknownBreaker is returned for a name Redis holds no state for and no
@@ -124,7 +124,7 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 	}
 	if sm.state == infuse.Closed {
 		if c, f, sl, exp, ok := decodeWindow(window); ok && exp >= now {
-			i.WindowCalls, i.WindowFailures, i.WindowSlow = c, f, sl
+			i.WindowCalls, i.WindowFailures, i.WindowSlowCalls = c, f, sl
 			if c > 0 {
 				i.FailureRate = float64(f) / float64(c)
 			}

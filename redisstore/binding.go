@@ -119,7 +119,6 @@ type binding struct {
 	// offsetSet tells that offset holds a reading.
 	offsetSet atomic.Bool
 	sent      infuse.WindowCounts // the window growth sent so far
-	fleet     infuse.WindowCounts // the fleet's window as the last send found it
 	// offset is Redis's clock minus this host's, in ms, as of the last
 	// reply. It only turns a wait on this host into a
 	// deadline on Redis's clock; no decision compares the two clocks.
@@ -760,7 +759,7 @@ func (b *binding) noteOpen(r reply) {
 // snapshot changed. b.mu is held.
 func (b *binding) apply(r remote, n uint64) bool {
 	if r.now > 0 {
-		b.offset.Store(r.now - time.Now().UnixMilli())
+		b.offset.Store(r.now - hostMillis())
 		b.offsetSet.Store(true)
 	}
 	c := b.conf
@@ -1000,7 +999,15 @@ func (b *binding) redisDeadline(d time.Duration) int64 {
 	if !b.offsetSet.Load() {
 		return 0
 	}
-	return max(time.Now().UnixMilli()+b.offset.Load()+d.Milliseconds(), 1)
+	return max(hostMillis()+b.offset.Load()+d.Milliseconds(), 1)
+}
+
+var hostSkew atomic.Int64 // ms; zero but in tests
+
+// hostMillis reads this host's clock, in ms since the epoch, moved by
+// hostSkew: tests set the host's clock apart from Redis's.
+func hostMillis() int64 {
+	return time.Now().UnixMilli() + hostSkew.Load()
 }
 
 // openFor is the open period the breaker computes for its state; 0 unless

@@ -112,7 +112,7 @@ func (b *binding) windowItem() (windowItem, []any, bool) {
 	if c.Generation != b.sent.Generation {
 		b.sent = infuse.WindowCounts{Generation: c.Generation}
 	}
-	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures, Slow: c.Slow - b.sent.Slow}
+	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures, SlowCalls: c.SlowCalls - b.sent.SlowCalls}
 	if d.Calls <= 0 {
 		return windowItem{}, nil, false
 	}
@@ -121,30 +121,29 @@ func (b *binding) windowItem() (windowItem, []any, bool) {
 	buckets := int64((w.Duration() + w.Bucket() - 1) / w.Bucket())
 	fi, fg := b.from()
 	args := b.appendContext(make([]any, 0, ctxArgs+11), 0)
-	args = append(args, fi, fg, d.Calls, d.Failures, d.Slow, w.Bucket().Milliseconds(), buckets,
-		p.FailureRate, p.SlowCallRate, p.MinCalls, p.MinMembers)
+	args = append(args, fi, fg, d.Calls, d.Failures, d.SlowCalls, w.Bucket().Milliseconds(), buckets,
+		p.FailureRate, p.SlowCallRate, p.MinCalls, p.FleetMinMembers)
 	return windowItem{b: b, seen: c}, args, true
 }
 
 // windowSent takes the window script's answer for this breaker, and
-// returns what tells the breaker.
+// returns what tells the breaker: the fleet's window, pushed through
+// BindConfig.ObserveWindow, and any change the answer brings.
 func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) func() {
 	b.mu.Lock()
 	if b.sent.Generation == c.Generation {
 		b.sent = c
 	}
-	if r.hasWindow {
-		b.fleet = infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, Slow: r.wSlow}
-	}
 	b.mu.Unlock()
-	return b.applyAsync(r, n, true)
-}
-
-// FleetWindow implements infuse.WindowMerger: the fleet's window as the
-// last send of this member's growth found it, if that was in generation
-// gen.
-func (b *binding) FleetWindow(gen uint64) (infuse.WindowCounts, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.fleet, b.fleet.Generation == gen && gen != 0
+	apply := b.applyAsync(r, n, true)
+	if !r.hasWindow {
+		return apply
+	}
+	fleet := infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, SlowCalls: r.wSlow}
+	return func() {
+		b.cfg.ObserveWindow(fleet)
+		if apply != nil {
+			apply()
+		}
+	}
 }
