@@ -1,7 +1,7 @@
 package infuse_test
 
-// The Go-specific rules of DESIGN.md and the gaps research §3.1 lists in
-// pybreaker's suite.
+// The Go-specific rules (ARCHITECTURE.md, "The state machine") and the
+// cases pybreaker's own suite leaves out.
 
 import (
 	"context"

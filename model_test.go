@@ -14,8 +14,8 @@ import (
 	"github.com/infuse-go/infuse/infusetest"
 )
 
-// model is the breaker's specification as plain sequential code: DESIGN.md's
-// rules, one step at a time.
+// model is the breaker's specification as plain sequential code: the rules
+// of ARCHITECTURE.md's state machine, one step at a time.
 type model struct {
 	state     infuse.State
 	gen       int

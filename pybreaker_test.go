@@ -1,8 +1,8 @@
 package infuse_test
 
-// The cases of pybreaker's and the original infuse's suites that have a Go
-// meaning (research/pybreaker-and-infuse.md §3.1 A–G, §3.2), each named for
-// the case it ports. Sleeps became clock advances.
+// The cases of pybreaker's and the original Python infuse's suites that
+// have a Go meaning, each named for the case it ports. Sleeps became clock
+// advances.
 
 import (
 	"context"

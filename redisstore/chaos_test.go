@@ -14,8 +14,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/internal/redistest"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/redisstore/redistest"
 	"github.com/infuse-go/infuse/registry"
 )
 
@@ -91,6 +91,10 @@ func TestDataLossConvergesOnRedis(t *testing.T) {
 				converged(t, "the old members", []*redisstore.Store{sa, sb}, a, b)
 				wantState(t, b, infuse.Open)
 				high := a.Generation()
+				before, err := sa.Breaker(bg, a.Name())
+				if err != nil {
+					t.Fatal(err)
+				}
 
 				lose(srv)
 				sc := newStore(t, srv, opts)
@@ -99,6 +103,11 @@ func TestDataLossConvergesOnRedis(t *testing.T) {
 				converged(t, "every member, after the loss", stores, a, b, c)
 				if a.Generation() <= high {
 					t.Fatalf("generation %d after the loss, not above the %d members had seen", a.Generation(), high)
+				}
+				// Redis's own number too: the members put the state back
+				// above what it held, never from 1 again.
+				if after, err := sa.Breaker(bg, a.Name()); err != nil || after.Generation <= before.Generation {
+					t.Fatalf("Redis holds generation %d after the loss (%v), not above its %d before", after.Generation, err, before.Generation)
 				}
 				if err := a.Close(bg); err != nil {
 					t.Fatal(err)

@@ -516,6 +516,47 @@ var cases = []testCase{
 			}
 		}
 	}},
+	{"AHangingTrialHoldsNoPermitInALaterHalfOpen", func(t *testing.T, s *suite) {
+		// A trial left hanging by a manual close belongs to its generation:
+		// it neither holds a permit of a later half-open period nor expires
+		// into it (ARCHITECTURE.md, "Generations").
+		s.policy = infuse.Policy{HalfOpenMaxWait: 4 * s.pol().ResetTimeout, TrialExpiry: infuse.ExpiryOpens}
+		a, b := s.bind(t, "hang", infuse.HalfOpen), s.bind(t, "hang", infuse.HalfOpen)
+		if _, _, ok := a.Acquire(bg); !ok {
+			t.Fatal("no first permit")
+		}
+		s.transition(t, a, infuse.Transition{To: infuse.Closed})
+		open, _ := s.transition(t, a, infuse.Transition{To: infuse.Open, Failures: s.pol().FailMax})
+		s.sync(t)
+		s.advance(s.pol().OpenFor(open) + s.h.Slack + time.Millisecond)
+		p, snap, ok := b.Acquire(bg)
+		if !ok || snap.State != infuse.HalfOpen {
+			t.Fatalf("the later half-open period's first permit: %+v granted=%v (the hanging trial still held one)", snap, ok)
+		}
+		// Past the hanging trial's HalfOpenMaxWait (counted from its grant)
+		// and before the new trial's, the new trial still holds the only
+		// permit and nothing expired.
+		s.advance(3*s.pol().ResetTimeout + s.h.Slack + time.Millisecond)
+		if _, snap, ok := a.Acquire(bg); ok || snap.State != infuse.HalfOpen || snap.Generation != p.Generation {
+			t.Fatalf("after the hanging trial's wait: %+v granted=%v, want half-open generation %d, no permit", snap, ok, p.Generation)
+		}
+		if snap, _ := b.Settle(bg, p, infuse.Success); snap.State != infuse.Closed {
+			t.Fatalf("the trial's success: %+v", snap)
+		}
+	}},
+	{"AJoiningMemberSeesTheOpenPeriodLeft", func(t *testing.T, s *suite) {
+		a := s.bind(t, "join", infuse.Closed)
+		open, _ := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		s.advance(s.pol().ResetTimeout / 2)
+		b := s.bind(t, "join", infuse.Closed)
+		got := b.Snapshot()
+		if got.State != infuse.Open || got.Generation != open.Generation {
+			t.Fatalf("the joining member: %+v, want the open state of generation %d", got, open.Generation)
+		}
+		if d := absDiff(got.OpenedAt, open.OpenedAt); d > s.h.Slack {
+			t.Fatalf("the joining member has the breaker opened at %v, %v from when it opened (%v)", got.OpenedAt, d, open.OpenedAt)
+		}
+	}},
 	{"DoneContextCommitsNothing", func(t *testing.T, s *suite) {
 		m := s.bind(t, "ctx", infuse.Closed)
 		ctx, cancel := context.WithCancel(bg)

@@ -1,0 +1,108 @@
+package redisstore
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/redisstore/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// The scripts check the generation a member saw themselves, not only the
+// binding before them: a batch of outcomes or a trial's answer that reaches
+// Redis after the breaker moved on changes nothing. These tests send the
+// scripts what a binding's own checks never let through.
+
+func twoBindings(t *testing.T, ns string) (*Store, *binding, *binding) {
+	t.Helper()
+	srv := redistest.Start(t)
+	opts := Options{Namespace: ns, OpTimeout: 2 * time.Second}
+	s1, s2 := New(srv.Client(t), opts), New(srv.Client(t), opts)
+	t.Cleanup(func() { _ = s1.Close(); _ = s2.Close() })
+	pol := func() infuse.Policy {
+		return infuse.Policy{FailMax: 3, ResetTimeout: time.Hour, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
+	}
+	bind := func(s *Store) *binding {
+		b, err := s.Bind(infuse.BindConfig{Name: "dep", Policy: pol})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b.(*binding)
+	}
+	return s1, bind(s1), bind(s2)
+}
+
+func stored(t *testing.T, s *Store) Info {
+	t.Helper()
+	if err := s.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	i, err := s.Breaker(context.Background(), "dep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return i
+}
+
+func TestAReportOfAnOlderGenerationChangesNothing(t *testing.T) {
+	s, a, b := twoBindings(t, "staleReport")
+	ctx := context.Background()
+	a.Report(a.Snapshot().Generation, infuse.Failure)
+	stored(t, s)
+	a.mu.Lock()
+	old := a.conf
+	a.mu.Unlock()
+	if old.gen == 0 {
+		t.Fatal("the member has no confirmed generation")
+	}
+	for _, to := range []infuse.State{infuse.Open, infuse.Closed} {
+		if _, _, err := b.Transition(ctx, infuse.Transition{To: to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := stored(t, s)
+	// Five failures of the old generation: enough to trip it, were they
+	// counted in the new one.
+	a.mu.Lock()
+	c := a.call(reportScript, 0, old.inc, strconv.FormatUint(old.gen, 10), 5, "0", 0, 3, 0, old.resets, a.id, 0, 0)
+	a.mu.Unlock()
+	if _, _, err := s.runBounded(ctx, a, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, s); got.State != infuse.Closed || got.Generation != now.Generation || got.Failures != 0 {
+		t.Fatalf("after a report of generation %d: %+v, want generation %d closed with no failures", old.gen, got, now.Generation)
+	}
+}
+
+func TestATrialAnswerOfAnOlderGenerationChangesNothing(t *testing.T) {
+	s, a, b := twoBindings(t, "staleSettle")
+	ctx := context.Background()
+	if _, _, err := b.Transition(ctx, infuse.Transition{To: infuse.HalfOpen}); err != nil {
+		t.Fatal(err)
+	}
+	half := stored(t, s)
+	// A lease of the current half-open period, with the number a stale
+	// answer carries.
+	a.mu.Lock()
+	inc := a.conf.inc
+	a.mu.Unlock()
+	leases := s.Key("dep") + ":t"
+	if err := s.client.ZAdd(ctx, leases, redis.Z{Score: float64(time.Now().Add(time.Hour).UnixMilli()), Member: "77"}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	a.mu.Lock()
+	c := a.call(settleScript, 0, inc, strconv.FormatUint(half.Generation-1, 10), uint64(77), int(infuse.Failure), 1, -1, 0)
+	a.mu.Unlock()
+	if _, _, err := s.runBounded(ctx, a, c); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(t, s); got.State != infuse.HalfOpen || got.Generation != half.Generation {
+		t.Fatalf("after a failed trial of generation %d: %+v, want generation %d half-open", half.Generation-1, got, half.Generation)
+	}
+	if err := s.client.ZScore(ctx, leases, "77").Err(); err != nil {
+		t.Fatalf("the stale answer took the current lease: %v", err)
+	}
+}
