@@ -8,8 +8,9 @@ GO ?= go
 MODULES := $(sort $(dir $(shell find . -name go.mod -not -path './.git/*')))
 
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GREMLINS := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
-.PHONY: test deps vet fmt-check staticcheck race bench-smoke bench
+.PHONY: test deps vet fmt-check staticcheck race bench-smoke bench mutate
 
 test: deps vet fmt-check staticcheck race bench-smoke
 
@@ -53,3 +54,21 @@ bench:
 	cd bench && $(GO) test -run '^$$' -bench . -skip 'FleetScale|FleetWindowCost|FleetProtection' -benchmem -count 6 . | tee bench.txt
 	cd bench && $(GO) test -run '^$$' -bench 'FleetScale|FleetWindowCost' -benchtime 1x -count 1 . | tee scale.txt
 	cd bench && $(GO) test -run '^$$' -bench FleetProtection -benchtime 1x -count 1 . | tee protection.txt
+
+# Mutation testing, not part of make test (half an hour or more on 2
+# cores; the figures are in the README). First the core package alone (its
+# subdirectories excluded), then redisstore's decoders and key layout
+# (codec.go, layout.go) against their own tests (Decode, Escape, Keys and
+# the fuzz targets' seeds): redisstore's whole suite takes minutes a run,
+# too long for one run per mutant. It runs in a copy of the tree, where
+# redisstore's go.mod points at the core instead of the workspace:
+# gremlins mutates a copy of one module, and the workspace would point the
+# tests back at the unmutated one.
+MUTATE_DIR := $(CURDIR)/.mutate
+mutate:
+	rm -rf $(MUTATE_DIR) && mkdir -p $(MUTATE_DIR)
+	git ls-files -z | xargs -0 cp --parents -t $(MUTATE_DIR)
+	cd $(MUTATE_DIR) && GOFLAGS=-count=1 GOWORK=off $(GO) run $(GREMLINS) unleash --timeout-coefficient 10 --exclude-files '/' .
+	cd $(MUTATE_DIR)/redisstore && GOWORK=off $(GO) mod edit -replace github.com/infuse-go/infuse=$(MUTATE_DIR) && \
+		INFUSE_TEST_RUN='Decode|Escape|Keys|Fuzz' GOFLAGS=-count=1 GOWORK=off $(GO) run $(GREMLINS) unleash --timeout-coefficient 10 \
+		-E 'admin|binding|doc|fleetwindow|legacy|options|reader|scripts|sender|store|redistest' .

@@ -412,7 +412,7 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 	if t.permit.Generation != 0 {
 		start := b.storeStart()
 		b.ownCall()
-		s, changed := b.bind.Settle(context.Background(), t.permit, Success)
+		s, changed := b.bind.Settle(context.Background(), t.permit, OutcomeSuccess)
 		b.storeDone(start)
 		b.adopt(s, madeIf(changed))
 		b.ownDone()
@@ -428,7 +428,7 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 		e.failures.Store(0)
 		if b.cur.Load() == e {
 			b.ownCall()
-			s, _ := b.bind.Report(e.gen, Success)
+			s, _ := b.bind.Report(e.gen, OutcomeSuccess)
 			b.reported(e, s, false)
 			b.ownDone()
 		}
@@ -440,7 +440,7 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 	if t.permit.Generation != 0 {
 		start := b.storeStart()
 		b.ownCall()
-		s, changed := b.bind.Settle(context.Background(), t.permit, Failure)
+		s, changed := b.bind.Settle(context.Background(), t.permit, OutcomeFailure)
 		b.storeDone(start)
 		b.adopt(s, madeIf(changed))
 		b.ownDone()
@@ -462,11 +462,11 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		return false // an outcome of an earlier generation
 	}
 	if e.mode == ModeDisabled {
-		b.bind.Report(e.gen, Failure)
+		b.bind.Report(e.gen, OutcomeFailure)
 		return false // counted, never tripping
 	}
 	b.ownCall() // a Report can make a trip that a concurrent call learns of first
-	s, tripped := b.bind.Report(e.gen, Failure)
+	s, tripped := b.bind.Report(e.gen, OutcomeFailure)
 	b.reported(e, s, tripped)
 	b.ownDone()
 	if tripped {

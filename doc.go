@@ -16,4 +16,19 @@
 // every call and transition; the infusetest package has a manual Clock for
 // tests of open periods, and storagetest holds every Storage to one
 // contract.
+//
+// # For users
+//
+// New, Config and Breaker (Call, Execute, Allow, the manual transitions and
+// modes, the setters, Metrics and Totals) are the API; ErrOpen, ErrTripped
+// and OpenError the errors to branch on; Listener and Event what a
+// listener sees; Window, Backoff, Mode and TrialExpiry settings.
+//
+// # For store authors
+//
+// The other types are the Storage contract, which only a store's author
+// needs: Storage, Binding, BindConfig, Snapshot, Transition, Permit,
+// Outcome, Policy, WindowCounts, WindowMerger and AnyGeneration. A store
+// implements Storage and Binding; ARCHITECTURE.md in the repository says
+// what they promise, and storagetest.Run checks it.
 package infuse

@@ -123,7 +123,7 @@ func TestALateAnswerDoesNotLowerTheCount(t *testing.T) {
 	store := &pausing{Storage: infuse.NewMemoryStorage(), hold: func(_ uint64, o infuse.Outcome, _ infuse.Snapshot, _ bool) <-chan struct{} {
 		mu.Lock()
 		defer mu.Unlock()
-		if o == infuse.Failure {
+		if o == infuse.OutcomeFailure {
 			reports++
 			if reports == 2 {
 				return release

@@ -82,47 +82,37 @@ func (b *memBinding) Report(gen uint64, o Outcome) (Snapshot, bool) {
 	r := b.rec
 	r.mu.Lock()
 	if gen != r.snap.Generation || r.snap.State != Closed {
-		r.mu.Unlock()
+		r.unlock()
 		return Snapshot{}, false
 	}
 	switch o {
-	case Success:
+	case OutcomeSuccess:
 		if r.snap.Failures == 0 {
-			r.mu.Unlock()
+			r.unlock()
 			return Snapshot{}, false
 		}
 		r.snap.Failures = 0
-	case Failure:
+	case OutcomeFailure:
 		r.snap.Failures++
 		if p := b.cfg.Policy(); r.snap.Failures >= p.FailMax && r.snap.Mode != ModeDisabled {
 			r.open(b.cfg.Clock, p.FailMax)
-			s, obs := r.snap, r.bindings
-			r.mu.Unlock()
-			notify(obs, b, s)
-			return s, true
+			return r.publish(b), true
 		}
 	default:
-		r.mu.Unlock()
+		r.unlock()
 		return Snapshot{}, false
 	}
-	s, obs := r.snap, r.bindings
-	r.mu.Unlock()
-	notify(obs, b, s)
-	return s, false
+	return r.publish(b), false
 }
 
 func (b *memBinding) Transition(ctx context.Context, t Transition) (Snapshot, bool, error) {
 	r := b.rec
 	r.mu.Lock()
 	if err := ctx.Err(); err != nil {
-		s := r.snap
-		r.mu.Unlock()
-		return s, false, err
+		return r.unlock(), false, err
 	}
 	if !t.To.valid() || (t.From != AnyGeneration && (t.From != r.snap.Generation || r.snap.Mode != ModeNormal)) {
-		s := r.snap
-		r.mu.Unlock()
-		return s, false, nil
+		return r.unlock(), false, nil
 	}
 	switch t.To {
 	case Open:
@@ -132,33 +122,24 @@ func (b *memBinding) Transition(ctx context.Context, t Transition) (Snapshot, bo
 	case Closed:
 		r.next(Closed)
 	}
-	s, obs := r.snap, r.bindings
-	r.mu.Unlock()
-	notify(obs, b, s)
-	return s, true, nil
+	return r.publish(b), true, nil
 }
 
 func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
 	r := b.rec
 	r.mu.Lock()
 	if ctx.Err() != nil {
-		s := r.snap
-		r.mu.Unlock()
-		return Permit{}, s, false
+		return Permit{}, r.unlock(), false
 	}
 	p := b.cfg.Policy()
 	now := b.cfg.Clock.Now()
 	moved := false
 	switch {
 	case r.snap.State == Closed || r.snap.Mode == ModeForcedOpen:
-		s := r.snap
-		r.mu.Unlock()
-		return Permit{}, s, false
+		return Permit{}, r.unlock(), false
 	case r.snap.State == Open:
 		if now.Before(r.snap.OpenedAt.Add(p.OpenFor(r.snap))) {
-			s := r.snap
-			r.mu.Unlock()
-			return Permit{}, s, false
+			return Permit{}, r.unlock(), false
 		}
 		r.next(HalfOpen)
 		moved = true
@@ -166,18 +147,14 @@ func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
 	if r.expire(now, p.TrialExpiry, b.cfg.Clock) {
 		moved = true
 		if r.snap.State != HalfOpen {
-			s, obs := r.snap, r.bindings
-			r.mu.Unlock()
-			notify(obs, b, s)
+			s := r.publish(b)
 			b.cfg.Made(s) // this call made it, granting nothing (see Binding.Acquire)
 			return Permit{}, s, false
 		}
 	}
 	if r.snap.Trials >= p.HalfOpenMaxCalls {
-		s, obs := r.snap, r.bindings
-		r.mu.Unlock()
+		s := r.unlockNotifying(b, moved)
 		if moved {
-			notify(obs, b, s)
 			b.cfg.Made(s)
 		}
 		return Permit{}, s, false
@@ -193,38 +170,28 @@ func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
 	}
 	r.permits[permit.ID] = expiry
 	r.snap.Trials++
-	s, obs := r.snap, r.bindings
-	r.mu.Unlock()
-	if moved {
-		notify(obs, b, s)
-	}
-	return permit, s, true
+	return permit, r.unlockNotifying(b, moved), true
 }
 
 func (b *memBinding) Settle(ctx context.Context, permit Permit, o Outcome) (Snapshot, bool) {
 	r := b.rec
 	r.mu.Lock()
 	if !r.take(permit) {
-		s := r.snap
-		r.mu.Unlock()
-		return s, false
+		return r.unlock(), false
 	}
 	changed := false
 	switch o {
-	case Failure:
+	case OutcomeFailure:
 		r.open(b.cfg.Clock, 1)
 		changed = true
-	case Success:
+	case OutcomeSuccess:
 		r.snap.Successes++
 		if r.snap.Successes >= b.cfg.Policy().SuccessThreshold {
 			r.next(Closed)
 			changed = true
 		}
 	}
-	s, obs := r.snap, r.bindings
-	r.mu.Unlock()
-	notify(obs, b, s)
-	return s, changed
+	return r.publish(b), changed
 }
 
 // expire frees the permits held past their expiry and does what te says;
@@ -257,9 +224,7 @@ func (b *memBinding) SetMode(ctx context.Context, m Mode) (Snapshot, error) {
 	r := b.rec
 	r.mu.Lock()
 	if err := ctx.Err(); err != nil {
-		s := r.snap
-		r.mu.Unlock()
-		return s, err
+		return r.unlock(), err
 	}
 	if m == ModeForcedOpen {
 		r.open(b.cfg.Clock, r.snap.Failures)
@@ -267,10 +232,7 @@ func (b *memBinding) SetMode(ctx context.Context, m Mode) (Snapshot, error) {
 		r.next(Closed)
 	}
 	r.snap.Mode = m
-	s, obs := r.snap, r.bindings
-	r.mu.Unlock()
-	notify(obs, b, s)
-	return s, nil
+	return r.publish(b), nil
 }
 
 func (b *memBinding) Release(permit Permit) {
@@ -327,6 +289,28 @@ func (r *memRecord) open(c Clock, failures int) {
 	r.snap.OpenedAt = c.Now()
 	r.snap.Failures = failures
 	r.snap.Trips++
+}
+
+// unlock unlocks r and returns its snapshot as it was under the lock.
+func (r *memRecord) unlock() Snapshot {
+	s := r.snap
+	r.mu.Unlock()
+	return s
+}
+
+// publish unlocks r after a change made through self and tells every
+// other binding, outside the lock; it returns the new snapshot.
+func (r *memRecord) publish(self *memBinding) Snapshot { return r.unlockNotifying(self, true) }
+
+// unlockNotifying unlocks r and, if changed, tells every binding but self
+// of the snapshot, outside the lock (observers must never run under it).
+func (r *memRecord) unlockNotifying(self *memBinding, changed bool) Snapshot {
+	s, obs := r.snap, r.bindings
+	r.mu.Unlock()
+	if changed {
+		notify(obs, self, s)
+	}
+	return s
 }
 
 // notify passes s to every binding but the one that made the change.

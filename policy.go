@@ -34,6 +34,19 @@ type Policy struct {
 	FleetMinMembers           int
 }
 
+// TrialExpiry is what happens when a half-open trial holds its permit for
+// longer than HalfOpenMaxWait: the permit is freed, and then...
+type TrialExpiry int
+
+const (
+	// ExpiryOpens opens the breaker again, as a failed trial does.
+	ExpiryOpens TrialExpiry = iota
+	// ExpiryCloses closes the breaker, as SuccessThreshold trials do.
+	ExpiryCloses
+	// ExpiryFrees only frees the permit for another trial.
+	ExpiryFrees
+)
+
 const (
 	defaultFailMax          = 5
 	defaultResetTimeout     = 60 * time.Second

@@ -197,6 +197,13 @@ func TestNewRejectsBadRates(t *testing.T) {
 			t.Errorf("New(%+v) = %v, want a ConfigError on %s", c.cfg, err, c.field)
 		}
 	}
+	// The bounds themselves are rates.
+	for _, r := range []float64{0, 1} {
+		if _, err := infuse.New(infuse.Config{Name: "edge", Window: infuse.CountWindow(10), FailureRate: 1, SlowCallRate: r,
+			SlowCallDuration: time.Second}); err != nil {
+			t.Errorf("a rate of %v: %v", r, err)
+		}
+	}
 	if w := infuse.TimeWindow(time.Minute, time.Second); w.String() != "last 1m0s in 1s buckets" {
 		t.Fatal(w.String())
 	}

@@ -128,48 +128,6 @@ func (c BindConfig) Check() (BindConfig, error) {
 	return c, nil
 }
 
-// Mode is a forced state, set by an operator and held until released; with
-// a shared store it holds fleet-wide.
-type Mode int
-
-const (
-	// ModeNormal: the state machine runs.
-	ModeNormal Mode = iota
-	// ModeForcedOpen: every call is rejected and nothing moves the breaker
-	// out of the open state but a release or a manual transition.
-	ModeForcedOpen
-	// ModeDisabled: every call is let through and counted, and nothing
-	// trips the breaker.
-	ModeDisabled
-)
-
-func (m Mode) String() string {
-	switch m {
-	case ModeNormal:
-		return "normal"
-	case ModeForcedOpen:
-		return "forced-open"
-	case ModeDisabled:
-		return "disabled"
-	}
-	return "Mode(?)"
-}
-
-func (m Mode) valid() bool { return m >= ModeNormal && m <= ModeDisabled }
-
-// TrialExpiry is what happens when a half-open trial holds its permit for
-// longer than HalfOpenMaxWait: the permit is freed, and then...
-type TrialExpiry int
-
-const (
-	// ExpiryOpens opens the breaker again, as a failed trial does.
-	ExpiryOpens TrialExpiry = iota
-	// ExpiryCloses closes the breaker, as SuccessThreshold trials do.
-	ExpiryCloses
-	// ExpiryFrees only frees the permit for another trial.
-	ExpiryFrees
-)
-
 // Snapshot is a breaker's shared state at one generation.
 type Snapshot struct {
 	State State
@@ -212,10 +170,18 @@ type Transition struct {
 type Outcome int
 
 const (
-	// Success: nil, or an excluded error.
-	Success Outcome = iota + 1
-	// Failure: a counted error, or a panic.
-	Failure
+	// OutcomeSuccess: nil, or an excluded error.
+	OutcomeSuccess Outcome = iota + 1
+	// OutcomeFailure: a counted error, or a panic.
+	OutcomeFailure
+)
+
+// The outcomes' first names, kept for stores written against them.
+const (
+	// Deprecated: use OutcomeSuccess (EventSuccess is the listener's event).
+	Success Outcome = OutcomeSuccess
+	// Deprecated: use OutcomeFailure (EventFailure is the listener's event).
+	Failure Outcome = OutcomeFailure
 )
 
 // Permit is a half-open trial permit. The zero Permit is no permit.

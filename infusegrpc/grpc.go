@@ -17,9 +17,9 @@ import (
 	"github.com/infuse-go/infuse/registry"
 )
 
-// Options configures the interceptors. Set Breaker for one breaker over
-// every call, or Registry for one breaker per full method name
-// ("/pkg.Service/Method").
+// Options configures the client interceptors, as infusehttp.ClientOptions
+// configures Transport. Set Breaker for one breaker over every call, or
+// Registry for one breaker per full method name ("/pkg.Service/Method").
 type Options struct {
 	Breaker  *infuse.Breaker
 	Registry *registry.Registry
@@ -28,6 +28,9 @@ type Options struct {
 	// and Internal; every other code, OK included, counts as a success.
 	IsFailure func(codes.Code) bool
 }
+
+// ClientOptions is Options, by the name infusehttp gives its client's.
+type ClientOptions = Options
 
 // DefaultIsFailure is the codes a failing dependency answers with.
 func DefaultIsFailure(c codes.Code) bool {
@@ -156,14 +159,27 @@ func (s *stream) RecvMsg(m any) error {
 	return err
 }
 
-// UnaryServerInterceptor protects a server's handlers: while the breaker
-// is open calls get Unavailable without reaching the handler.
-func UnaryServerInterceptor(opts Options) (grpc.UnaryServerInterceptor, error) {
-	if err := opts.check(); err != nil {
+// ServerOptions configures UnaryServerInterceptor.
+type ServerOptions struct {
+	// IsFailure tells whether a handler's status code counts against the
+	// breaker; nil means DefaultIsFailure.
+	IsFailure func(codes.Code) bool
+}
+
+// UnaryServerInterceptor protects a server's handlers with b, the way
+// infusehttp.Middleware protects an HTTP handler: while the breaker is open
+// calls get Unavailable without reaching the handler. A panicking handler
+// counts as a failure.
+func UnaryServerInterceptor(b *infuse.Breaker, opts ServerOptions) (grpc.UnaryServerInterceptor, error) {
+	if b == nil {
+		return nil, errors.New("infusegrpc: UnaryServerInterceptor needs a breaker")
+	}
+	o := Options{Breaker: b, IsFailure: opts.IsFailure}
+	if err := o.check(); err != nil {
 		return nil, err
 	}
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		done, err := opts.allow(ctx, info.FullMethod)
+		done, err := o.allow(ctx, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
@@ -175,7 +191,7 @@ func UnaryServerInterceptor(opts Options) (grpc.UnaryServerInterceptor, error) {
 		}()
 		resp, err := handler(ctx, req)
 		finished = true
-		done(opts.outcome(ctx, err))
+		done(o.outcome(ctx, err))
 		return resp, err
 	}, nil
 }

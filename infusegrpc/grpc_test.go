@@ -205,7 +205,7 @@ func TestAbandonedStreamCountsWhenItsContextEnds(t *testing.T) {
 
 func TestUnaryServerInterceptor(t *testing.T) {
 	b := newBreaker(t, 1)
-	ic, _ := infusegrpc.UnaryServerInterceptor(infusegrpc.Options{Breaker: b})
+	ic, _ := infusegrpc.UnaryServerInterceptor(b, infusegrpc.ServerOptions{})
 	h, addr := serve(t, grpc.UnaryInterceptor(ic))
 	c := dial(t, addr)
 	h.code.Store(int64(codes.Internal))
@@ -226,7 +226,7 @@ func TestOptionsAreChecked(t *testing.T) {
 	if _, err := infusegrpc.StreamClientInterceptor(infusegrpc.Options{Breaker: b, Registry: reg}); err == nil {
 		t.Fatal("both accepted")
 	}
-	if _, err := infusegrpc.UnaryServerInterceptor(infusegrpc.Options{}); err == nil {
+	if _, err := infusegrpc.UnaryServerInterceptor(nil, infusegrpc.ServerOptions{}); err == nil {
 		t.Fatal("no breaker accepted by the server interceptor")
 	}
 }

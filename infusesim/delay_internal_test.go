@@ -97,9 +97,9 @@ func TestDelayedReportsTripTheSharedStateAndComeBack(t *testing.T) {
 	a, oa := bindDelayed(t, d, 3)
 	b, ob := bindDelayed(t, d, 3)
 	gen := a.Snapshot().Generation
-	a.Report(gen, infuse.Failure)
-	a.Report(gen, infuse.Failure)
-	b.Report(gen, infuse.Failure)
+	a.Report(gen, infuse.OutcomeFailure)
+	a.Report(gen, infuse.OutcomeFailure)
+	b.Report(gen, infuse.OutcomeFailure)
 	en.runUntil(delay - 1)
 	if s := b.Snapshot(); s.Failures != 0 {
 		t.Fatalf("reports arrived before the delay: %+v", s)

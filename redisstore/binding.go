@@ -79,11 +79,15 @@ type binding struct {
 	conf    remote
 	confAt  time.Time
 	learned uint64
-	seq     uint64          // local transitions since conf
-	moves   []move          // the first of them (at most maxMoves)
-	base    int             // the run of failures the last local transition left
-	local   infuse.Snapshot // what the breaker is told
-	batch   batch           // outcomes not yet sent
+	// confN is the number of the request whose answer conf is: within
+	// one generation, an answer to an earlier request (a read that
+	// crossed a report's answer on another connection) is older news.
+	confN uint64
+	seq   uint64          // local transitions since conf
+	moves []move          // the first of them (at most maxMoves)
+	base  int             // the run of failures the last local transition left
+	local infuse.Snapshot // what the breaker is told
+	batch batch           // outcomes not yet sent
 	// What the sender has to do: releases to give back, Redis's state to
 	// raise above conf (it went back), a state to restore (Redis lost
 	// it), an open period to record for operators.
@@ -274,7 +278,7 @@ func (b *binding) Snapshot() infuse.Snapshot {
 // and does no I/O.
 func (b *binding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, bool) {
 	b.mu.Lock()
-	if gen != b.local.Generation || b.local.State != infuse.Closed || (o != infuse.Success && o != infuse.Failure) {
+	if gen != b.local.Generation || b.local.State != infuse.Closed || (o != infuse.OutcomeSuccess && o != infuse.OutcomeFailure) {
 		b.mu.Unlock()
 		return infuse.Snapshot{}, false
 	}
@@ -616,7 +620,7 @@ func (b *binding) settleLocally(p infuse.Permit, o infuse.Outcome) (infuse.Snaps
 		delete(b.permits, p.ID)
 		b.local.Trials--
 	}
-	if o == infuse.Failure {
+	if o == infuse.OutcomeFailure {
 		b.step(infuse.Open, 1, false)
 		b.enqueueLocked()
 		return b.local, true
@@ -768,7 +772,7 @@ func (b *binding) apply(r remote, n uint64) bool {
 		// transitions alone (seq starts at 1: its initial state): they
 		// stand, on top of Redis's state, and the sender pushes them
 		// (an automatic one only if no mode is forced there).
-		b.setConf(r)
+		b.setConf(r, n)
 		b.relabel()
 		b.enqueueLocked()
 		return true
@@ -786,15 +790,17 @@ func (b *binding) apply(r remote, n uint64) bool {
 		b.raise = &r
 		b.enqueueLocked()
 		return false
+	case r.sameIdentity(c) && n < b.confN && r.state == c.state && r.mode == c.mode:
+		return false // an answer to a request issued before conf's: its counts may be older
 	case r.sameIdentity(c):
 		if b.seq > 0 {
 			// Redis has not caught up with this binding's own transition;
 			// the sender is pushing it.
-			b.setConf(r)
+			b.setConf(r, n)
 			return false
 		}
 		before := b.local
-		b.setConf(r)
+		b.setConf(r, n)
 		b.local.Failures = b.view()
 		if r.state == infuse.Open {
 			b.local.Failures = r.failures
@@ -818,7 +824,7 @@ func (b *binding) apply(r remote, n uint64) bool {
 		// Redis made the same automatic move this binding made first on
 		// its own (its reported failures tripped the breaker there too);
 		// the binding's later moves still stand, on top of Redis's.
-		b.setConf(r)
+		b.setConf(r, n)
 		b.seq--
 		b.moves = b.moves[1:]
 		b.manual = false
@@ -829,7 +835,7 @@ func (b *binding) apply(r remote, n uint64) bool {
 		b.enqueueLocked()
 		return true
 	}
-	b.setConf(r)
+	b.setConf(r, n)
 	b.seq = 0
 	b.moves = nil
 	b.raise = nil
@@ -915,8 +921,8 @@ func (b *binding) relabel() {
 	}
 }
 
-func (b *binding) setConf(r remote) {
-	b.conf, b.confAt, b.learned = r, time.Now(), b.s.issued.Load()
+func (b *binding) setConf(r remote, n uint64) {
+	b.conf, b.confAt, b.learned, b.confN = r, time.Now(), b.s.issued.Load(), n
 }
 
 // applyAbsent takes a read that found no state. Nothing is lost if the
@@ -1030,7 +1036,7 @@ type batch struct {
 func (a *batch) add(o infuse.Outcome) {
 	a.n++
 	switch {
-	case o == infuse.Success:
+	case o == infuse.OutcomeSuccess:
 		a.saw, a.after = true, 0
 	case a.saw:
 		a.after++

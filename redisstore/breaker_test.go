@@ -69,7 +69,7 @@ func TestOneProcessBehavesAsMemory(t *testing.T) {
 	if err := b.Call(bg, succeed); !errors.As(err, &oe) || oe.RetryAfter <= 0 || oe.RetryAfter > 100*time.Millisecond {
 		t.Fatalf("call while open: %v", err)
 	}
-	time.Sleep(110 * time.Millisecond)
+	sleepPastOpenPeriod(b)
 	if err := b.Call(bg, succeed); err != nil {
 		t.Fatalf("first trial: %v", err)
 	}
@@ -78,7 +78,7 @@ func TestOneProcessBehavesAsMemory(t *testing.T) {
 		t.Fatalf("failed trial: %v", err)
 	}
 	wantState(t, b, infuse.Open)
-	time.Sleep(110 * time.Millisecond)
+	sleepPastOpenPeriod(b)
 	_ = b.Call(bg, succeed)
 	_ = b.Call(bg, succeed)
 	wantState(t, b, infuse.Closed)
@@ -91,19 +91,36 @@ func TestOneProcessBehavesAsMemory(t *testing.T) {
 	}
 }
 
-// Two stores are two processes as far as Redis can tell.
-func twoMembers(t *testing.T, cfg infuse.Config) (a, b *infuse.Breaker, ra, rb *infusetest.Recorder, sa, sb *redisstore.Store, srv *redistest.Server) {
+// sleepPastOpenPeriod waits out b's open period, as b counts it, and a
+// margin: Redis decides the trial on its own clock, and a member's count of
+// how long ago the breaker opened may be behind it by the time a reply
+// took to arrive (well under 20ms on loopback, even on a loaded machine).
+func sleepPastOpenPeriod(b *infuse.Breaker) {
+	time.Sleep(b.RetryAfter() + 20*time.Millisecond)
+}
+
+// members is one breaker on each of two stores: two processes as far as
+// Redis can tell.
+type members struct {
+	a, b   *infuse.Breaker
+	ra, rb *infusetest.Recorder // what a and b's listeners saw
+	sa, sb *redisstore.Store
+	srv    *redistest.Server
+}
+
+func twoMembers(t *testing.T, cfg infuse.Config) members {
 	t.Helper()
-	srv = redistest.Start(t)
-	sa = newStore(t, srv, redisstore.Options{Namespace: "fleet"})
-	sb = newStore(t, srv, redisstore.Options{Namespace: "fleet"})
-	a, ra = newBreaker(t, sa, cfg)
-	b, rb = newBreaker(t, sb, cfg)
-	return
+	m := members{srv: redistest.Start(t)}
+	m.sa = newStore(t, m.srv, redisstore.Options{Namespace: "fleet"})
+	m.sb = newStore(t, m.srv, redisstore.Options{Namespace: "fleet"})
+	m.a, m.ra = newBreaker(t, m.sa, cfg)
+	m.b, m.rb = newBreaker(t, m.sb, cfg)
+	return m
 }
 
 func TestTripReachesEveryMember(t *testing.T) {
-	a, b, _, rb, sa, sb, _ := twoMembers(t, infuse.Config{FailMax: 1, ResetTimeout: time.Minute})
+	m := twoMembers(t, infuse.Config{FailMax: 1, ResetTimeout: time.Minute})
+	a, b, rb, sa, sb := m.a, m.b, m.rb, m.sa, m.sb
 	if err := a.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
 		t.Fatal(err)
 	}
@@ -122,7 +139,8 @@ func TestTripReachesEveryMember(t *testing.T) {
 }
 
 func TestFailuresOfEveryMemberAddUp(t *testing.T) {
-	a, b, _, _, sa, sb, _ := twoMembers(t, infuse.Config{FailMax: 3, ResetTimeout: time.Minute})
+	m := twoMembers(t, infuse.Config{FailMax: 3, ResetTimeout: time.Minute})
+	a, b, sa, sb := m.a, m.b, m.sa, m.sb
 	_ = a.Call(bg, boom)
 	syncStore(t, sa)
 	_ = b.Call(bg, boom)
@@ -139,7 +157,8 @@ func TestFailuresOfEveryMemberAddUp(t *testing.T) {
 }
 
 func TestSuccessAnywhereResetsTheRun(t *testing.T) {
-	a, b, _, _, sa, sb, _ := twoMembers(t, infuse.Config{FailMax: 3, ResetTimeout: time.Minute})
+	m := twoMembers(t, infuse.Config{FailMax: 3, ResetTimeout: time.Minute})
+	a, b, sa, sb := m.a, m.b, m.sa, m.sb
 	_ = a.Call(bg, boom)
 	_ = a.Call(bg, boom)
 	syncStore(t, sa)
@@ -310,7 +329,8 @@ func TestForeignDataIsReplacedAndReported(t *testing.T) {
 }
 
 func TestManualTransitionsHoldFleetWide(t *testing.T) {
-	a, b, _, _, sa, sb, _ := twoMembers(t, infuse.Config{ResetTimeout: time.Minute})
+	m := twoMembers(t, infuse.Config{ResetTimeout: time.Minute})
+	a, b, sa, sb := m.a, m.b, m.sa, m.sb
 	if err := a.Open(bg); err != nil {
 		t.Fatal(err)
 	}

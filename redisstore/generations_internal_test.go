@@ -50,7 +50,7 @@ func stored(t *testing.T, s *Store) Info {
 func TestAReportOfAnOlderGenerationChangesNothing(t *testing.T) {
 	s, a, b := twoBindings(t, "staleReport")
 	ctx := context.Background()
-	a.Report(a.Snapshot().Generation, infuse.Failure)
+	a.Report(a.Snapshot().Generation, infuse.OutcomeFailure)
 	stored(t, s)
 	a.mu.Lock()
 	old := a.conf
@@ -94,7 +94,7 @@ func TestATrialAnswerOfAnOlderGenerationChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.mu.Lock()
-	c := a.call(settleScript, 0, inc, strconv.FormatUint(half.Generation-1, 10), uint64(77), int(infuse.Failure), 1, -1, 0)
+	c := a.call(settleScript, 0, inc, strconv.FormatUint(half.Generation-1, 10), uint64(77), int(infuse.OutcomeFailure), 1, -1, 0)
 	a.mu.Unlock()
 	if _, _, err := s.runBounded(ctx, a, c); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,8 @@ import (
 )
 
 func TestForcedModesHoldFleetWide(t *testing.T) {
-	a, b, _, _, sa, sb, _ := twoMembers(t, infuse.Config{FailMax: 1, ResetTimeout: 50 * time.Millisecond})
+	m := twoMembers(t, infuse.Config{FailMax: 1, ResetTimeout: 50 * time.Millisecond})
+	a, b, sa, sb := m.a, m.b, m.sa, m.sb
 	if err := a.ForceOpen(bg); err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +59,7 @@ func TestBackoffThroughRedis(t *testing.T) {
 	if got := b.RetryAfter(); got > 100*time.Millisecond || got < 80*time.Millisecond {
 		t.Fatalf("first open period %v, want about 100ms", got)
 	}
-	time.Sleep(100 * time.Millisecond)
+	sleepPastOpenPeriod(b)
 	if err := b.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
 		t.Fatalf("failed trial: %v", err)
 	}
@@ -76,7 +77,8 @@ func TestBackoffThroughRedis(t *testing.T) {
 }
 
 func TestHalfOpenMaxWaitThroughRedis(t *testing.T) {
-	a, b, _, _, sa, sb, _ := twoMembers(t, infuse.Config{FailMax: 1, ResetTimeout: time.Minute, HalfOpenMaxWait: 100 * time.Millisecond})
+	m := twoMembers(t, infuse.Config{FailMax: 1, ResetTimeout: time.Minute, HalfOpenMaxWait: 100 * time.Millisecond})
+	a, b, sa, sb := m.a, m.b, m.sa, m.sb
 	_ = a.HalfOpen(bg)
 	syncStore(t, sb)
 	hung, err := a.Allow(bg)
@@ -100,7 +102,8 @@ func TestHalfOpenMaxWaitThroughRedis(t *testing.T) {
 // A rate trip on one member opens the breaker for the fleet. The window
 // itself is each member's own (see the README: fleet windows are not done).
 func TestRateTripReachesTheFleet(t *testing.T) {
-	a, b, _, _, _, sb, _ := twoMembers(t, infuse.Config{FailMax: 1000, Window: infuse.CountWindow(10), FailureRate: 0.5, MinCalls: 4})
+	m := twoMembers(t, infuse.Config{FailMax: 1000, Window: infuse.CountWindow(10), FailureRate: 0.5, MinCalls: 4})
+	a, b, sb := m.a, m.b, m.sb
 	_ = a.Call(bg, succeed)
 	_ = a.Call(bg, succeed)
 	_ = a.Call(bg, boom)

@@ -279,15 +279,15 @@ var cases = []testCase{
 		a := s.bind(t, "r", infuse.Closed)
 		b := s.bind(t, "r", infuse.Closed)
 		gen := a.Snapshot().Generation
-		report(a, gen, infuse.Failure, 2)
+		report(a, gen, infuse.OutcomeFailure, 2)
 		s.sync(t)
-		report(b, gen, infuse.Failure, 1)
+		report(b, gen, infuse.OutcomeFailure, 1)
 		s.sync(t)
 		wantState(t, "three merged failures", a.Snapshot(), infuse.Closed)
 		if got := b.Snapshot().Failures; got != 3 {
 			t.Fatalf("merged run = %d, want 3", got)
 		}
-		report(b, gen, infuse.Failure, 1)
+		report(b, gen, infuse.OutcomeFailure, 1)
 		s.sync(t)
 		for i, m := range []*member{a, b} {
 			wantState(t, "after the fourth merged failure, member "+string(rune('a'+i)), m.Snapshot(), infuse.Open)
@@ -298,14 +298,14 @@ var cases = []testCase{
 		a := s.bind(t, "r", infuse.Closed)
 		b := s.bind(t, "r", infuse.Closed)
 		gen := a.Snapshot().Generation
-		report(a, gen, infuse.Failure, 2)
+		report(a, gen, infuse.OutcomeFailure, 2)
 		s.sync(t)
-		report(b, gen, infuse.Success, 1)
+		report(b, gen, infuse.OutcomeSuccess, 1)
 		s.sync(t)
-		report(a, gen, infuse.Failure, 2)
+		report(a, gen, infuse.OutcomeFailure, 2)
 		s.sync(t)
 		wantState(t, "two failures after a success", a.Snapshot(), infuse.Closed)
-		report(b, gen, infuse.Failure, 1)
+		report(b, gen, infuse.OutcomeFailure, 1)
 		s.sync(t)
 		wantState(t, "three failures after a success", b.Snapshot(), infuse.Open)
 	}},
@@ -314,7 +314,7 @@ var cases = []testCase{
 		m := s.bind(t, "r", infuse.Closed)
 		old := m.Snapshot().Generation
 		cur, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
-		report(m, old, infuse.Failure, 5)
+		report(m, old, infuse.OutcomeFailure, 5)
 		s.sync(t)
 		if got := m.Snapshot(); got.State != infuse.Closed || got.Generation != cur.Generation || got.Failures != 0 {
 			t.Fatalf("stale reports changed the state: %+v", got)
@@ -377,11 +377,11 @@ var cases = []testCase{
 		b := s.bind(t, "s", infuse.HalfOpen)
 		pa, _, _ := a.Acquire(bg)
 		pb, _, _ := b.Acquire(bg)
-		snap, changed := a.Settle(bg, pa, infuse.Success)
+		snap, changed := a.Settle(bg, pa, infuse.OutcomeSuccess)
 		if changed || snap.State != infuse.HalfOpen || snap.Successes != 1 {
 			t.Fatalf("first success: %+v changed=%v", snap, changed)
 		}
-		snap, changed = b.Settle(bg, pb, infuse.Success)
+		snap, changed = b.Settle(bg, pb, infuse.OutcomeSuccess)
 		if !changed || snap.State != infuse.Closed {
 			t.Fatalf("second success: %+v changed=%v, want closed by this call", snap, changed)
 		}
@@ -392,7 +392,7 @@ var cases = []testCase{
 	{"FailedTrialReopens", func(t *testing.T, s *suite) {
 		m := s.bind(t, "f", infuse.HalfOpen)
 		p, before, _ := m.Acquire(bg)
-		snap, changed := m.Settle(bg, p, infuse.Failure)
+		snap, changed := m.Settle(bg, p, infuse.OutcomeFailure)
 		if !changed || snap.State != infuse.Open || snap.Generation <= before.Generation || snap.OpenedAt.IsZero() {
 			t.Fatalf("failed trial: %+v changed=%v", snap, changed)
 		}
@@ -404,7 +404,7 @@ var cases = []testCase{
 		m := s.bind(t, "f", infuse.HalfOpen)
 		p, _, _ := m.Acquire(bg)
 		closed, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
-		snap, changed := m.Settle(bg, p, infuse.Failure)
+		snap, changed := m.Settle(bg, p, infuse.OutcomeFailure)
 		if changed || snap.State != infuse.Closed || snap.Generation != closed.Generation {
 			t.Fatalf("stale permit settled: %+v changed=%v", snap, changed)
 		}
@@ -415,8 +415,8 @@ var cases = []testCase{
 		s.policy.SuccessThreshold = 2
 		m := s.bind(t, "once", infuse.HalfOpen)
 		p, _, _ := m.Acquire(bg)
-		m.Settle(bg, p, infuse.Success)
-		snap, changed := m.Settle(bg, p, infuse.Success)
+		m.Settle(bg, p, infuse.OutcomeSuccess)
+		snap, changed := m.Settle(bg, p, infuse.OutcomeSuccess)
 		if changed || snap.State != infuse.HalfOpen || snap.Successes != 1 {
 			t.Fatalf("settling a permit twice counted twice: %+v changed=%v", snap, changed)
 		}
@@ -453,7 +453,7 @@ var cases = []testCase{
 		if err != nil || snap.State != infuse.Closed || snap.Mode != infuse.ModeDisabled {
 			t.Fatalf("SetMode(disabled): %+v %v", snap, err)
 		}
-		report(m, snap.Generation, infuse.Failure, 2*s.pol().FailMax)
+		report(m, snap.Generation, infuse.OutcomeFailure, 2*s.pol().FailMax)
 		s.sync(t)
 		if got := m.Snapshot(); got.State != infuse.Closed || got.Mode != infuse.ModeDisabled {
 			t.Fatalf("failures tripped a disabled breaker: %+v", got)
@@ -486,7 +486,7 @@ var cases = []testCase{
 			if !ok {
 				t.Fatalf("no trial after the open period (trip %d)", want-1)
 			}
-			snap, _ = m.Settle(bg, p, infuse.Failure)
+			snap, _ = m.Settle(bg, p, infuse.OutcomeFailure)
 			if snap.State != infuse.Open || snap.Trips != want {
 				t.Fatalf("failed trial %d: %+v", want-1, snap)
 			}
@@ -540,7 +540,7 @@ var cases = []testCase{
 		if _, snap, ok := a.Acquire(bg); ok || snap.State != infuse.HalfOpen || snap.Generation != p.Generation {
 			t.Fatalf("after the hanging trial's wait: %+v granted=%v, want half-open generation %d, no permit", snap, ok, p.Generation)
 		}
-		if snap, _ := b.Settle(bg, p, infuse.Success); snap.State != infuse.Closed {
+		if snap, _ := b.Settle(bg, p, infuse.OutcomeSuccess); snap.State != infuse.Closed {
 			t.Fatalf("the trial's success: %+v", snap)
 		}
 	}},
@@ -555,6 +555,21 @@ var cases = []testCase{
 		}
 		if d := absDiff(got.OpenedAt, open.OpenedAt); d > s.h.Slack {
 			t.Fatalf("the joining member has the breaker opened at %v, %v from when it opened (%v)", got.OpenedAt, d, open.OpenedAt)
+		}
+	}},
+	{"AClosedBindingIsToldNothingMore", func(t *testing.T, s *suite) {
+		a, b, c := s.bind(t, "close", infuse.Closed), s.bind(t, "close", infuse.Closed), s.bind(t, "close", infuse.Closed)
+		if err := b.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		seen := len(b.observed())
+		open, _ := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		s.sync(t)
+		if got, ok := c.lastSeen(); !ok || got.Generation != open.Generation {
+			t.Fatalf("a member still bound observed %+v, want generation %d", got, open.Generation)
+		}
+		if n := len(b.observed()); n != seen {
+			t.Fatalf("the closed binding observed %d more snapshots", n-seen)
 		}
 	}},
 	{"DoneContextCommitsNothing", func(t *testing.T, s *suite) {
