@@ -32,10 +32,10 @@ type Metrics struct {
 
 // Metrics returns the breaker's current figures.
 func (b *Breaker) Metrics() Metrics {
-	e := b.cur.Load()
+	e, p := b.cur.Load(), b.pol.Load()
 	m := Metrics{
 		Name: b.name, State: e.state, Mode: e.mode, Generation: e.gen, Trips: e.trips, Counts: b.Counts(),
-		RetryAfter: b.RetryAfter(), Window: b.pol.Load().Window.String(),
+		RetryAfter: b.RetryAfter(), Window: p.Window.String(),
 		FailureRate: -1, SlowCallRate: -1,
 	}
 	if e.meter != nil {
@@ -44,7 +44,6 @@ func (b *Breaker) Metrics() Metrics {
 			t, m.Fleet = tally{calls: c.Calls, failures: c.Failures, slow: c.SlowCalls}, true
 		}
 		m.Calls, m.Failures, m.SlowCalls = t.calls, t.failures, t.slow
-		p := b.pol.Load()
 		m.FailureRate = p.rate(t.failures, t.calls)
 		m.SlowCallRate = p.rate(t.slow, t.calls)
 	}

@@ -747,11 +747,11 @@ return {ep, seq, tok, flag, items}
 // bucket: ARGV[4] is the member, then per breaker its context and
 // (fi, fg) its closed generation, more calls, failures and slow calls,
 // the bucket length in ms, the window's buckets, FailureRate,
-// SlowCallRate, MinCalls and MinMembers. Growth is counted in the bucket
-// Redis's clock says is current. The fleet's window trips the breaker when
-// it holds MinCalls calls, its failure rate reaches FailureRate or its
-// slow-call rate SlowCallRate (0: off), and MinMembers distinct members have
-// reported failures in it. Each answer is the breaker's reply followed by
+// SlowCallRate, MinCalls and FleetMinMembers. Growth is counted in the
+// bucket Redis's clock says is current. The fleet's window trips the
+// breaker when it holds MinCalls calls, its failure rate reaches
+// FailureRate or its slow-call rate SlowCallRate (0: off), and
+// FleetMinMembers distinct members have reported failures in it. Each answer is the breaker's reply followed by
 // the window's calls, failures and slow calls (none when the breaker is
 // not in that closed generation).
 var windowScript = script(`
