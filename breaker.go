@@ -365,15 +365,13 @@ func (b *Breaker) flushWaiting() {
 func (e *epoch) refresh(s Snapshot, asIs bool) {
 	var c *atomic.Int64
 	var v int64
-	switch {
-	case s.State != e.state:
+	if s.State != e.state || s.State == Open {
 		return
-	case s.State == Closed:
+	}
+	if s.State == Closed {
 		c, v = &e.failures, int64(s.Failures)
-	case s.State == HalfOpen:
+	} else {
 		c, v = &e.successes, int64(s.Successes)
-	default:
-		return
 	}
 	if asIs {
 		c.Store(v)

@@ -317,10 +317,9 @@ func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
 // none: e is the epoch the answer left.
 func (b *Breaker) reject(e *epoch, left time.Duration) error {
 	reason := ReasonNoPermit
-	switch {
-	case e.mode == ModeForcedOpen:
+	if e.mode == ModeForcedOpen {
 		reason = ReasonForcedOpen
-	case e.state == Open:
+	} else if e.state == Open {
 		reason = ReasonOpen
 	}
 	err := &OpenError{Name: b.name, State: e.state, RetryAfter: left, Reason: reason}
@@ -484,10 +483,9 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 // breaker of itself (Observe, Made): taken from here, the breaker could
 // not tell who made it.
 func (b *Breaker) reported(e *epoch, s Snapshot, tripped bool) {
-	switch {
-	case tripped:
+	if tripped {
 		b.adopt(s, answerMade)
-	case s.Generation == e.gen:
+	} else if s.Generation == e.gen {
 		b.adopt(s, answer)
 	}
 }

@@ -93,10 +93,10 @@ func (e *ConfigError) Error() string {
 }
 
 func checkCount(field string, v int) error {
-	switch {
-	case v < 0:
+	if v < 0 {
 		return &ConfigError{field, fmt.Sprintf("%d is negative", v)}
-	case v > maxCount:
+	}
+	if v > maxCount {
 		return &ConfigError{field, fmt.Sprintf("%d is above the limit of %d", v, maxCount)}
 	}
 	return nil
@@ -141,10 +141,10 @@ func (cfg *Config) validate() (Policy, error) {
 	if err := cfg.Backoff.validate(); err != nil {
 		return Policy{}, err
 	}
-	switch {
-	case cfg.HalfOpenMaxWait < 0:
+	if cfg.HalfOpenMaxWait < 0 {
 		return Policy{}, &ConfigError{"HalfOpenMaxWait", fmt.Sprintf("%v is negative", cfg.HalfOpenMaxWait)}
-	case cfg.TrialExpiry < ExpiryOpens || cfg.TrialExpiry > ExpiryFrees:
+	}
+	if cfg.TrialExpiry < ExpiryOpens || cfg.TrialExpiry > ExpiryFrees {
 		return Policy{}, &ConfigError{"TrialExpiry", fmt.Sprintf("%d is not a TrialExpiry", int(cfg.TrialExpiry))}
 	}
 	p := Policy{
@@ -195,20 +195,25 @@ func (cfg *Config) validateRates() error {
 	if err := checkRate("SlowCallRate", cfg.SlowCallRate); err != nil {
 		return err
 	}
-	switch {
-	case cfg.MinCalls < 0:
+	if cfg.MinCalls < 0 {
 		return &ConfigError{"MinCalls", fmt.Sprintf("%d is negative", cfg.MinCalls)}
-	case cfg.FleetMinMembers < 0 || cfg.FleetMinMembers > 1000:
+	}
+	if cfg.FleetMinMembers < 0 || cfg.FleetMinMembers > 1000 {
 		return &ConfigError{"FleetMinMembers", fmt.Sprintf("%d is not between 0 and 1000", cfg.FleetMinMembers)}
-	case cfg.MinCalls > maxCount:
+	}
+	if cfg.MinCalls > maxCount {
 		return &ConfigError{"MinCalls", fmt.Sprintf("%d is above the limit of %d", cfg.MinCalls, maxCount)}
-	case cfg.SlowCallDuration < 0:
+	}
+	if cfg.SlowCallDuration < 0 {
 		return &ConfigError{"SlowCallDuration", fmt.Sprintf("%v is negative", cfg.SlowCallDuration)}
-	case (cfg.FailureRate > 0 || cfg.SlowCallRate > 0) && cfg.Window.IsZero():
+	}
+	if (cfg.FailureRate > 0 || cfg.SlowCallRate > 0) && cfg.Window.IsZero() {
 		return &ConfigError{"Window", "a rate needs a window: set Window to CountWindow(n) or TimeWindow(d, bucket)"}
-	case !cfg.Window.IsZero() && cfg.FailureRate == 0 && cfg.SlowCallRate == 0:
+	}
+	if !cfg.Window.IsZero() && cfg.FailureRate == 0 && cfg.SlowCallRate == 0 {
 		return &ConfigError{"Window", "a window without FailureRate or SlowCallRate measures nothing"}
-	case cfg.SlowCallRate > 0 && cfg.SlowCallDuration == 0:
+	}
+	if cfg.SlowCallRate > 0 && cfg.SlowCallDuration == 0 {
 		return &ConfigError{"SlowCallRate", "needs a SlowCallDuration to tell slow calls"}
 	}
 	return nil

@@ -134,10 +134,10 @@ func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
 	p := b.cfg.Policy()
 	now := b.cfg.Clock.Now()
 	moved := false
-	switch {
-	case r.snap.State == Closed || r.snap.Mode == ModeForcedOpen:
+	if r.snap.State == Closed || r.snap.Mode == ModeForcedOpen {
 		return Permit{}, r.unlock(), false
-	case r.snap.State == Open:
+	}
+	if r.snap.State == Open {
 		if now.Before(r.snap.OpenedAt.Add(p.OpenFor(r.snap))) {
 			return Permit{}, r.unlock(), false
 		}

@@ -123,14 +123,16 @@ type Backoff struct {
 }
 
 func (bo Backoff) validate() error {
-	switch {
-	case bo.Multiplier != 0 && !(bo.Multiplier >= 1 && bo.Multiplier <= 1000):
+	if bo.Multiplier != 0 && !(bo.Multiplier >= 1 && bo.Multiplier <= 1000) {
 		return &ConfigError{"Backoff", fmt.Sprintf("a multiplier of %v is not between 1 and 1000", bo.Multiplier)}
-	case bo.Max < 0:
+	}
+	if bo.Max < 0 {
 		return &ConfigError{"Backoff", fmt.Sprintf("a Max of %v is negative", bo.Max)}
-	case !(bo.Jitter >= 0 && bo.Jitter <= 1):
+	}
+	if !(bo.Jitter >= 0 && bo.Jitter <= 1) {
 		return &ConfigError{"Backoff", fmt.Sprintf("a jitter of %v is not between 0 and 1", bo.Jitter)}
-	case bo.Multiplier == 0 && (bo.Max != 0 || bo.Jitter != 0):
+	}
+	if bo.Multiplier == 0 && (bo.Max != 0 || bo.Jitter != 0) {
 		return &ConfigError{"Backoff", "Max or Jitter without a Multiplier"}
 	}
 	return nil

@@ -46,36 +46,44 @@ func (w Window) IsZero() bool { return w == Window{} }
 
 // String describes the window, as "last 100 calls" or "last 1m0s in 1s buckets".
 func (w Window) String() string {
-	switch {
-	case w.IsZero():
+	if w.IsZero() {
 		return "none"
-	case w.size != 0:
+	}
+	if w.size != 0 {
 		return fmt.Sprintf("last %d calls", w.size)
 	}
 	return fmt.Sprintf("last %v in %v buckets", w.duration, w.bucket)
 }
 
 func (w Window) validate() error {
-	switch {
-	case w.IsZero():
+	if w.IsZero() {
 		return nil
-	case w.size != 0 && (w.duration != 0 || w.bucket != 0):
+	}
+	if w.size != 0 && (w.duration != 0 || w.bucket != 0) {
 		return &ConfigError{"Window", "both a count and a time window"}
-	case w.size < 0:
+	}
+	if w.size < 0 {
 		return &ConfigError{"Window", fmt.Sprintf("a count window of %d calls", w.size)}
-	case w.size > maxWindowCalls:
+	}
+	if w.size > maxWindowCalls {
 		return &ConfigError{"Window", fmt.Sprintf("a count window of %d calls is above the limit of %d", w.size, maxWindowCalls)}
-	case w.size != 0:
+	}
+	if w.size != 0 {
 		return nil
-	case w.duration <= 0:
+	}
+	if w.duration <= 0 {
 		return &ConfigError{"Window", fmt.Sprintf("a time window of %v", w.duration)}
-	case w.bucket <= 0:
+	}
+	if w.bucket <= 0 {
 		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v", w.bucket)}
-	case w.bucket > w.duration:
+	}
+	if w.bucket > w.duration {
 		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v is longer than the window of %v", w.bucket, w.duration)}
-	case w.bucket < time.Millisecond:
+	}
+	if w.bucket < time.Millisecond {
 		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v is shorter than a millisecond", w.bucket)}
-	case w.buckets() > maxWindowBuckets:
+	}
+	if w.buckets() > maxWindowBuckets {
 		return &ConfigError{"Window", fmt.Sprintf("%d buckets is above the limit of %d", w.buckets(), maxWindowBuckets)}
 	}
 	return nil
@@ -115,10 +123,10 @@ type meter interface {
 // newMeter makes a window's meter; cumulative asks a time window to keep
 // running totals as well, for a store that merges windows.
 func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) meter {
-	switch {
-	case w.IsZero():
+	if w.IsZero() {
 		return nil
-	case w.size != 0:
+	}
+	if w.size != 0 {
 		m := newCountMeter(w.size)
 		m.minCalls = max(minCalls, 1)
 		return m
