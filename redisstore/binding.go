@@ -229,7 +229,7 @@ func (b *binding) from() (string, string) {
 // before this one, so that a breaker open or forced there stays so.
 func (b *binding) bind(ctx context.Context) error {
 	b.mu.Lock()
-	c := b.call(bindScript, 0, b.s.id)
+	c := b.call(bindScript, 0, b.s.memberID())
 	b.mu.Unlock()
 	type bound struct {
 		r      reply

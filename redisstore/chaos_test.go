@@ -466,3 +466,23 @@ func TestMembersComeAndGo(t *testing.T) {
 		t.Fatalf("after one store closed: %+v, %v", info, err)
 	}
 }
+
+// An operator's store (Options.Operator) reads and changes a breaker but
+// is never counted as one of its members, nor registers it.
+func TestAnOperatorIsNoMember(t *testing.T) {
+	srv := redistest.Start(t)
+	sa := newStore(t, srv, redisstore.Options{Namespace: "members"})
+	op := newStore(t, srv, redisstore.Options{Namespace: "members", Operator: true})
+	newBreaker(t, sa, infuse.Config{Name: "x"})
+	b, _ := newBreaker(t, op, infuse.Config{Name: "x"})
+	if err := b.ForceOpen(bg); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := sa.Breaker(bg, "x"); err != nil || info.Members != 1 || info.Mode != infuse.ModeForcedOpen {
+		t.Fatalf("one member and an operator: %+v, %v", info, err)
+	}
+	newBreaker(t, op, infuse.Config{Name: "only-the-operator"})
+	if _, err := sa.Breaker(bg, "only-the-operator"); !errors.Is(err, redisstore.ErrUnknownBreaker) {
+		t.Fatalf("a breaker only an operator has bound is listed: %v", err)
+	}
+}

@@ -50,6 +50,11 @@ type Options struct {
 	// growth to the fleet's windows (breakers with a time Window and a
 	// rate), all of them in one round trip. Zero means 100ms.
 	WindowInterval time.Duration
+	// Operator makes the store an operator's tool rather than a member
+	// of the fleet: its breakers read and change the shared state, but
+	// never register, so that Info.Members counts the fleet's members
+	// only (infuse's command and dashboard set it).
+	Operator bool
 }
 
 func (o *Options) fill() {

@@ -409,8 +409,11 @@ func (s *Store) heartbeat(ctx context.Context) {
 	s.reap(ctx, stale)
 }
 
-// registerAll registers every bound breaker.
+// registerAll registers every bound breaker (none for an operator).
 func (s *Store) registerAll(ctx context.Context) {
+	if s.opts.Operator {
+		return
+	}
 	s.eachBucket(ctx, registerScript, "registering", []any{s.id, s.opts.TTL.Milliseconds()})
 }
 

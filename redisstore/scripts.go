@@ -370,7 +370,7 @@ var sources = map[*redis.Script]string{}
 
 // bind reads the state, restoring it if it must (an idle seed is not
 // written: Redis keeps nothing for it), and registers the member
-// (ARGV[16]).
+// (ARGV[16]; an operator's store sends "" and is not registered).
 var bindScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
@@ -396,7 +396,7 @@ if fresh then
   save(B, c, r, now, n)
   changed(B, c)
 end
-register(B, ARGV[16], c.kn, c.ttl)
+if ARGV[16] ~= '' then register(B, ARGV[16], c.kn, c.ttl) end
 local out = reply(r, now, n, fresh and 1 or 0, corrupt)
 if none then out[11] = 1 end
 return out

@@ -171,7 +171,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	switch {
 	case b.conf.gen == 0 || b.restore:
 		b.restore = false
-		return []op{{b.call(bindScript, 0, b.s.id), func(res result) func() {
+		return []op{{b.call(bindScript, 0, b.s.memberID()), func(res result) func() {
 			return b.done(res, func() {
 				b.mu.Lock()
 				b.restore = true

@@ -558,3 +558,12 @@ func (s *Store) loadScripts(ctx context.Context, half int) {
 		}
 	}
 }
+
+// memberID is the id the bind script registers: none for an operator's
+// store (Options.Operator).
+func (s *Store) memberID() string {
+	if s.opts.Operator {
+		return ""
+	}
+	return s.id
+}

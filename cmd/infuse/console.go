@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -20,10 +22,11 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 		"  infuse status\n  infuse status -redis redis://:secret@redis.internal:6379/0 -namespace checkout\n  infuse status -json | jq '.[] | select(.state == \"open\")'")
 	rf := addRedisFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON, for scripts")
-	if err := parse(fs, args); err != nil {
+	rest, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
+	if len(rest) != 0 {
 		return &usageError{"status takes no arguments"}
 	}
 	store, closeStore, err := rf.connect(ctx)
@@ -39,17 +42,21 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 		return writeJSON(out, toViews(list))
 	}
 	if len(list) == 0 {
-		fmt.Fprintf(out, "no breakers under namespace %q\n", store.Namespace())
+		fmt.Fprintf(out, "no breakers under namespace %s\n", printable(store.Namespace()))
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tMODE\tFAILURES\tFAILURE RATE\tTRIALS\tTRIPS\tRETRY AFTER\tMEMBERS\tGENERATION")
+	fmt.Fprintln(tw, "NAME\tSTATE\tREJECTS\tMODE\tFAILURES IN A ROW\tFAILURE RATE\tTRIALS\tOPENED IN A ROW\tRETRY AFTER\tMEMBERS\tGENERATION")
 	for _, i := range list {
 		retry := "-"
 		if i.State == infuse.Open && i.Mode != infuse.ModeForcedOpen {
 			retry = i.RetryAfter.Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(tw, "%s\t%v\t%v\t%d\t%s\t%d\t%d\t%s\t%d\t%d\n", i.Name, i.State, i.Mode, i.Failures,
+		reason := rejects(i.State, i.Mode)
+		if reason == "" {
+			reason = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%s\t%v\t%d\t%s\t%d\t%d\t%s\t%d\t%d\n", printable(i.Name), i.State, reason, i.Mode, i.Failures,
 			windowRate(i), i.Trials, i.Trips, retry, i.Members, i.Generation)
 	}
 	return tw.Flush()
@@ -65,7 +72,16 @@ func windowRate(i redisstore.Info) string {
 
 // view is a breaker as the JSON output and the dashboard show it.
 type view struct {
-	Name        string  `json:"name"`
+	// Name is the breaker's name (JSON writes bytes that are not UTF-8 as
+	// U+FFFD); ID is the name percent-encoded byte by byte, distinct for
+	// every name, for the dashboard's action URLs; Label is the name as a
+	// terminal or the page shows it (see printable).
+	Name  string `json:"name"`
+	ID    string `json:"id"`
+	Label string `json:"label"`
+	// Reason is why the breaker rejects calls, "" while it lets them
+	// through: "forced open", "open", or "half-open: trial calls only".
+	Reason      string  `json:"reason"`
 	State       string  `json:"state"`
 	Mode        string  `json:"mode"`
 	Generation  uint64  `json:"generation"`
@@ -80,9 +96,27 @@ type view struct {
 	FailureRate float64 `json:"failureRate"` // -1: no rate
 }
 
+// pathID is name percent-encoded byte by byte: a path segment that
+// decodes to the very bytes of name.
+func pathID(name string) string { return url.PathEscape(name) }
+
+// rejects says why a breaker in state s and mode m rejects calls.
+func rejects(s infuse.State, m infuse.Mode) string {
+	switch {
+	case m == infuse.ModeForcedOpen:
+		return "forced open"
+	case s == infuse.Open:
+		return "open"
+	case s == infuse.HalfOpen:
+		return "half-open: trial calls only"
+	}
+	return ""
+}
+
 func toView(i redisstore.Info) view {
 	return view{
-		Name: i.Name, State: i.State.String(), Mode: i.Mode.String(), Generation: i.Generation,
+		Name: i.Name, ID: pathID(i.Name), Label: printable(i.Name), Reason: rejects(i.State, i.Mode),
+		State: i.State.String(), Mode: i.Mode.String(), Generation: i.Generation,
 		Failures: i.Failures, Successes: i.Successes, Trials: i.Trials, Trips: i.Trips,
 		RetryAfterS: i.RetryAfter.Seconds(), OpenSinceS: i.OpenSince.Seconds(), Members: i.Members,
 		Calls: i.WindowCalls, FailureRate: i.FailureRate,
@@ -140,25 +174,27 @@ func action(verb string) func(context.Context, []string, io.Writer) error {
 			fmt.Sprintf("%s the breaker NAME for every member of the fleet, and prints its resulting state.", strings.ToUpper(verb[:1])+verb[1:]),
 			fmt.Sprintf("  infuse %s payments\n  infuse %s -redis rediss://ops:secret@redis.internal:6380/0 -namespace checkout payments", verb, verb))
 		rf := addRedisFlags(fs)
-		if err := parse(fs, args); err != nil {
+		rest, err := parse(fs, args)
+		if err != nil {
 			return err
 		}
-		if fs.NArg() != 1 {
-			return &usageError{"give exactly one breaker NAME"}
+		if len(rest) != 1 {
+			return &usageError{fmt.Sprintf("give exactly one breaker NAME (got %d arguments)", len(rest))}
 		}
+		name := rest[0]
 		store, closeStore, err := rf.connect(ctx)
 		if err != nil {
 			return err
 		}
 		defer closeStore()
-		info, err := act(ctx, store, fs.Arg(0), verb)
+		info, err := act(ctx, store, name, verb)
 		if errors.Is(err, redisstore.ErrUnknownBreaker) {
-			return fmt.Errorf("no breaker named %q under namespace %q (see infuse status)", fs.Arg(0), store.Namespace())
+			return fmt.Errorf("no breaker named %s under namespace %s (see infuse status)", printable(name), printable(store.Namespace()))
 		}
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s: %v (mode %v, generation %d)\n", info.Name, info.State, info.Mode, info.Generation)
+		fmt.Fprintf(out, "%s: %v (mode %v, generation %d)\n", printable(info.Name), info.State, info.Mode, info.Generation)
 		return nil
 	}
 }
@@ -168,7 +204,7 @@ func runWatch(ctx context.Context, args []string, out io.Writer) error {
 		"  infuse watch\n  infuse watch -namespace checkout -duration 10m")
 	rf := addRedisFlags(fs)
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
-	if err := parse(fs, args); err != nil {
+	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	store, closeStore, err := rf.connect(ctx)
@@ -178,8 +214,71 @@ func runWatch(ctx context.Context, args []string, out io.Writer) error {
 	defer closeStore()
 	ctx, cancel := withDuration(ctx, *duration)
 	defer cancel()
-	return store.Watch(ctx, func() { fmt.Fprintf(out, "watching namespace %q\n", store.Namespace()) }, func(c redisstore.Change) {
-		fmt.Fprintf(out, "%s  %-24s %-9v mode=%v generation=%d failures=%d\n",
-			c.At.Format("15:04:05.000"), c.Name, c.State, c.Mode, c.Generation, c.Failures)
+	var seen transitions
+	return store.Watch(ctx, func() {
+		fmt.Fprintf(out, "watching namespace %s: transitions and mode changes\n", printable(store.Namespace()))
+	}, func(c redisstore.Change) {
+		cause, ok := seen.next(c)
+		if !ok {
+			return
+		}
+		fmt.Fprintf(out, "%s  %-24s %-9v mode=%-11v generation=%-6d %s\n",
+			c.At.Format("15:04:05.000"), printable(c.Name), c.State, c.Mode, c.Generation, cause)
 	})
+}
+
+// transitions tells the transitions among the changes Watch reports
+// (which include a closed breaker's growing count of failures), and their
+// causes. The zero value is ready to use.
+type transitions struct {
+	mu   sync.Mutex
+	last map[string]redisstore.Change
+}
+
+// next takes change c and returns its cause, or ok false when c is no
+// transition (the same generation as the last one seen of that breaker).
+func (t *transitions) next(c redisstore.Change) (cause string, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.last == nil {
+		t.last = map[string]redisstore.Change{}
+	}
+	prev, seen := t.last[c.Name]
+	if seen && prev.Generation == c.Generation {
+		return "", false
+	}
+	t.last[c.Name] = c
+	if !seen && c.State == infuse.Closed && c.Mode == infuse.ModeNormal && c.Failures > 0 {
+		return "", false // failures counted in a closed generation that began before watching
+	}
+	return causeOf(prev, seen, c), true
+}
+
+// causeOf describes why a breaker went from prev (if seen) to c, from
+// what Redis keeps: its state, mode and the run of failures that tripped
+// it.
+func causeOf(prev redisstore.Change, seen bool, c redisstore.Change) string {
+	switch {
+	case c.Mode == infuse.ModeForcedOpen:
+		return "forced open by an operator"
+	case c.Mode == infuse.ModeDisabled:
+		return "disabled by an operator"
+	case seen && prev.Mode != infuse.ModeNormal:
+		return "released by an operator"
+	case c.State == infuse.Open && c.Failures > 0:
+		return fmt.Sprintf("%d failures in a row", c.Failures)
+	case c.State == infuse.Open && seen && prev.State == infuse.HalfOpen:
+		return "a trial call failed, or trials expired"
+	case c.State == infuse.Open:
+		return "failure or slow-call rate over its threshold, or opened by an operator"
+	case c.State == infuse.HalfOpen && seen && prev.State == infuse.Open:
+		return "open period over: trial calls"
+	case c.State == infuse.HalfOpen:
+		return "trial calls (open period over, or an operator)"
+	case c.State == infuse.Closed && seen && prev.State == infuse.HalfOpen:
+		return "trial calls succeeded, or closed by an operator"
+	case c.State == infuse.Closed && seen && prev.State == infuse.Open:
+		return "closed by an operator"
+	}
+	return "closed"
 }

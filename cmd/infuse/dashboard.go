@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -32,43 +33,89 @@ type source interface {
 // change is one transition, as the dashboard's timeline shows it.
 type change struct {
 	Name  string `json:"name"`
+	Label string `json:"label"`
 	State string `json:"state"`
 	Mode  string `json:"mode"`
+	Cause string `json:"cause"`
 	At    string `json:"at"`
 }
 
 // redisSource is the fleet's breakers, read from Redis.
-type redisSource struct{ store *redisstore.Store }
+type redisSource struct {
+	store *redisstore.Store
+	seen  transitions
+}
 
-func (r redisSource) list(ctx context.Context) ([]view, error) {
+func (r *redisSource) list(ctx context.Context) ([]view, error) {
 	l, err := r.store.Breakers(ctx)
 	return toViews(l), err
 }
 
-func (r redisSource) act(ctx context.Context, name, verb string) (view, error) {
+func (r *redisSource) act(ctx context.Context, name, verb string) (view, error) {
 	info, err := act(ctx, r.store, name, verb)
 	return toView(info), err
 }
 
-func (r redisSource) watch(ctx context.Context, fn func(change)) error {
+func (r *redisSource) watch(ctx context.Context, fn func(change)) error {
 	return r.store.Watch(ctx, nil, func(c redisstore.Change) {
-		fn(change{Name: c.Name, State: c.State.String(), Mode: c.Mode.String(), At: c.At.Format("15:04:05.000")})
+		if cause, ok := r.seen.next(c); ok {
+			fn(change{Name: c.Name, Label: printable(c.Name), State: c.State.String(), Mode: c.Mode.String(),
+				Cause: cause, At: c.At.Format("15:04:05.000")})
+		}
 	})
 }
 
-// dashboard is the web page's server.
+// dashboard is the web page's server. It lists the source every few
+// seconds, and soon after a change, and sends each page only what changed
+// since what it last sent that page: a page that stops reading costs at
+// most the set of names changed meanwhile, and one whose writes block for
+// streamWriteTimeout is dropped.
 type dashboard struct {
-	src   source
-	token string
+	src        source
+	token      string
+	listen     string   // the address it serves on: its host is allowed
+	allowHosts []string // more Host names it answers to
+	maxStreams int      // live pages at once; 0: defaultMaxStreams
 
 	mu      sync.Mutex
-	clients map[chan []byte]struct{}
+	clients map[*client]struct{}
+	state   map[string]view // the last listing, by name
+	listed  bool            // state holds a listing
+	outage  string          // why the last listing failed; "" when it did not
+	since   time.Time       // when outage began
+	kick    chan struct{}   // asks run for a listing soon
+}
+
+const (
+	defaultMaxStreams  = 64
+	streamWriteTimeout = 10 * time.Second
+	timelineMax        = 200 // changes a page keeps, and a slow page is owed
+	refreshEvery       = 3 * time.Second
+)
+
+// client is one page's stream: what it is owed since its last write.
+type client struct {
+	mu       sync.Mutex
+	names    map[string]bool // changed or gone since the last write
+	status   bool            // the outage began or ended
+	timeline []change        // transitions owed, the oldest dropped past timelineMax
+	dropped  int             // transitions dropped so
+	wake     chan struct{}   // cap 1
+}
+
+func (c *client) notify() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
 }
 
 func newDashboard(src source, token string) *dashboard {
-	return &dashboard{src: src, token: token, clients: make(map[chan []byte]struct{})}
+	return &dashboard{src: src, token: token, clients: make(map[*client]struct{}), state: map[string]view{}}
 }
 
+// handler is the dashboard's HTTP handler: its routes behind the host
+// guard and the security headers.
 func (d *dashboard) handler() http.Handler {
 	mux := http.NewServeMux()
 	static, _ := fs.Sub(assets, "assets")
@@ -76,7 +123,13 @@ func (d *dashboard) handler() http.Handler {
 	mux.HandleFunc("GET /api/breakers", d.serveList)
 	mux.HandleFunc("GET /api/events", d.serveEvents)
 	mux.HandleFunc("POST /api/breakers/{name}/{verb}", d.serveAction)
-	return mux
+	// Other methods than GET get 405 from the mux itself; a GET would
+	// fall to the files' 404.
+	mux.HandleFunc("GET /api/breakers/{name}/{verb}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "an action is a POST", http.StatusMethodNotAllowed)
+	})
+	return securityHeaders(newHostGuard(d.listen, d.allowHosts, mux))
 }
 
 func (d *dashboard) serveList(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +143,9 @@ func (d *dashboard) serveList(w http.ResponseWriter, r *http.Request) {
 }
 
 // serveAction runs an operator's action: only with the dashboard's token,
-// and not at all when it has none.
+// and not at all when it has none. The name in the path is the raw name,
+// percent-encoded byte by byte (a view's id), so that names that are not
+// valid UTF-8 can be acted on too.
 func (d *dashboard) serveAction(w http.ResponseWriter, r *http.Request) {
 	if d.token == "" {
 		http.Error(w, "actions are off: start the dashboard with -token", http.StatusForbidden)
@@ -114,33 +169,50 @@ func (d *dashboard) serveAction(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
+	d.refreshSoon()
 	w.Header().Set("Content-Type", "application/json")
 	_ = writeJSON(w, v)
 }
 
-// serveEvents streams server-sent events: the whole list on connecting and
-// after each change (at most ten a second), and each change for the
-// timeline.
+// serveEvents streams server-sent events: "snapshot" (every breaker) on
+// connecting, then "update" with the breakers changed and the names gone
+// since the last event, and the outage if any; "change" for each
+// transition, for the timeline.
 func (d *dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+	rc := http.NewResponseController(w)
+	c := &client{names: map[string]bool{}, wake: make(chan struct{}, 1)}
+	d.mu.Lock()
+	max := d.maxStreams
+	if max == 0 {
+		max = defaultMaxStreams
+	}
+	if len(d.clients) >= max {
+		d.mu.Unlock()
+		http.Error(w, fmt.Sprintf("too many live pages (%d): close one", max), http.StatusServiceUnavailable)
 		return
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	ch := make(chan []byte, 64)
-	d.mu.Lock()
-	d.clients[ch] = struct{}{}
+	d.clients[c] = struct{}{}
 	d.mu.Unlock()
 	defer func() {
 		d.mu.Lock()
-		delete(d.clients, ch)
+		delete(d.clients, c)
 		d.mu.Unlock()
 	}()
-	if msg, err := d.snapshot(r.Context()); err == nil {
-		_, _ = w.Write(msg)
-		flusher.Flush()
+	d.ensureListed(r.Context())
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	write := func(msg []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
+		if _, err := w.Write(msg); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	d.mu.Lock()
+	first := d.snapshotLocked()
+	d.mu.Unlock()
+	if !write(first) {
+		return
 	}
 	keepalive := time.NewTicker(15 * time.Second)
 	defer keepalive.Stop()
@@ -148,51 +220,171 @@ func (d *dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 			return
-		case msg := <-ch:
-			if _, err := w.Write(msg); err != nil {
+		case <-c.wake:
+			if !write(d.owed(c)) {
+				return // behind by streamWriteTimeout, or gone: dropped
+			}
+		case <-keepalive.C:
+			if !write([]byte(": keepalive\n\n")) {
 				return
 			}
-			flusher.Flush()
-		case <-keepalive.C:
-			_, _ = io.WriteString(w, ": keepalive\n\n")
-			flusher.Flush()
 		}
 	}
 }
 
-func (d *dashboard) snapshot(ctx context.Context) ([]byte, error) {
-	l, err := d.src.list(ctx)
-	if err != nil {
-		return nil, err
+// snapshotLocked is the "snapshot" event of the current state; d.mu held.
+func (d *dashboard) snapshotLocked() []byte {
+	l := make([]view, 0, len(d.state))
+	for _, v := range d.state {
+		l = append(l, v)
 	}
-	data, _ := json.Marshal(map[string]any{"breakers": l, "actions": d.token != ""})
-	return []byte("event: snapshot\ndata: " + string(data) + "\n\n"), nil
+	sort.Slice(l, func(i, j int) bool { return l[i].Name < l[j].Name })
+	return event("snapshot", map[string]any{"breakers": l, "actions": d.token != "", "outage": d.outageLocked()})
 }
 
-func (d *dashboard) broadcast(msg []byte) {
+func (d *dashboard) outageLocked() any {
+	if d.outage == "" {
+		return nil
+	}
+	return map[string]string{"reason": d.outage, "since": d.since.Format(time.RFC3339)}
+}
+
+// owed takes what c is owed and returns it as events.
+func (d *dashboard) owed(c *client) []byte {
+	c.mu.Lock()
+	names, status, timeline, dropped := c.names, c.status, c.timeline, c.dropped
+	c.names, c.status, c.timeline, c.dropped = map[string]bool{}, false, nil, 0
+	c.mu.Unlock()
+	var out []byte
+	if dropped > 0 {
+		out = append(out, event("missed", map[string]int{"changes": dropped})...)
+	}
+	for _, ch := range timeline {
+		out = append(out, event("change", ch)...)
+	}
+	if len(names) == 0 && !status {
+		return out
+	}
+	up := struct {
+		Breakers []view   `json:"breakers"`
+		Removed  []string `json:"removed"`
+		Outage   any      `json:"outage"`
+	}{Breakers: []view{}, Removed: []string{}}
+	d.mu.Lock()
+	for n := range names {
+		if v, ok := d.state[n]; ok {
+			up.Breakers = append(up.Breakers, v)
+		} else {
+			up.Removed = append(up.Removed, pathID(n))
+		}
+	}
+	up.Outage = d.outageLocked()
+	d.mu.Unlock()
+	return append(out, event("update", up)...)
+}
+
+func event(kind string, v any) []byte {
+	data, _ := json.Marshal(v)
+	return []byte("event: " + kind + "\ndata: " + string(data) + "\n\n")
+}
+
+// ensureListed lists the source once, if it never has been.
+func (d *dashboard) ensureListed(ctx context.Context) {
+	d.mu.Lock()
+	listed := d.listed
+	d.mu.Unlock()
+	if !listed {
+		d.refresh(ctx)
+	}
+}
+
+// refresh lists the source and tells each page what changed.
+func (d *dashboard) refresh(ctx context.Context) {
+	l, err := d.src.list(ctx)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for ch := range d.clients {
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if d.outage == "" {
+			d.since = time.Now()
+		}
+		if reason := err.Error(); reason != d.outage {
+			d.outage = reason
+			for c := range d.clients {
+				c.mu.Lock()
+				c.status = true
+				c.mu.Unlock()
+				c.notify()
+			}
+		}
+		return
+	}
+	changed := map[string]bool{}
+	next := make(map[string]view, len(l))
+	for _, v := range l {
+		next[v.Name] = v
+		if old, ok := d.state[v.Name]; !ok || old != v {
+			changed[v.Name] = true
+		}
+	}
+	for n := range d.state {
+		if _, ok := next[n]; !ok {
+			changed[n] = true
+		}
+	}
+	d.state, d.listed = next, true
+	ended := d.outage != ""
+	d.outage = ""
+	if len(changed) == 0 && !ended {
+		return
+	}
+	for c := range d.clients {
+		c.mu.Lock()
+		for n := range changed {
+			c.names[n] = true
+		}
+		c.status = c.status || ended
+		c.mu.Unlock()
+		c.notify()
+	}
+}
+
+// transition tells each page of a transition, for its timeline.
+func (d *dashboard) transition(ch change) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for c := range d.clients {
+		c.mu.Lock()
+		if len(c.timeline) == timelineMax {
+			c.timeline = c.timeline[1:]
+			c.dropped++
+		}
+		c.timeline = append(c.timeline, ch)
+		c.mu.Unlock()
+		c.notify()
+	}
+}
+
+// refreshSoon asks run for a listing now (after an action).
+func (d *dashboard) refreshSoon() {
+	if d.kick != nil {
 		select {
-		case ch <- msg:
-		default: // a slow client misses one; the next snapshot catches it up
+		case d.kick <- struct{}{}:
+		default:
 		}
 	}
 }
 
-// run feeds the clients until ctx is done: changes as they come, and a
-// snapshot after them, and one every few seconds as a safety net.
+// run lists the source until ctx is done: every refreshEvery, and shortly
+// after a change or an action.
 func (d *dashboard) run(ctx context.Context) {
-	changed := make(chan struct{}, 1)
 	go func() {
 		for ctx.Err() == nil {
 			_ = d.src.watch(ctx, func(c change) {
-				data, _ := json.Marshal(c)
-				d.broadcast([]byte("event: change\ndata: " + string(data) + "\n\n"))
-				select {
-				case changed <- struct{}{}:
-				default:
-				}
+				d.transition(c)
+				d.refreshSoon()
 			})
 			select {
 			case <-ctx.Done():
@@ -200,19 +392,21 @@ func (d *dashboard) run(ctx context.Context) {
 			}
 		}
 	}()
-	tick := time.NewTicker(3 * time.Second)
+	tick := time.NewTicker(refreshEvery)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-changed:
-			time.Sleep(100 * time.Millisecond) // let a burst settle
+		case <-d.kick:
+			select { // let a burst settle
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
 		case <-tick.C:
 		}
-		if msg, err := d.snapshot(ctx); err == nil {
-			d.broadcast(msg)
-		}
+		d.refresh(ctx)
 	}
 }
 
@@ -223,7 +417,13 @@ func (d *dashboard) serve(ctx context.Context, addr string, ready func(string)) 
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second}
+	d.listen = l.Addr().String()
+	if h, _, err := net.SplitHostPort(addr); err == nil && h != "" {
+		d.listen = addr // the name asked for (localhost, a host name), not only its address
+	}
+	d.kick = make(chan struct{}, 1)
+	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute}
 	go d.run(ctx)
 	go func() {
 		<-ctx.Done()
@@ -245,10 +445,15 @@ func runDashboard(ctx context.Context, args []string, out io.Writer) error {
 		"  infuse dashboard\n  INFUSE_TOKEN=$(openssl rand -hex 16) infuse dashboard -listen 127.0.0.1:8080")
 	rf := addRedisFlags(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")
-	token := fs.String("token", envOr("INFUSE_TOKEN", ""), "the `token` actions need (env INFUSE_TOKEN); empty: actions off")
+	token := tokenFlag(fs)
+	allow := fs.String("allow-host", "", "more host `names` the page answers to, comma-separated (it answers to loopback names and the -listen host)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
-	if err := parse(fs, args); err != nil {
+	rest, err := parse(fs, args)
+	if err != nil {
 		return err
+	}
+	if len(rest) != 0 {
+		return &usageError{"dashboard takes no arguments"}
 	}
 	store, closeStore, err := rf.connect(ctx)
 	if err != nil {
@@ -257,9 +462,12 @@ func runDashboard(ctx context.Context, args []string, out io.Writer) error {
 	defer closeStore()
 	ctx, cancel := withDuration(ctx, *duration)
 	defer cancel()
-	d := newDashboard(redisSource{store}, *token)
+	d := newDashboard(&redisSource{store: store}, token())
+	if *allow != "" {
+		d.allowHosts = strings.Split(*allow, ",")
+	}
 	return d.serve(ctx, *listen, func(url string) {
-		fmt.Fprintf(out, "dashboard on %s (namespace %q, actions %s)\n", url, store.Namespace(), onOff(*token != ""))
+		fmt.Fprintf(out, "dashboard on %s (namespace %s, actions %s)\n", url, printable(store.Namespace()), onOff(d.token != ""))
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,7 +88,7 @@ func (d *demoSource) list(context.Context) ([]view, error) {
 	for name, db := range d.breakers {
 		m := db.b.Metrics()
 		out = append(out, view{
-			Name: name, State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
+			Name: name, ID: pathID(name), Label: printable(name), Reason: rejects(m.State, m.Mode), State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
 			Failures: m.Counts.ConsecutiveFailures, Successes: m.Counts.ConsecutiveSuccesses, Trips: m.Trips,
 			RetryAfterS: m.RetryAfter.Seconds(), Members: 1, Calls: m.Calls, FailureRate: m.FailureRate,
 		})
@@ -140,8 +141,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	redisURL := fs.String("redis", "", "Redis `URL`: share one breaker among simulated members through Redis")
 	namespace := fs.String("namespace", "infuse-demo", "with -redis: the `namespace`")
 	listen := fs.String("listen", "127.0.0.1:0", "dashboard `address` (port 0: any free port)")
-	token := fs.String("token", envOr("INFUSE_TOKEN", ""), "the `token` the dashboard's actions need; empty: actions off")
-	if err := parse(fs, args); err != nil {
+	token := tokenFlag(fs)
+	if _, err := parse(fs, args); err != nil {
 		return err
 	}
 	if *clients < 1 || *clients > 50 || *members < 1 || *members > 50 {
@@ -166,7 +167,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			Listeners: []infuse.Listener{listener}}
 	}
 	if *redisURL != "" {
-		rf := redisFlags{url: redisURL, namespace: namespace}
+		rf := redisFlags{url: redisURL, namespace: namespace, member: true}
 		for i := range *members {
 			store, closeStore, err := rf.connect(ctx)
 			if err != nil {
@@ -194,7 +195,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	for _, db := range src.breakers {
 		wg.Go(func() { drive(ctx, up, db) })
 	}
-	d := newDashboard(src, *token)
+	d := newDashboard(src, token())
 	ready := make(chan string, 1)
 	wg.Go(func() {
 		if err := d.serve(ctx, *listen, func(url string) { ready <- url }); err != nil {
@@ -202,10 +203,25 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			close(ready)
 		}
 	})
+	var header strings.Builder
 	if url, ok := <-ready; ok {
-		fmt.Fprintf(out, "dashboard on %s\n", url)
+		fmt.Fprintf(&header, "dashboard on %s\n", url)
 	}
-	show(ctx, out, up, src)
+	if *redisURL != "" {
+		u := redactedURL(*redisURL)
+		if uq, err := strconv.Unquote(u); err == nil {
+			u = uq
+		}
+		ns := shellQuote(*namespace)
+		fmt.Fprintf(&header, "namespace %s in Redis; in another terminal:\n", printable(*namespace))
+		for _, c := range []string{"status", "watch", "dashboard"} {
+			fmt.Fprintf(&header, "  infuse %s -redis %s -namespace %s\n", c, shellQuote(u), ns)
+		}
+	}
+	header.WriteString("calls: made through the breaker; failed: of those, failed; rejected: refused unrun;\n" +
+		"trials: half-open trial calls (the four are running totals); failure rate: over the last 5s\n")
+	_, _ = io.WriteString(out, header.String())
+	show(ctx, out, header.String(), up, src)
 	cancel()
 	wg.Wait()
 	return nil
@@ -241,7 +257,7 @@ func drive(ctx context.Context, up *upstream, db *demoBreaker) {
 
 // show prints the breakers each second: redrawn in place on a terminal,
 // as log lines otherwise.
-func show(ctx context.Context, out io.Writer, up *upstream, src *demoSource) {
+func show(ctx context.Context, out io.Writer, header string, up *upstream, src *demoSource) {
 	tty := isTerminal(out)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -254,6 +270,7 @@ func show(ctx context.Context, out io.Writer, up *upstream, src *demoSource) {
 		var sb strings.Builder
 		if tty {
 			sb.WriteString("\x1b[H\x1b[2J")
+			sb.WriteString(header) // the URL and commands stay on screen
 		}
 		fmt.Fprintf(&sb, "%s upstream %s\n", time.Now().Format("15:04:05"), up.phase().name)
 		names := make([]string, 0, len(src.breakers))
@@ -264,7 +281,7 @@ func show(ctx context.Context, out io.Writer, up *upstream, src *demoSource) {
 		for _, n := range names {
 			db := src.breakers[n]
 			m := db.b.Metrics()
-			fmt.Fprintf(&sb, "  %-10s %-9v calls=%-6d failures=%-5d rejected=%-6d trials=%-4d failure-rate=%s\n",
+			fmt.Fprintf(&sb, "  %-10s %-9v calls=%-6d failed=%-5d rejected=%-6d trials=%-4d failure-rate=%s\n",
 				n, m.State, db.calls.Load(), db.failures.Load(), db.rejected.Load(), db.trials.Load(), rate(m.FailureRate))
 		}
 		_, _ = io.WriteString(out, sb.String())
@@ -285,11 +302,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }

@@ -75,7 +75,7 @@ func fleet(t *testing.T, names ...string) (*redistest.Server, string, *redisstor
 func TestStatus(t *testing.T) {
 	_, url, store, bs := fleet(t, "payments", "search")
 	out, errOut, code := runInfuse(t, "status", "-redis", url, "-namespace", "empty")
-	if code != 0 || !strings.Contains(out, `no breakers under namespace "empty"`) {
+	if code != 0 || !strings.Contains(out, `no breakers under namespace empty`) {
 		t.Fatalf("empty namespace: %d %q %q", code, out, errOut)
 	}
 	for range 2 {
@@ -124,7 +124,7 @@ func TestBadInputIsAClearErrorAndANonZeroExit(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"open", "-redis", url, "-namespace", "ops", "nosuch"}, 1, `no breaker named "nosuch"`},
+		{[]string{"open", "-redis", url, "-namespace", "ops", "nosuch"}, 1, `no breaker named nosuch under namespace ops`},
 		{[]string{"status", "-redis", "http://example"}, 2, "malformed Redis URL"},
 		{[]string{"open", "-redis", url}, 2, "give exactly one breaker NAME"},
 		{[]string{"nosuch"}, 2, `unknown command "nosuch"`},

@@ -61,11 +61,12 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	})
 	replay := fs.String("replay", "", "replay the recording in `FILE` instead of a scenario")
 	svg := fs.String("svg", "", "also draw the runs, as an SVG picture, to `FILE`")
-	if err := parse(fs, args); err != nil {
+	rest, err := parse(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 0 {
-		return &usageError{fmt.Sprintf("simulate takes no arguments; got %q", fs.Arg(0))}
+	if len(rest) != 0 {
+		return &usageError{fmt.Sprintf("simulate takes no arguments; got %q", rest[0])}
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })

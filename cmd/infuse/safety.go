@@ -1,0 +1,121 @@
+package main
+
+import (
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// printable returns name as one visible line: as it is when every rune of
+// it is printable and valid UTF-8, else Go-quoted (control characters,
+// escape sequences and invalid bytes written as \x.., \u....), so that a
+// name can neither move the cursor, clear a line nor forge a row, and two
+// names that differ show differently.
+func printable(name string) string {
+	// A name that begins with a quote is quoted too, so that it cannot
+	// pass for another name's quoted form.
+	if name == "" || name[0] == '"' {
+		return strconv.Quote(name)
+	}
+	for _, r := range name {
+		if r == utf8.RuneError || !unicode.IsPrint(r) {
+			return strconv.Quote(name)
+		}
+	}
+	return name
+}
+
+// redactedURL is a Redis URL fit to print: its password replaced by
+// "xxxxx", or nothing of it when it does not parse (the text may hold a
+// password anywhere).
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(not shown: it does not parse, and may hold a password)"
+	}
+	return strconv.Quote(u.Redacted())
+}
+
+// quoted matches what an error quotes of its input.
+var quoted = regexp.MustCompile(`"[^"]*"`)
+
+// urlProblem says what is wrong with a Redis URL without repeating any of
+// it: url.Parse's and go-redis's errors quote the text they were given,
+// which may be a password.
+func urlProblem(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err
+	}
+	return quoted.ReplaceAllString(err.Error(), `"…"`)
+}
+
+// hostGuard answers only requests whose Host is one the dashboard is
+// bound to: a page on another site that makes its name resolve to
+// 127.0.0.1 (DNS rebinding) sends its own name as Host, and gets 421.
+type hostGuard struct {
+	allowed map[string]bool // lower-case host names and addresses, no port
+	next    http.Handler
+}
+
+// newHostGuard allows the loopback names, the host of the listening
+// address when it is not a wildcard, and extra (from -allow-host).
+func newHostGuard(listen string, extra []string, next http.Handler) *hostGuard {
+	g := &hostGuard{allowed: map[string]bool{"localhost": true, "127.0.0.1": true, "::1": true}, next: next}
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" {
+		if ip := net.ParseIP(h); ip == nil || !ip.IsUnspecified() {
+			g.allowed[strings.ToLower(h)] = true
+		}
+	}
+	for _, h := range extra {
+		if h = strings.TrimSpace(h); h != "" {
+			g.allowed[strings.ToLower(strings.Trim(h, "[]"))] = true
+		}
+	}
+	return g
+}
+
+func (g *hostGuard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.ToLower(strings.Trim(host, "[]"))
+	// No Host at all (HTTP/1.0) is no browser's request, and names no
+	// other site.
+	if host != "" && !g.allowed[strings.TrimSuffix(host, ".")] {
+		http.Error(w, "this dashboard does not answer to that host name; start it with -allow-host NAME to allow it",
+			http.StatusMisdirectedRequest)
+		return
+	}
+	g.next.ServeHTTP(w, r)
+}
+
+// securityHeaders sets, on every answer, a content security policy that
+// allows the page's own files only, framing denied, and no sniffing.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "no-referrer")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
