@@ -206,3 +206,33 @@ func TestCountersGoOnAcrossAReplacedBreaker(t *testing.T) {
 		t.Fatalf("successes_total %v, want 11", v)
 	}
 }
+
+// A breaker per host from a registry, each watched by the collector as the
+// registry makes it and forgotten as it drops it: the wiring for breakers
+// made on demand (infusehttp's Transport with a registry, for one).
+func Example_registry() {
+	col, _ := infuseprom.New(infuseprom.Options{})
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(col)
+	hosts, _ := registry.New(registry.Options{
+		Template: infuse.Config{FailMax: 5},
+		Max:      100,
+		OnCreate: func(_ string, b *infuse.Breaker) { _ = col.Watch(b) },
+		OnEvict:  func(_ string, b *infuse.Breaker) { col.Unwatch(b) },
+	})
+	for _, host := range []string{"api.example.com", "cdn.example.com", "api.example.com"} {
+		b, _ := hosts.Get(host)
+		_ = b.Call(context.Background(), func(context.Context) error { return nil })
+	}
+	families, _ := reg.Gather()
+	for _, f := range families {
+		if f.GetName() == "infuse_breaker_successes_total" {
+			for _, m := range f.GetMetric() {
+				fmt.Println(m.GetLabel()[0].GetValue(), m.GetCounter().GetValue())
+			}
+		}
+	}
+	// Output:
+	// api.example.com 2
+	// cdn.example.com 1
+}

@@ -155,7 +155,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	listener := infuse.ListenerFunc(func(e infuse.Event) {
 		if e.Kind == infuse.EventStateChange {
 			select {
-			case src.changes <- change{Name: e.Name, State: e.To.String(), Mode: "normal", At: time.Now().Format("15:04:05.000")}:
+			case src.changes <- change{Name: e.Name, Label: printable(e.Name), State: e.To.String(), Mode: "normal",
+				Cause: demoCause(e), At: time.Now().Format("15:04:05.000")}:
 			default:
 			}
 		}
@@ -261,6 +262,7 @@ func show(ctx context.Context, out io.Writer, header string, up *upstream, src *
 	tty := isTerminal(out)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var lastErrors uint64
 	for {
 		select {
 		case <-ctx.Done():
@@ -273,6 +275,14 @@ func show(ctx context.Context, out io.Writer, header string, up *upstream, src *
 			sb.WriteString(header) // the URL and commands stay on screen
 		}
 		fmt.Fprintf(&sb, "%s upstream %s\n", time.Now().Format("15:04:05"), up.phase().name)
+		var storeErrors uint64
+		for _, db := range src.breakers {
+			storeErrors += db.b.Totals().StoreErrors
+		}
+		if storeErrors > lastErrors {
+			fmt.Fprintf(&sb, "REDIS FAILING: %d errors in the last second; the members go on with their local state\n", storeErrors-lastErrors)
+		}
+		lastErrors = storeErrors
 		names := make([]string, 0, len(src.breakers))
 		for n := range src.breakers {
 			names = append(names, n)
@@ -302,4 +312,19 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// demoCause says what a demo breaker's transition follows from.
+func demoCause(e infuse.Event) string {
+	switch {
+	case e.To == infuse.Open && e.From == infuse.HalfOpen:
+		return "a trial call failed"
+	case e.To == infuse.Open:
+		return "failures in a row, or a failure or slow-call rate over its threshold"
+	case e.To == infuse.HalfOpen:
+		return "open period over: trial calls"
+	case e.From == infuse.HalfOpen:
+		return "trial calls succeeded"
+	}
+	return "closed by an operator"
 }

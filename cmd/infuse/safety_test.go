@@ -276,3 +276,33 @@ func TestBadKeysAndNeighbourNamespaces(t *testing.T) {
 		t.Fatalf("the other namespace's breaker: %+v %v", info, err)
 	}
 }
+
+// The Redis demo says which namespace it uses and the commands to look at
+// it, and shows an outage of Redis.
+func TestTheRedisDemoPrintsItsCommandsAndShowsAnOutage(t *testing.T) {
+	srv, url, _, _ := fleet(t)
+	cmd := exec.Command(binary, "demo", "-redis", url, "-members", "2", "-duration", "20s")
+	pipe, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := bufio.NewScanner(pipe)
+	var head []string
+	for lines.Scan() && !strings.Contains(lines.Text(), "upstream") {
+		head = append(head, lines.Text())
+	}
+	all := strings.Join(head, "\n")
+	if !strings.Contains(all, "namespace infuse-demo") || !strings.Contains(all, "infuse status -redis "+url+" -namespace infuse-demo") ||
+		!strings.Contains(all, "infuse watch -redis") || !strings.Contains(all, "dashboard on http://127.0.0.1:") {
+		t.Fatalf("the demo's first lines:\n%s", all)
+	}
+	srv.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for lines.Scan() && time.Now().Before(deadline) {
+		if strings.Contains(lines.Text(), "REDIS FAILING") {
+			return
+		}
+	}
+	t.Fatal("the demo did not show that Redis went away")
+}

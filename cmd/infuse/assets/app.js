@@ -171,7 +171,7 @@ async function act(id, verb) {
 
 function timeline(c) {
   const li = document.createElement("li");
-  li.textContent = `${c.at}  ${c.label} → ${c.state}${c.mode !== "normal" ? " (" + c.mode + ")" : ""}: ${c.cause}`;
+  li.textContent = `${c.at}  ${c.label} → ${c.state}${c.mode !== "normal" ? " (" + c.mode + ")" : ""}${c.cause ? ": " + c.cause : ""}`;
   const tl = $("timeline");
   tl.prepend(li);
   while (tl.children.length > 200) tl.lastChild.remove();
