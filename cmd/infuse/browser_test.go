@@ -66,7 +66,7 @@ func poll(t *testing.T, ctx context.Context, expr string, within time.Duration) 
 // Names that differ only in bytes that are not UTF-8 show, and are acted
 // on, apart.
 func TestDashboardInABrowser(t *testing.T) {
-	_, url, store, bs := fleet(t, "payments", "search", "bad\xff", "bad\xfe")
+	srv, url, store, bs := fleet(t, "payments", "search", "bad\xff", "bad\xfe")
 	base := startDashboard(t, url, "s3cret")
 	ctx := browser(t)
 
@@ -150,6 +150,14 @@ func TestDashboardInABrowser(t *testing.T) {
 		}
 	}
 	screenshot(t, ctx, "dashboard.png")
+
+	// Redis gone: the page says so, and why, over the last state known.
+	srv.Kill()
+	poll(t, ctx, `!document.getElementById("outage").hidden && document.getElementById("outage").textContent.includes("Cannot list")`, 10*time.Second)
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("#breakers tbody tr").length`)); n != 4 {
+		t.Fatalf("the table during the outage has %d rows, want the 4 last known", n)
+	}
+	screenshot(t, ctx, "dashboard-outage.png")
 }
 
 // A screenshot for a person to look at, outside the repository.
