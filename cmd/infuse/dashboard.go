@@ -312,12 +312,7 @@ func (d *dashboard) refresh(ctx context.Context) {
 		}
 		if reason := err.Error(); reason != d.outage {
 			d.outage = reason
-			for c := range d.clients {
-				c.mu.Lock()
-				c.status = true
-				c.mu.Unlock()
-				c.notify()
-			}
+			d.oweLocked(func(c *client) { c.status = true })
 		}
 		return
 	}
@@ -340,12 +335,20 @@ func (d *dashboard) refresh(ctx context.Context) {
 	if len(changed) == 0 && !ended {
 		return
 	}
-	for c := range d.clients {
-		c.mu.Lock()
+	d.oweLocked(func(c *client) {
 		for n := range changed {
 			c.names[n] = true
 		}
 		c.status = c.status || ended
+	})
+}
+
+// oweLocked adds to what each page is owed (owe runs under the page's
+// lock) and wakes its writer; d.mu held.
+func (d *dashboard) oweLocked(owe func(c *client)) {
+	for c := range d.clients {
+		c.mu.Lock()
+		owe(c)
 		c.mu.Unlock()
 		c.notify()
 	}
@@ -355,16 +358,13 @@ func (d *dashboard) refresh(ctx context.Context) {
 func (d *dashboard) transition(ch change) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	for c := range d.clients {
-		c.mu.Lock()
+	d.oweLocked(func(c *client) {
 		if len(c.timeline) == timelineMax {
 			c.timeline = c.timeline[1:]
 			c.dropped++
 		}
 		c.timeline = append(c.timeline, ch)
-		c.mu.Unlock()
-		c.notify()
-	}
+	})
 }
 
 // refreshSoon asks run for a listing now (after an action).
@@ -417,10 +417,7 @@ func (d *dashboard) serve(ctx context.Context, addr string, ready func(string)) 
 	if err != nil {
 		return err
 	}
-	d.listen = l.Addr().String()
-	if h, _, err := net.SplitHostPort(addr); err == nil && h != "" {
-		d.listen = addr // the name asked for (localhost, a host name), not only its address
-	}
+	d.listen = addr // the name asked for (localhost, a host name): the guard allows its host
 	d.kick = make(chan struct{}, 1)
 	srv := &http.Server{Handler: d.handler(), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute}

@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -209,10 +208,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(&header, "dashboard on %s\n", url)
 	}
 	if *redisURL != "" {
-		u := redactedURL(*redisURL)
-		if uq, err := strconv.Unquote(u); err == nil {
-			u = uq
-		}
+		u, _ := redactedURL(*redisURL) // it parsed: the members connected
 		ns := shellQuote(*namespace)
 		fmt.Fprintf(&header, "namespace %s in Redis; in another terminal:\n", printable(*namespace))
 		for _, c := range []string{"status", "watch", "dashboard"} {

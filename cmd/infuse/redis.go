@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -105,7 +106,11 @@ func (r redisFlags) connect(ctx context.Context) (*redisstore.Store, func(), err
 	raw := r.redisURL()
 	opts, err := redis.ParseURL(raw)
 	if err != nil {
-		return nil, nil, &usageError{fmt.Sprintf("malformed Redis URL %s: %s", redactedURL(raw), urlProblem(err))}
+		shown := "(not shown: it does not parse, and may hold a password)"
+		if u, ok := redactedURL(raw); ok {
+			shown = strconv.Quote(u)
+		}
+		return nil, nil, &usageError{fmt.Sprintf("malformed Redis URL %s: %s", shown, urlProblem(err))}
 	}
 	opts.DialTimeout = time.Second
 	opts.ContextTimeoutEnabled = true

@@ -31,15 +31,15 @@ func printable(name string) string {
 	return name
 }
 
-// redactedURL is a Redis URL fit to print: its password replaced by
-// "xxxxx", or nothing of it when it does not parse (the text may hold a
-// password anywhere).
-func redactedURL(raw string) string {
+// redactedURL is a Redis URL fit to print, its password replaced by
+// "xxxxx"; ok is false when it does not parse (then the text may hold a
+// password anywhere, and none of it is fit to print).
+func redactedURL(raw string) (shown string, ok bool) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "(not shown: it does not parse, and may hold a password)"
+		return "", false
 	}
-	return strconv.Quote(u.Redacted())
+	return u.Redacted(), true
 }
 
 // quoted matches what an error quotes of its input.
