@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -305,4 +306,50 @@ func TestTheRedisDemoPrintsItsCommandsAndShowsAnOutage(t *testing.T) {
 		}
 	}
 	t.Fatal("the demo did not show that Redis went away")
+}
+
+// watch prints transitions only, each with its cause: a closed breaker's
+// growing run of failures is no line.
+func TestWatchPrintsOnlyTransitionsWithTheirCause(t *testing.T) {
+	_, url, store, _ := fleet(t)
+	b, err := infuse.New(infuse.Config{Name: "payments", Storage: store, FailMax: 5, SuccessThreshold: 3, HalfOpenMaxCalls: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(binary, "watch", "-redis", url, "-namespace", "ops", "-duration", "10s")
+	pipe, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	lines := bufio.NewScanner(pipe)
+	lines.Scan() // watching …
+	ctx := context.Background()
+	fail := func(context.Context) error { return errors.New("down") }
+	for range 4 { // four of FailMax 5, each sent to Redis before the next
+		_ = b.Call(ctx, fail)
+		_ = store.Sync(ctx)
+		time.Sleep(150 * time.Millisecond) // past the watcher's read of it, if it printed one
+	}
+	_ = b.Call(ctx, fail) // the trip
+	next := func(want ...string) {
+		t.Helper()
+		if !lines.Scan() {
+			t.Fatal("watch ended")
+		}
+		for _, w := range want {
+			if !strings.Contains(lines.Text(), w) {
+				t.Fatalf("line %q, want %q", lines.Text(), want)
+			}
+		}
+	}
+	next("open", "5 failures in a row")
+	_ = b.HalfOpen(ctx)
+	next("half-open")
+	for range 3 { // trials: two change the half-open counts, the third closes
+		_ = b.Call(ctx, func(context.Context) error { return nil })
+		_ = store.Sync(ctx)
+		time.Sleep(150 * time.Millisecond)
+	}
+	next("closed", "trial calls succeeded")
 }
