@@ -258,6 +258,42 @@ func TestForgedMessagesNeverDesync(t *testing.T) {
 			t.Fatalf("transitions %q", got)
 		}
 	})
+	t.Run("JunkIsCountedNotReported", func(t *testing.T) {
+		// One 100 KB message of junk, with a hundred breakers bound:
+		// before, every breaker logged it whole (10 MB of logs).
+		srv := redistest.Start(t)
+		s := newStore(t, srv, redisstore.Options{Namespace: "forged"})
+		var reported atomic.Int64
+		var bs []*infuse.Breaker
+		for i := range 100 {
+			b, _ := newBreaker(t, s, infuse.Config{Name: fmt.Sprintf("b%d", i), FailMax: 1,
+				Listeners: []infuse.Listener{infuse.ListenerFunc(func(e infuse.Event) {
+					if e.Kind == infuse.EventStoreError {
+						reported.Add(1)
+					}
+				})}})
+			bs = append(bs, b)
+		}
+		syncStore(t, s)
+		c := srv.Client(t)
+		junk := strings.Repeat("\x1b[2J\xff junk ", 100<<10/11)
+		for _, ch := range channels(t, c) {
+			if err := c.Publish(bg, ch, junk).Err(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually(t, "the junk is counted", func() bool { return s.Ignored() >= 1 })
+		_ = bs[7].Call(bg, boom)
+		syncStore(t, s)
+		if n := reported.Load(); n != 0 {
+			t.Fatalf("junk on the channel reached the breakers as %d store errors", n)
+		}
+		if n := s.Ignored(); n != 1 {
+			t.Fatalf("Ignored() = %d after one junk message, want 1", n)
+		}
+		wantState(t, bs[7], infuse.Open)
+		wantState(t, bs[8], infuse.Closed)
+	})
 	t.Run("FloodCostIsBounded", func(t *testing.T) {
 		srv := redistest.Start(t)
 		opts := redisstore.Options{Namespace: "forged", RefreshInterval: time.Hour}

@@ -1,12 +1,23 @@
 package redisstore_test
 
 import (
+	"context"
 	"flag"
+	"fmt"
+	"net"
 	"os"
+	"os/exec"
+	"strconv"
 	"testing"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
+
+// redisAddr is the redis-server the examples use, started by TestMain
+// (tests start their own, each with a server of its own).
+var redisAddr string
 
 func TestMain(m *testing.M) {
 	if os.Getenv(workerEnv) != "" {
@@ -21,5 +32,59 @@ func TestMain(m *testing.M) {
 			panic(err)
 		}
 	}
-	goleak.VerifyTestMain(m)
+	stop, err := startExampleRedis()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "starting a redis-server for the examples:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	stop()
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak: errors on successful test run:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// startExampleRedis starts a redis-server on a free loopback port for the
+// examples, which have no testing.T to give redistest.
+func startExampleRedis() (stop func(), err error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	dir, err := os.MkdirTemp("", "redisstore-example")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--loglevel", "warning")
+	if err := cmd.Start(); err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("%w (make test installs redis-server)", err)
+	}
+	stop = func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		_ = os.RemoveAll(dir)
+	}
+	redisAddr = "127.0.0.1:" + strconv.Itoa(port)
+	c := redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: -1})
+	defer c.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return stop, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, fmt.Errorf("redis-server on %s did not answer: %w", redisAddr, err)
+		}
+	}
 }

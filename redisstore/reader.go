@@ -62,6 +62,7 @@ func (s *Store) setSeen(k int, c counter) { s.lastSeen[k].Store(&c) }
 func (s *Store) hint(payload string) {
 	k, c, ok := decodeHint(payload)
 	if !ok {
+		s.ignored.Add(1)
 		return
 	}
 	if last := s.seen(k); c == last || (c.epoch == last.epoch && c.n < last.n) {

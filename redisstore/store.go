@@ -35,6 +35,7 @@ type Store struct {
 
 	degradedUntil atomic.Int64  // unix ns; Redis is not tried on callers' paths before it
 	errs          atomic.Int64  // store errors seen
+	ignored       atomic.Int64  // messages on the channel that were no hint
 	issued        atomic.Uint64 // numbers every request sent: see binding.learned
 	bindSeq       atomic.Uint64 // numbers bindings
 	loaded        sync.Map      // of *redis.Script: sent whole once, so Redis has it
@@ -153,6 +154,12 @@ func (s *Store) Close() error {
 
 // Errors returns the number of Redis errors the store has met.
 func (s *Store) Errors() int64 { return s.errs.Load() }
+
+// Ignored returns the number of messages on the store's channel that it
+// ignored because they were no hint: anyone who can PUBLISH can send them,
+// so they are counted here, never logged nor passed to a breaker's
+// OnError (a flood of them would otherwise flood the logs).
+func (s *Store) Ignored() int64 { return s.ignored.Load() }
 
 // Key returns the key of the hash that holds a breaker's state, for
 // operators and tests.
