@@ -49,11 +49,14 @@ bench-smoke:
 # The tables in the README: the comparison (six runs of each benchmark),
 # the fleet store at scale (one run of each size, about a minute), and the
 # fleet's protection of a failing backend (three runs of each system,
-# about two and a half minutes).
+# about two and a half minutes), and fleet-wide throttling against a
+# backend of fixed capacity (8 members; 32 members of 5 calls a second,
+# fleet-wide and per member).
 bench:
 	cd bench && $(GO) test -run '^$$' -bench . -skip 'FleetScale|FleetWindowCost|FleetProtection' -benchmem -count 6 . | tee bench.txt
 	cd bench && $(GO) test -run '^$$' -bench 'FleetScale|FleetWindowCost' -benchtime 1x -count 1 . | tee scale.txt
 	cd bench && $(GO) test -run '^$$' -bench FleetProtection -benchtime 1x -count 1 . | tee protection.txt
+	cd redisstore && INFUSE_LONG=1 $(GO) test -count=1 -run 'FleetThrottle' -v . | grep -E 'members|^(ok|FAIL|---)' | tee ../bench/throttle.txt
 
 # Mutation testing, not part of make test (half an hour or more on 2
 # cores; the figures are in the README). First the core package alone (its

@@ -45,6 +45,7 @@ type Breaker struct {
 
 	fleetWindow bool                         // the Storage merges members' windows and trips on them
 	fleet       atomic.Pointer[WindowCounts] // the fleet's window, as the Storage last pushed it
+	fleetAt     atomic.Int64                 // when it was pushed, in UnixNano on the breaker's clock
 	bind        Binding
 	excludeFunc func(error) bool
 	exclude     atomic.Pointer[[]error] // nil while nothing is excluded
@@ -87,10 +88,17 @@ type epoch struct {
 	// openedMono is openedAt as the coarse clock counts (since
 	// coarseBase), for rejections with the real clock.
 	openedMono int64
-	tripped    int                       // open: the run that tripped it
-	rejected   atomic.Pointer[OpenError] // open: the last rejection's error, reused
-	done       func(error)               // closed: Allow's completion, made once per epoch
-	b          *Breaker
+	// ahead is how far in the future it opened (a hold: see HoldOpen),
+	// which a rejection's RetryAfter may exceed the open period by.
+	ahead    time.Duration
+	tripped  int                       // open: the run that tripped it
+	rejected atomic.Pointer[OpenError] // open: the last rejection's error, reused
+	done     func(error)               // closed: Allow's completion, made once per epoch
+	// throttle is a closed epoch's throttling (Config.Throttle); nil
+	// without one, or while disabled.
+	throttle *throttler
+	ramp     *ramp // a closed epoch's recovery ramp; nil without one
+	b        *Breaker
 
 	// The padding makes an epoch whole cache lines, so the
 	// allocator never puts another object (say, one a goroutine writes)
@@ -98,7 +106,7 @@ type epoch struct {
 	_ [epochPad]byte
 }
 
-const epochPad = 192 - 144
+const epochPad = 192 - 168
 
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
@@ -137,7 +145,11 @@ func New(cfg Config) (*Breaker, error) {
 		Window:       cfg.Window,
 		Counted:      b.counted,
 		ObserveWindow: func(c WindowCounts) {
+			b.fleetAt.Store(b.clock.Now().UnixNano())
 			b.fleet.Store(&c)
+			if e := b.cur.Load(); e != nil && e.gen == c.Generation {
+				b.rethrottle(e)
+			}
 		},
 	})
 	if err != nil {
@@ -166,20 +178,25 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	e := &epoch{state: s.State, mode: s.Mode, trips: s.Trips, gen: s.Generation, openedAt: s.OpenedAt, b: b}
 	e.counts.Store(b.counts.Load())
 	p := b.pol.Load()
-	if s.State != Closed || b.hooks.Load().wantsCalls() || p.SlowCallDuration > 0 {
-		e.gate.Store(1)
-	}
 	switch s.State {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
 		e.done = e.complete
 		e.meter = newMeter(p.Window, b.clock, b.realClock, b.fleetWindow, int64(p.MinCalls))
-		if m, ok := e.meter.(*timeMeter); ok && b.realClock && !b.fleetWindow && p.anyRate() {
+		m, timed := e.meter.(*timeMeter)
+		if timed && !p.Throttle.IsZero() && s.Mode != ModeDisabled {
+			e.throttle = &throttler{}
+		}
+		rates := b.realClock && !b.fleetWindow && p.anyRate()
+		if timed && b.realClock && (rates || e.throttle != nil) {
 			// Weakly: a pending timer must not keep a breaker nobody uses.
 			we := weak.Make(e)
 			check := func() {
 				if e := we.Value(); e != nil {
-					e.b.rateTrip(e)
+					if rates {
+						e.b.rateTrip(e)
+					}
+					e.b.rethrottle(e)
 				}
 			}
 			m.onTick.Store(&check)
@@ -190,9 +207,13 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 			// Through the system clock, so that an OpenedAt without a
 			// monotonic reading (a store's) is measured as it is.
 			e.openedMono = int64(time.Since(coarseBase)) - int64(time.Since(s.OpenedAt))
+			e.ahead = max(time.Until(s.OpenedAt), 0)
 		}
 	case HalfOpen:
 		e.successes.Store(int64(s.Successes))
+	}
+	if s.State != Closed || b.hooks.Load().wantsCalls() || p.SlowCallDuration > 0 || e.throttle != nil {
+		e.gate.Store(1)
 	}
 	return e
 }
@@ -209,7 +230,7 @@ func (b *Breaker) counted() (WindowCounts, bool) {
 		return WindowCounts{}, false
 	}
 	t := m.cumulative()
-	return WindowCounts{Generation: e.gen, Calls: t.calls, Failures: t.failures, SlowCalls: t.slow}, true
+	return WindowCounts{Generation: e.gen, Calls: t.calls, Failures: t.failures, SlowCalls: t.slow, Requests: t.requests}, true
 }
 
 // Name returns Config.Name.
@@ -283,6 +304,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 		return cur
 	}
 	ne := b.newEpoch(s)
+	b.startRamp(ne, cur)
 	b.cur.Store(ne)
 	if m, ok := cur.meter.(*timeMeter); ok {
 		m.stop()

@@ -194,7 +194,7 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 
 // complete is a closed epoch's Allow completion.
 func (e *epoch) complete(err error) {
-	if err == nil && e.failures.Load() == 0 && !e.b.hooks.Load().wantsCalls() {
+	if err == nil && e.failures.Load() == 0 && !e.b.hooks.Load().wantsCalls() && (e.ramp == nil || e.ramp.over.Load()) {
 		if e.meter != nil && e.meter.record(false, false) {
 			e.b.rateTrip(e)
 		}
@@ -210,6 +210,16 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 	for {
 		switch e.state {
 		case Closed:
+			if e.throttle != nil { // first: a request counts whoever rejects it
+				if err := b.throttled(e); err != nil {
+					return ticket{}, err
+				}
+			}
+			if e.ramp != nil {
+				if err := b.ramping(e); err != nil {
+					return ticket{}, err
+				}
+			}
 			b.emit(Event{Kind: EventBeforeCall})
 			return b.started(ticket{e: e}), nil
 		case Open:
@@ -283,7 +293,8 @@ func (b *Breaker) rejectFast(e *epoch) error {
 	if !ok {
 		return nil
 	}
-	left := min(time.Duration(e.openedMono+int64(openFor)-now), openFor)
+	// At most the open period, and a hold's (see HoldOpen) beyond it.
+	left := min(time.Duration(e.openedMono+int64(openFor)-now), openFor+e.ahead)
 	if left <= max(coarseMargin, openFor/10) {
 		// Near the end the system clock decides: a timer starved of CPU
 		// moves the coarse clock late, and no call may be rejected once
@@ -418,9 +429,16 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 		return
 	}
 	e := t.e
+	if e.ramp != nil {
+		b.rampOutcome(e, false)
+	}
 	if e.meter != nil {
-		if e.meter.record(false, slow) || slow {
+		moved := e.meter.record(false, slow)
+		if moved || slow {
 			b.rateTrip(e)
+		}
+		if moved && e.throttle != nil {
+			b.rethrottle(e)
 		}
 	}
 	if e.failures.Load() != 0 {
@@ -446,8 +464,8 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		return changed
 	}
 	e := t.e
-	if e.meter != nil {
-		e.meter.record(true, slow)
+	if e.meter != nil && e.meter.record(true, slow) && e.throttle != nil {
+		b.rethrottle(e)
 	}
 	fm := int64(b.FailMax())
 	n := e.failures.Load()
@@ -459,6 +477,9 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 	}
 	if b.cur.Load() != e {
 		return false // an outcome of an earlier generation
+	}
+	if e.ramp != nil && b.rampOutcome(e, true) {
+		return true
 	}
 	if e.mode == ModeDisabled {
 		b.bind.Report(e.gen, OutcomeFailure)

@@ -72,6 +72,20 @@ type Config struct {
 	// permit for ever (a shared store may still lease it; see redisstore).
 	HalfOpenMaxWait time.Duration
 	TrialExpiry     TrialExpiry
+	// MaxHoldOpen caps how long HoldOpen keeps the breaker open, however
+	// long a dependency asks for. 0 means 5 minutes.
+	MaxHoldOpen time.Duration
+	// RampDuration, when set, ramps calls up after the breaker closes
+	// from open or half-open: it admits a rising share of them over this
+	// long and rejects the rest (see RampShare and ReasonRamping);
+	// RampSteps makes the rise n equal steps instead of linear. 0: no
+	// ramp.
+	RampDuration time.Duration
+	RampSteps    int
+	// Throttle, when its K is set, rejects a share of calls while the
+	// breaker is closed, as the backend's acceptance falls (see Throttle).
+	// It needs a time Window. The zero Throttle is none.
+	Throttle Throttle
 	// InitialState seeds the Storage only where it holds no state yet
 	// (a breaker joining a fleet adopts the fleet's state). The zero value
 	// is Closed. An Open seed starts a full open period.
@@ -135,11 +149,20 @@ func (cfg *Config) validate() (Policy, error) {
 			return Policy{}, &ConfigError{"Exclude", fmt.Sprintf("error %d is nil", i)}
 		}
 	}
+	if err := cfg.Throttle.validate(cfg.Window); err != nil {
+		return Policy{}, err
+	}
 	if err := cfg.validateRates(); err != nil {
 		return Policy{}, err
 	}
 	if err := cfg.Backoff.validate(); err != nil {
 		return Policy{}, err
+	}
+	if err := cfg.validateRamp(); err != nil {
+		return Policy{}, err
+	}
+	if cfg.MaxHoldOpen < 0 || cfg.MaxHoldOpen > 24*time.Hour {
+		return Policy{}, &ConfigError{"MaxHoldOpen", fmt.Sprintf("%v is not between 0 and a day", cfg.MaxHoldOpen)}
 	}
 	if cfg.HalfOpenMaxWait < 0 {
 		return Policy{}, &ConfigError{"HalfOpenMaxWait", fmt.Sprintf("%v is negative", cfg.HalfOpenMaxWait)}
@@ -161,6 +184,13 @@ func (cfg *Config) validate() (Policy, error) {
 		MinCalls:         orDefault(cfg.MinCalls, defaultMinCalls),
 		SlowCallDuration: cfg.SlowCallDuration,
 		FleetMinMembers:  orDefault(cfg.FleetMinMembers, 1),
+		Throttle:         cfg.Throttle.withDefaults(),
+		MaxHoldOpen:      cfg.MaxHoldOpen,
+		RampDuration:     cfg.RampDuration,
+		RampSteps:        cfg.RampSteps,
+	}
+	if p.MaxHoldOpen == 0 {
+		p.MaxHoldOpen = defaultMaxHoldOpen
 	}
 	if p.ResetTimeout == 0 {
 		p.ResetTimeout = defaultResetTimeout
@@ -210,8 +240,8 @@ func (cfg *Config) validateRates() error {
 	if (cfg.FailureRate > 0 || cfg.SlowCallRate > 0) && cfg.Window.IsZero() {
 		return &ConfigError{"Window", "a rate needs a window: set Window to CountWindow(n) or TimeWindow(d, bucket)"}
 	}
-	if !cfg.Window.IsZero() && cfg.FailureRate == 0 && cfg.SlowCallRate == 0 {
-		return &ConfigError{"Window", "a window without FailureRate or SlowCallRate measures nothing"}
+	if !cfg.Window.IsZero() && cfg.FailureRate == 0 && cfg.SlowCallRate == 0 && cfg.Throttle.IsZero() {
+		return &ConfigError{"Window", "a window without FailureRate, SlowCallRate or Throttle measures nothing"}
 	}
 	if cfg.SlowCallRate > 0 && cfg.SlowCallDuration == 0 {
 		return &ConfigError{"SlowCallRate", "needs a SlowCallDuration to tell slow calls"}

@@ -26,7 +26,8 @@ var errNilArgument = errors.New("infuse: nil context or function")
 type OpenError struct {
 	// Name is the breaker's Config.Name.
 	Name string
-	// State is Open, or HalfOpen when no trial permit was free.
+	// State is Open, HalfOpen when no trial permit was free, or Closed when
+	// throttling rejected the call (Reason ReasonThrottled).
 	State State
 	// RetryAfter is how long until the breaker admits a trial call: the
 	// rest of the open period, or 0 when half-open or forced open. It is
@@ -54,9 +55,15 @@ const (
 	// ReasonForcedOpen: an operator forced the breaker open; it stays
 	// open until released.
 	ReasonForcedOpen
+	// ReasonThrottled: the breaker is closed and throttling (Config.Throttle)
+	// rejected the call: the backend accepts too few of the calls sent.
+	ReasonThrottled
+	// ReasonRamping: the breaker has just closed and admits only a rising
+	// share of calls (Config.RampDuration).
+	ReasonRamping
 )
 
-var reasonNames = [...]string{ReasonOpen: "open", ReasonNoPermit: "no-permit", ReasonForcedOpen: "forced-open"}
+var reasonNames = [...]string{ReasonOpen: "open", ReasonNoPermit: "no-permit", ReasonForcedOpen: "forced-open", ReasonThrottled: "throttled", ReasonRamping: "ramping"}
 
 func (r Reason) String() string {
 	if r > 0 && int(r) < len(reasonNames) {
@@ -78,6 +85,10 @@ func (e *OpenError) Error() string {
 		return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is half-open and no trial permit is free"
 	case ReasonForcedOpen:
 		return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is forced open"
+	case ReasonRamping:
+		return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is ramping up after closing and did not admit the call"
+	case ReasonThrottled:
+		return "infuse: circuit breaker " + strconv.Quote(e.Name) + " throttled the call: its backend accepts too few of the calls sent"
 	}
 	return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is open; retry after " + e.RetryAfter.String()
 }

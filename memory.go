@@ -116,7 +116,15 @@ func (b *memBinding) Transition(ctx context.Context, t Transition) (Snapshot, bo
 	}
 	switch t.To {
 	case Open:
+		trips := r.snap.Trips
+		wasOpen := r.snap.State == Open
 		r.open(b.cfg.Clock, t.Failures)
+		if !t.OpenUntil.IsZero() {
+			if wasOpen {
+				r.snap.Trips = trips // a hold extending an open period is no new trip
+			}
+			r.snap.OpenedAt = t.OpenUntil.Add(-b.cfg.Policy().OpenFor(r.snap))
+		}
 	case HalfOpen:
 		r.next(HalfOpen)
 	case Closed:

@@ -28,6 +28,17 @@ type Metrics struct {
 	// by the Storage (redisstore with a time window), as of the last time
 	// this member sent its own; false when they are this breaker's.
 	Fleet bool
+	// Throttle is Config.Throttle (its MaxRejectRate defaulted); Requests
+	// are the calls asked for over the window, admitted or not, and
+	// RejectProbability the share of them throttling rejects now: both 0
+	// without a Throttle, or outside the closed state.
+	Throttle          Throttle
+	Requests          int64
+	RejectProbability float64
+	// RampShare is the share of calls admitted now: below 1 while the
+	// breaker ramps up after closing (Config.RampDuration), 0 while open,
+	// else 1 (see RampShare).
+	RampShare float64
 }
 
 // Metrics returns the breaker's current figures.
@@ -35,15 +46,18 @@ func (b *Breaker) Metrics() Metrics {
 	e, p := b.cur.Load(), b.pol.Load()
 	m := Metrics{
 		Name: b.name, State: e.state, Mode: e.mode, Generation: e.gen, Trips: e.trips, Counts: b.Counts(),
-		RetryAfter: b.RetryAfter(), Window: p.Window.String(),
+		RetryAfter: b.RetryAfter(), Window: p.Window.String(), Throttle: p.Throttle, RampShare: b.RampShare(),
 		FailureRate: -1, SlowCallRate: -1,
 	}
 	if e.meter != nil {
-		t := e.meter.tally()
-		if c := b.fleet.Load(); b.fleetWindow && c != nil && c.Generation == e.gen {
-			t, m.Fleet = tally{calls: c.Calls, failures: c.Failures, slow: c.SlowCalls}, true
+		t := b.windowTally(e)
+		c := b.fleet.Load()
+		m.Fleet = b.fleetWindow && c != nil && c.Generation == e.gen
+		m.Calls, m.Failures, m.SlowCalls, m.Requests = t.calls, t.failures, t.slow, t.requests
+		if e.throttle != nil {
+			b.rethrottle(e) // as of now: the window may have moved since
+			m.RejectProbability = e.throttle.probability()
 		}
-		m.Calls, m.Failures, m.SlowCalls = t.calls, t.failures, t.slow
 		m.FailureRate = p.rate(t.failures, t.calls)
 		m.SlowCallRate = p.rate(t.slow, t.calls)
 	}

@@ -32,6 +32,13 @@ type Policy struct {
 	MinCalls                  int
 	SlowCallDuration          time.Duration
 	FleetMinMembers           int
+	// Throttle is Config.Throttle, its MaxRejectRate defaulted.
+	Throttle Throttle
+	// MaxHoldOpen caps Breaker.HoldOpen.
+	MaxHoldOpen time.Duration
+	// RampDuration and RampSteps: the recovery ramp, as in Config.
+	RampDuration time.Duration
+	RampSteps    int
 }
 
 // TrialExpiry is what happens when a half-open trial holds its permit for
@@ -53,6 +60,7 @@ const (
 	defaultSuccessThreshold = 1
 	defaultHalfOpenMaxCalls = 1
 	defaultMinCalls         = 100
+	defaultMaxHoldOpen      = 5 * time.Minute
 	// maxCount bounds the counted settings; larger runs of failures or
 	// trials are not meaningful and would not fit a store's counters.
 	maxCount = math.MaxInt32
@@ -65,6 +73,7 @@ var defaultPolicy = Policy{
 	HalfOpenMaxCalls: defaultHalfOpenMaxCalls,
 	MinCalls:         defaultMinCalls,
 	FleetMinMembers:  1,
+	MaxHoldOpen:      defaultMaxHoldOpen,
 }
 
 // policy returns the breaker's current settings.

@@ -50,7 +50,7 @@ func TestRejectionsSayWhy(t *testing.T) {
 		}
 	}
 	if infuse.ReasonNoPermit.String() != "no-permit" || infuse.Reason(9).String() != "Reason(9)" ||
-		infuse.Reason(0).String() != "Reason(0)" || infuse.Reason(infuse.ReasonForcedOpen+1).String() != "Reason(4)" {
+		infuse.Reason(0).String() != "Reason(0)" || infuse.ReasonThrottled.String() != "throttled" {
 		t.Fatal("Reason.String")
 	}
 }

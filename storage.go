@@ -84,6 +84,9 @@ type BindConfig struct {
 type WindowCounts struct {
 	Generation                 uint64
 	Calls, Failures, SlowCalls int64
+	// Requests are the calls asked for, admitted or not, counted as they
+	// began; kept only by a breaker that throttles (Config.Throttle).
+	Requests int64
 }
 
 // WindowMerger is implemented by a Binding that merges the windows of
@@ -164,6 +167,12 @@ type Transition struct {
 	To State
 	// Failures is the run of failures that caused a trip to Open.
 	Failures int
+	// OpenUntil, when not zero with To Open, is when the open period
+	// ends, on the breaker's Clock, instead of Policy.OpenFor after the
+	// transition (a hold: Breaker.HoldOpen). The store sets OpenedAt to
+	// OpenUntil less Policy.OpenFor of the new state, so that every
+	// member, computing OpenedAt + OpenFor as always, finds the same end.
+	OpenUntil time.Time
 }
 
 // Outcome is the result of a call, as a store counts it.

@@ -107,6 +107,10 @@ const (
 // tally is what a window holds.
 type tally struct {
 	calls, failures, slow int64
+	// requests, in a time window, are the calls asked for, counted as
+	// they begin and whether admitted or not (see Throttle); kept only
+	// while throttling.
+	requests int64
 }
 
 // meter is a window's implementation.
@@ -229,6 +233,9 @@ type timeMeter struct {
 	last atomic.Pointer[tally]
 }
 
+// slotWords is the number of counters in a time window's bucket.
+const slotWords = 4
+
 // meterShards is how many rings a time window keeps. With 32, two
 // goroutines on two cores write to one line once in 32 calls.
 const meterShards = 32
@@ -238,13 +245,13 @@ func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
 	for slots < w.buckets() {
 		slots <<= 1
 	}
-	// Three counters a slot and three running totals, rounded up to whole
-	// cache lines, plus a line of padding between shards whatever the
-	// alignment.
-	stride := (slots*3+3+7)/8*8 + 8
+	// Four counters a slot (calls, failures, slow calls, requests) and
+	// four running totals, rounded up to whole cache lines, plus a line of
+	// padding between shards whatever the alignment.
+	stride := (slots*slotWords+slotWords+7)/8*8 + 8
 	m := &timeMeter{
 		nums: make([]atomic.Int64, slots), counts: make([]atomic.Int64, meterShards*stride),
-		stride: stride, cumAt: slots * 3, mask: slots - 1, n: w.buckets(), bucket: w.bucket, origin: clock.Now(),
+		stride: stride, cumAt: slots * slotWords, mask: slots - 1, n: w.buckets(), bucket: w.bucket, origin: clock.Now(),
 	}
 	for i := range m.nums {
 		m.nums[i].Store(-1)
@@ -296,10 +303,11 @@ func (m *timeMeter) moveTo(now time.Time) int64 {
 	for b := max(cur+1, target-int64(len(m.nums))+1); b <= target; b++ {
 		slot := b & m.mask
 		for sh := int64(0); sh < meterShards; sh++ {
-			c := m.counts[sh*m.stride+slot*3:]
+			c := m.counts[sh*m.stride+slot*slotWords:]
 			c[0].Store(0)
 			c[1].Store(0)
 			c[2].Store(0)
+			c[3].Store(0)
 		}
 		m.nums[slot].Store(b)
 	}
@@ -329,7 +337,7 @@ func (m *timeMeter) record(failed, slow bool) (check bool) {
 		return false
 	}
 	sh := stackShard() * m.stride
-	i := sh + (b&m.mask)*3
+	i := sh + (b&m.mask)*slotWords
 	m.counts[i].Add(1)
 	if failed {
 		m.counts[i+1].Add(1)
@@ -358,8 +366,31 @@ func (m *timeMeter) cumulative() tally {
 		t.calls += c[0].Load()
 		t.failures += c[1].Load()
 		t.slow += c[2].Load()
+		t.requests += c[3].Load()
 	}
 	return t
+}
+
+// request counts a request (see Throttle) in the current bucket; it
+// reports whether the bucket moved (with an injected clock).
+func (m *timeMeter) request() (moved bool) {
+	var b int64
+	if m.clock != nil {
+		was := m.cur.Load()
+		b = m.moveTo(m.clock.Now())
+		moved = b != was
+	} else {
+		b = m.cur.Load()
+	}
+	if b < 0 {
+		return false
+	}
+	sh := stackShard() * m.stride
+	m.counts[sh+(b&m.mask)*slotWords+3].Add(1)
+	if m.cum {
+		m.counts[sh+m.cumAt+3].Add(1)
+	}
+	return moved
 }
 
 // stackShard picks a shard from the address of the calling goroutine's
@@ -382,10 +413,11 @@ func (m *timeMeter) tallyAt(cur int64) tally {
 			continue
 		}
 		for sh := int64(0); sh < meterShards; sh++ {
-			c := m.counts[sh*m.stride+int64(slot)*3:]
+			c := m.counts[sh*m.stride+int64(slot)*slotWords:]
 			t.calls += c[0].Load()
 			t.failures += c[1].Load()
 			t.slow += c[2].Load()
+			t.requests += c[3].Load()
 		}
 	}
 	return t

@@ -7,10 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
+	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/infuse-go/infuse"
@@ -27,6 +31,12 @@ type Options struct {
 	// breaker. nil means Unavailable, DeadlineExceeded, ResourceExhausted
 	// and Internal; every other code, OK included, counts as a success.
 	IsFailure func(codes.Code) bool
+	// HoldOnPushback, when true, holds the breaker open for as long as a
+	// failed unary call's server asks, through Breaker.HoldOpen (capped by
+	// the breaker's Config.MaxHoldOpen, fleet-wide with a shared store):
+	// its status's google.rpc.RetryInfo retry_delay, else its
+	// grpc-retry-pushback-ms trailer (gRPC's retry design, A6).
+	HoldOnPushback bool
 }
 
 // ClientOptions is Options, by the name infusehttp gives its client's.
@@ -104,10 +114,56 @@ func UnaryClientInterceptor(opts Options) (grpc.UnaryClientInterceptor, error) {
 		if err != nil {
 			return err
 		}
-		err = invoker(ctx, method, req, reply, cc, callOpts...)
-		done(opts.outcome(ctx, err))
+		if !opts.HoldOnPushback {
+			err = invoker(ctx, method, req, reply, cc, callOpts...)
+			done(opts.outcome(ctx, err))
+			return err
+		}
+		var trailer metadata.MD
+		err = invoker(ctx, method, req, reply, cc, append(callOpts, grpc.Trailer(&trailer))...)
+		failed := opts.outcome(ctx, err)
+		done(failed)
+		if failed != nil && !errors.Is(failed, context.Canceled) {
+			if d, ok := Pushback(err, trailer); ok && d > 0 {
+				if b, berr := opts.breaker(method); berr == nil {
+					_, _ = b.HoldOpen(context.WithoutCancel(ctx), d)
+				}
+			}
+		}
 		return err
 	}, nil
+}
+
+// maxPushback bounds what Pushback accepts: a day, far above any breaker's
+// MaxHoldOpen.
+const maxPushback = 24 * time.Hour
+
+// Pushback is how long a failed call's server asks the client to stay
+// away: the retry_delay of a google.rpc.RetryInfo in the status's details,
+// else the grpc-retry-pushback-ms trailer (a number of milliseconds). ok
+// is false when neither says, or says something negative, malformed or
+// over a day.
+func Pushback(err error, trailer metadata.MD) (d time.Duration, ok bool) {
+	if s, isStatus := status.FromError(err); isStatus && err != nil {
+		for _, detail := range s.Details() {
+			if ri, isRetry := detail.(*errdetails.RetryInfo); isRetry && ri.GetRetryDelay() != nil {
+				rd := ri.GetRetryDelay()
+				if rd.CheckValid() != nil || rd.AsDuration() < 0 || rd.AsDuration() > maxPushback {
+					return 0, false
+				}
+				return rd.AsDuration(), true
+			}
+		}
+	}
+	v := trailer.Get("grpc-retry-pushback-ms")
+	if len(v) != 1 {
+		return 0, false
+	}
+	ms, perr := strconv.ParseUint(v[0], 10, 32)
+	if perr != nil || time.Duration(ms)*time.Millisecond > maxPushback {
+		return 0, false
+	}
+	return time.Duration(ms) * time.Millisecond, true
 }
 
 // StreamClientInterceptor protects streams. A stream's outcome is counted

@@ -9,11 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusegrpc"
@@ -229,4 +232,68 @@ func TestOptionsAreChecked(t *testing.T) {
 	if _, err := infusegrpc.UnaryServerInterceptor(nil, infusegrpc.ServerOptions{}); err == nil {
 		t.Fatal("no breaker accepted by the server interceptor")
 	}
+}
+
+// A server's pushback holds the breaker open for as long as it asks, when
+// the client is told to listen: RetryInfo first, else the trailer.
+func TestPushbackHoldsTheBreakerOpen(t *testing.T) {
+	retryInfo := func(d time.Duration) error {
+		st, err := status.New(codes.ResourceExhausted, "slow down").WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(d)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Err()
+	}
+	for _, c := range []struct {
+		name    string
+		trailer string
+		err     error
+		hold    bool
+		want    time.Duration
+	}{
+		{"Trailer", "4000", status.Error(codes.Unavailable, "busy"), true, 4 * time.Second},
+		{"RetryInfo", "", retryInfo(20 * time.Second), true, 20 * time.Second},
+		{"RetryInfoBeforeTrailer", "4000", retryInfo(20 * time.Second), true, 20 * time.Second},
+		{"Capped", "", retryInfo(time.Hour), true, 10 * time.Minute},
+		{"NotAsked", "4000", status.Error(codes.Unavailable, "busy"), false, 0},
+		{"NegativeTrailer", "-1", status.Error(codes.Unavailable, "busy"), true, 0},
+		{"GarbageTrailer", "soon", status.Error(codes.Unavailable, "busy"), true, 0},
+		{"NotAFailure", "4000", status.Error(codes.NotFound, "no"), true, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, addr := serve(t, grpc.UnaryInterceptor(func(ctx context.Context, _ any, _ *grpc.UnaryServerInfo, _ grpc.UnaryHandler) (any, error) {
+				if c.trailer != "" {
+					_ = grpc.SetTrailer(ctx, metadata.Pairs("grpc-retry-pushback-ms", c.trailer))
+				}
+				return nil, c.err
+			}))
+			b, err := infuse.New(infuse.Config{Name: "health", FailMax: 5, Clock: infusetest.NewClock(), MaxHoldOpen: 10 * time.Minute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ic, err := infusegrpc.UnaryClientInterceptor(infusegrpc.Options{Breaker: b, HoldOnPushback: c.hold})
+			if err != nil {
+				t.Fatal(err)
+			}
+			client := dial(t, addr, grpc.WithUnaryInterceptor(ic))
+			_, _ = client.Check(context.Background(), &grpc_health_v1.HealthCheckRequest{})
+			if got := b.RetryAfter(); got != c.want || (c.want == 0) != (b.State() == infuse.Closed) {
+				t.Fatalf("%v %v, want a hold of %v", b.State(), got, c.want)
+			}
+		})
+	}
+}
+
+// FuzzPushback: whatever a server sends in its trailer, the hold asked for
+// is between 0 and a day.
+func FuzzPushback(f *testing.F) {
+	for _, s := range []string{"4000", "-1", "", "1e3", "99999999999"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		d, ok := infusegrpc.Pushback(status.Error(codes.Unavailable, "x"), metadata.Pairs("grpc-retry-pushback-ms", v))
+		if (ok && (d < 0 || d > 24*time.Hour)) || (!ok && d != 0) {
+			t.Fatalf("Pushback(%q) = %v %v", v, d, ok)
+		}
+	})
 }

@@ -3,6 +3,7 @@
 package infusehttp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/registry"
@@ -25,6 +27,12 @@ type ClientOptions struct {
 	// IsFailure tells whether a round trip counts against the breaker.
 	// nil means: a transport error, a 5xx status or 429.
 	IsFailure func(resp *http.Response, err error) bool
+	// HoldOnRetryAfter, when true, holds the breaker open for as long as
+	// a 429 or 503 response's Retry-After header asks (seconds, or an
+	// HTTP date), through Breaker.HoldOpen: capped by the breaker's
+	// Config.MaxHoldOpen, and fleet-wide with a shared store. A header
+	// that does not parse is ignored.
+	HoldOnRetryAfter bool
 }
 
 // StatusError is how a failing status is counted (listeners see it as
@@ -88,7 +96,44 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		done(nil)
 	}
+	if t.opts.HoldOnRetryAfter && err == nil &&
+		(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
+		if d, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > 0 {
+			_, _ = b.HoldOpen(context.WithoutCancel(req.Context()), d)
+		}
+	}
 	return resp, err
+}
+
+// maxRetryAfter bounds what RetryAfter accepts: a day, far above any
+// breaker's MaxHoldOpen, and no overflow.
+const maxRetryAfter = 24 * time.Hour
+
+// RetryAfter decodes a Retry-After header's value (RFC 9110, 10.2.3):
+// a number of seconds, or an HTTP date, taken relative to now (a date
+// in the past is 0). ok is false for anything else, a negative number or
+// one over a day.
+func RetryAfter(v string, now time.Time) (d time.Duration, ok bool) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0, false
+	}
+	if v[0] >= '0' && v[0] <= '9' {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil || time.Duration(n) > maxRetryAfter/time.Second {
+			return 0, false
+		}
+		return time.Duration(n) * time.Second, true
+	}
+	at, err := http.ParseTime(v)
+	if err != nil {
+		return 0, false
+	}
+	d = at.Sub(now)
+	if d > maxRetryAfter {
+		return 0, false
+	}
+	return max(d, 0), true
 }
 
 // HostKey is the key of a request's host in a per-host registry: the host

@@ -301,3 +301,82 @@ func TestOneBreakerPerHostHoweverWritten(t *testing.T) {
 		t.Fatalf("breakers %v, want one for 127.0.0.1 and one for localhost", keys)
 	}
 }
+
+// A 503 or 429 with Retry-After holds the breaker open for that long, when
+// asked to; other statuses' Retry-After and unparsable values are ignored.
+func TestRetryAfterHoldsTheBreakerOpen(t *testing.T) {
+	for _, c := range []struct {
+		status int
+		header string
+		hold   bool
+		want   time.Duration // RetryAfter after one response; 0: still closed
+	}{
+		{http.StatusServiceUnavailable, "30", true, 30 * time.Second},
+		{http.StatusTooManyRequests, "7", true, 7 * time.Second},
+		{http.StatusTooManyRequests, "7200", true, 10 * time.Minute}, // capped by MaxHoldOpen
+		{http.StatusServiceUnavailable, "30", false, 0},
+		{http.StatusServiceUnavailable, "soon", true, 0},
+		{http.StatusServiceUnavailable, "-5", true, 0},
+		{http.StatusMovedPermanently, "30", true, 0},
+		{http.StatusServiceUnavailable, "", true, 0},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if c.header != "" {
+				w.Header().Set("Retry-After", c.header)
+			}
+			w.WriteHeader(c.status)
+		}))
+		b := newBreaker(t, infuse.Config{FailMax: 5, MaxHoldOpen: 10 * time.Minute})
+		cl := client(t, infusehttp.ClientOptions{Breaker: b, HoldOnRetryAfter: c.hold})
+		resp, err := cl.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		srv.Close()
+		if got := b.RetryAfter(); got != c.want || (c.want == 0) != (b.State() == infuse.Closed) {
+			t.Errorf("%d with Retry-After %q (hold %v): %v %v, want %v", c.status, c.header, c.hold, b.State(), got, c.want)
+		}
+	}
+}
+
+func TestRetryAfterDecodes(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		v    string
+		want time.Duration
+		ok   bool
+	}{
+		{"120", 2 * time.Minute, true},
+		{" 0 ", 0, true},
+		{"Sun, 29 Nov 2026 12:00:30 GMT", 30 * time.Second, true},
+		{"Sun, 29 Nov 2026 11:00:00 GMT", 0, true}, // past
+		{"Sun, 06 Nov 1994 08:49:37 GMT", 0, true},
+		{"86401", 0, false},
+		{"1.5", 0, false},
+		{"+3", 0, false},
+		{"-3", 0, false},
+		{"99999999999999999999", 0, false},
+		{"Mon, 29 Nov 2027 12:00:00 GMT", 0, false}, // over a day ahead
+		{"tomorrow", 0, false},
+	} {
+		d, ok := infusehttp.RetryAfter(c.v, now)
+		if d != c.want || ok != c.ok {
+			t.Errorf("RetryAfter(%q) = %v %v, want %v %v", c.v, d, ok, c.want, c.ok)
+		}
+	}
+}
+
+// FuzzRetryAfter: whatever a server sends, the hold asked for is between 0
+// and a day.
+func FuzzRetryAfter(f *testing.F) {
+	for _, s := range []string{"120", "Sun, 29 Nov 2026 12:00:30 GMT", "Sunday, 29-Nov-26 12:00:30 GMT", "Sun Nov 29 12:00:30 2026", "-1", ""} {
+		f.Add(s)
+	}
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, v string) {
+		if d, ok := infusehttp.RetryAfter(v, now); (ok && (d < 0 || d > 24*time.Hour)) || (!ok && d != 0) {
+			t.Fatalf("RetryAfter(%q) = %v %v", v, d, ok)
+		}
+	})
+}

@@ -10,6 +10,7 @@
 //	infuse.breaker.store_errors   counter ({error})
 //	infuse.breaker.consecutive_failures ({call}), infuse.breaker.retry_after (s)
 //	infuse.breaker.failure_rate, infuse.breaker.slow_call_rate (1, ratios, once the window holds MinCalls)
+//	infuse.breaker.reject_probability (1, the share throttling rejects; breakers with a Throttle only)
 //	infuse.breaker.store_duration histogram (s): calls that waited on the Storage
 //
 // The counters are the breaker's own (Breaker.Totals), observed when the
@@ -99,6 +100,7 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 	retry := gauge("infuse.breaker.retry_after", "What is left of the open period.", "s")
 	frate := gauge("infuse.breaker.failure_rate", "Failures among the window's calls.", "1")
 	srate := gauge("infuse.breaker.slow_call_rate", "Slow calls among the window's calls.", "1")
+	reject := gauge("infuse.breaker.reject_probability", "The share of calls throttling rejects now.", "1")
 	if err != nil {
 		return nil, fmt.Errorf("infuseotel: %w", err)
 	}
@@ -129,9 +131,12 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 			if m.SlowCallRate >= 0 {
 				o.ObserveFloat64(srate, m.SlowCallRate, attrs)
 			}
+			if !m.Throttle.IsZero() {
+				o.ObserveFloat64(reject, m.RejectProbability, attrs)
+			}
 		}
 		return nil
-	}, state, forced, run, retry, frate, srate, calls, rejections, transitions, storeErrors)
+	}, state, forced, run, retry, frate, srate, reject, calls, rejections, transitions, storeErrors)
 	if err != nil {
 		return nil, fmt.Errorf("infuseotel: %w", err)
 	}

@@ -85,6 +85,7 @@ var metricHelp = map[string]string{
 	"retry_after_seconds":  "What is left of the open period.",
 	"failure_ratio":        "Failures among the window's calls (0 to 1), once it holds MinCalls.",
 	"slow_call_ratio":      "Slow calls among the window's calls (0 to 1), once it holds MinCalls.",
+	"reject_probability":   "The share of calls throttling rejects now (0 to 1); breakers with a Throttle only.",
 }
 
 // ErrTooManyBreakers is Watch's error past Options.MaxBreakers.
@@ -220,6 +221,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if m.SlowCallRate >= 0 {
 			gauge("slow_call_ratio", m.SlowCallRate)
+		}
+		if !m.Throttle.IsZero() {
+			gauge("reject_probability", m.RejectProbability)
 		}
 		buckets := make(map[float64]uint64, len(storeBuckets))
 		for i, ub := range storeBuckets {

@@ -236,3 +236,37 @@ func Example_registry() {
 	// api.example.com 2
 	// cdn.example.com 1
 }
+
+// A throttling breaker exports the share it rejects; others do not.
+func TestScrapeShowsThrottling(t *testing.T) {
+	col, err := infuseprom.New(infuseprom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(col)
+	clock := infusetest.NewClock()
+	b, _ := infuse.New(infuse.Config{Name: "api", FailMax: 1 << 20, Clock: clock,
+		Window: infuse.TimeWindow(10*time.Second, time.Second), Throttle: infuse.Throttle{K: 1, MaxRejectRate: 0.5}})
+	plain, _ := infuse.New(infuse.Config{Name: "db", Clock: clock})
+	for _, x := range []*infuse.Breaker{b, plain} {
+		if err := col.Watch(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := scrape(t, reg)
+	if v, ok := value(f, "infuse_breaker_reject_probability", "api"); !ok || v != 0 {
+		t.Fatalf("before any failure: %v %v", v, ok)
+	}
+	for range 10 {
+		_ = b.Call(bg, func(context.Context) error { return errors.New("down") })
+	}
+	clock.Advance(time.Second)
+	f = scrape(t, reg)
+	if v, ok := value(f, "infuse_breaker_reject_probability", "api"); !ok || v != 0.5 {
+		t.Fatalf("with every call failing: %v %v, want MaxRejectRate 0.5", v, ok)
+	}
+	if _, ok := value(f, "infuse_breaker_reject_probability", "db"); ok {
+		t.Fatal("a breaker without a Throttle exports a rejection probability")
+	}
+}

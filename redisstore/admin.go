@@ -42,6 +42,13 @@ type Info struct {
 	// applied.
 	WindowCalls, WindowFailures, WindowSlowCalls int64
 	FailureRate                                  float64
+	// Throttle is the members' Config.Throttle (zero without one);
+	// WindowRequests the fleet window's requests, and RejectProbability
+	// the share of calls the members throttle as of the window's last
+	// update (see infuse.Throttle).
+	Throttle          infuse.Throttle
+	WindowRequests    int64
+	RejectProbability float64
 }
 
 // ErrUnknownBreaker is returned for a name Redis holds no state for and no
@@ -119,15 +126,18 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 	if sm.state == infuse.Open {
 		i.OpenSince = time.Duration(max(now-sm.openedAt, 0)) * time.Millisecond
 		if sm.openPeriod > 0 && sm.mode != infuse.ModeForcedOpen {
-			i.RetryAfter = max(time.Duration(sm.openPeriod)*time.Millisecond-i.OpenSince, 0)
+			// From the opening as stored, which a hold may put ahead.
+			i.RetryAfter = max(time.Duration(sm.openPeriod-(now-sm.openedAt))*time.Millisecond, 0)
 		}
 	}
 	if sm.state == infuse.Closed {
-		if c, f, sl, exp, ok := decodeWindow(window); ok && exp >= now {
-			i.WindowCalls, i.WindowFailures, i.WindowSlowCalls = c, f, sl
-			if c > 0 {
-				i.FailureRate = float64(f) / float64(c)
+		if w, ok := decodeWindow(window); ok && w.expires >= now {
+			i.WindowCalls, i.WindowFailures, i.WindowSlowCalls = w.calls, w.failures, w.slow
+			if w.calls > 0 {
+				i.FailureRate = float64(w.failures) / float64(w.calls)
 			}
+			i.WindowRequests, i.Throttle = w.requests, w.throttle
+			i.RejectProbability = w.throttle.RejectProbability(w.requests, w.calls-w.failures)
 		}
 	}
 	return i

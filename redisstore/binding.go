@@ -100,7 +100,10 @@ type binding struct {
 	// breaker's tripping call, which sends them itself (so that the
 	// sender does not trip the fleet behind its back).
 	holdUntil time.Time
-	permits   map[uint64]struct{}
+	// holdEnd is the end of a hold (infuse.Transition.OpenUntil) the
+	// binding made alone, for the sender to push with it; zero when none.
+	holdEnd time.Time
+	permits map[uint64]struct{}
 	// leases are the trial leases Redis granted this binding, by number:
 	// how long each lasts and when it was granted here, so that a failed
 	// trial reopens the breaker from when it failed (see Settle).
@@ -169,7 +172,8 @@ func (b *binding) appendContext(args []any, deadline int64) []any {
 	)
 	if c := b.conf; c.gen != 0 {
 		inc, g, st, f, md, tr = c.inc, c.gen, c.state, c.failures, c.mode, c.trips
-		openSince = time.Duration(max(c.now-c.openedAt, 0))*time.Millisecond + time.Since(b.confAt)
+		// A hold may have put the opening ahead (see holdShift).
+		openSince = time.Duration(max(c.now-c.openedAt, -maxHoldAhead.Milliseconds()))*time.Millisecond + time.Since(b.confAt)
 	} else {
 		st, f, md, tr = b.local.State, b.local.Failures, b.local.Mode, b.local.Trips
 		openSince = b.cfg.Clock.Now().Sub(b.local.OpenedAt)
@@ -181,7 +185,7 @@ func (b *binding) appendContext(args []any, deadline int64) []any {
 		g = 0 // a new state: the script numbers it 1
 	}
 	if st == infuse.Open {
-		el = max(openSince.Milliseconds(), 0)
+		el = max(openSince.Milliseconds(), -maxHoldAhead.Milliseconds())
 	}
 	return append(args, b.kname, o.TTL.Milliseconds(), o.IdleTTL.Milliseconds(), deadline,
 		strconv.FormatUint(rand.Uint64(), 36), inc, g, int(st), el, f, int(md), tr)
@@ -310,6 +314,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		// Redis is out of reach, or this binding is ahead of it: commit
 		// locally; the sender shares it.
 		b.step(t.To, t.Failures, t.From == infuse.AnyGeneration)
+		b.hold(t, b.cfg.Policy())
 		s := b.local
 		degraded := b.s.degraded()
 		b.mu.Unlock()
@@ -324,7 +329,8 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	// merged run unless a success elsewhere has reset the run since this
 	// member last saw it.
 	p := b.cfg.Policy()
-	run := t.From != infuse.AnyGeneration && b.local.State == infuse.Closed && t.To == infuse.Open && t.Failures >= p.FailMax
+	run := t.From != infuse.AnyGeneration && b.local.State == infuse.Closed && t.To == infuse.Open && t.Failures >= p.FailMax &&
+		t.OpenUntil.IsZero()
 	deadline := b.callerDeadline(ctx)
 	fi, fg := b.from()
 	var c call
@@ -336,7 +342,11 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		if t.From == infuse.AnyGeneration {
 			fg = "0"
 		}
-		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures, 0)
+		var shift time.Duration
+		if t.To == infuse.Open {
+			shift = b.holdShift(t.OpenUntil, p)
+		}
+		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures, 0, shift.Milliseconds())
 	}
 	b.inflight++
 	b.mu.Unlock()
@@ -366,6 +376,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		changed := t.From == infuse.AnyGeneration || t.From == b.local.Generation
 		if changed {
 			b.step(t.To, t.Failures, t.From == infuse.AnyGeneration)
+			b.hold(t, p)
 		}
 		changed = b.tell(t.From, changed)
 		s := b.local
@@ -705,6 +716,35 @@ func (b *binding) Close() error {
 	return nil
 }
 
+// maxHoldAhead bounds how far ahead of now a stored opening is taken to
+// be (a hold's: see holdShift): a day, far above any MaxHoldOpen.
+const maxHoldAhead = 24 * time.Hour
+
+// holdShift is how far from Redis's now the transition script puts an
+// opening that holds until until (infuse.Transition.OpenUntil), so that
+// the open period, as every member computes it for the generation the
+// script makes (the next one), ends then: 0 for no hold. b.mu is held.
+func (b *binding) holdShift(until time.Time, p infuse.Policy) time.Duration {
+	if until.IsZero() {
+		return 0
+	}
+	trips := b.conf.trips + 1
+	if b.conf.state == infuse.Open {
+		trips = b.conf.trips // a hold extending an open period is no new trip
+	}
+	next := infuse.Snapshot{State: infuse.Open, Generation: (b.conf.gen + 1) << provisionalBits, Trips: trips}
+	return until.Sub(b.cfg.Clock.Now()) - p.OpenFor(next)
+}
+
+// hold applies a hold (infuse.Transition.OpenUntil) to a transition the
+// binding made alone, and keeps it for the sender to push. b.mu is held.
+func (b *binding) hold(t infuse.Transition, p infuse.Policy) {
+	if t.To == infuse.Open && !t.OpenUntil.IsZero() && b.local.State == infuse.Open {
+		b.local.OpenedAt = t.OpenUntil.Add(-p.OpenFor(b.local))
+		b.holdEnd = t.OpenUntil
+	}
+}
+
 // step makes a transition in local state only; manual tells an
 // operator's. b.mu is held.
 func (b *binding) step(to infuse.State, failures int, manual bool) {
@@ -715,6 +755,7 @@ func (b *binding) step(to infuse.State, failures int, manual bool) {
 	if b.seq < 1<<provisionalBits-1 {
 		b.seq++
 	}
+	b.holdEnd = time.Time{}
 	trips := b.local.Trips
 	switch to {
 	case infuse.Open:
@@ -837,6 +878,7 @@ func (b *binding) apply(r remote, n uint64) bool {
 	}
 	b.setConf(r, n)
 	b.seq = 0
+	b.holdEnd = time.Time{}
 	b.moves = nil
 	b.raise = nil
 	b.retries = nil
@@ -848,7 +890,10 @@ func (b *binding) apply(r remote, n uint64) bool {
 	if r.state == infuse.Open {
 		// Redis's clock says how long ago it opened; this host's clock
 		// says when that was here. No two clocks are compared.
-		b.local.OpenedAt = b.cfg.Clock.Now().Add(-time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond)
+		// A hold (infuse.Transition.OpenUntil) may have put the opening
+		// ahead: by less than MaxHoldOpen, and never by more than a day.
+		ago := time.Duration(max(r.now-r.openedAt, -maxHoldAhead.Milliseconds())) * time.Millisecond
+		b.local.OpenedAt = b.cfg.Clock.Now().Add(-ago)
 	}
 	b.batch = keep
 	if keep.n > 0 {

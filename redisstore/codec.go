@@ -44,8 +44,8 @@ type reply struct {
 	corrupt bool   // something infuse did not write was found and replaced
 	extra   uint64 // acquire: the permit id, 0 for none
 	// window: the fleet's window after the merge (hasWindow).
-	hasWindow                bool
-	wCalls, wFailures, wSlow int64
+	hasWindow                           bool
+	wCalls, wFailures, wSlow, wRequests int64
 }
 
 // errLate is what a caller gets when Redis ran its script past the
@@ -80,14 +80,14 @@ func decodeReply(v any) (reply, error) {
 		}
 		return reply{absent: true, corrupt: n[1] == 1, remote: remote{now: n[2]}}, nil
 	}
-	if len(vals) != 15 && len(vals) != 18 {
+	if len(vals) != 15 && len(vals) != 19 {
 		return reply{}, fmt.Errorf("%w: reply of %d values", errBadReply, len(vals))
 	}
 	inc, ok := vals[14].(string)
 	if !ok || !validInc(inc) {
 		return reply{}, fmt.Errorf("%w: incarnation %v", errBadReply, vals[14])
 	}
-	var n [18]int64
+	var n [19]int64
 	for i, x := range vals {
 		if i == 14 {
 			continue
@@ -124,11 +124,11 @@ func decodeReply(v any) (reply, error) {
 		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]), kept: n[0] >= 2,
 		lapsed: n[0] == 3,
 	}
-	if len(vals) == 18 {
-		if n[15] < 0 || n[16] < 0 || n[17] < 0 || n[16] > n[15] || n[17] > n[15] {
-			return reply{}, fmt.Errorf("%w: window %d, %d, %d", errBadReply, n[15], n[16], n[17])
+	if len(vals) == 19 {
+		if n[15] < 0 || n[16] < 0 || n[17] < 0 || n[18] < 0 || n[16] > n[15] || n[17] > n[15] {
+			return reply{}, fmt.Errorf("%w: window %d, %d, %d, %d", errBadReply, n[15], n[16], n[17], n[18])
 		}
-		r.hasWindow, r.wCalls, r.wFailures, r.wSlow = true, n[15], n[16], n[17]
+		r.hasWindow, r.wCalls, r.wFailures, r.wSlow, r.wRequests = true, n[15], n[16], n[17], n[18]
 	}
 	return r, nil
 }
@@ -310,23 +310,44 @@ func decodeSummary(line string) (summary, bool) {
 	}, true
 }
 
+// fleetWindow is a fleet window's line in its bucket's window hash.
+type fleetWindow struct {
+	calls, failures, slow, expires int64
+	// With a throttle: the requests, K and the maximum rejection rate.
+	requests int64
+	throttle infuse.Throttle
+}
+
 // decodeWindow decodes a fleet window's line: "calls failures slow
-// expires".
-func decodeWindow(line string) (calls, failures, slow, expires int64, ok bool) {
+// expires", or with a throttle "calls failures slow requests K
+// maxRejectRate expires".
+func decodeWindow(line string) (fleetWindow, bool) {
 	f := strings.Fields(line)
-	if len(f) != 4 {
-		return 0, 0, 0, 0, false
+	if len(f) != 4 && len(f) != 7 {
+		return fleetWindow{}, false
 	}
-	var n [4]int64
+	var n [7]int64
 	for i, s := range f {
+		if len(f) == 7 && (i == 4 || i == 5) {
+			continue
+		}
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v < 0 {
-			return 0, 0, 0, 0, false
+			return fleetWindow{}, false
 		}
 		n[i] = v
 	}
-	if n[1] > n[0] || n[2] > n[0] {
-		return 0, 0, 0, 0, false
+	w := fleetWindow{calls: n[0], failures: n[1], slow: n[2], expires: n[len(f)-1]}
+	if w.failures > w.calls || w.slow > w.calls {
+		return fleetWindow{}, false
 	}
-	return n[0], n[1], n[2], n[3], true
+	if len(f) == 7 {
+		k, err1 := strconv.ParseFloat(f[4], 64)
+		m, err2 := strconv.ParseFloat(f[5], 64)
+		w.requests, w.throttle = n[3], infuse.Throttle{K: k, MaxRejectRate: m}
+		if err1 != nil || err2 != nil || !(k >= 1 && k <= 1e6) || !(m > 0 && m <= 1) {
+			return fleetWindow{}, false
+		}
+	}
+	return w, true
 }

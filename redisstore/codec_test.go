@@ -21,9 +21,17 @@ func TestDecodeReply(t *testing.T) {
 	if r, err := decodeReply([]any{int64(1), int64(1), int64(5)}); err != nil || !r.absent || !r.corrupt || r.now != 5 {
 		t.Fatalf("absent reply: %+v %v", r, err)
 	}
-	w := append(validReply(), int64(10), int64(4), int64(1))
-	if r, err := decodeReply(w); err != nil || !r.hasWindow || r.wCalls != 10 || r.wFailures != 4 || r.wSlow != 1 {
+	w := append(validReply(), int64(10), int64(4), int64(1), int64(12))
+	if r, err := decodeReply(w); err != nil || !r.hasWindow || r.wCalls != 10 || r.wFailures != 4 || r.wSlow != 1 || r.wRequests != 12 {
 		t.Fatalf("window reply: %+v %v", r, err)
+	}
+	for _, bad := range [][]any{
+		append(validReply(), int64(10), int64(4), int64(1)),            // the window without its requests
+		append(validReply(), int64(10), int64(4), int64(1), int64(-1)), // negative requests
+	} {
+		if _, err := decodeReply(bad); err == nil {
+			t.Fatalf("accepted %v", bad)
+		}
 	}
 }
 
@@ -173,12 +181,16 @@ func FuzzDecodeReply(f *testing.F) {
 func FuzzDecodeSummary(f *testing.F) {
 	f.Add("1 7 1000 5 0 0 0 1 60000 abc 99999")
 	f.Add("0 1 0 0 0 0 0 0 0 - 5")
+	f.Add("10 5 0 20 1.5 0.9 99999")
 	f.Fuzz(func(t *testing.T, s string) {
 		sm, ok := decodeSummary(s)
 		if ok && (sm.state > 2 || sm.gen < 1 || sm.gen > maxGen || sm.mode > 2 || sm.failures < 0) {
 			t.Fatalf("accepted %q as %+v", s, sm)
 		}
-		_, _, _, _, _ = decodeWindow(s)
+		if w, ok := decodeWindow(s); ok && (w.failures > w.calls || w.slow > w.calls || w.requests < 0 ||
+			w.throttle.RejectProbability(w.requests, w.calls-w.failures) > 1) {
+			t.Fatalf("accepted %q as %+v", s, w)
+		}
 	})
 }
 

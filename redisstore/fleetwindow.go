@@ -52,7 +52,7 @@ func (s *Store) sendWindows(ctx context.Context) {
 			args[b.bucket] = append(args[b.bucket], more...)
 		}
 	}
-	const per = ctxArgs + 11
+	const per = ctxArgs + 14
 	var calls []call
 	var items [][]windowItem
 	for k, list := range by {
@@ -112,17 +112,19 @@ func (b *binding) windowItem() (windowItem, []any, bool) {
 	if c.Generation != b.sent.Generation {
 		b.sent = infuse.WindowCounts{Generation: c.Generation}
 	}
-	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures, SlowCalls: c.SlowCalls - b.sent.SlowCalls}
-	if d.Calls <= 0 {
+	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures,
+		SlowCalls: c.SlowCalls - b.sent.SlowCalls, Requests: c.Requests - b.sent.Requests}
+	if d.Calls <= 0 && d.Requests <= 0 {
 		return windowItem{}, nil, false
 	}
 	p := b.cfg.Policy()
 	w := b.cfg.Window
 	buckets := int64((w.Duration() + w.Bucket() - 1) / w.Bucket())
 	fi, fg := b.from()
-	args := b.appendContext(make([]any, 0, ctxArgs+11), 0)
-	args = append(args, fi, fg, d.Calls, d.Failures, d.SlowCalls, w.Bucket().Milliseconds(), buckets,
-		p.FailureRate, p.SlowCallRate, p.MinCalls, p.FleetMinMembers)
+	args := b.appendContext(make([]any, 0, ctxArgs+14), 0)
+	args = append(args, fi, fg, max(d.Calls, 0), max(d.Failures, 0), max(d.SlowCalls, 0), w.Bucket().Milliseconds(), buckets,
+		p.FailureRate, p.SlowCallRate, p.MinCalls, p.FleetMinMembers,
+		max(d.Requests, 0), p.Throttle.K, p.Throttle.MaxRejectRate)
 	return windowItem{b: b, seen: c}, args, true
 }
 
@@ -139,7 +141,7 @@ func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) func() {
 	if !r.hasWindow {
 		return apply
 	}
-	fleet := infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, SlowCalls: r.wSlow}
+	fleet := infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, SlowCalls: r.wSlow, Requests: r.wRequests}
 	return func() {
 		b.cfg.ObserveWindow(fleet)
 		if apply != nil {

@@ -487,7 +487,8 @@ return reply(r, now, 0, chg, corrupt)
 // (ARGV[16], ARGV[17]) and no mode is forced (or ARGV[20] is 1: a manual
 // transition, which ends a forced mode); ARGV[17] "0" commits a manual
 // transition from any generation. ARGV[19] is the run of failures of a
-// trip.
+// trip; ARGV[21], if given, puts an opening that many ms from now (a
+// hold, which sets when the open period ends: see binding.holdShift).
 var transitionScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
@@ -497,8 +498,15 @@ if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
 if not (ARGV[17] == '0' or ((r.md == 0 or ARGV[20] == '1') and is_from(c, r, fresh, ARGV[16], ARGV[17]))) then
   return finish(B, c, r, now, corrupt, fresh)
 end
+local was_open, tr = r.st == 1, r.tr
 next_gen(c, r, tonumber(ARGV[18]), now)
-if r.st == 1 then r.f = tonumber(ARGV[19]) end
+if r.st == 1 then
+  r.f = tonumber(ARGV[19])
+  if ARGV[21] ~= nil and ARGV[21] ~= '0' then
+    r.oa = math.max(now + (int(ARGV[21], -TMAX, TMAX) or 0), 0)
+    if was_open then r.tr = tr end -- a hold extending an open period is no new trip
+  end
+end
 save(B, c, r, now, 0)
 changed(B, c)
 return reply(r, now, 0, 1, corrupt)
@@ -747,13 +755,15 @@ return {ep, seq, tok, flag, items}
 // bucket: ARGV[4] is the member, then per breaker its context and
 // (fi, fg) its closed generation, more calls, failures and slow calls,
 // the bucket length in ms, the window's buckets, FailureRate,
-// SlowCallRate, MinCalls and FleetMinMembers. Growth is counted in the
+// SlowCallRate, MinCalls and FleetMinMembers, then more requests and the
+// throttle's K and maximum rejection rate (K 0: no throttle; see
+// infuse.Throttle). Growth is counted in the
 // bucket Redis's clock says is current. The fleet's window trips the
 // breaker when it holds MinCalls calls, its failure rate reaches
 // FailureRate or its slow-call rate SlowCallRate (0: off), and
 // FleetMinMembers distinct members have reported failures in it. Each answer is the breaker's reply followed by
-// the window's calls, failures and slow calls (none when the breaker is
-// not in that closed generation).
+// the window's calls, failures, slow calls and requests (none when the
+// breaker is not in that closed generation).
 var windowScript = script(`
 local B = bucket()
 local now = now_ms()
@@ -763,7 +773,7 @@ local j = 5
 while j <= #ARGV do
   local c = ctx(B, ARGV, j)
   local a = j + CTXN
-  j = a + 11
+  j = a + 14
   local r, corrupt, fresh = load(B, c, now)
   if r.st ~= 0 or not is_from(c, r, fresh, ARGV[a], ARGV[a + 1]) then
     out[#out + 1] = finish(B, c, r, now, corrupt, fresh)
@@ -781,7 +791,9 @@ while j <= #ARGV do
       redis.call('PEXPIRE', m, life)
     end
     if ds > 0 then fix('HINCRBY', w, 's' .. fmt(b), 's' .. fmt(b), ds) end
-    local calls, fails, slow, old = 0, 0, 0, {}
+    local dr, tk, tmax = tonumber(ARGV[a + 11]), ARGV[a + 12], ARGV[a + 13]
+    if dr > 0 then fix('HINCRBY', w, 'r' .. fmt(b), 'r' .. fmt(b), dr) end
+    local calls, fails, slow, reqs, old = 0, 0, 0, 0, {}
     local kv = fix('HGETALL', w, nil)
     for x = 1, #kv, 2 do
       local kind, at, v = string.sub(kv[x], 1, 1), int(string.sub(kv[x], 2), 0, TMAX), int(kv[x + 1], 0, TMAX)
@@ -790,12 +802,15 @@ while j <= #ARGV do
       elseif kind == 'c' then calls = calls + v
       elseif kind == 'f' then fails = fails + v
       elseif kind == 's' then slow = slow + v
+      elseif kind == 'r' then reqs = reqs + v
       end
     end
     if #old > 0 then redis.call('HDEL', w, unpack(old)) end
     redis.call('PEXPIRE', w, life)
     fails, slow = math.min(fails, calls), math.min(slow, calls)
-    if fix('HSET', B.win, nil, c.kn, fmt(calls) .. ' ' .. fmt(fails) .. ' ' .. fmt(slow) .. ' ' .. fmt(now + life)) == 1 then
+    local line = fmt(calls) .. ' ' .. fmt(fails) .. ' ' .. fmt(slow) .. ' '
+    if tonumber(tk) > 0 then line = line .. fmt(reqs) .. ' ' .. tk .. ' ' .. tmax .. ' ' end
+    if fix('HSET', B.win, nil, c.kn, line .. fmt(now + life)) == 1 then
       redis.call('PEXPIRE', B.win, c.ttl)
     end
     sweep(B.win, now, c.ttl, nil, 0)
@@ -830,6 +845,7 @@ while j <= #ARGV do
     rep[#rep + 1] = calls
     rep[#rep + 1] = fails
     rep[#rep + 1] = slow
+    rep[#rep + 1] = reqs
     out[#out + 1] = rep
   end
 end

@@ -207,7 +207,11 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 			if b.manual {
 				manual = 1 // an operator's transition, which ends a forced mode
 			}
-			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures, manual)
+			var shift time.Duration
+			if b.local.State == infuse.Open {
+				shift = b.holdShift(b.holdEnd, b.cfg.Policy())
+			}
+			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures, manual, shift.Milliseconds())
 		}
 		pushedSeq := b.seq
 		return []op{{c, func(res result) func() { return b.pushed(res, pushedSeq) }}}, 0

@@ -5,6 +5,7 @@ package storagetest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -131,6 +132,18 @@ func (s *suite) sync(t *testing.T) {
 	}
 }
 
+// clock is the bindings' clock.
+func (s *suite) clock() infuse.Clock {
+	if s.h.Clock == nil {
+		return realClock{}
+	}
+	return s.h.Clock
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+
 func (s *suite) advance(d time.Duration) {
 	if s.h.Advance != nil {
 		s.h.Advance(d)
@@ -206,6 +219,28 @@ var cases = []testCase{
 		}
 		if got := m.Snapshot(); got.Generation != snap.Generation || got.State != infuse.Open {
 			t.Fatalf("Snapshot after Transition = %+v, want %+v", got, snap)
+		}
+	}},
+	{"AHoldSetsWhenTheOpenPeriodEnds", func(t *testing.T, s *suite) {
+		// Transition.OpenUntil: every member computes the same end,
+		// OpenedAt + Policy.OpenFor, whether the hold is longer or
+		// shorter than the policy's period.
+		for i, hold := range []time.Duration{s.pol().ResetTimeout * 3, s.pol().ResetTimeout / 3} {
+			name := fmt.Sprintf("hold%d", i)
+			a, b := s.bind(t, name, infuse.Closed), s.bind(t, name, infuse.Closed)
+			until := s.clock().Now().Add(hold)
+			snap, changed := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, OpenUntil: until})
+			if !changed || snap.State != infuse.Open {
+				t.Fatalf("a hold of %v: %+v changed=%v", hold, snap, changed)
+			}
+			s.sync(t)
+			p := s.pol()
+			for j, m := range []*member{a, b} {
+				got := m.Snapshot()
+				if end := got.OpenedAt.Add(p.OpenFor(got)); got.State != infuse.Open || absDiff(end, until) > s.h.Slack+50*time.Millisecond {
+					t.Fatalf("member %d after a hold of %v: %+v ends at %v, want %v", j, hold, got, end, until)
+				}
+			}
 		}
 	}},
 	{"TransitionFromStaleGenerationChangesNothing", func(t *testing.T, s *suite) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/url"
 	"strings"
 	"sync"
@@ -52,7 +53,7 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 		if i.State == infuse.Open && i.Mode != infuse.ModeForcedOpen {
 			retry = i.RetryAfter.Round(time.Millisecond).String()
 		}
-		reason := rejects(i.State, i.Mode)
+		reason := rejectsInfo(i)
 		if reason == "" {
 			reason = "-"
 		}
@@ -80,7 +81,8 @@ type view struct {
 	ID    string `json:"id"`
 	Label string `json:"label"`
 	// Reason is why the breaker rejects calls, "" while it lets them
-	// through: "forced open", "open", or "half-open: trial calls only".
+	// through: "forced open", "open", "half-open: trial calls only", or
+	// "throttled: 25%" (see RejectProbability).
 	Reason      string  `json:"reason"`
 	State       string  `json:"state"`
 	Mode        string  `json:"mode"`
@@ -94,6 +96,10 @@ type view struct {
 	Members     int     `json:"members"`
 	Calls       int64   `json:"windowCalls"`
 	FailureRate float64 `json:"failureRate"` // -1: no rate
+	// RejectProbability is the share of calls the members throttle (see
+	// infuse.Throttle); ThrottleK their K, 0 without a throttle.
+	RejectProbability float64 `json:"rejectProbability"`
+	ThrottleK         float64 `json:"throttleK"`
 }
 
 // pathID is name percent-encoded byte by byte: a path segment that
@@ -113,13 +119,37 @@ func rejects(s infuse.State, m infuse.Mode) string {
 	return ""
 }
 
+// rejectsInfo is rejects for a listed breaker, which may also throttle.
+func rejectsInfo(i redisstore.Info) string {
+	return rejectsOrThrottles(i.State, i.Mode, i.RejectProbability)
+}
+
+// rejectsOrThrottles is rejects, or "throttled: 25%" for a closed breaker
+// whose throttle rejects that share of calls.
+func rejectsOrThrottles(s infuse.State, m infuse.Mode, p float64) string {
+	if r := rejects(s, m); r != "" || p <= 0 {
+		return r
+	}
+	return fmt.Sprintf("throttled: %.0f%%", math.Max(p*100, 1))
+}
+
+// demoReason is rejectsOrThrottles for an in-process breaker, which may
+// also be ramping up after closing.
+func demoReason(m infuse.Metrics) string {
+	if m.State == infuse.Closed && m.Mode == infuse.ModeNormal && m.RampShare < 1 {
+		return fmt.Sprintf("ramping: admits %.0f%%", m.RampShare*100)
+	}
+	return rejectsOrThrottles(m.State, m.Mode, m.RejectProbability)
+}
+
 func toView(i redisstore.Info) view {
 	return view{
-		Name: i.Name, ID: pathID(i.Name), Label: printable(i.Name), Reason: rejects(i.State, i.Mode),
+		Name: i.Name, ID: pathID(i.Name), Label: printable(i.Name), Reason: rejectsInfo(i),
 		State: i.State.String(), Mode: i.Mode.String(), Generation: i.Generation,
 		Failures: i.Failures, Successes: i.Successes, Trials: i.Trials, Trips: i.Trips,
 		RetryAfterS: i.RetryAfter.Seconds(), OpenSinceS: i.OpenSince.Seconds(), Members: i.Members,
 		Calls: i.WindowCalls, FailureRate: i.FailureRate,
+		RejectProbability: i.RejectProbability, ThrottleK: i.Throttle.K,
 	}
 }
 

@@ -87,9 +87,10 @@ func (d *demoSource) list(context.Context) ([]view, error) {
 	for name, db := range d.breakers {
 		m := db.b.Metrics()
 		out = append(out, view{
-			Name: name, ID: pathID(name), Label: printable(name), Reason: rejects(m.State, m.Mode), State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
+			Name: name, ID: pathID(name), Label: printable(name), Reason: demoReason(m), State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
 			Failures: m.Counts.ConsecutiveFailures, Successes: m.Counts.ConsecutiveSuccesses, Trips: m.Trips,
 			RetryAfterS: m.RetryAfter.Seconds(), Members: 1, Calls: m.Calls, FailureRate: m.FailureRate,
+			RejectProbability: m.RejectProbability, ThrottleK: m.Throttle.K,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
@@ -162,7 +163,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	})
 	cfg := func(name string, storage infuse.Storage) infuse.Config {
 		return infuse.Config{Name: name, Storage: storage, FailMax: 5, ResetTimeout: 2 * time.Second,
-			SuccessThreshold: 2, SlowCallDuration: 40 * time.Millisecond,
+			SuccessThreshold: 2, SlowCallDuration: 40 * time.Millisecond, RampDuration: 3 * time.Second,
 			Window: infuse.TimeWindow(5*time.Second, 500*time.Millisecond), FailureRate: 0.5, SlowCallRate: 0.8, MinCalls: 20,
 			Listeners: []infuse.Listener{listener}}
 	}

@@ -285,3 +285,42 @@ type recorder struct {
 func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
 func (r *recorder) WriteHeader(code int)        { r.code = code }
+
+// status and the dashboard's API show how much a fleet's throttle rejects.
+func TestStatusShowsThrottling(t *testing.T) {
+	srv := redistest.Start(t)
+	url := "redis://" + srv.Addr + "/0"
+	store := redisstore.New(srv.Client(t), redisstore.Options{Namespace: "ops", WindowInterval: 10 * time.Millisecond})
+	t.Cleanup(func() { _ = store.Close() })
+	b, err := infuse.New(infuse.Config{Name: "api", Storage: store, FailMax: 1 << 20,
+		Window: infuse.TimeWindow(time.Minute, time.Second), Throttle: infuse.Throttle{K: 1, MaxRejectRate: 0.5}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for b.Metrics().RejectProbability < 0.5 {
+		if time.Now().After(deadline) {
+			t.Fatalf("never throttled: %+v", b.Metrics())
+		}
+		_ = b.Call(context.Background(), func(context.Context) error { return io.EOF })
+		time.Sleep(time.Millisecond)
+	}
+	var views []view
+	for time.Now().Before(deadline) {
+		out, _, _ := runInfuse(t, "status", "-redis", url, "-namespace", "ops", "-json")
+		if err := json.Unmarshal([]byte(out), &views); err != nil {
+			t.Fatalf("status -json: %v\n%s", err, out)
+		}
+		if len(views) == 1 && views[0].RejectProbability == 0.5 {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(views) != 1 || views[0].Reason != "throttled: 50%" || views[0].ThrottleK != 1 || views[0].State != "closed" {
+		t.Fatalf("views %+v", views)
+	}
+	out, _, _ := runInfuse(t, "status", "-redis", url, "-namespace", "ops")
+	if !strings.Contains(out, "api   closed  throttled: 50%") {
+		t.Fatalf("status:\n%s", out)
+	}
+}

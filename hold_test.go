@@ -1,0 +1,138 @@
+package infuse_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/infuse-go/infuse"
+)
+
+// A dependency's "retry after 30s" opens the breaker for 30 s: rejections
+// say so, and the trial comes after it, not after ResetTimeout.
+func TestHoldOpenOpensForTheGivenTime(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{ResetTimeout: 5 * time.Second})
+	left, err := b.HoldOpen(bg, 30*time.Second)
+	if err != nil || left != 30*time.Second {
+		t.Fatalf("HoldOpen: %v %v", left, err)
+	}
+	wantState(t, b, infuse.Open)
+	clock.Advance(29 * time.Second)
+	err = b.Call(bg, succeed)
+	var oe *infuse.OpenError
+	if !errors.As(err, &oe) || oe.Reason != infuse.ReasonOpen || oe.RetryAfter != time.Second {
+		t.Fatalf("29 s into a hold of 30 s: %v", err)
+	}
+	clock.Advance(time.Second)
+	if err := b.Call(bg, succeed); err != nil {
+		t.Fatalf("the trial after the hold: %v", err)
+	}
+	wantState(t, b, infuse.Closed)
+}
+
+func TestHoldOpenIsCappedAndNeverShortens(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{FailMax: 1, ResetTimeout: time.Minute, MaxHoldOpen: 10 * time.Second})
+	if left, _ := b.HoldOpen(bg, time.Hour); left != 10*time.Second {
+		t.Fatalf("a hold of an hour, capped at 10 s: %v", left)
+	}
+	clock.Advance(10 * time.Second)
+	_ = b.Call(bg, boom) // the trial fails: open for a minute
+	wantState(t, b, infuse.Open)
+	gen := b.Generation()
+	if left, _ := b.HoldOpen(bg, 5*time.Second); left != time.Minute || b.Generation() != gen {
+		t.Fatalf("a hold shorter than what is left changed it: %v, generation %d -> %d", left, gen, b.Generation())
+	}
+	for _, d := range []time.Duration{0, -time.Second} {
+		if left, _ := b.HoldOpen(bg, d); left != time.Minute {
+			t.Fatalf("HoldOpen(%v): %v", d, left)
+		}
+	}
+	c, _ := newBreaker(t, infuse.Config{})
+	if left, _ := c.HoldOpen(bg, time.Second); left != time.Second {
+		t.Fatalf("default cap: %v", left)
+	}
+	if _, err := infuse.New(infuse.Config{Name: "x", MaxHoldOpen: -1}); err == nil {
+		t.Fatal("a negative MaxHoldOpen accepted")
+	}
+}
+
+// A hold longer than what is left of an open period extends it, and a
+// half-open breaker opens again; forced and disabled breakers are left.
+func TestHoldOpenFromEveryState(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{FailMax: 1, ResetTimeout: 10 * time.Second, HalfOpenMaxCalls: 1})
+	_ = b.Call(bg, boom)
+	if left, _ := b.HoldOpen(bg, time.Minute); left != time.Minute {
+		t.Fatalf("extending an open period: %v", left)
+	}
+	clock.Advance(time.Minute)
+	done, err := b.Allow(bg) // the trial: half-open
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, b, infuse.HalfOpen)
+	if left, _ := b.HoldOpen(bg, 20*time.Second); left != 20*time.Second {
+		t.Fatalf("from half-open: %v", left)
+	}
+	wantState(t, b, infuse.Open)
+	done(nil) // the trial of an earlier generation changes nothing
+	wantState(t, b, infuse.Open)
+
+	if err := b.ForceOpen(bg); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := b.HoldOpen(bg, time.Second); left != 0 || b.Mode() != infuse.ModeForcedOpen {
+		t.Fatalf("forced open: %v %v", left, b.Mode())
+	}
+	if err := b.Disable(bg); err != nil {
+		t.Fatal(err)
+	}
+	if _, _ = b.HoldOpen(bg, time.Second); b.State() != infuse.Closed || b.Mode() != infuse.ModeDisabled {
+		t.Fatalf("disabled: %v %v", b.State(), b.Mode())
+	}
+	var nilCtx context.Context // the point is a nil context
+	if _, err := b.HoldOpen(nilCtx, time.Second); err == nil {
+		t.Fatal("a nil context accepted")
+	}
+}
+
+// Holds that arrive together (every in-flight call answered 429) neither
+// pile up openings nor grow the backoff.
+func TestRepeatedHoldsDoNotPileUp(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{ResetTimeout: time.Second, Backoff: infuse.Backoff{Multiplier: 2}})
+	if _, err := b.HoldOpen(bg, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	gen, trips := b.Generation(), b.Metrics().Trips
+	for range 40 {
+		clock.Advance(time.Millisecond)
+		if _, err := b.HoldOpen(bg, 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Generation() != gen || b.Metrics().Trips != trips {
+		t.Fatalf("40 holds together: generation %d -> %d, trips %d -> %d", gen, b.Generation(), trips, b.Metrics().Trips)
+	}
+	clock.Advance(10 * time.Second)
+	if left, _ := b.HoldOpen(bg, 60*time.Second); left != 60*time.Second || b.Metrics().Trips != trips {
+		t.Fatalf("a longer hold extends without a trip: %v, trips %d", left, b.Metrics().Trips)
+	}
+}
+
+// With the real clock, rejections during a hold longer than ResetTimeout
+// say how long is truly left (they read a coarse clock).
+func TestRealClockRejectionsDuringAHold(t *testing.T) {
+	b, err := infuse.New(infuse.Config{Name: "real", ResetTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.HoldOpen(bg, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		var oe *infuse.OpenError
+		if err := b.Call(bg, succeed); !errors.As(err, &oe) || oe.RetryAfter < 29*time.Second || oe.RetryAfter > 30*time.Second {
+			t.Fatalf("a rejection 30 s into a hold: %v", err)
+		}
+	}
+}

@@ -1,0 +1,155 @@
+package infuse
+
+import (
+	"fmt"
+	"sync/atomic"
+	"time"
+)
+
+// A recovery ramp (Config.RampDuration): once the breaker closes after
+// being open or half-open, it admits a rising share of calls over
+// RampDuration and rejects the rest as if open (Reason ReasonRamping), so
+// that a backend that just recovered does not get the whole fleet's
+// traffic at once. The share rises linearly (at least 1 % from the
+// start), or in RampSteps equal steps (1/n, 2/n, ... each for
+// RampDuration/n). While it ramps, a failure rate of at least
+// FailureRate (0.5 without one) among the calls it admitted, once it has
+// admitted 10, opens the breaker again; FailMax counts as always.
+//
+// With a shared store every member starts its ramp when it learns of the
+// close: within milliseconds of one another through redisstore's hints (a
+// member that missed one learns of the close at its next poll).
+
+// rampMinCalls is how many admitted calls a ramp needs before its failure
+// rate may re-open the breaker.
+const rampMinCalls = 10
+
+func (cfg *Config) validateRamp() error {
+	if cfg.RampDuration < 0 {
+		return &ConfigError{"RampDuration", fmt.Sprintf("%v is negative", cfg.RampDuration)}
+	}
+	if cfg.RampSteps < 0 || cfg.RampSteps > 1000 {
+		return &ConfigError{"RampSteps", fmt.Sprintf("%d is not between 0 and 1000", cfg.RampSteps)}
+	}
+	if cfg.RampSteps > 0 && cfg.RampDuration == 0 {
+		return &ConfigError{"RampSteps", "steps without a RampDuration"}
+	}
+	return nil
+}
+
+// ramp is a closed epoch's recovery ramp.
+type ramp struct {
+	start           time.Time
+	duration        time.Duration
+	steps           int
+	over            atomic.Bool
+	acc             atomic.Uint64 // see throttler.acc: admits the share, to within a call
+	calls, failures atomic.Int64  // admitted calls' outcomes while ramping
+	err             atomic.Pointer[OpenError]
+}
+
+// share is the share of calls the ramp admits at now: 1 once it is over.
+func (r *ramp) share(now time.Time) float64 {
+	t := now.Sub(r.start)
+	if t >= r.duration {
+		return 1
+	}
+	f := float64(max(t, 0)) / float64(r.duration)
+	if r.steps > 0 {
+		return float64(int(f*float64(r.steps))+1) / float64(r.steps)
+	}
+	return max(f, 0.01)
+}
+
+// startRamp gives new closed epoch ne a ramp when the breaker closes from
+// prev, an open or half-open epoch, and a ramp is configured.
+func (b *Breaker) startRamp(ne, prev *epoch) {
+	p := b.pol.Load()
+	if p.RampDuration <= 0 || ne.state != Closed || ne.mode != ModeNormal || prev == nil || prev.state == Closed {
+		return
+	}
+	ne.ramp = &ramp{start: b.clock.Now(), duration: p.RampDuration, steps: p.RampSteps}
+	ne.gate.Store(1)
+}
+
+// ramping admits or rejects a call of closed epoch e while it ramps: the
+// error rejects it, nil admits it.
+func (b *Breaker) ramping(e *epoch) error {
+	r := e.ramp
+	if r.over.Load() {
+		return nil
+	}
+	share := r.share(b.clock.Now())
+	if share >= 1 {
+		b.endRamp(e)
+		return nil
+	}
+	inc := uint64((1 - share) * (1 << 32))
+	n := r.acc.Add(inc)
+	if n>>32 == (n-inc)>>32 {
+		return nil
+	}
+	err := r.err.Load()
+	if err == nil {
+		err = &OpenError{Name: b.name, State: Closed, Reason: ReasonRamping}
+		r.err.Store(err)
+	}
+	e.counts.Load().add(countRejection)
+	if b.hooks.Load().want(EventRejected) {
+		b.emit(Event{Kind: EventRejected, Err: err})
+	}
+	return err
+}
+
+// endRamp ends e's ramp, and gives its calls the fast path back when
+// nothing else needs the slow one.
+func (b *Breaker) endRamp(e *epoch) {
+	if e.ramp.over.Swap(true) {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur.Load() == e && !b.hooks.Load().wantsCalls() && b.pol.Load().SlowCallDuration == 0 && e.throttle == nil {
+		e.gate.Store(0)
+	}
+}
+
+// rampOutcome counts an admitted call's outcome while e ramps, and opens
+// the breaker when the ramp's failure rate reaches its threshold; it
+// reports whether it did.
+func (b *Breaker) rampOutcome(e *epoch, failed bool) bool {
+	r := e.ramp
+	if r == nil || r.over.Load() {
+		return false
+	}
+	calls := r.calls.Add(1)
+	failures := r.failures.Load()
+	if failed {
+		failures = r.failures.Add(1)
+	}
+	if !failed || calls < rampMinCalls || b.cur.Load() != e {
+		return false
+	}
+	rate := b.pol.Load().FailureRate
+	if rate == 0 {
+		rate = 0.5
+	}
+	if float64(failures) >= rate*float64(calls) {
+		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))))
+	}
+	return false
+}
+
+// RampShare is the share of calls the breaker admits now: below 1 while
+// it ramps up after closing (Config.RampDuration), 1 otherwise (0 while
+// open).
+func (b *Breaker) RampShare() float64 {
+	e := b.cur.Load()
+	switch {
+	case e.state == Open:
+		return 0
+	case e.state != Closed || e.ramp == nil || e.ramp.over.Load():
+		return 1
+	}
+	return e.ramp.share(b.clock.Now())
+}

@@ -1,0 +1,231 @@
+package infuse_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/big"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/infuse-go/infuse"
+)
+
+// The rejection probability is the SRE book's formula, checked against a
+// model in exact rational arithmetic.
+func TestThrottleFormulaMatchesTheModel(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		k := rapid.Float64Range(1, 10).Draw(rt, "K")
+		maxRate := rapid.Float64Range(0, 1).Draw(rt, "MaxRejectRate")
+		requests := rapid.Int64Range(0, 1<<40).Draw(rt, "requests")
+		accepts := rapid.Int64Range(0, requests).Draw(rt, "accepts")
+		th := infuse.Throttle{K: k, MaxRejectRate: maxRate}
+		got := th.RejectProbability(requests, accepts)
+
+		// The model: max(0, (requests − K·accepts) / (requests + 1)),
+		// capped at MaxRejectRate (0 meaning 0.9).
+		if maxRate == 0 {
+			maxRate = 0.9
+		}
+		num := new(big.Rat).Sub(new(big.Rat).SetInt64(requests), new(big.Rat).Mul(new(big.Rat).SetFloat64(k), new(big.Rat).SetInt64(accepts)))
+		p := new(big.Rat).Quo(num, new(big.Rat).SetInt64(requests+1))
+		want, _ := p.Float64()
+		want = math.Min(math.Max(want, 0), maxRate)
+		if math.Abs(got-want) > 1e-9 {
+			rt.Fatalf("RejectProbability(%d, %d) with K %v, max %v = %v, want %v", requests, accepts, k, maxRate, got, want)
+		}
+		// More accepts never raise it; more requests never lower it.
+		if more := th.RejectProbability(requests, min(accepts+1, requests)); more > got+1e-12 {
+			rt.Fatalf("one more accept raised it: %v -> %v", got, more)
+		}
+		if more := th.RejectProbability(requests+1, accepts); more < got-1e-12 {
+			rt.Fatalf("one more request lowered it: %v -> %v", got, more)
+		}
+	})
+	if p := (infuse.Throttle{}).RejectProbability(100, 0); p != 0 {
+		t.Fatalf("no throttle rejects with probability %v", p)
+	}
+}
+
+func TestThrottleConfigErrors(t *testing.T) {
+	window := infuse.TimeWindow(10*time.Second, time.Second)
+	for _, c := range []struct {
+		cfg  infuse.Config
+		want string
+	}{
+		{infuse.Config{Throttle: infuse.Throttle{K: 2}}, "needs a time Window"},
+		{infuse.Config{Throttle: infuse.Throttle{K: 2}, Window: infuse.CountWindow(10)}, "needs a time Window"},
+		{infuse.Config{Throttle: infuse.Throttle{K: 0.5}, Window: window}, "K 0.5"},
+		{infuse.Config{Throttle: infuse.Throttle{K: math.NaN()}, Window: window}, "K NaN"},
+		{infuse.Config{Throttle: infuse.Throttle{K: math.Inf(1)}, Window: window}, "K +Inf"},
+		{infuse.Config{Throttle: infuse.Throttle{MaxRejectRate: 0.5}, Window: window}, "K 0"},
+		{infuse.Config{Throttle: infuse.Throttle{K: 2, MaxRejectRate: 1.5}, Window: window}, "MaxRejectRate 1.5"},
+		{infuse.Config{Throttle: infuse.Throttle{K: 2, MaxRejectRate: -0.1}, Window: window}, "MaxRejectRate -0.1"},
+	} {
+		c.cfg.Name = "x"
+		_, err := infuse.New(c.cfg)
+		var ce *infuse.ConfigError
+		if !errors.As(err, &ce) || ce.Field != "Throttle" || !contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want a Throttle error saying %q", c.cfg.Throttle, err, c.want)
+		}
+	}
+}
+
+func contains(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if s[i:i+len(sub)] == sub {
+			return true
+		}
+	}
+	return false
+}
+
+// capacity is a backend that accepts at most perSecond calls in each
+// second of the clock, and fails the rest.
+type capacity struct {
+	clock     interface{ Now() time.Time }
+	perSecond int
+	second    int64
+	used      int
+	received  int
+}
+
+var errOverloaded = errors.New("503: overloaded")
+
+func (c *capacity) call(context.Context) error {
+	c.received++
+	if s := c.clock.Now().Unix(); s != c.second {
+		c.second, c.used = s, 0
+	}
+	if c.used >= c.perSecond {
+		return errOverloaded
+	}
+	c.used++
+	return nil
+}
+
+// A backend that accepts half of what it is offered gets about K times
+// what it accepts, and the breaker never opens: it throttles instead.
+func TestThrottleSendsAboutKTimesWhatIsAccepted(t *testing.T) {
+	for _, k := range []float64{1.1, 1.5} {
+		b, clock := newBreaker(t, infuse.Config{FailMax: 1 << 30, Window: infuse.TimeWindow(10*time.Second, time.Second),
+			Throttle: infuse.Throttle{K: k}})
+		backend := &capacity{clock: clock, perSecond: 50}
+		offer := func(seconds int) (rejected int) {
+			for range seconds * 100 { // 100 calls a second
+				err := b.Call(bg, backend.call)
+				var oe *infuse.OpenError
+				if errors.As(err, &oe) {
+					if oe.Reason != infuse.ReasonThrottled || oe.State != infuse.Closed || !errors.Is(err, infuse.ErrOpen) {
+						t.Fatalf("a throttled call: %#v", oe)
+					}
+					rejected++
+				}
+				clock.Advance(10 * time.Millisecond)
+			}
+			return rejected
+		}
+		b.Totals() // counting starts
+		offer(30)  // to equilibrium
+		before := backend.received
+		rejected := offer(30)
+		sent := float64(backend.received-before) / 30
+		want := k * 50
+		t.Logf("K %v: %.1f calls a second reach a backend that accepts 50 of 100 (want %.0f); %d rejected; p %.3f",
+			k, sent, want, rejected, b.Metrics().RejectProbability)
+		if math.Abs(sent-want) > 0.15*want {
+			t.Errorf("K %v: %.1f calls a second reach the backend, want %.0f ± 15 %%", k, sent, want)
+		}
+		wantState(t, b, infuse.Closed)
+		m := b.Metrics()
+		if m.RejectProbability <= 0 || m.Requests == 0 || rejected == 0 {
+			t.Errorf("K %v: metrics %+v", k, m)
+		}
+		if got := b.Totals().Rejections; got == 0 {
+			t.Errorf("K %v: no rejection counted", k)
+		}
+	}
+}
+
+// Once the backend recovers, throttling fades as accepts come back.
+func TestThrottleFadesWhenTheBackendRecovers(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{FailMax: 1 << 30, Window: infuse.TimeWindow(5*time.Second, 500*time.Millisecond),
+		Throttle: infuse.Throttle{K: 1.2, MaxRejectRate: 0.5}})
+	for range 1000 {
+		_ = b.Call(bg, boom)
+		clock.Advance(10 * time.Millisecond)
+	}
+	if p := b.Metrics().RejectProbability; p != 0.5 {
+		t.Fatalf("with every call failing, p = %v, want MaxRejectRate 0.5", p)
+	}
+	// Each window's p is about 1 − K·(1 − p) of the last one's (the
+	// rejected calls are requests that were never accepted): 0.5, 0.4,
+	// 0.28, 0.14, 0 — a few windows.
+	prev := 0.5
+	for i := range 6 {
+		for range 500 {
+			_ = b.Call(bg, succeed)
+			clock.Advance(10 * time.Millisecond)
+		}
+		p := b.Metrics().RejectProbability
+		t.Logf("window %d of successes: p %.3f", i+1, p)
+		if p > prev || (prev > 0 && p == prev) {
+			t.Fatalf("p went from %v to %v", prev, p)
+		}
+		prev = p
+	}
+	if prev != 0 {
+		t.Fatalf("after six windows of successes, p = %v", prev)
+	}
+	if err := b.Call(bg, succeed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The share rejected follows the probability to within a call, and with
+// no listener the throttled calls skip the closure that runs fn.
+func TestThrottleRejectsThePreciseShare(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{FailMax: 1 << 30, Window: infuse.TimeWindow(10*time.Second, time.Second),
+		Throttle: infuse.Throttle{K: 1, MaxRejectRate: 0.25}})
+	for range 100 {
+		_ = b.Call(bg, boom)
+	}
+	clock.Advance(time.Second) // the next bucket: p is worked out again
+	rejected, ran := 0, 0
+	for range 1000 {
+		if err := b.Call(bg, func(context.Context) error { ran++; return boom(bg) }); errors.Is(err, infuse.ErrOpen) {
+			rejected++
+		}
+	}
+	if rejected < 249 || rejected > 251 || ran != 1000-rejected {
+		t.Fatalf("%d of 1000 rejected at p 0.25 (%d ran)", rejected, ran)
+	}
+	done, err := b.Allow(bg)
+	for errors.Is(err, infuse.ErrOpen) {
+		done, err = b.Allow(bg)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	done(nil)
+}
+
+// A disabled breaker never throttles, and the throttled error says so.
+func TestThrottleOffWhileDisabled(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{Name: "t", FailMax: 1 << 30, Window: infuse.TimeWindow(10*time.Second, time.Second),
+		Throttle: infuse.Throttle{K: 1, MaxRejectRate: 0.9}})
+	if err := b.Disable(bg); err != nil {
+		t.Fatal(err)
+	}
+	for range 1000 {
+		if err := b.Call(bg, boom); errors.Is(err, infuse.ErrOpen) {
+			t.Fatalf("a disabled breaker throttled: %v", err)
+		}
+	}
+	want := `infuse: circuit breaker "t" throttled the call: its backend accepts too few of the calls sent`
+	if got := (&infuse.OpenError{Name: "t", State: infuse.Closed, Reason: infuse.ReasonThrottled}).Error(); got != want {
+		t.Fatalf("%q", got)
+	}
+}
