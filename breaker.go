@@ -47,6 +47,10 @@ type Breaker struct {
 	fleet       atomic.Pointer[WindowCounts] // the fleet's window, as the Storage last pushed it
 	fleetAt     atomic.Int64                 // when it was pushed, in UnixNano on the breaker's clock
 	bind        Binding
+	storage     Storage                // the Storage it is bound to (a shadow's candidate binds there too)
+	shadow      atomic.Pointer[Shadow] // the shadow running beside it, if any
+	candidate   bool                   // it is a shadow's candidate
+	detached    atomic.Bool            // Detach was called
 	excludeFunc func(error) bool
 	exclude     atomic.Pointer[[]error] // nil while nothing is excluded
 
@@ -111,13 +115,17 @@ const epochPad = 192 - 168
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
 // Name) or when the Storage refuses to bind.
-func New(cfg Config) (*Breaker, error) {
+func New(cfg Config) (*Breaker, error) { return newBreaker(cfg, false) }
+
+// newBreaker is New; a shadow's candidate (candidate true) takes no
+// shadow of its own from the store.
+func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 	p, err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
 	b := &Breaker{
-		name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc,
+		name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc, candidate: candidate,
 	}
 	if b.clock == nil {
 		b.clock, b.realClock = systemClock{}, true
@@ -134,7 +142,13 @@ func New(cfg Config) (*Breaker, error) {
 	if store == nil {
 		store = NewMemoryStorage()
 	}
+	b.storage = store
+	var shadow func(*Candidate)
+	if !candidate {
+		shadow = b.storeShadow
+	}
 	bind, err := store.Bind(BindConfig{
+		Shadow:       shadow,
 		Name:         cfg.Name,
 		InitialState: cfg.InitialState,
 		Clock:        b.clock,
@@ -473,8 +487,13 @@ func (b *Breaker) openFor(e *epoch) time.Duration {
 // Detach lets go of the breaker's binding to its Storage: the store stops
 // telling it of other members' transitions and forgets it. The breaker goes
 // on working (a later transition still goes to the store), so a caller
-// holding it is safe; a registry detaches the breakers it evicts.
-func (b *Breaker) Detach() error { return b.bind.Close() }
+// holding it is safe; a registry detaches the breakers it evicts. A
+// shadow running beside it stops.
+func (b *Breaker) Detach() error {
+	b.detached.Store(true)
+	b.StopShadow()
+	return b.bind.Close()
+}
 
 // Open opens the breaker now, for a full ResetTimeout, whatever its state.
 func (b *Breaker) Open(ctx context.Context) error {

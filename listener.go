@@ -91,6 +91,11 @@ type Event struct {
 	Err error
 	// Latency is how long an EventStoreCall waited.
 	Latency time.Duration
+	// Shadow is true for the events of a shadow's candidate, passed to
+	// the live breaker's listeners (Name is the candidate's): its state
+	// changes, and the calls it would have rejected (EventRejected, which
+	// the live breaker did not reject). See StartShadow.
+	Shadow bool
 }
 
 // EventFilter is implemented by a Listener that wants only some kinds of

@@ -76,6 +76,12 @@ type BindConfig struct {
 	// It must not block, and the store must not hold its own locks while
 	// calling it. nil: a function that does nothing.
 	ObserveWindow func(c WindowCounts)
+	// Shadow, when not nil, lets a store that carries shadow candidates
+	// (redisstore with Options.Shadows) start the breaker's shadow (c not
+	// nil) or stop the one it started (nil); see Breaker.StartShadow. It
+	// must not be called under the store's own locks; it may bind the
+	// candidate breaker to the store.
+	Shadow func(c *Candidate)
 }
 
 // WindowCounts are the calls a breaker's window has recorded in one closed

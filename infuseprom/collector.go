@@ -71,21 +71,23 @@ type watched struct {
 var storeBuckets = [...]float64{.0001, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
 
 var metricHelp = map[string]string{
-	"state_closed":         "1 if the breaker is closed, else 0.",
-	"state_open":           "1 if the breaker is open, else 0.",
-	"state_half_open":      "1 if the breaker is half-open, else 0.",
-	"forced":               "1 while the breaker is forced open or disabled, else 0.",
-	"successes_total":      "Calls that succeeded, excluded errors included.",
-	"failures_total":       "Calls that failed, panics included.",
-	"ignored_total":        "Calls the caller cancelled, counted as neither.",
-	"rejections_total":     "Calls refused without running.",
-	"transitions_total":    "State changes, made here or observed in the store.",
-	"store_errors_total":   "Errors of the breaker's storage.",
-	"consecutive_failures": "The current run of consecutive failures.",
-	"retry_after_seconds":  "What is left of the open period.",
-	"failure_ratio":        "Failures among the window's calls (0 to 1), once it holds MinCalls.",
-	"slow_call_ratio":      "Slow calls among the window's calls (0 to 1), once it holds MinCalls.",
-	"reject_probability":   "The share of calls throttling rejects now (0 to 1); breakers with a Throttle only.",
+	"state_closed":              "1 if the breaker is closed, else 0.",
+	"state_open":                "1 if the breaker is open, else 0.",
+	"state_half_open":           "1 if the breaker is half-open, else 0.",
+	"forced":                    "1 while the breaker is forced open or disabled, else 0.",
+	"successes_total":           "Calls that succeeded, excluded errors included.",
+	"failures_total":            "Calls that failed, panics included.",
+	"ignored_total":             "Calls the caller cancelled, counted as neither.",
+	"rejections_total":          "Calls refused without running.",
+	"transitions_total":         "State changes, made here or observed in the store.",
+	"store_errors_total":        "Errors of the breaker's storage.",
+	"consecutive_failures":      "The current run of consecutive failures.",
+	"retry_after_seconds":       "What is left of the open period.",
+	"failure_ratio":             "Failures among the window's calls (0 to 1), once it holds MinCalls.",
+	"slow_call_ratio":           "Slow calls among the window's calls (0 to 1), once it holds MinCalls.",
+	"reject_probability":        "The share of calls throttling rejects now (0 to 1); breakers with a Throttle only.",
+	"shadow_state":              "The state of the breaker's shadow candidate: 0 closed, 1 open, 2 half-open; while a shadow runs.",
+	"shadow_would_reject_total": "Calls the shadow candidate would have rejected since it started; while a shadow runs.",
 }
 
 // ErrTooManyBreakers is Watch's error past Options.MaxBreakers.
@@ -224,6 +226,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if !m.Throttle.IsZero() {
 			gauge("reject_probability", m.RejectProbability)
+		}
+		if s := b.Shadow(); s != nil {
+			gauge("shadow_state", float64(s.Breaker().State()))
+			counter("shadow_would_reject_total", s.WouldHaveRejected())
 		}
 		buckets := make(map[float64]uint64, len(storeBuckets))
 		for i, ub := range storeBuckets {

@@ -270,3 +270,33 @@ func TestScrapeShowsThrottling(t *testing.T) {
 		t.Fatal("a breaker without a Throttle exports a rejection probability")
 	}
 }
+
+// A breaker's running shadow is exported beside it.
+func TestScrapeShowsTheShadow(t *testing.T) {
+	col, err := infuseprom.New(infuseprom.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(col)
+	b, _ := infuse.New(infuse.Config{Name: "api", FailMax: 100, Clock: infusetest.NewClock()})
+	if err := col.Watch(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := value(scrape(t, reg), "infuse_breaker_shadow_state", "api"); ok {
+		t.Fatal("a shadow state without a shadow")
+	}
+	if _, err := b.StartShadow(infuse.Candidate{FailMax: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_ = b.Call(bg, func(context.Context) error { return errors.New("down") })
+	}
+	f := scrape(t, reg)
+	if v, ok := value(f, "infuse_breaker_shadow_state", "api"); !ok || v != 1 {
+		t.Fatalf("shadow state %v %v, want open (1)", v, ok)
+	}
+	if v, ok := value(f, "infuse_breaker_shadow_would_reject_total", "api"); !ok || v != 2 {
+		t.Fatalf("would reject %v %v, want 2", v, ok)
+	}
+}

@@ -110,6 +110,8 @@ type binding struct {
 	leases map[uint64]lease
 	nextID uint64
 	closed bool
+	// shadowMu orders the changes of its breaker's shadow (see applyShadow).
+	shadowMu sync.Mutex
 	// inflight counts the breaker's own calls waiting on Redis. A change
 	// the reader applies meanwhile is held (not observed): most often it
 	// is the change that call is making, which the breaker adopts from

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -200,6 +201,44 @@ func FuzzUnescape(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		if name, ok := unescape(s); ok && escape(name) != s {
 			t.Fatalf("unescape(%q) = %q, which escapes to %q", s, name, escape(name))
+		}
+	})
+}
+
+func TestDecodeCandidateRejectsWhatIsNotOneObject(t *testing.T) {
+	for _, s := range []string{`null`, `{"failMax":3}}`, `{"failMax":3}]`, `{} {}`, `[]`, `{"failMax":3,"x":1}`, `{"failMax":-1}`, ``} {
+		if c, ok := decodeCandidate(s); ok {
+			t.Errorf("accepted %q as %+v", s, c)
+		}
+	}
+	if c, ok := decodeCandidate(` {"failMax":3} `); !ok || c.FailMax != 3 {
+		t.Fatalf("%+v %v", c, ok)
+	}
+}
+
+// FuzzDecodeCandidate: what the shadows hash holds never decodes to a
+// candidate a breaker could not take, and a valid one survives encoding.
+func FuzzDecodeCandidate(f *testing.F) {
+	f.Add(`{"failMax":3,"resetTimeout":10000000000}`)
+	f.Add(`{"windowDuration":60000000000,"windowBucket":1000000000,"failureRate":0.5}`)
+	f.Add(`{"failMax":-1}`)
+	f.Add(`{} {}`)
+	f.Add(`null`)
+	f.Add(`{"failMax":3}}`)
+	f.Fuzz(func(t *testing.T, s string) {
+		c, ok := decodeCandidate(s)
+		if !ok {
+			return
+		}
+		if err := c.Validate(); err != nil {
+			t.Fatalf("accepted %q as %+v: %v", s, c, err)
+		}
+		data, err := json.Marshal(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if back, ok := decodeCandidate(string(data)); !ok || back != c {
+			t.Fatalf("%+v does not survive encoding: %s", c, data)
 		}
 	})
 }

@@ -24,6 +24,7 @@ import (
 //	ns:v2:{ns.N}:r:<member>         a member's registrations in the bucket
 //	ns:v2:members                   live members and their last heartbeat
 //	ns:v2:events                    the pub/sub channel of change hints
+//	ns:v2:shadows                   the shadows operators started (see shadows.go)
 //
 // escape maps every byte string to one with no ':', '{' or '}', and does so
 // injectively, so no two (namespace, name) pairs share a key, a name cannot
@@ -115,6 +116,7 @@ type layout struct {
 	prefix  string // escape(ns) + ":v2:"
 	channel string
 	members string
+	shadows string
 	base    [nBuckets]string // each bucket's key prefix, hash tag included
 	bucket  [nBuckets][]string
 }
@@ -124,6 +126,7 @@ func newLayout(ns string) *layout {
 	l := &layout{ns: ns, prefix: e + ":" + schema + ":"}
 	l.channel = l.prefix + "events"
 	l.members = l.prefix + "members"
+	l.shadows = l.prefix + "shadows"
 	for k := range nBuckets {
 		l.base[k] = l.prefix + "{" + e + "." + strconv.Itoa(k) + "}:"
 		b := l.base[k]

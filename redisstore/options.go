@@ -55,6 +55,11 @@ type Options struct {
 	// never register, so that Info.Members counts the fleet's members
 	// only (infuse's command and dashboard set it).
 	Operator bool
+	// Shadows makes the store follow the shadows operators start for the
+	// breakers bound to it (Store.SetShadow, `infuse shadow`): it reads
+	// them every RefreshInterval, one command more, and starts or stops
+	// each breaker's shadow to match (see infuse.Breaker.StartShadow).
+	Shadows bool
 }
 
 func (o *Options) fill() {

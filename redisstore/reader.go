@@ -104,6 +104,9 @@ func (s *Store) reader() {
 		case <-refresh.C:
 			s.heartbeat(ctx)
 			s.poll(ctx)
+			if s.opts.Shadows {
+				s.readShadows(ctx)
+			}
 		case <-renew.C:
 			s.renew(ctx)
 		case <-s.readKick:

@@ -36,6 +36,7 @@ type Store struct {
 	degradedUntil atomic.Int64  // unix ns; Redis is not tried on callers' paths before it
 	errs          atomic.Int64  // store errors seen
 	ignored       atomic.Int64  // messages on the channel that were no hint
+	sh            shadowState   // the shadows operators started (Options.Shadows)
 	issued        atomic.Uint64 // numbers every request sent: see binding.learned
 	bindSeq       atomic.Uint64 // numbers bindings
 	loaded        sync.Map      // of *redis.Script: sent whole once, so Redis has it
@@ -417,11 +418,13 @@ func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 		err := b.bind(ctx)
 		if err == nil {
 			s.recovered()
+			s.applyShadow(b)
 			return b, nil
 		}
 		s.fail(err, b)
 	}
 	b.enqueue() // the sender binds it when Redis answers
+	s.applyShadow(b)
 	return b, nil
 }
 
@@ -434,6 +437,7 @@ func (s *Store) unbind(b *binding) {
 			break
 		}
 	}
+	s.forgetShadow(b)
 	last := len(list) == 0
 	if last {
 		delete(s.bindings, b.name)

@@ -100,6 +100,9 @@ type view struct {
 	// infuse.Throttle); ThrottleK their K, 0 without a throttle.
 	RejectProbability float64 `json:"rejectProbability"`
 	ThrottleK         float64 `json:"throttleK"`
+	// Shadow is true for a shadow's candidate (NAME#shadow): it rejects
+	// nothing; its state is what the candidate would have done.
+	Shadow bool `json:"shadow"`
 }
 
 // pathID is name percent-encoded byte by byte: a path segment that
@@ -119,10 +122,18 @@ func rejects(s infuse.State, m infuse.Mode) string {
 	return ""
 }
 
-// rejectsInfo is rejects for a listed breaker, which may also throttle.
+// rejectsInfo is rejects for a listed breaker, which may also throttle;
+// a shadow's candidate rejects nothing, and says what it would.
 func rejectsInfo(i redisstore.Info) string {
-	return rejectsOrThrottles(i.State, i.Mode, i.RejectProbability)
+	r := rejectsOrThrottles(i.State, i.Mode, i.RejectProbability)
+	if r != "" && isShadow(i.Name) {
+		return "shadow, would reject: " + r
+	}
+	return r
 }
+
+// isShadow tells the name of a shadow's candidate breaker.
+func isShadow(name string) bool { return strings.HasSuffix(name, infuse.ShadowSuffix) }
 
 // rejectsOrThrottles is rejects, or "throttled: 25%" for a closed breaker
 // whose throttle rejects that share of calls.
@@ -149,7 +160,7 @@ func toView(i redisstore.Info) view {
 		Failures: i.Failures, Successes: i.Successes, Trials: i.Trials, Trips: i.Trips,
 		RetryAfterS: i.RetryAfter.Seconds(), OpenSinceS: i.OpenSince.Seconds(), Members: i.Members,
 		Calls: i.WindowCalls, FailureRate: i.FailureRate,
-		RejectProbability: i.RejectProbability, ThrottleK: i.Throttle.K,
+		RejectProbability: i.RejectProbability, ThrottleK: i.Throttle.K, Shadow: isShadow(i.Name),
 	}
 }
 

@@ -6,6 +6,7 @@
 //	infuse status                    every breaker under a namespace
 //	infuse open|half-open|close NAME manual transitions, fleet-wide
 //	infuse force-open|disable|release NAME
+//	infuse shadow [-stop] [NAME]     a candidate configuration beside a live breaker, fleet-wide
 //	infuse watch                     transitions across the fleet as they happen
 //	infuse dashboard                 a live web page over Redis
 //	infuse simulate                  measure breaker configurations on a simulated fleet, or a recording
@@ -44,6 +45,7 @@ var commands = []command{
 	{"force-open", "hold a breaker open fleet-wide until released", action("force-open")},
 	{"disable", "let every call through fleet-wide, counting, until released", action("disable")},
 	{"release", "end a forced state fleet-wide", action("release")},
+	{"shadow", "start, stop or list shadow configurations, fleet-wide", runShadow},
 	{"watch", "print transitions across the fleet as they happen", runWatch},
 	{"dashboard", "serve a live web page of every breaker", runDashboard},
 	{"simulate", "measure breaker configurations on a simulated fleet, or on a recording", runSimulate},

@@ -123,7 +123,7 @@ func (r redisFlags) connect(ctx context.Context) (*redisstore.Store, func(), err
 		return nil, nil, fmt.Errorf("cannot reach Redis at %s: %v", opts.Addr, err)
 	}
 	// An operator's command may run far from Redis: wait as long as it dials.
-	store := redisstore.New(client, redisstore.Options{Namespace: *r.namespace, OpTimeout: 2 * time.Second, Operator: !r.member})
+	store := redisstore.New(client, redisstore.Options{Namespace: *r.namespace, OpTimeout: 2 * time.Second, Operator: !r.member, Shadows: r.member})
 	return store, func() { _ = store.Close(); _ = client.Close() }, nil
 }
 

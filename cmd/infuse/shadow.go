@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"text/tabwriter"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/redisstore"
+)
+
+// runShadow starts, stops or lists the fleet's shadows (see
+// infuse.Breaker.StartShadow and redisstore.Options.Shadows).
+func runShadow(ctx context.Context, args []string, out io.Writer) error {
+	fs := flags("shadow", "[flags] [NAME]",
+		"Starts a shadow of the breaker NAME on every member whose store follows shadows\n(redisstore.Options.Shadows): a candidate configuration that runs beside the live breaker on\nthe same outcomes, never rejects, and shows what it would have done (its state is listed by\ninfuse status as NAME"+infuse.ShadowSuffix+"). With -stop, stops it. Without NAME, lists the shadows.",
+		"  infuse shadow -fail-max 3 -reset-timeout 10s payments\n  infuse shadow -window 1m -bucket 1s -failure-rate 0.3 -min-calls 50 payments\n  infuse shadow -stop payments\n  infuse shadow")
+	rf := addRedisFlags(fs)
+	stop := fs.Bool("stop", false, "stop the shadow of NAME")
+	var c infuse.Candidate
+	fs.IntVar(&c.FailMax, "fail-max", 0, "the candidate's FailMax (0: the default, 5)")
+	fs.DurationVar(&c.ResetTimeout, "reset-timeout", 0, "the candidate's ResetTimeout (0: the default, 60s)")
+	fs.IntVar(&c.SuccessThreshold, "success-threshold", 0, "the candidate's SuccessThreshold")
+	fs.IntVar(&c.HalfOpenMaxCalls, "half-open-max-calls", 0, "the candidate's HalfOpenMaxCalls")
+	fs.IntVar(&c.WindowSize, "window-calls", 0, "a count window of this many calls, for -failure-rate")
+	fs.DurationVar(&c.WindowDuration, "window", 0, "a time window this long, for -failure-rate (with -bucket)")
+	fs.DurationVar(&c.WindowBucket, "bucket", 0, "the time window's bucket")
+	fs.Float64Var(&c.FailureRate, "failure-rate", 0, "the candidate's FailureRate, 0 to 1 (needs a window)")
+	fs.IntVar(&c.MinCalls, "min-calls", 0, "the candidate's MinCalls")
+	rest, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 1 {
+		return &usageError{fmt.Sprintf("give at most one breaker NAME (got %d arguments)", len(rest))}
+	}
+	if len(rest) == 0 && *stop {
+		return &usageError{"-stop needs the breaker NAME"}
+	}
+	set := 0
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "stop" && f.Name != "redis" && f.Name != "namespace" {
+			set++
+		}
+	})
+	starting := len(rest) == 1 && !*stop
+	switch {
+	case !starting && set > 0:
+		return &usageError{"the candidate's flags go with a NAME to start a shadow, not with -stop or a listing"}
+	case starting && set == 0:
+		return &usageError{"give the candidate's settings (-fail-max, -reset-timeout, -failure-rate with a window, ...)"}
+	case starting:
+		if err := c.Validate(); err != nil {
+			return &usageError{err.Error()}
+		}
+	}
+	store, closeStore, err := rf.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	switch {
+	case len(rest) == 0:
+		return listShadows(ctx, store, out)
+	case *stop:
+		if err := store.SetShadow(ctx, rest[0], nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s: shadow stopped\n", printable(rest[0]))
+		return nil
+	}
+	// A candidate that ran before under this name starts afresh.
+	if info, err := store.Breaker(ctx, rest[0]+infuse.ShadowSuffix); err == nil && (info.State != infuse.Closed || info.Mode != infuse.ModeNormal) {
+		if _, err := act(ctx, store, rest[0]+infuse.ShadowSuffix, "close"); err != nil {
+			return err
+		}
+	}
+	if err := store.SetShadow(ctx, rest[0], &c); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: shadow started (%s); members that follow shadows run it within their refresh interval\n",
+		printable(rest[0]), c)
+	return nil
+}
+
+// listShadows prints the shadows operators started, with their
+// candidates' state as the fleet shares it.
+func listShadows(ctx context.Context, store *redisstore.Store, out io.Writer) error {
+	shadows, bad, err := store.Shadows(ctx)
+	if err != nil {
+		return err
+	}
+	if len(shadows) == 0 {
+		fmt.Fprintf(out, "no shadows under namespace %s\n", printable(store.Namespace()))
+	} else {
+		states := map[string]redisstore.Info{}
+		if list, err := store.Breakers(ctx); err == nil {
+			for _, i := range list {
+				states[i.Name] = i
+			}
+		}
+		names := make([]string, 0, len(shadows))
+		for n := range shadows {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCANDIDATE\tCANDIDATE STATE\tCANDIDATE WOULD REJECT\tMEMBERS")
+		for _, n := range names {
+			st, reason, members := "not running yet", "-", "0"
+			if i, ok := states[n+infuse.ShadowSuffix]; ok {
+				st, members = i.State.String(), fmt.Sprint(i.Members)
+				if r := rejects(i.State, i.Mode); r != "" {
+					reason = r
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(n), shadows[n], st, reason, members)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
+	if bad > 0 {
+		fmt.Fprintf(out, "(%d entries in the shadows hash are not valid candidates and were skipped)\n", bad)
+	}
+	return nil
+}

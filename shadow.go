@@ -1,0 +1,276 @@
+package infuse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// A shadow runs a candidate configuration beside a live breaker, on the
+// live breaker's outcomes: the candidate never rejects a call, and reports
+// what it would have done — the transitions it would have made and the
+// calls it would have rejected — while the live breaker goes on
+// protecting. It answers "what would FailMax 3 have done to our traffic?"
+// before a rollout.
+//
+// The candidate is a Breaker of its own, named after the live one with
+// ShadowSuffix, on the live breaker's Storage and Clock: with a shared
+// store (redisstore) its state is the fleet's, as the live breaker's is.
+// It sees each call of the live breaker that ran, when it ends: a call it
+// would have rejected is counted (Shadow.WouldHaveRejected) and reported;
+// any other is counted by the candidate as the live breaker counted it (a
+// success or a failure). The candidate times no calls, so its slow-call
+// settings are not evaluated.
+//
+// While a shadow runs, the live breaker's calls take its listener path.
+
+// ShadowSuffix ends the name of a shadow's candidate breaker.
+const ShadowSuffix = "#shadow"
+
+// Candidate is a configuration to try in a shadow: the settings that
+// decide when a breaker opens and closes, as in Config. Zero values mean
+// Config's defaults. It encodes to JSON, so that a store can carry it
+// (redisstore: an operator starts a fleet's shadow from the command line).
+type Candidate struct {
+	FailMax          int           `json:"failMax,omitempty"`
+	ResetTimeout     time.Duration `json:"resetTimeout,omitempty"`
+	SuccessThreshold int           `json:"successThreshold,omitempty"`
+	HalfOpenMaxCalls int           `json:"halfOpenMaxCalls,omitempty"`
+	// A count window (WindowSize) or a time window (WindowDuration in
+	// WindowBucket buckets) for FailureRate, with MinCalls.
+	WindowSize     int           `json:"windowSize,omitempty"`
+	WindowDuration time.Duration `json:"windowDuration,omitempty"`
+	WindowBucket   time.Duration `json:"windowBucket,omitempty"`
+	FailureRate    float64       `json:"failureRate,omitempty"`
+	MinCalls       int           `json:"minCalls,omitempty"`
+}
+
+// Config is the candidate as the Config of a breaker named name.
+func (c Candidate) Config(name string) Config {
+	cfg := Config{
+		Name: name, FailMax: c.FailMax, ResetTimeout: c.ResetTimeout, SuccessThreshold: c.SuccessThreshold,
+		HalfOpenMaxCalls: c.HalfOpenMaxCalls, FailureRate: c.FailureRate, MinCalls: c.MinCalls,
+	}
+	switch {
+	case c.WindowSize != 0:
+		cfg.Window = CountWindow(c.WindowSize)
+	case c.WindowDuration != 0 || c.WindowBucket != 0:
+		cfg.Window = TimeWindow(c.WindowDuration, c.WindowBucket)
+	}
+	return cfg
+}
+
+// Validate tells whether c is a configuration a breaker can take: a
+// *ConfigError naming the field, or nil.
+func (c Candidate) Validate() error {
+	if c.WindowSize != 0 && (c.WindowDuration != 0 || c.WindowBucket != 0) {
+		return &ConfigError{"Window", "both a count and a time window"}
+	}
+	cfg := c.Config("candidate")
+	_, err := cfg.validate()
+	return err
+}
+
+// String describes the candidate's settings that are set.
+func (c Candidate) String() string {
+	s := ""
+	add := func(k string, v any) {
+		if s != "" {
+			s += " "
+		}
+		s += fmt.Sprintf("%s=%v", k, v)
+	}
+	if c.FailMax != 0 {
+		add("failMax", c.FailMax)
+	}
+	if c.ResetTimeout != 0 {
+		add("resetTimeout", c.ResetTimeout)
+	}
+	if c.SuccessThreshold != 0 {
+		add("successThreshold", c.SuccessThreshold)
+	}
+	if c.HalfOpenMaxCalls != 0 {
+		add("halfOpenMaxCalls", c.HalfOpenMaxCalls)
+	}
+	if w := c.Config("").Window; !w.IsZero() {
+		add("window", "\""+w.String()+"\"")
+	}
+	if c.FailureRate != 0 {
+		add("failureRate", c.FailureRate)
+	}
+	if c.MinCalls != 0 {
+		add("minCalls", c.MinCalls)
+	}
+	if s == "" {
+		return "defaults"
+	}
+	return s
+}
+
+// Shadow is a running shadow (see StartShadow).
+type Shadow struct {
+	live, cand  *Breaker
+	candidate   Candidate
+	wouldReject atomic.Uint64
+	fromStore   bool // started by the store (BindConfig.Shadow), which may stop it
+	feedMu      sync.Mutex
+	removeFeed  func() // nil until the feed is added
+	stopped     atomic.Bool
+}
+
+// Breaker is the candidate breaker: read its State, Metrics and Totals,
+// add listeners to it. Calling through it makes it count those calls too.
+func (s *Shadow) Breaker() *Breaker { return s.cand }
+
+// Candidate is the configuration the shadow tries.
+func (s *Shadow) Candidate() Candidate { return s.candidate }
+
+// WouldHaveRejected is how many of the live breaker's calls the candidate
+// would have rejected since the shadow started.
+func (s *Shadow) WouldHaveRejected() uint64 { return s.wouldReject.Load() }
+
+// shadowFailure carries a live failure to the candidate, which must count
+// it as one whatever the error (a context.Canceled the live breaker
+// counted would otherwise be the candidate's ignored call).
+type shadowFailure struct{ err error }
+
+// It does not unwrap: the candidate must not see a context.Canceled in it.
+func (e shadowFailure) Error() string { return "infuse: shadowed failure: " + e.err.Error() }
+
+// OnEvent feeds the candidate the live breaker's outcomes.
+func (s *Shadow) OnEvent(ev Event) {
+	if s.stopped.Load() {
+		return
+	}
+	done, err := s.cand.Allow(context.Background())
+	if err != nil {
+		s.wouldReject.Add(1)
+		var oe *OpenError
+		if errors.As(err, &oe) {
+			s.live.emitShadow(Event{Kind: EventRejected, Name: s.cand.name, Err: err})
+		}
+		return
+	}
+	if ev.Kind == EventFailure {
+		done(shadowFailure{ev.Err})
+		return
+	}
+	done(nil)
+}
+
+// Wants makes the feed an EventFilter: outcomes only.
+func (s *Shadow) Wants(k EventKind) bool { return k == EventSuccess || k == EventFailure }
+
+// StartShadow starts a shadow of b trying candidate c (replacing any shadow
+// running), with listeners for the candidate's own events. The live
+// breaker's listeners also see the candidate's state changes and the calls
+// it would have rejected, as events with Shadow set and the candidate's
+// Name. It fails for a candidate a breaker cannot take, or when the
+// Storage refuses to bind the candidate.
+func (b *Breaker) StartShadow(c Candidate, listeners ...Listener) (*Shadow, error) {
+	return b.startShadow(c, false, listeners)
+}
+
+func (b *Breaker) startShadow(c Candidate, fromStore bool, listeners []Listener) (*Shadow, error) {
+	if b.candidate {
+		return nil, errors.New("infuse: a shadow's candidate has no shadow of its own")
+	}
+	if b.detached.Load() {
+		return nil, errors.New("infuse: the breaker is detached from its storage")
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := c.Config(b.name + ShadowSuffix)
+	cfg.Storage, cfg.Clock = b.storage, b.clock
+	if b.realClock {
+		cfg.Clock = nil
+	}
+	s := &Shadow{live: b, candidate: c, fromStore: fromStore}
+	cfg.Listeners = append(append([]Listener(nil), listeners...), ListenFor(ListenerFunc(func(ev Event) {
+		b.emitShadow(Event{Kind: EventStateChange, Name: ev.Name, Time: ev.Time, From: ev.From, To: ev.To,
+			Generation: ev.Generation, Remote: ev.Remote})
+	}), EventStateChange))
+	cand, err := newBreaker(cfg, true)
+	if err != nil {
+		return nil, err
+	}
+	s.cand = cand
+	if !fromStore && cand.State() != Closed {
+		// A candidate of this name ran before: start this one afresh. (A
+		// fleet's shadow is reset by the operator who starts it.)
+		_ = cand.Close(context.Background())
+	}
+	if old := b.shadow.Swap(s); old != nil {
+		old.stop() // before the new feed: no call counts twice
+	}
+	remove := b.AddListener(s)
+	s.feedMu.Lock()
+	s.removeFeed = remove
+	stopped := s.stopped.Load()
+	s.feedMu.Unlock()
+	if stopped {
+		remove() // stopped (replaced, or StopShadow) while starting
+	}
+	if b.detached.Load() {
+		b.StopShadow() // Detach came meanwhile
+		return nil, errors.New("infuse: the breaker is detached from its storage")
+	}
+	return s, nil
+}
+
+// StopShadow stops b's shadow, if one runs: its candidate is told nothing
+// more and lets go of its Storage.
+func (b *Breaker) StopShadow() {
+	if s := b.shadow.Swap(nil); s != nil {
+		s.stop()
+	}
+}
+
+// Shadow returns the shadow running beside b, or nil.
+func (b *Breaker) Shadow() *Shadow { return b.shadow.Load() }
+
+func (s *Shadow) stop() {
+	if s.stopped.Swap(true) {
+		return
+	}
+	s.feedMu.Lock()
+	remove := s.removeFeed
+	s.feedMu.Unlock()
+	if remove != nil {
+		remove()
+	}
+	_ = s.cand.Detach()
+}
+
+// emitShadow passes a shadow candidate's event to b's listeners.
+func (b *Breaker) emitShadow(ev Event) {
+	if hs := b.hooks.Load(); hs != nil {
+		ev.Shadow = true
+		hs.emit(ev)
+	}
+}
+
+// storeShadow is BindConfig.Shadow: a store that carries candidates starts
+// (c not nil) or stops (nil) the shadow it asks for. A shadow the program
+// started itself is left alone unless the store starts another.
+func (b *Breaker) storeShadow(c *Candidate) {
+	cur := b.shadow.Load()
+	if c == nil {
+		if cur != nil && cur.fromStore {
+			if b.shadow.CompareAndSwap(cur, nil) {
+				cur.stop()
+			}
+		}
+		return
+	}
+	if cur != nil && cur.candidate == *c {
+		return
+	}
+	if _, err := b.startShadow(*c, true, nil); err != nil {
+		b.storeError(fmt.Errorf("infuse: starting the store's shadow of %q: %w", b.name, err))
+	}
+}

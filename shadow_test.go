@@ -1,0 +1,162 @@
+package infuse_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/infuse-go/infuse"
+)
+
+// events records the events a listener sees.
+type events struct {
+	mu  sync.Mutex
+	all []infuse.Event
+}
+
+func (r *events) OnEvent(e infuse.Event) { r.mu.Lock(); r.all = append(r.all, e); r.mu.Unlock() }
+
+func (r *events) shadow() (changes []string, rejected int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.all {
+		if !e.Shadow {
+			continue
+		}
+		switch e.Kind {
+		case infuse.EventStateChange:
+			changes = append(changes, e.Name+": "+e.From.String()+"->"+e.To.String())
+		case infuse.EventRejected:
+			rejected++
+		}
+	}
+	return changes, rejected
+}
+
+// A stricter candidate opens where the live breaker does not, says so,
+// and counts the calls it would have rejected; the live breaker rejects
+// nothing.
+func TestShadowReportsWhatTheCandidateWouldHaveDone(t *testing.T) {
+	rec := &events{}
+	b, clock := newBreaker(t, infuse.Config{Name: "api", FailMax: 10, ResetTimeout: time.Minute, Listeners: []infuse.Listener{rec}})
+	s, err := b.StartShadow(infuse.Candidate{FailMax: 3, ResetTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Shadow() != s || s.Breaker().Name() != "api"+infuse.ShadowSuffix {
+		t.Fatalf("Shadow() %v, candidate %q", b.Shadow(), s.Breaker().Name())
+	}
+	for range 5 {
+		if err := b.Call(bg, boom); errors.Is(err, infuse.ErrOpen) {
+			t.Fatal("the live breaker rejected a call")
+		}
+	}
+	wantState(t, b, infuse.Closed)
+	if st := s.Breaker().State(); st != infuse.Open {
+		t.Fatalf("candidate %v after 5 failures with FailMax 3", st)
+	}
+	// The 4th and 5th failures came while the candidate was open.
+	if n := s.WouldHaveRejected(); n != 2 {
+		t.Fatalf("would have rejected %d, want 2", n)
+	}
+	changes, rejected := rec.shadow()
+	if len(changes) != 1 || changes[0] != "api#shadow: closed->open" || rejected != 2 {
+		t.Fatalf("shadow events seen by the live breaker's listener: %v, %d rejected", changes, rejected)
+	}
+	// After the candidate's open period, a live success is its trial.
+	clock.Advance(10 * time.Second)
+	if err := b.Call(bg, succeed); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Breaker().State(); st != infuse.Closed {
+		t.Fatalf("candidate %v after its trial succeeded", st)
+	}
+	b.StopShadow()
+	if b.Shadow() != nil {
+		t.Fatal("a shadow after StopShadow")
+	}
+	for range 5 {
+		_ = b.Call(bg, boom)
+	}
+	if st := s.Breaker().State(); st != infuse.Closed {
+		t.Fatalf("a stopped candidate is still fed: %v", st)
+	}
+}
+
+func TestShadowReplacesAndValidates(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{Name: "api"})
+	first, _ := b.StartShadow(infuse.Candidate{FailMax: 2})
+	second, err := b.StartShadow(infuse.Candidate{FailMax: 3})
+	if err != nil || b.Shadow() != second {
+		t.Fatal(err)
+	}
+	_ = b.Call(bg, boom)
+	_ = b.Call(bg, boom)
+	if first.Breaker().Metrics().Counts.ConsecutiveFailures != 0 {
+		t.Fatal("a replaced shadow is still fed")
+	}
+	for _, c := range []infuse.Candidate{{FailMax: -1}, {FailureRate: 2, WindowSize: 10}, {WindowSize: 10, WindowDuration: time.Second},
+		{WindowDuration: time.Second}, {FailureRate: 0.5}} {
+		if _, err := b.StartShadow(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
+// A candidate encodes to JSON and back as it was, and says what it sets.
+func TestCandidateJSONAndString(t *testing.T) {
+	c := infuse.Candidate{FailMax: 3, ResetTimeout: 10 * time.Second, WindowDuration: time.Minute, WindowBucket: time.Second, FailureRate: 0.5, MinCalls: 20}
+	data, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back infuse.Candidate
+	if err := json.Unmarshal(data, &back); err != nil || back != c {
+		t.Fatalf("%s -> %+v %v", data, back, err)
+	}
+	if got := c.String(); got != `failMax=3 resetTimeout=10s window="last 1m0s in 1s buckets" failureRate=0.5 minCalls=20` {
+		t.Fatal(got)
+	}
+	if got := (infuse.Candidate{}).String(); got != "defaults" {
+		t.Fatal(got)
+	}
+}
+
+// The candidate counts the live breaker's failures as failures, whatever
+// their error; it has no shadow of its own; a new candidate starts afresh;
+// a detached breaker takes no shadow.
+func TestShadowEdges(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{Name: "api", FailMax: 100})
+	s, err := b.StartShadow(infuse.Candidate{FailMax: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		_ = b.Call(bg, func(context.Context) error { return context.Canceled }) // bg is not done: a failure
+	}
+	if st := s.Breaker().State(); st != infuse.Open {
+		t.Fatalf("two live failures of context.Canceled: candidate %v", st)
+	}
+	if _, err := s.Breaker().StartShadow(infuse.Candidate{}); err == nil {
+		t.Fatal("a candidate took a shadow of its own")
+	}
+	s2, err := b.StartShadow(infuse.Candidate{FailMax: 50})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := s2.Breaker().State(); st != infuse.Closed || s2.WouldHaveRejected() != 0 {
+		t.Fatalf("a new candidate inherited %v", st)
+	}
+	if err := b.Detach(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Shadow() != nil {
+		t.Fatal("a shadow survived Detach")
+	}
+	if _, err := b.StartShadow(infuse.Candidate{}); err == nil {
+		t.Fatal("a detached breaker took a shadow")
+	}
+}
