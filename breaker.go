@@ -199,7 +199,7 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 		e.meter = newMeter(p.Window, b.clock, b.realClock, b.fleetWindow, int64(p.MinCalls))
 		m, timed := e.meter.(*timeMeter)
 		if timed && !p.Throttle.IsZero() && s.Mode != ModeDisabled {
-			e.throttle = &throttler{}
+			e.throttle = newThrottler()
 		}
 		rates := b.realClock && !b.fleetWindow && p.anyRate()
 		if timed && b.realClock && (rates || e.throttle != nil) {
@@ -226,10 +226,18 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 	case HalfOpen:
 		e.successes.Store(int64(s.Successes))
 	}
-	if s.State != Closed || b.hooks.Load().wantsCalls() || p.SlowCallDuration > 0 || e.throttle != nil {
+	if b.needsSlowPath(e) {
 		e.gate.Store(1)
 	}
 	return e
+}
+
+// needsSlowPath tells whether the calls of epoch e must take the slow
+// path (its gate): it is not closed, or listeners want its calls, or calls
+// are timed, throttled or ramping.
+func (b *Breaker) needsSlowPath(e *epoch) bool {
+	return e.state != Closed || b.hooks.Load().wantsCalls() || b.pol.Load().SlowCallDuration > 0 ||
+		e.throttle != nil || (e.ramp != nil && !e.ramp.over.Load())
 }
 
 // counted is BindConfig.Counted: the running totals of the current closed

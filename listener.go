@@ -250,8 +250,7 @@ func (b *Breaker) removeListener(id uint64) {
 	} else {
 		b.hooks.Store(nil)
 	}
-	if e := b.cur.Load(); !hs.wantsCalls() && e.state == Closed && b.pol.Load().SlowCallDuration == 0 && e.throttle == nil &&
-		(e.ramp == nil || e.ramp.over.Load()) {
+	if e := b.cur.Load(); !b.needsSlowPath(e) {
 		e.gate.Store(0)
 	}
 }

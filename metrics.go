@@ -50,13 +50,13 @@ func (b *Breaker) Metrics() Metrics {
 		FailureRate: -1, SlowCallRate: -1,
 	}
 	if e.meter != nil {
-		t := b.windowTally(e)
-		c := b.fleet.Load()
-		m.Fleet = b.fleetWindow && c != nil && c.Generation == e.gen
+		var t tally
+		t, m.Fleet = b.windowTally(e)
 		m.Calls, m.Failures, m.SlowCalls, m.Requests = t.calls, t.failures, t.slow, t.requests
 		if e.throttle != nil {
-			b.rethrottle(e) // as of now: the window may have moved since
-			m.RejectProbability = e.throttle.probability()
+			// As of now: the window may have moved since it was last
+			// worked out.
+			m.RejectProbability = b.rethrottleFrom(e, t, m.Fleet)
 		}
 		m.FailureRate = p.rate(t.failures, t.calls)
 		m.SlowCallRate = p.rate(t.slow, t.calls)

@@ -43,9 +43,8 @@ type ramp struct {
 	duration        time.Duration
 	steps           int
 	over            atomic.Bool
-	acc             atomic.Uint64 // see throttler.acc: admits the share, to within a call
-	calls, failures atomic.Int64  // admitted calls' outcomes while ramping
-	err             atomic.Pointer[OpenError]
+	calls, failures atomic.Int64 // admitted calls' outcomes while ramping
+	shedder                      // rejects the share not admitted
 }
 
 // share is the share of calls the ramp admits at now: 1 once it is over.
@@ -68,7 +67,7 @@ func (b *Breaker) startRamp(ne, prev *epoch) {
 	if p.RampDuration <= 0 || ne.state != Closed || ne.mode != ModeNormal || prev == nil || prev.state == Closed {
 		return
 	}
-	ne.ramp = &ramp{start: b.clock.Now(), duration: p.RampDuration, steps: p.RampSteps}
+	ne.ramp = &ramp{start: b.clock.Now(), duration: p.RampDuration, steps: p.RampSteps, shedder: shedder{reason: ReasonRamping}}
 	ne.gate.Store(1)
 }
 
@@ -84,21 +83,10 @@ func (b *Breaker) ramping(e *epoch) error {
 		b.endRamp(e)
 		return nil
 	}
-	inc := uint64((1 - share) * (1 << 32))
-	n := r.acc.Add(inc)
-	if n>>32 == (n-inc)>>32 {
+	if !r.shed(scaled(1 - share)) {
 		return nil
 	}
-	err := r.err.Load()
-	if err == nil {
-		err = &OpenError{Name: b.name, State: Closed, Reason: ReasonRamping}
-		r.err.Store(err)
-	}
-	e.counts.Load().add(countRejection)
-	if b.hooks.Load().want(EventRejected) {
-		b.emit(Event{Kind: EventRejected, Err: err})
-	}
-	return err
+	return b.rejectShed(e, &r.shedder)
 }
 
 // endRamp ends e's ramp, and gives its calls the fast path back when
@@ -109,7 +97,7 @@ func (b *Breaker) endRamp(e *epoch) {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.cur.Load() == e && !b.hooks.Load().wantsCalls() && b.pol.Load().SlowCallDuration == 0 && e.throttle == nil {
+	if b.cur.Load() == e && !b.needsSlowPath(e) {
 		e.gate.Store(0)
 	}
 }

@@ -4,25 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
 )
 
-// events records the events a listener sees.
-type events struct {
-	mu  sync.Mutex
-	all []infuse.Event
-}
-
-func (r *events) OnEvent(e infuse.Event) { r.mu.Lock(); r.all = append(r.all, e); r.mu.Unlock() }
-
-func (r *events) shadow() (changes []string, rejected int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, e := range r.all {
+// shadowEvents sums up the shadow events rec saw.
+func shadowEvents(rec *infusetest.Recorder) (changes []string, rejected int) {
+	for _, e := range rec.Events() {
 		if !e.Shadow {
 			continue
 		}
@@ -40,7 +31,7 @@ func (r *events) shadow() (changes []string, rejected int) {
 // and counts the calls it would have rejected; the live breaker rejects
 // nothing.
 func TestShadowReportsWhatTheCandidateWouldHaveDone(t *testing.T) {
-	rec := &events{}
+	rec := &infusetest.Recorder{}
 	b, clock := newBreaker(t, infuse.Config{Name: "api", FailMax: 10, ResetTimeout: time.Minute, Listeners: []infuse.Listener{rec}})
 	s, err := b.StartShadow(infuse.Candidate{FailMax: 3, ResetTimeout: 10 * time.Second})
 	if err != nil {
@@ -62,7 +53,7 @@ func TestShadowReportsWhatTheCandidateWouldHaveDone(t *testing.T) {
 	if n := s.WouldHaveRejected(); n != 2 {
 		t.Fatalf("would have rejected %d, want 2", n)
 	}
-	changes, rejected := rec.shadow()
+	changes, rejected := shadowEvents(rec)
 	if len(changes) != 1 || changes[0] != "api#shadow: closed->open" || rejected != 2 {
 		t.Fatalf("shadow events seen by the live breaker's listener: %v, %d rejected", changes, rejected)
 	}

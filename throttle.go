@@ -2,7 +2,6 @@ package infuse
 
 import (
 	"fmt"
-	"math"
 	"sync/atomic"
 	"time"
 )
@@ -86,37 +85,16 @@ func (t Throttle) RejectProbability(requests, accepts int64) float64 {
 	return min(max(p, 0), t.MaxRejectRate)
 }
 
-// throttler is a closed epoch's throttling: the probability in force and
-// the accumulator that turns it into rejections.
+// throttler is a closed epoch's throttling: the probability in force, and
+// the shedder that turns it into rejections.
 type throttler struct {
-	p atomic.Uint64 // math.Float64bits of the probability
-	// scaled is the probability in 1/2^32 units, what the accumulator
-	// adds per call.
-	scaled atomic.Uint64
-	// acc accumulates the probability call by call; a call whose addition
-	// crosses a multiple of 2^32 is rejected. So the share rejected is the
-	// probability to within one call, deterministically, without a random
-	// number per call.
-	acc atomic.Uint64
-	err atomic.Pointer[OpenError] // the rejection, made once
+	scaled atomic.Uint64 // the probability, in the shedder's units
+	shedder
 }
 
-func (t *throttler) set(p float64) {
-	t.p.Store(math.Float64bits(p))
-	t.scaled.Store(uint64(p * (1 << 32)))
-}
+func newThrottler() *throttler { return &throttler{shedder: shedder{reason: ReasonThrottled}} }
 
-func (t *throttler) probability() float64 { return math.Float64frombits(t.p.Load()) }
-
-// reject tells whether this call is one the probability rejects.
-func (t *throttler) reject() bool {
-	inc := t.scaled.Load()
-	if inc == 0 {
-		return false
-	}
-	n := t.acc.Add(inc)
-	return n>>32 != (n-inc)>>32
-}
+func (t *throttler) set(p float64) { t.scaled.Store(scaled(p)) }
 
 // throttled counts a request of closed epoch e, which throttles, and
 // returns the error that rejects it, or nil when it may run.
@@ -124,45 +102,43 @@ func (b *Breaker) throttled(e *epoch) error {
 	if e.meter.(*timeMeter).request() {
 		b.rethrottle(e)
 	}
-	if !e.throttle.reject() {
+	if !e.throttle.shed(e.throttle.scaled.Load()) {
 		return nil
 	}
-	err := e.throttle.err.Load()
-	if err == nil {
-		err = &OpenError{Name: b.name, State: Closed, Reason: ReasonThrottled}
-		e.throttle.err.Store(err)
-	}
-	e.counts.Load().add(countRejection)
-	if b.hooks.Load().want(EventRejected) {
-		b.emit(Event{Kind: EventRejected, Err: err})
-	}
-	return err
+	return b.rejectShed(e, &e.throttle.shedder)
 }
 
 // rethrottle works out closed epoch e's rejection probability again, from
 // the fleet's window when the store merges windows and has sent it for
 // e's generation, else from the breaker's own.
 func (b *Breaker) rethrottle(e *epoch) {
-	if e.throttle == nil {
-		return
+	if e.throttle != nil {
+		t, fleet := b.windowTally(e)
+		b.rethrottleFrom(e, t, fleet)
 	}
-	t := b.windowTally(e)
+}
+
+// rethrottleFrom is rethrottle given e's window t as windowTally read it,
+// and returns the probability.
+func (b *Breaker) rethrottleFrom(e *epoch, t tally, fleet bool) float64 {
 	p := b.pol.Load()
-	if c := b.fleet.Load(); c != nil && c.Generation == e.gen &&
-		b.clock.Now().Sub(time.Unix(0, b.fleetAt.Load())) > max(2*p.Window.Bucket(), time.Second) {
+	if fleet && b.clock.Now().Sub(time.Unix(0, b.fleetAt.Load())) > max(2*p.Window.Bucket(), time.Second) {
 		// The fleet's window has not come for a while (Redis out of
 		// reach, or this member ahead of it): the breaker's own is
 		// fresher than a probability frozen at its last value.
 		t = e.meter.tally()
 	}
-	e.throttle.set(p.Throttle.RejectProbability(t.requests, t.calls-t.failures))
+	prob := p.Throttle.RejectProbability(t.requests, t.calls-t.failures)
+	e.throttle.set(prob)
+	return prob
 }
 
-// windowTally is closed epoch e's window: the fleet's when the store
-// merges windows and has sent it for e's generation, else the breaker's.
-func (b *Breaker) windowTally(e *epoch) tally {
+// windowTally is closed epoch e's window: the fleet's (fleet true) when
+// the store merges windows and has sent it for e's generation, else the
+// breaker's.
+func (b *Breaker) windowTally(e *epoch) (t tally, fleet bool) {
 	if c := b.fleet.Load(); b.fleetWindow && c != nil && c.Generation == e.gen {
-		return tally{calls: c.Calls, failures: c.Failures, slow: c.SlowCalls, requests: c.Requests}
+		return tally{calls: c.Calls, failures: c.Failures, slow: c.SlowCalls, requests: c.Requests}, true
 	}
-	return e.meter.tally()
+	return e.meter.tally(), false
 }

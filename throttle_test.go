@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -67,19 +68,10 @@ func TestThrottleConfigErrors(t *testing.T) {
 		c.cfg.Name = "x"
 		_, err := infuse.New(c.cfg)
 		var ce *infuse.ConfigError
-		if !errors.As(err, &ce) || ce.Field != "Throttle" || !contains(err.Error(), c.want) {
+		if !errors.As(err, &ce) || ce.Field != "Throttle" || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want a Throttle error saying %q", c.cfg.Throttle, err, c.want)
 		}
 	}
-}
-
-func contains(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return true
-		}
-	}
-	return false
 }
 
 // capacity is a backend that accepts at most perSecond calls in each

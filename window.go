@@ -317,11 +317,17 @@ func (m *timeMeter) moveTo(now time.Time) int64 {
 	return target
 }
 
-func (m *timeMeter) current() int64 {
-	if m.clock != nil {
-		return m.moveTo(m.clock.Now())
+// current is the current bucket's number, made current first with an
+// injected clock; moved tells whether that moved it.
+// (record has it written out: it is too big to inline there, and record
+// is on the closed path of every call.)
+func (m *timeMeter) current() (b int64, moved bool) {
+	if m.clock == nil {
+		return m.cur.Load(), false
 	}
-	return m.cur.Load()
+	was := m.cur.Load()
+	b = m.moveTo(m.clock.Now())
+	return b, b != was
 }
 
 func (m *timeMeter) record(failed, slow bool) (check bool) {
@@ -374,14 +380,7 @@ func (m *timeMeter) cumulative() tally {
 // request counts a request (see Throttle) in the current bucket; it
 // reports whether the bucket moved (with an injected clock).
 func (m *timeMeter) request() (moved bool) {
-	var b int64
-	if m.clock != nil {
-		was := m.cur.Load()
-		b = m.moveTo(m.clock.Now())
-		moved = b != was
-	} else {
-		b = m.cur.Load()
-	}
+	b, moved := m.current()
 	if b < 0 {
 		return false
 	}
@@ -403,7 +402,10 @@ func stackShard() int64 {
 	return int64(h >> (64 - 5)) // meterShards is 32
 }
 
-func (m *timeMeter) tally() tally { return m.tallyAt(m.current()) }
+func (m *timeMeter) tally() tally {
+	b, _ := m.current()
+	return m.tallyAt(b)
+}
 
 // tallyAt is the window whose newest bucket is cur.
 func (m *timeMeter) tallyAt(cur int64) tally {

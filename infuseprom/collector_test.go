@@ -64,13 +64,20 @@ func value(families map[string]*dto.MetricFamily, metric, breaker string) (float
 	return 0, false
 }
 
-func TestScrapeAfterAScriptedSequence(t *testing.T) {
+// registered is a collector with default options on a registry of its own.
+func registered(t *testing.T) (*infuseprom.Collector, *prometheus.Registry) {
+	t.Helper()
 	col, err := infuseprom.New(infuseprom.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(col)
+	return col, reg
+}
+
+func TestScrapeAfterAScriptedSequence(t *testing.T) {
+	col, reg := registered(t)
 	clock := infusetest.NewClock()
 	b, _ := infuse.New(infuse.Config{Name: "db", FailMax: 3, ResetTimeout: 30 * time.Second, Clock: clock,
 		Window: infuse.CountWindow(10), FailureRate: 0.9, MinCalls: 4})
@@ -239,12 +246,7 @@ func Example_registry() {
 
 // A throttling breaker exports the share it rejects; others do not.
 func TestScrapeShowsThrottling(t *testing.T) {
-	col, err := infuseprom.New(infuseprom.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(col)
+	col, reg := registered(t)
 	clock := infusetest.NewClock()
 	b, _ := infuse.New(infuse.Config{Name: "api", FailMax: 1 << 20, Clock: clock,
 		Window: infuse.TimeWindow(10*time.Second, time.Second), Throttle: infuse.Throttle{K: 1, MaxRejectRate: 0.5}})
@@ -273,12 +275,7 @@ func TestScrapeShowsThrottling(t *testing.T) {
 
 // A breaker's running shadow is exported beside it.
 func TestScrapeShowsTheShadow(t *testing.T) {
-	col, err := infuseprom.New(infuseprom.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(col)
+	col, reg := registered(t)
 	b, _ := infuse.New(infuse.Config{Name: "api", FailMax: 100, Clock: infusetest.NewClock()})
 	if err := col.Watch(b); err != nil {
 		t.Fatal(err)

@@ -5,22 +5,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/infuseprom"
 )
 
 // Every metric the collector exports passes promlint: names, units,
 // _total on counters, help text.
 func TestMetricsPassPromlint(t *testing.T) {
-	c, err := infuseprom.New(infuseprom.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(c)
+	c, reg := registered(t)
 	b, err := infuse.New(infuse.Config{Name: "db", Window: infuse.TimeWindow(time.Minute, time.Second),
 		FailureRate: 0.5, SlowCallRate: 0.5, SlowCallDuration: time.Second, MinCalls: 1})
 	if err != nil {

@@ -344,11 +344,8 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		if t.From == infuse.AnyGeneration {
 			fg = "0"
 		}
-		var shift time.Duration
-		if t.To == infuse.Open {
-			shift = b.holdShift(t.OpenUntil, p)
-		}
-		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures, 0, shift.Milliseconds())
+		// The script applies the shift to an opening only.
+		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures, 0, b.holdShift(t.OpenUntil, p).Milliseconds())
 	}
 	b.inflight++
 	b.mu.Unlock()

@@ -207,10 +207,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 			if b.manual {
 				manual = 1 // an operator's transition, which ends a forced mode
 			}
-			var shift time.Duration
-			if b.local.State == infuse.Open {
-				shift = b.holdShift(b.holdEnd, b.cfg.Policy())
-			}
+			shift := b.holdShift(b.holdEnd, b.cfg.Policy()) // zero but for a hold made alone
 			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures, manual, shift.Milliseconds())
 		}
 		pushedSeq := b.seq

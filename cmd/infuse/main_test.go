@@ -55,6 +55,22 @@ func runInfuse(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), 0
 }
 
+// startWatch runs "infuse watch" on namespace ops for at most 10 s, until
+// the test ends, and returns its output's lines.
+func startWatch(t *testing.T, url string) *bufio.Scanner {
+	t.Helper()
+	cmd := exec.Command(binary, "watch", "-redis", url, "-namespace", "ops", "-duration", "10s")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return bufio.NewScanner(out)
+}
+
 // fleet starts a redis-server and a member holding breakers named names
 // under namespace "ops".
 func fleet(t *testing.T, names ...string) (*redistest.Server, string, *redisstore.Store, []*infuse.Breaker) {
@@ -164,13 +180,7 @@ func TestHelpForEveryCommand(t *testing.T) {
 
 func TestWatchPrintsTransitions(t *testing.T) {
 	_, url, _, bs := fleet(t, "payments")
-	cmd := exec.Command(binary, "watch", "-redis", url, "-namespace", "ops", "-duration", "10s")
-	out, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	lines := bufio.NewScanner(out)
+	lines := startWatch(t, url)
 	if !lines.Scan() || !strings.HasPrefix(lines.Text(), "watching namespace") {
 		t.Fatalf("first line %q", lines.Text())
 	}

@@ -44,13 +44,7 @@ func TestHostileNamesPrintEscaped(t *testing.T) {
 	forged := "x\npayments  closed"
 	_, url, _, bs := fleet(t, "payments", hostile, forged)
 	_ = bs[0].Open(context.Background())
-	cmd := exec.Command(binary, "watch", "-redis", url, "-namespace", "ops", "-duration", "10s")
-	pipe, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	lines := bufio.NewScanner(pipe)
+	lines := startWatch(t, url)
 	lines.Scan() // watching …
 	_ = bs[1].Open(context.Background())
 	if !lines.Scan() || strings.ContainsAny(lines.Text(), "\r\x1b") || !strings.Contains(lines.Text(), `"zz\r\x1b[2K`) {
@@ -316,13 +310,7 @@ func TestWatchPrintsOnlyTransitionsWithTheirCause(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(binary, "watch", "-redis", url, "-namespace", "ops", "-duration", "10s")
-	pipe, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	lines := bufio.NewScanner(pipe)
+	lines := startWatch(t, url)
 	lines.Scan() // watching …
 	ctx := context.Background()
 	fail := func(context.Context) error { return errors.New("down") }
