@@ -65,6 +65,7 @@ type Breaker struct {
 
 	counts                   atomic.Pointer[callCounts] // nil until Totals is first called
 	transitions, storeErrors atomic.Uint64
+	outlived                 atomic.Int64 // throttled calls longer than the window (Metrics.OutlivedWindow)
 }
 
 // epoch is one generation of the breaker's state. Its counters change; the
@@ -183,7 +184,9 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 	if s.Generation == 0 {
 		s.Generation = 1
 	}
-	b.cur.Store(b.newEpoch(s))
+	e := b.newEpoch(s)
+	b.startRamp(e, nil, s)
+	b.cur.Store(e)
 	b.mu.Unlock()
 	return b, nil
 }
@@ -326,7 +329,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 		return cur
 	}
 	ne := b.newEpoch(s)
-	b.startRamp(ne, cur)
+	b.startRamp(ne, cur, s)
 	b.cur.Store(ne)
 	if m, ok := cur.meter.(*timeMeter); ok {
 		m.stop()

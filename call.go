@@ -264,12 +264,27 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 	}
 }
 
-// started stamps a ticket's start when slow calls are timed.
+// started stamps a ticket's start when slow calls are timed, or the call
+// is throttled (see outlived).
 func (b *Breaker) started(t ticket) ticket {
-	if b.pol.Load().SlowCallDuration > 0 {
+	if b.pol.Load().SlowCallDuration > 0 || t.e.throttle != nil {
 		t.start = b.clock.Now()
 	}
 	return t
+}
+
+// timed says whether a call of ticket t that ended now was slow, and
+// counts a throttled call that outlived its time window: its request has
+// left the window before its outcome comes (Metrics.OutlivedWindow).
+func (b *Breaker) timed(t ticket) (slow bool) {
+	if t.start.IsZero() {
+		return false
+	}
+	took, p := b.clock.Now().Sub(t.start), b.pol.Load()
+	if t.e.throttle != nil && took > p.Window.Duration() {
+		b.outlived.Add(1)
+	}
+	return p.SlowCallDuration > 0 && took > p.SlowCallDuration
 }
 
 // rejectFast rejects a call in open epoch e without reading the system
@@ -379,7 +394,7 @@ func (b *Breaker) classify(ctx context.Context, err error) outcome {
 // finish counts the outcome of an admitted call whose function returned
 // err, and returns what the caller gets.
 func (b *Breaker) finish(ctx context.Context, t ticket, err error) error {
-	slow := !t.start.IsZero() && b.clock.Now().Sub(t.start) > b.pol.Load().SlowCallDuration
+	slow := b.timed(t)
 	switch b.classify(ctx, err) {
 	case succeeded:
 		t.e.counts.Load().add(countSuccess)

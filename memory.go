@@ -128,7 +128,7 @@ func (b *memBinding) Transition(ctx context.Context, t Transition) (Snapshot, bo
 	case HalfOpen:
 		r.next(HalfOpen)
 	case Closed:
-		r.next(Closed)
+		r.close(b.cfg.Clock)
 	}
 	return r.publish(b), true, nil
 }
@@ -195,7 +195,7 @@ func (b *memBinding) Settle(ctx context.Context, permit Permit, o Outcome) (Snap
 	case OutcomeSuccess:
 		r.snap.Successes++
 		if r.snap.Successes >= b.cfg.Policy().SuccessThreshold {
-			r.next(Closed)
+			r.close(b.cfg.Clock)
 			changed = true
 		}
 	}
@@ -220,7 +220,7 @@ func (r *memRecord) expire(now time.Time, te TrialExpiry, c Clock) bool {
 	case ExpiryOpens:
 		r.open(c, 1)
 	case ExpiryCloses:
-		r.next(Closed)
+		r.close(c)
 	}
 	return true
 }
@@ -237,7 +237,7 @@ func (b *memBinding) SetMode(ctx context.Context, m Mode) (Snapshot, error) {
 	if m == ModeForcedOpen {
 		r.open(b.cfg.Clock, r.snap.Failures)
 	} else {
-		r.next(Closed)
+		r.close(b.cfg.Clock)
 	}
 	r.snap.Mode = m
 	return r.publish(b), nil
@@ -290,6 +290,16 @@ func (r *memRecord) next(s State) {
 	}
 	r.snap = Snapshot{State: s, Generation: r.snap.Generation + 1, Trips: trips}
 	clear(r.permits)
+}
+
+// close starts a closed generation, which records when it closed if the
+// breaker was open or half-open (Snapshot.ClosedAt).
+func (r *memRecord) close(c Clock) {
+	recovers := r.snap.State != Closed
+	r.next(Closed)
+	if recovers {
+		r.snap.ClosedAt = c.Now()
+	}
 }
 
 func (r *memRecord) open(c Clock, failures int) {

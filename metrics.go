@@ -35,10 +35,18 @@ type Metrics struct {
 	Throttle          Throttle
 	Requests          int64
 	RejectProbability float64
+	// OutlivedWindow counts the throttled calls, since the breaker was
+	// made, that ran longer than the time Window: each one's request had
+	// left the window when its outcome came, so the window undercounts
+	// what the backend accepts. A Window shorter than the calls' timeout
+	// does that (see Throttle); lengthen it while this grows.
+	OutlivedWindow int64
 	// RampShare is the share of calls admitted now: below 1 while the
-	// breaker ramps up after closing (Config.RampDuration), 0 while open,
-	// else 1 (see RampShare).
-	RampShare float64
+	// breaker ramps up after closing (Config.RampDuration, which
+	// RampDuration repeats; 0 without a ramp), 0 while open, else 1 (see
+	// Breaker.RampShare).
+	RampShare    float64
+	RampDuration time.Duration
 }
 
 // Metrics returns the breaker's current figures.
@@ -47,6 +55,7 @@ func (b *Breaker) Metrics() Metrics {
 	m := Metrics{
 		Name: b.name, State: e.state, Mode: e.mode, Generation: e.gen, Trips: e.trips, Counts: b.Counts(),
 		RetryAfter: b.RetryAfter(), Window: p.Window.String(), Throttle: p.Throttle, RampShare: b.RampShare(),
+		RampDuration: p.RampDuration, OutlivedWindow: b.outlived.Load(),
 		FailureRate: -1, SlowCallRate: -1,
 	}
 	if e.meter != nil {

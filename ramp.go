@@ -16,9 +16,10 @@ import (
 // FailureRate (0.5 without one) among the calls it admitted, once it has
 // admitted 10, opens the breaker again; FailMax counts as always.
 //
-// With a shared store every member starts its ramp when it learns of the
-// close: within milliseconds of one another through redisstore's hints (a
-// member that missed one learns of the close at its next poll).
+// The ramp runs from when the store says the breaker closed
+// (Snapshot.ClosedAt): with a shared store every member ramps from the
+// same instant, and one that binds or learns of the close late joins the
+// ramp where it is.
 
 // rampMinCalls is how many admitted calls a ramp needs before its failure
 // rate may re-open the breaker.
@@ -49,25 +50,57 @@ type ramp struct {
 
 // share is the share of calls the ramp admits at now: 1 once it is over.
 func (r *ramp) share(now time.Time) float64 {
-	t := now.Sub(r.start)
-	if t >= r.duration {
+	return RampShareAfter(now.Sub(r.start), r.duration, r.steps)
+}
+
+// RampShareAfter is the share of calls a recovery ramp of the given
+// duration and steps (Config.RampDuration, RampSteps) admits elapsed
+// after the breaker closed: rising linearly from 1 % (steps 0) or in
+// steps of 1/steps, and 1 from the end of the ramp on, or without a ramp
+// (duration 0). Operators' tools use it to show a fleet's
+// ramp from what a store recorded.
+func RampShareAfter(elapsed, duration time.Duration, steps int) float64 {
+	if duration <= 0 || elapsed >= duration {
 		return 1
 	}
-	f := float64(max(t, 0)) / float64(r.duration)
-	if r.steps > 0 {
-		return float64(int(f*float64(r.steps))+1) / float64(r.steps)
+	f := float64(max(elapsed, 0)) / float64(duration)
+	if steps > 0 {
+		return float64(int(f*float64(steps))+1) / float64(steps)
 	}
 	return max(f, 0.01)
 }
 
-// startRamp gives new closed epoch ne a ramp when the breaker closes from
-// prev, an open or half-open epoch, and a ramp is configured.
-func (b *Breaker) startRamp(ne, prev *epoch) {
+// startRamp gives new closed epoch ne, made from snapshot s, a ramp when
+// a ramp is configured and the breaker recovered: from s.ClosedAt, the
+// close as the store recorded it (every member of a fleet ramps from the
+// same instant, and one that binds mid-ramp joins in), or, from a store
+// that records none, from now if prev, the epoch before (nil when the
+// breaker is new), was open or half-open.
+func (b *Breaker) startRamp(ne, prev *epoch, s Snapshot) {
 	p := b.pol.Load()
-	if p.RampDuration <= 0 || ne.state != Closed || ne.mode != ModeNormal || prev == nil || prev.state == Closed {
+	if p.RampDuration <= 0 || ne.state != Closed || ne.mode != ModeNormal {
 		return
 	}
-	ne.ramp = &ramp{start: b.clock.Now(), duration: p.RampDuration, steps: p.RampSteps, shedder: shedder{reason: ReasonRamping}}
+	now := b.clock.Now()
+	start := s.ClosedAt
+	switch {
+	case !start.IsZero():
+		if now.Sub(start) >= p.RampDuration {
+			return // over already
+		}
+	case prev != nil && prev.state != Closed:
+		start = now
+	default:
+		return
+	}
+	r := &ramp{start: start, duration: p.RampDuration, steps: p.RampSteps, shedder: shedder{reason: ReasonRamping}}
+	if prev != nil && prev.state == Closed && prev.ramp != nil && !prev.ramp.over.Load() {
+		// The same recovery under a new generation (the store confirmed
+		// or relabelled it): the admitted calls' outcomes go on counting.
+		r.calls.Store(prev.ramp.calls.Load())
+		r.failures.Store(prev.ramp.failures.Load())
+	}
+	ne.ramp = r
 	ne.gate.Store(1)
 }
 

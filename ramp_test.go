@@ -2,10 +2,13 @@ package infuse_test
 
 import (
 	"errors"
+	"math"
 	"testing"
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
+	"pgregory.net/rapid"
 )
 
 // tripAndRecover opens b with one failure and closes it with a trial.
@@ -126,4 +129,79 @@ func TestRampOnlyAfterAnOpening(t *testing.T) {
 	if got := (&infuse.OpenError{Name: "r", State: infuse.Closed, Reason: infuse.ReasonRamping}).Error(); got != `infuse: circuit breaker "r" is ramping up after closing and did not admit the call` {
 		t.Fatal(got)
 	}
+}
+
+// Breakers sharing a store ramp from the close the store recorded
+// (Snapshot.ClosedAt): one that learns of the close late, or binds
+// mid-ramp, admits what the others admit, not a ramp of its own.
+func TestRampRunsFromTheStoresClose(t *testing.T) {
+	clock := infusetest.NewClock()
+	store := infuse.NewMemoryStorage()
+	cfg := infuse.Config{Name: "shared", FailMax: 1, ResetTimeout: time.Minute, RampDuration: 10 * time.Second,
+		Clock: clock, Storage: store}
+	a, err := infuse.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	early, err := infuse.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tripAndRecover(t, a, clock)
+	bnd, err := store.Bind(infuse.BindConfig{Name: "shared", Clock: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := bnd.Snapshot(); !s.ClosedAt.Equal(clock.Now()) {
+		t.Fatalf("the store's closed snapshot %+v: want ClosedAt %v", s, clock.Now())
+	}
+	clock.Advance(4 * time.Second)
+	late, err := infuse.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []*infuse.Breaker{a, early, late} {
+		if got := admitted(t, b, 1000); got < 399 || got > 401 {
+			t.Fatalf("4 s into a 10 s ramp: %d of 1000 admitted, want 400", got)
+		}
+	}
+	clock.Advance(6 * time.Second)
+	after, err := infuse.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := admitted(t, after, 100); got != 100 || after.RampShare() != 1 {
+		t.Fatalf("bound after the ramp: %d of 100, share %v", got, after.RampShare())
+	}
+}
+
+// RampShareAfter is 1 % (or the first of its steps) at least, never falls as time passes, and is 1
+// from the ramp's end on, or without a ramp; in steps it takes only multiples of 1/steps.
+func TestRampShareAfterProperties(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		d := time.Duration(rapid.Int64Range(-1, int64(time.Hour)).Draw(t, "duration"))
+		steps := rapid.IntRange(0, 1000).Draw(t, "steps")
+		e1 := time.Duration(rapid.Int64Range(-int64(time.Hour), 2*int64(time.Hour)).Draw(t, "e1"))
+		e2 := e1 + time.Duration(rapid.Int64Range(0, int64(time.Hour)).Draw(t, "later"))
+		s1, s2 := infuse.RampShareAfter(e1, d, steps), infuse.RampShareAfter(e2, d, steps)
+		low := 0.01
+		if steps > 0 {
+			low = 1 / float64(steps)
+		}
+		if s1 < low || s1 > 1 || s2 < s1 {
+			t.Fatalf("share %v at %v then %v at %v", s1, e1, s2, e2)
+		}
+		over := d <= 0 || e1 >= d
+		if over != (s1 == 1) && steps == 0 {
+			t.Fatalf("share %v at %v of %v", s1, e1, d)
+		}
+		if over && s1 != 1 {
+			t.Fatalf("share %v after the ramp (or without one)", s1)
+		}
+		if steps > 0 {
+			if n := s1 * float64(steps); math.Abs(n-math.Round(n)) > 1e-9 {
+				t.Fatalf("share %v is no step of %d", s1, steps)
+			}
+		}
+	})
 }

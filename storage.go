@@ -147,6 +147,14 @@ type Snapshot struct {
 	// zero unless State is Open. The open period ends at
 	// OpenedAt+ResetTimeout.
 	OpenedAt time.Time
+	// ClosedAt is when the breaker closed after being open or half-open
+	// (a recovery), on the breaker's Clock: a recovery ramp
+	// (Config.RampDuration) runs from then, so that every member of a
+	// fleet ramps together, and one that binds mid-ramp joins in. Zero
+	// unless State is Closed, and for a close from Closed (a reset, a
+	// disabled breaker released); a store that does not record it leaves
+	// each breaker to ramp from when it learns of the close.
+	ClosedAt time.Time
 	// Failures is the merged run of consecutive failures while Closed, and
 	// the run that tripped the breaker while Open.
 	Failures int

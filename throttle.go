@@ -26,7 +26,8 @@ import (
 //
 // A request is counted when the call is made, not when it returns; the
 // Window should be longer than the calls' timeout, or calls still in flight
-// count as requests that were never accepted. The probability is worked
+// count as requests that were never accepted. Metrics.OutlivedWindow
+// counts the calls that ran longer than the Window. The probability is worked
 // out again as each bucket of the window begins and each time the fleet's
 // window arrives.
 //

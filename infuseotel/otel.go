@@ -11,6 +11,8 @@
 //	infuse.breaker.consecutive_failures ({call}), infuse.breaker.retry_after (s)
 //	infuse.breaker.failure_rate, infuse.breaker.slow_call_rate (1, ratios, once the window holds MinCalls)
 //	infuse.breaker.reject_probability (1, the share throttling rejects; breakers with a Throttle only)
+//	infuse.breaker.ramp_share (1, the share admitted while ramping up after a recovery; breakers with a RampDuration only)
+//	infuse.breaker.shadow.state, infuse.breaker.shadow.would_reject ({call}, an up-down counter: a new shadow starts from 0): while a shadow runs
 //	infuse.breaker.store_duration histogram (s): calls that waited on the Storage
 //
 // The counters are the breaker's own (Breaker.Totals), observed when the
@@ -85,6 +87,10 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 	rejections := counter("infuse.breaker.rejections", "Calls refused without running.", "{call}")
 	transitions := counter("infuse.breaker.transitions", "State changes, made here or observed in the store.", "{transition}")
 	storeErrors := counter("infuse.breaker.store_errors", "Errors of the breaker's storage.", "{error}")
+	// Not monotonic: a new shadow starts again from 0.
+	wouldReject, werr := meter.Int64ObservableUpDownCounter("infuse.breaker.shadow.would_reject",
+		metric.WithDescription("Calls the running shadow candidate would have rejected since it started."), metric.WithUnit("{call}"))
+	err = errors.Join(err, werr)
 	var herr error
 	in.storeDuration, herr = meter.Float64Histogram("infuse.breaker.store_duration",
 		metric.WithDescription("How long calls waited on the breaker's storage."), metric.WithUnit("s"))
@@ -101,6 +107,8 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 	frate := gauge("infuse.breaker.failure_rate", "Failures among the window's calls.", "1")
 	srate := gauge("infuse.breaker.slow_call_rate", "Slow calls among the window's calls.", "1")
 	reject := gauge("infuse.breaker.reject_probability", "The share of calls throttling rejects now.", "1")
+	ramp := gauge("infuse.breaker.ramp_share", "The share of calls admitted while ramping up after a recovery.", "1")
+	shadow := gauge("infuse.breaker.shadow.state", "The shadow candidate's state: 0 closed, 1 open, 2 half-open.", "1")
 	if err != nil {
 		return nil, fmt.Errorf("infuseotel: %w", err)
 	}
@@ -134,9 +142,16 @@ func New(meter metric.Meter, opts Options) (*Instruments, error) {
 			if !m.Throttle.IsZero() {
 				o.ObserveFloat64(reject, m.RejectProbability, attrs)
 			}
+			if m.RampDuration > 0 {
+				o.ObserveFloat64(ramp, m.RampShare, attrs)
+			}
+			if s := b.Shadow(); s != nil {
+				o.ObserveFloat64(shadow, float64(s.Breaker().State()), attrs)
+				o.ObserveInt64(wouldReject, int64(s.WouldHaveRejected()), attrs)
+			}
 		}
 		return nil
-	}, state, forced, run, retry, frate, srate, reject, calls, rejections, transitions, storeErrors)
+	}, state, forced, run, retry, frate, srate, reject, ramp, shadow, calls, rejections, transitions, storeErrors, wouldReject)
 	if err != nil {
 		return nil, fmt.Errorf("infuseotel: %w", err)
 	}

@@ -54,15 +54,23 @@ func key(name string, attrs attribute.Set) string {
 	return name
 }
 
-func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
+// instruments makes Instruments on a fresh provider with a manual
+// reader, shut down when the test ends.
+func instruments(t *testing.T) (*infuseotel.Instruments, *sdkmetric.ManualReader) {
+	t.Helper()
 	reader := sdkmetric.NewManualReader()
 	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	defer provider.Shutdown(bg)
+	t.Cleanup(func() { _ = provider.Shutdown(bg) })
 	in, err := infuseotel.New(provider.Meter("test"), infuseotel.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer in.Close()
+	t.Cleanup(func() { _ = in.Close() })
+	return in, reader
+}
+
+func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
+	in, reader := instruments(t)
 	clock := infusetest.NewClock()
 	b, _ := infuse.New(infuse.Config{Name: "db", FailMax: 2, ResetTimeout: 30 * time.Second, Clock: clock})
 	if err := in.Watch(b); err != nil {
@@ -92,6 +100,9 @@ func TestInstrumentsAfterAScriptedSequence(t *testing.T) {
 	}
 	if _, ok := got["infuse.breaker.failure_rate"]; ok {
 		t.Error("a failure rate without a window")
+	}
+	if _, ok := got["infuse.breaker.ramp_share"]; ok {
+		t.Error("a ramp share without a RampDuration")
 	}
 }
 
@@ -140,13 +151,7 @@ func Example() {
 // Counters carry the units the semantic conventions ask for; "1" is for
 // ratios only.
 func TestUnits(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	in, err := infuseotel.New(provider.Meter("t"), infuseotel.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	in, reader := instruments(t)
 	b, _ := infuse.New(infuse.Config{Name: "u"})
 	_ = in.Watch(b)
 	_ = b.Call(context.Background(), func(context.Context) error { return nil })
@@ -173,10 +178,7 @@ func TestUnits(t *testing.T) {
 // A breaker replaced by another of its name goes on from its counts: the
 // monotonic sum never goes back.
 func TestCountsGoOnAcrossAReplacedBreaker(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	provider := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
-	in, _ := infuseotel.New(provider.Meter("t"), infuseotel.Options{})
-	defer in.Close()
+	in, reader := instruments(t)
 	first, _ := infuse.New(infuse.Config{Name: "db"})
 	_ = in.Watch(first)
 	for range 10 {
@@ -196,6 +198,49 @@ func TestCountsGoOnAcrossAReplacedBreaker(t *testing.T) {
 			if v, _ := dp.Attributes.Value("infuse.outcome"); v.AsString() == "success" && dp.Value != 11 {
 				t.Fatalf("successes %d, want 11", dp.Value)
 			}
+		}
+	}
+}
+
+// A running shadow and a recovery ramp are exported beside the breaker,
+// and neither without one.
+func TestShadowAndRamp(t *testing.T) {
+	in, reader := instruments(t)
+	clock := infusetest.NewClock()
+	b, _ := infuse.New(infuse.Config{Name: "db", FailMax: 100, ResetTimeout: time.Second, Clock: clock,
+		RampDuration: 10 * time.Second, RampSteps: 4})
+	if err := in.Watch(b); err != nil {
+		t.Fatal(err)
+	}
+	got := figures(t, reader)
+	if _, ok := got["infuse.breaker.shadow.state"]; ok {
+		t.Fatalf("a shadow state without a shadow: %v", got)
+	}
+	if got["infuse.breaker.ramp_share"] != 1 {
+		t.Fatalf("ramp share before any recovery: %v", got)
+	}
+	if _, err := b.StartShadow(infuse.Candidate{FailMax: 1}); err != nil {
+		t.Fatal(err)
+	}
+	fail := func(context.Context) error { return errors.New("down") }
+	for range 3 {
+		_ = b.Call(bg, fail)
+	}
+	if err := b.Open(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(bg); err != nil {
+		t.Fatal(err)
+	}
+	got = figures(t, reader)
+	want := map[string]float64{
+		"infuse.breaker.shadow.state":        1,
+		"infuse.breaker.shadow.would_reject": 2,
+		"infuse.breaker.ramp_share":          0.25,
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], w, got)
 		}
 	}
 }

@@ -14,6 +14,9 @@
 //	infuse_breaker_retry_after_seconds               what is left of the open period
 //	infuse_breaker_failure_ratio, _slow_call_ratio   the window's rates (0 to 1), once it holds MinCalls
 //	infuse_breaker_store_seconds                     histogram of the calls that waited on the Storage calls
+//	infuse_breaker_reject_probability                the share throttling rejects (breakers with a Throttle)
+//	infuse_breaker_ramp_share                        the share admitted while ramping up (breakers with a RampDuration)
+//	infuse_breaker_shadow_state, _shadow_would_reject_total   the shadow candidate's state and would-be rejections, while one runs
 //
 // The counters are the breaker's own (Breaker.Totals), read when Prometheus
 // scrapes: a watched breaker keeps its fast paths, and pays a few
@@ -86,6 +89,7 @@ var metricHelp = map[string]string{
 	"failure_ratio":             "Failures among the window's calls (0 to 1), once it holds MinCalls.",
 	"slow_call_ratio":           "Slow calls among the window's calls (0 to 1), once it holds MinCalls.",
 	"reject_probability":        "The share of calls throttling rejects now (0 to 1); breakers with a Throttle only.",
+	"ramp_share":                "The share of calls admitted while ramping up after a recovery (0 to 1; 0 while open); breakers with a RampDuration only.",
 	"shadow_state":              "The state of the breaker's shadow candidate: 0 closed, 1 open, 2 half-open; while a shadow runs.",
 	"shadow_would_reject_total": "Calls the shadow candidate would have rejected since it started; while a shadow runs.",
 }
@@ -226,6 +230,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		if !m.Throttle.IsZero() {
 			gauge("reject_probability", m.RejectProbability)
+		}
+		if m.RampDuration > 0 {
+			gauge("ramp_share", m.RampShare)
 		}
 		if s := b.Shadow(); s != nil {
 			gauge("shadow_state", float64(s.Breaker().State()))

@@ -297,3 +297,24 @@ func TestScrapeShowsTheShadow(t *testing.T) {
 		t.Fatalf("would reject %v %v, want 2", v, ok)
 	}
 }
+
+// A breaker with a recovery ramp exports how much of it admits.
+func TestScrapeShowsTheRamp(t *testing.T) {
+	col, reg := registered(t)
+	b, _ := infuse.New(infuse.Config{Name: "api", RampDuration: time.Minute, RampSteps: 4, Clock: infusetest.NewClock()})
+	c, _ := infuse.New(infuse.Config{Name: "db", Clock: infusetest.NewClock()})
+	for _, x := range []*infuse.Breaker{b, c} {
+		if err := col.Watch(x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = b.Open(bg)
+	_ = b.Close(bg)
+	f := scrape(t, reg)
+	if v, ok := value(f, "infuse_breaker_ramp_share", "api"); !ok || v != 0.25 {
+		t.Fatalf("ramp share %v %v, want 0.25", v, ok)
+	}
+	if _, ok := value(f, "infuse_breaker_ramp_share", "db"); ok {
+		t.Fatal("a breaker without a ramp exports a ramp share")
+	}
+}

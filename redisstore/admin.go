@@ -49,6 +49,25 @@ type Info struct {
 	Throttle          infuse.Throttle
 	WindowRequests    int64
 	RejectProbability float64
+	// ClosedSince is how long ago, by Redis's clock, it closed after being
+	// open or half-open (zero while not closed, and after a close from
+	// closed; a breaker disabled while open has one, and no ramp); Ramp and RampSteps are the members' recovery ramp
+	// (infuse.Config.RampDuration, RampSteps), as the member that closed
+	// it recorded them (zero without one). RampShare says where the ramp
+	// is.
+	ClosedSince time.Duration
+	Ramp        time.Duration
+	RampSteps   int
+}
+
+// RampShare is the share of calls the members admit while they ramp up
+// after the breaker closed (see infuse.RampShareAfter), as of the
+// listing: below 1 while the ramp runs, 1 otherwise.
+func (i Info) RampShare() float64 {
+	if i.State != infuse.Closed || i.Mode != infuse.ModeNormal || i.Ramp <= 0 {
+		return 1
+	}
+	return infuse.RampShareAfter(i.ClosedSince, i.Ramp, i.RampSteps)
 }
 
 // ErrUnknownBreaker is returned for a name Redis holds no state for and no
@@ -95,14 +114,27 @@ func (s *Store) Breakers(ctx context.Context) ([]Info, error) {
 			if !ok || n <= 0 || bucketOf(name) != k {
 				continue
 			}
-			if sm, ok := decodeSummary(sum[kn]); ok && sm.expires >= now {
-				continue // listed above
+			i := Info{Name: name, Idle: true, Members: n, FailureRate: -1}
+			if sm, ok := decodeSummary(sum[kn]); ok {
+				if sm.expires >= now {
+					continue // listed above
+				}
+				recovered(&i, sm, now) // its key expired mid-ramp: its line still says when it closed
 			}
-			out = append(out, Info{Name: name, Idle: true, Members: n, FailureRate: -1})
+			out = append(out, i)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
+}
+
+// recovered fills i's ClosedSince and ramp from a closed breaker's
+// summary line, which holds when it closed and the ramp its members noted.
+func recovered(i *Info, sm summary, now int64) {
+	if sm.state == infuse.Closed && sm.openedAt > 0 {
+		i.ClosedSince = time.Duration(max(now-sm.openedAt, 0)) * time.Millisecond
+		i.Ramp, i.RampSteps = decodeRampNote(sm.openPeriod)
+	}
 }
 
 // read is a hash's fields; a key of another type reads as empty.
@@ -130,6 +162,7 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 			i.RetryAfter = max(time.Duration(sm.openPeriod-(now-sm.openedAt))*time.Millisecond, 0)
 		}
 	}
+	recovered(&i, sm, now)
 	if sm.state == infuse.Closed {
 		if w, ok := decodeWindow(window); ok && w.expires >= now {
 			i.WindowCalls, i.WindowFailures, i.WindowSlowCalls = w.calls, w.failures, w.slow

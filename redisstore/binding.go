@@ -172,13 +172,18 @@ func (b *binding) appendContext(args []any, deadline int64) []any {
 		md        infuse.Mode
 		openSince time.Duration
 	)
+	recovered := false // closed from open or half-open: openSince is since it closed
 	if c := b.conf; c.gen != 0 {
 		inc, g, st, f, md, tr = c.inc, c.gen, c.state, c.failures, c.mode, c.trips
 		// A hold may have put the opening ahead (see holdShift).
 		openSince = time.Duration(max(c.now-c.openedAt, -maxHoldAhead.Milliseconds()))*time.Millisecond + time.Since(b.confAt)
+		recovered = c.state == infuse.Closed && c.openedAt > 0
 	} else {
 		st, f, md, tr = b.local.State, b.local.Failures, b.local.Mode, b.local.Trips
 		openSince = b.cfg.Clock.Now().Sub(b.local.OpenedAt)
+		if st == infuse.Closed && !b.local.ClosedAt.IsZero() {
+			openSince, recovered = b.cfg.Clock.Now().Sub(b.local.ClosedAt), true
+		}
 		g = 1
 	}
 	if st == infuse.Closed && md == infuse.ModeNormal {
@@ -186,8 +191,13 @@ func (b *binding) appendContext(args []any, deadline int64) []any {
 	} else if b.conf.gen == 0 {
 		g = 0 // a new state: the script numbers it 1
 	}
-	if st == infuse.Open {
+	switch {
+	case st == infuse.Open:
 		el = max(openSince.Milliseconds(), -maxHoldAhead.Milliseconds())
+	case recovered && md == infuse.ModeNormal:
+		// When it closed, so that a restore keeps the ramp's start: 1 ms
+		// at least, 0 being a close from closed.
+		el = max(openSince.Milliseconds(), 1)
 	}
 	return append(args, b.kname, o.TTL.Milliseconds(), o.IdleTTL.Milliseconds(), deadline,
 		strconv.FormatUint(rand.Uint64(), 36), inc, g, int(st), el, f, int(md), tr)
@@ -762,10 +772,14 @@ func (b *binding) step(to infuse.State, failures int, manual bool) {
 	case infuse.Closed:
 		trips = 0
 	}
+	recovers := to == infuse.Closed && b.local.State != infuse.Closed
 	b.local = infuse.Snapshot{State: to, Generation: b.conf.gen<<provisionalBits + b.seq, Trips: trips}
 	if to == infuse.Open {
 		b.local.OpenedAt = b.cfg.Clock.Now()
 		b.local.Failures = failures
+	}
+	if recovers {
+		b.local.ClosedAt = b.cfg.Clock.Now()
 	}
 	b.base = b.local.Failures
 	b.batch = batch{}
@@ -789,13 +803,27 @@ func (b *binding) applyOwn(r reply, n uint64) (after func()) {
 	return after
 }
 
-// noteOpen has the open period recorded for operators when this binding's
-// own script opened the breaker. b.mu is held.
+// noteOpen has what the members compute recorded for operators when this
+// binding's own script opened the breaker (the open period) or closed it
+// after a recovery (the ramp, if one is configured). b.mu is held.
 func (b *binding) noteOpen(r reply) {
-	if r.changed && r.state == infuse.Open && r.mode == infuse.ModeNormal && b.conf.sameIdentity(r.remote) {
+	if !r.changed || r.mode != infuse.ModeNormal || !b.conf.sameIdentity(r.remote) {
+		return
+	}
+	if r.state == infuse.Open || (r.state == infuse.Closed && r.openedAt > 0 && b.cfg.Policy().RampDuration > 0) {
 		b.note = true
 		b.enqueueLocked()
 	}
+}
+
+// noted is the figure noteOpen has recorded: the open period in ms while
+// open, the ramp (rampNote) while closed. b.mu is held.
+func (b *binding) noted() int64 {
+	if b.local.State == infuse.Closed {
+		p := b.cfg.Policy()
+		return rampNote(p.RampDuration, p.RampSteps)
+	}
+	return b.openFor().Milliseconds()
 }
 
 // apply takes a state read from Redis with request number n, if it is not
@@ -886,13 +914,18 @@ func (b *binding) apply(r remote, n uint64) bool {
 		Failures: r.failures, Successes: r.successes, Trials: r.trials,
 		Mode: r.mode, Trips: r.trips,
 	}
-	if r.state == infuse.Open {
+	switch {
+	case r.state == infuse.Open:
 		// Redis's clock says how long ago it opened; this host's clock
 		// says when that was here. No two clocks are compared.
 		// A hold (infuse.Transition.OpenUntil) may have put the opening
 		// ahead: by less than MaxHoldOpen, and never by more than a day.
 		ago := time.Duration(max(r.now-r.openedAt, -maxHoldAhead.Milliseconds())) * time.Millisecond
 		b.local.OpenedAt = b.cfg.Clock.Now().Add(-ago)
+	case r.state == infuse.Closed && r.openedAt > 0:
+		// When it closed after a recovery, the same way.
+		ago := time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond
+		b.local.ClosedAt = b.cfg.Clock.Now().Add(-ago)
 	}
 	b.batch = keep
 	if keep.n > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/infuse-go/infuse"
 )
@@ -308,6 +309,27 @@ func decodeSummary(line string) (summary, bool) {
 			successes: int(n[4]), trials: int(n[5]), mode: infuse.Mode(n[6]), trips: int(n[7])},
 		openPeriod: n[8], expires: n[9],
 	}, true
+}
+
+// rampNote is how a member records its recovery ramp
+// (infuse.Config.RampDuration, RampSteps) for operators in a closed
+// state's op field: the duration in ms × 1001 + the steps (at most 1000);
+// 0 for none, or one too long to record (over 8 years).
+func rampNote(d time.Duration, steps int) int64 {
+	ms := d.Milliseconds()
+	if ms <= 0 || steps < 0 || steps > 1000 || ms >= (maxTime-1000)/1001 {
+		return 0
+	}
+	return ms*1001 + int64(steps)
+}
+
+// decodeRampNote is the ramp a closed state's op field records; zero for
+// none, or a field that is no ramp.
+func decodeRampNote(v int64) (time.Duration, int) {
+	if v <= 0 || v >= maxTime || v/1001 == 0 {
+		return 0, 0
+	}
+	return time.Duration(v/1001) * time.Millisecond, int(v % 1001)
 }
 
 // fleetWindow is a fleet window's line in its bucket's window hash.

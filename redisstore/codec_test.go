@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"pgregory.net/rapid"
 )
@@ -241,4 +242,33 @@ func FuzzDecodeCandidate(f *testing.F) {
 			t.Fatalf("%+v does not survive encoding: %s", c, data)
 		}
 	})
+}
+
+// A recorded ramp reads back as it was; what is no ramp reads as none.
+func TestRampNoteRoundTrips(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		d := time.Duration(rapid.Int64Range(1, 100*365*24*int64(time.Hour/time.Millisecond)).Draw(t, "ms")) * time.Millisecond
+		steps := rapid.IntRange(0, 1000).Draw(t, "steps")
+		v := rampNote(d, steps)
+		if v == 0 {
+			if d.Milliseconds() < (maxTime-1000)/1001 {
+				t.Fatalf("%v in %d steps not recorded", d, steps)
+			}
+			return
+		}
+		if v >= maxTime {
+			t.Fatalf("%v in %d steps recorded as %d, past what a field holds", d, steps, v)
+		}
+		if gd, gs := decodeRampNote(v); gd != d || gs != steps {
+			t.Fatalf("%v in %d steps read back as %v in %d", d, steps, gd, gs)
+		}
+	})
+	for _, v := range []int64{-1, 0, 1, 1000, maxTime, maxTime + 5} {
+		if d, s := decodeRampNote(v); d != 0 || s != 0 {
+			t.Fatalf("decodeRampNote(%d) = %v, %d", v, d, s)
+		}
+	}
+	if rampNote(time.Second, 1001) != 0 || rampNote(-time.Second, 0) != 0 || rampNote(time.Microsecond, 0) != 0 {
+		t.Fatal("an invalid ramp was recorded")
+	}
 }

@@ -69,8 +69,9 @@ func TestHoldOpenHoldsTheFleet(t *testing.T) {
 	}
 }
 
-// When one member's trial closes the breaker, every member ramps up: each
-// starts its ramp as it learns of the close.
+// When one member's trial closes the breaker, every member ramps up from
+// the close Redis recorded: one that binds mid-ramp joins it where it is,
+// and the operators' listing shows how far it has come.
 func TestRampIsFleetWide(t *testing.T) {
 	srv := redistest.Start(t)
 	opts := redisstore.Options{Namespace: "ramp"}
@@ -85,6 +86,7 @@ func TestRampIsFleetWide(t *testing.T) {
 	if err := a.Call(bg, succeed); err != nil {
 		t.Fatal(err)
 	}
+	closed := time.Now()
 	syncStore(t, sa)
 	syncStore(t, sb)
 	wantState(t, b, infuse.Closed)
@@ -100,5 +102,138 @@ func TestRampIsFleetWide(t *testing.T) {
 	}
 	if rejected < 80 {
 		t.Fatalf("the other member rejected %d of 100 calls early in the ramp", rejected)
+	}
+
+	time.Sleep(time.Until(closed.Add(400 * time.Millisecond)))
+	sc := newStore(t, srv, opts)
+	c, _ := newBreaker(t, sc, cfg)
+	ref := a.RampShare()
+	for name, m := range map[string]*infuse.Breaker{"the member that learned of it": b, "a member bound mid-ramp": c} {
+		if got := m.RampShare(); got < 0.035 || got > ref+0.01 || got < ref-0.01 {
+			t.Fatalf("%s ramps at %v, the closing member at %v (0.4 s into a 10 s ramp)", name, got, ref)
+		}
+	}
+	var info redisstore.Info
+	eventually(t, "the listing shows the ramp", func() bool {
+		list, err := sa.Breakers(bg)
+		if err != nil || len(list) != 1 {
+			t.Fatalf("listing %v %v", list, err)
+		}
+		info = list[0]
+		return info.Ramp > 0
+	})
+	since := time.Since(closed)
+	if info.Ramp != 10*time.Second || info.RampSteps != 0 || info.ClosedSince < since-200*time.Millisecond || info.ClosedSince > since+50*time.Millisecond {
+		t.Fatalf("listing %+v, %v after the close", info, since)
+	}
+	if got, want := info.RampShare(), a.RampShare(); got < want-0.01 || got > want+0.01 {
+		t.Fatalf("listed ramp share %v, members' %v", got, want)
+	}
+	one, err := sa.Breaker(bg, "api")
+	if err != nil || one.Ramp != 10*time.Second || one.RampShare() >= 1 {
+		t.Fatalf("Breaker: %+v %v", one, err)
+	}
+}
+
+// Redis losing its data mid-ramp neither ends the ramp nor starts it
+// again: a member's seed carries when the breaker closed, so the state
+// put back (and a new member's view of it) ramps from the same close.
+func TestARampSurvivesDataLoss(t *testing.T) {
+	srv := redistest.Start(t)
+	c := srv.Client(t)
+	opts := redisstore.Options{Namespace: "rampless", RefreshInterval: 200 * time.Millisecond}
+	sx := newStore(t, srv, opts)
+	cfg := infuse.Config{FailMax: 3, ResetTimeout: time.Hour, RampDuration: time.Minute, RampSteps: 4}
+	x, _ := newBreaker(t, sx, cfg)
+	if err := x.Open(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(bg); err != nil {
+		t.Fatal(err)
+	}
+	syncStore(t, sx)
+	c.FlushAll(bg)
+	sz := newStore(t, srv, opts)
+	z, _ := newBreaker(t, sz, cfg)
+	_ = z.Call(bg, boom) // one failure: reported, writing a state
+	eventually(t, "the fleet agrees on a generation", func() bool {
+		syncStore(t, sx)
+		syncStore(t, sz)
+		return x.Metrics().Generation == z.Metrics().Generation && x.Metrics().Generation > 1
+	})
+	if x.RampShare() != 0.25 || z.RampShare() != 0.25 {
+		t.Fatalf("after data loss in the first step of a ramp of four: shares %v and %v, want 0.25", x.RampShare(), z.RampShare())
+	}
+	eventually(t, "the listing shows the ramp again", func() bool {
+		list, err := sz.Breakers(bg)
+		return err == nil && len(list) == 1 && list[0].Ramp == time.Minute && list[0].RampShare() == 0.25
+	})
+}
+
+// A member that closes the breaker while Redis is out of reach shares the
+// close, once Redis is back, with when it was made: its ramp goes on from
+// there rather than starting over, and the fleet's runs from the same
+// close.
+func TestARecoveryMadeAloneKeepsItsRamp(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := faultOptions("rampalone")
+	sx, sy := newStore(t, srv, opts), newStore(t, srv, opts)
+	cfg := infuse.Config{FailMax: 3, ResetTimeout: time.Hour, RampDuration: 40 * time.Second, RampSteps: 40}
+	x, _ := newBreaker(t, sx, cfg)
+	y, _ := newBreaker(t, sy, cfg)
+	if err := x.Open(bg); err != nil {
+		t.Fatal(err)
+	}
+	syncStore(t, sy)
+	wantState(t, y, infuse.Open)
+	srv.Kill()
+	closed := time.Now()
+	_ = x.Close(bg) // committed here; shared when Redis is back
+	wantState(t, x, infuse.Closed)
+	time.Sleep(time.Until(closed.Add(2100 * time.Millisecond)))
+	srv.Restart()
+	eventually(t, "the close is shared", func() bool {
+		if sx.Sync(bg) != nil || sy.Sync(bg) != nil {
+			return false // Redis is not back yet
+		}
+		return y.State() == infuse.Closed && y.Metrics().Generation == x.Metrics().Generation
+	})
+	// 2.1 s into a ramp of 1 s steps: the third step, 3/40, at least.
+	for name, m := range map[string]*infuse.Breaker{"the member that closed it": x, "the other": y} {
+		if got := m.RampShare(); got < 0.075 || got > 0.075+float64(time.Since(closed)/time.Second)/40 {
+			t.Fatalf("%s ramps at %v, %v after the close", name, got, time.Since(closed))
+		}
+	}
+}
+
+// A closed breaker's key expires IdleTTL after its last write; a member
+// that binds after that, mid-ramp, still joins the ramp: the summary line
+// that outlives the key says when it closed, and the listing shows it.
+func TestAMemberBoundAfterTheKeyExpiredJoinsTheRamp(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := redisstore.Options{Namespace: "rampidle", IdleTTL: 300 * time.Millisecond}
+	sx := newStore(t, srv, opts)
+	cfg := infuse.Config{ResetTimeout: time.Hour, RampDuration: 40 * time.Second, RampSteps: 40}
+	x, _ := newBreaker(t, sx, cfg)
+	if err := x.Open(bg); err != nil {
+		t.Fatal(err)
+	}
+	closed := time.Now()
+	if err := x.Close(bg); err != nil {
+		t.Fatal(err)
+	}
+	syncStore(t, sx)
+	time.Sleep(time.Until(closed.Add(1100 * time.Millisecond)))
+	if n := srv.Client(t).Exists(bg, sx.Key("db")).Val(); n != 0 {
+		t.Fatalf("the idle key is still there after %v", time.Since(closed))
+	}
+	sz := newStore(t, srv, opts)
+	z, _ := newBreaker(t, sz, cfg)
+	if got, want := z.RampShare(), x.RampShare(); got != want || got < 2.0/40 {
+		t.Fatalf("bound %v after the close: ramps at %v, the other member at %v", time.Since(closed), got, want)
+	}
+	list, err := sz.Breakers(bg)
+	if err != nil || len(list) != 1 || !list[0].Idle || list[0].Ramp != 40*time.Second || list[0].RampShare() < 2.0/40 {
+		t.Fatalf("listing %+v %v", list, err)
 	}
 }

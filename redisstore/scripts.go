@@ -29,12 +29,14 @@ import "github.com/redis/go-redis/v9"
 // says only where to look; members read what changed from Redis.
 //
 // Hash fields: st (0 closed, 1 open, 2 half-open), g (generation), oa (when
-// it opened, Redis ms), f (merged run of failures; the tripping run while
-// open), s (successful trials), ps (last permit id), md (forced mode: 0
-// none, 1 forced open, 2 disabled), tr (times opened in a row), i (the
-// incarnation: "" until Redis has lost or replaced the state once), rs
-// (how many times a success has reset a run of failures), op (the open
-// period the members compute, for operators). Every field is validated on
+// it opened, Redis ms; while closed, when it closed from open or
+// half-open, 0 for a close from closed), f (merged run of failures; the
+// tripping run while open), s (successful trials), ps (last permit id), md
+// (forced mode: 0 none, 1 forced open, 2 disabled), tr (times opened in a
+// row), i (the incarnation: "" until Redis has lost or replaced the state
+// once), rs (how many times a success has reset a run of failures), op
+// (for operators: the open period the members compute; while closed, the
+// members' recovery ramp, see rampNote). Every field is validated on
 // every read; a state with an invalid field is replaced, and reported.
 // Fields infuse does not know are left alone.
 //
@@ -53,7 +55,8 @@ import "github.com/redis/go-redis/v9"
 // key as KEYS[6] and, from ARGV[4], its context: kname (its name as it
 // appears in keys), TTL ms, idle TTL ms, deadline (Redis ms; 0: none), a
 // nonce (the incarnation to use if it must make one), and the seed: i, g,
-// st, ms since it opened, f, md, tr.
+// st, ms since it opened (closed: since it closed from open or half-open,
+// 0 for none), f, md, tr.
 const luaPrelude = `
 local GMAX = 8796093022208
 local CMAX = 2147483648
@@ -136,7 +139,11 @@ local function is_idle(r) return r.st == 0 and r.md == 0 end
 local function seeded(c, now)
   local s = c.seed
   local r = {st = s.st, g = s.g, oa = 0, f = s.f, s = 0, ps = 0, md = s.md, tr = s.tr, i = s.i, rs = 0, op = 0}
-  if r.st == 1 then r.oa = math.max(now - s.el, 0) end
+  if r.st == 1 then
+    r.oa = math.max(now - s.el, 0)
+  elseif r.st == 0 and r.md == 0 and s.el > 0 then
+    r.oa = math.max(now - s.el, 1) -- a recovery: when it closed
+  end
   return r
 end
 
@@ -304,8 +311,15 @@ end
 -- next_gen starts a new generation in state st, with no forced mode; the
 -- run of trips grows with each opening and ends when the breaker closes.
 local function next_gen(c, r, st, now)
+  local recovers = st == 0 and r.st ~= 0
   r.st, r.g, r.f, r.s, r.md, r.op = st, math.min(r.g + 1, GMAX - 1), 0, 0, 0, 0
-  if st == 1 then r.oa, r.tr = now, math.min(r.tr + 1, CMAX - 1) else r.oa = 0 end
+  if st == 1 then
+    r.oa, r.tr = now, math.min(r.tr + 1, CMAX - 1)
+  elseif recovers then
+    r.oa = now -- when it closed: a recovery ramp counts from it
+  else
+    r.oa = 0
+  end
   if st == 0 then r.tr = 0 end
   redis.call('DEL', c.t)
 end
@@ -384,8 +398,9 @@ if r == nil then
     none = true
     if kept ~= nil and is_idle(kept) and c.seed.g <= kept.g then
       -- a closed breaker whose key expired: its identity, which the
-      -- members that knew it hold, rather than a first generation
-      r.i, r.g = kept.i, kept.g
+      -- members that knew it hold, rather than a first generation, and
+      -- when it closed (a ramp may still run)
+      r.i, r.g, r.oa = kept.i, kept.g, kept.oa
     end
   else
     r, fresh = restore(B, c, now, corrupt)
@@ -488,7 +503,9 @@ return reply(r, now, 0, chg, corrupt)
 // transition, which ends a forced mode); ARGV[17] "0" commits a manual
 // transition from any generation. ARGV[19] is the run of failures of a
 // trip; ARGV[21], if given, puts an opening that many ms from now (a
-// hold, which sets when the open period ends: see binding.holdShift).
+// hold, which sets when the open period ends: see binding.holdShift), or,
+// negative for a recovery, the close that many ms ago (a close made while
+// Redis was out of reach, pushed later: the ramp runs from it).
 var transitionScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
@@ -506,6 +523,9 @@ if r.st == 1 then
     r.oa = math.max(now + (int(ARGV[21], -TMAX, TMAX) or 0), 0)
     if was_open then r.tr = tr end -- a hold extending an open period is no new trip
   end
+elseif r.st == 0 and r.oa > 0 and ARGV[21] ~= nil then
+  local ago = int(ARGV[21], -TMAX, 0)
+  if ago ~= nil then r.oa = math.max(now + ago, 1) end
 end
 save(B, c, r, now, 0)
 changed(B, c)
@@ -652,6 +672,9 @@ return reply(r, now, 0, 1, corrupt)
 // With ARGV[19] 1, if Redis holds an idle state there (a seed after a
 // loss, which decided nothing), the member's own state (its seed: open,
 // forced) takes its place: an open breaker stays open through a loss.
+// With ARGV[19] 2 (the member's state is closed after a recovery), an idle
+// state that records no close takes the seed's: a ramp goes on from the
+// close it counts from.
 var raiseScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
@@ -665,6 +688,8 @@ if is_from(c, r, false, ARGV[16], ARGV[17]) and to ~= nil and r.g < to then
     local rs = r.rs
     r = seeded(c, now)
     r.rs = rs
+  elseif ARGV[19] == '2' and is_idle(r) and r.oa == 0 then
+    r.oa = seeded(c, now).oa
   end
   r.g, r.i = to, c.nonce
   redis.call('DEL', c.t) -- the permits of the old generation are void
@@ -675,15 +700,16 @@ end
 return reply(r, now, trials(c, r, now), chg, 0)
 `)
 
-// note records, for operators, the open period ARGV[18] (ms) that the
-// members compute for open generation (ARGV[16], ARGV[17]).
+// note records, for operators, what the members compute for generation
+// (ARGV[16], ARGV[17]): while open, the open period ARGV[18] (ms); while
+// closed after a recovery, their ramp (ARGV[18], see rampNote).
 var noteScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt = read(c)
 if r == nil then return absent(now, corrupt) end
-if r.st == 1 and is_from(c, r, false, ARGV[16], ARGV[17]) then
+if (r.st == 1 or (r.st == 0 and r.oa > 0 and r.md == 0)) and is_from(c, r, false, ARGV[16], ARGV[17]) then
   r.op = tonumber(ARGV[18])
   save(B, c, r, now, 0)
 end

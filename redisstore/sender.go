@@ -182,8 +182,11 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		r := *b.raise
 		b.raise = nil
 		restore := 0
-		if !b.conf.idle() {
+		switch {
+		case !b.conf.idle():
 			restore = 1 // over an idle state, put back the open or forced one it knew
+		case b.conf.openedAt > 0:
+			restore = 2 // closed after a recovery: keep when it closed
 		}
 		c := b.call(raiseScript, 0, r.inc, strconv.FormatUint(r.gen, 10), b.conf.gen+1, restore)
 		return []op{{c, func(res result) func() {
@@ -208,6 +211,11 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 				manual = 1 // an operator's transition, which ends a forced mode
 			}
 			shift := b.holdShift(b.holdEnd, b.cfg.Policy()) // zero but for a hold made alone
+			if b.local.State == infuse.Closed && !b.local.ClosedAt.IsZero() {
+				// A recovery made alone: when it closed, so that the
+				// fleet's ramp runs from then (see transitionScript).
+				shift = -max(b.cfg.Clock.Now().Sub(b.local.ClosedAt), time.Millisecond)
+			}
 			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures, manual, shift.Milliseconds())
 		}
 		pushedSeq := b.seq
@@ -219,10 +227,12 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	}
 	if b.note {
 		b.note = false
-		fi, fg := b.from()
-		ops = append(ops, op{b.call(noteScript, 0, fi, fg, b.openFor().Milliseconds()), func(res result) func() {
-			return b.done(res, func() {})
-		}})
+		if v := b.noted(); v > 0 {
+			fi, fg := b.from()
+			ops = append(ops, op{b.call(noteScript, 0, fi, fg, v), func(res result) func() {
+				return b.done(res, func() {})
+			}})
+		}
 	}
 	// Batches whose answer never came first, in order, then the new one.
 	var send []sentBatch

@@ -243,6 +243,34 @@ var cases = []testCase{
 			}
 		}
 	}},
+	{"ARecoverySaysWhenItClosed", func(t *testing.T, s *suite) {
+		// Snapshot.ClosedAt: a close from open or half-open (a recovery,
+		// which a ramp counts from) is stamped for every member; a close
+		// from closed is not.
+		a, b := s.bind(t, "rec", infuse.Closed), s.bind(t, "rec", infuse.Closed)
+		s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.Open})
+		s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.HalfOpen})
+		at := s.clock().Now()
+		snap, changed := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Closed})
+		if !changed || snap.State != infuse.Closed {
+			t.Fatalf("closing from half-open: %+v changed=%v", snap, changed)
+		}
+		s.sync(t)
+		for j, m := range []*member{a, b} {
+			if got := m.Snapshot(); got.State != infuse.Closed || absDiff(got.ClosedAt, at) > s.h.Slack+50*time.Millisecond {
+				t.Fatalf("member %d after a recovery at %v: %+v", j, at, got)
+			}
+		}
+		s.advance(time.Millisecond)
+		snap, _ = s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.Closed})
+		s.sync(t)
+		if !snap.ClosedAt.IsZero() || !b.Snapshot().ClosedAt.IsZero() {
+			t.Fatalf("a close from closed: %+v, other member %+v; want no ClosedAt", snap, b.Snapshot())
+		}
+		if fresh := s.bind(t, "fresh", infuse.Closed).Snapshot(); !fresh.ClosedAt.IsZero() {
+			t.Fatalf("a new closed state: %+v", fresh)
+		}
+	}},
 	{"TransitionFromStaleGenerationChangesNothing", func(t *testing.T, s *suite) {
 		m := s.bind(t, "t", infuse.Closed)
 		old := m.Snapshot().Generation

@@ -82,7 +82,8 @@ type view struct {
 	Label string `json:"label"`
 	// Reason is why the breaker rejects calls, "" while it lets them
 	// through: "forced open", "open", "half-open: trial calls only", or
-	// "throttled: 25%" (see RejectProbability).
+	// "ramping: admits 40%" (see RampShare), or "throttled: 25%" (see
+	// RejectProbability).
 	Reason      string  `json:"reason"`
 	State       string  `json:"state"`
 	Mode        string  `json:"mode"`
@@ -100,6 +101,10 @@ type view struct {
 	// infuse.Throttle); ThrottleK their K, 0 without a throttle.
 	RejectProbability float64 `json:"rejectProbability"`
 	ThrottleK         float64 `json:"throttleK"`
+	// RampShare is the share of calls the members admit while they ramp
+	// up after a recovery (infuse.Config.RampDuration): below 1 while
+	// the ramp runs, 1 otherwise.
+	RampShare float64 `json:"rampShare"`
 	// Shadow is true for a shadow's candidate (NAME#shadow): it rejects
 	// nothing; its state is what the candidate would have done.
 	Shadow bool `json:"shadow"`
@@ -122,10 +127,10 @@ func rejects(s infuse.State, m infuse.Mode) string {
 	return ""
 }
 
-// rejectsInfo is rejects for a listed breaker, which may also throttle;
-// a shadow's candidate rejects nothing, and says what it would.
+// rejectsInfo is rejects for a listed breaker, which may also throttle or
+// ramp; a shadow's candidate rejects nothing, and says what it would.
 func rejectsInfo(i redisstore.Info) string {
-	r := rejectsOrThrottles(i.State, i.Mode, i.RejectProbability)
+	r := rejectsOrSheds(i.State, i.Mode, i.RampShare(), i.RejectProbability)
 	if r != "" && isShadow(i.Name) {
 		return "shadow, would reject: " + r
 	}
@@ -135,22 +140,26 @@ func rejectsInfo(i redisstore.Info) string {
 // isShadow tells the name of a shadow's candidate breaker.
 func isShadow(name string) bool { return strings.HasSuffix(name, infuse.ShadowSuffix) }
 
-// rejectsOrThrottles is rejects, or "throttled: 25%" for a closed breaker
-// whose throttle rejects that share of calls.
-func rejectsOrThrottles(s infuse.State, m infuse.Mode, p float64) string {
-	if r := rejects(s, m); r != "" || p <= 0 {
+// rejectsOrSheds is rejects, or, for a closed breaker that sheds calls,
+// "ramping: admits 40%" while it ramps up after closing (ramp, the share
+// it admits, below 1), or "throttled: 25%" while its throttle rejects
+// that share.
+func rejectsOrSheds(s infuse.State, m infuse.Mode, ramp, p float64) string {
+	if r := rejects(s, m); r != "" {
 		return r
+	}
+	if s == infuse.Closed && m == infuse.ModeNormal && ramp < 1 {
+		return fmt.Sprintf("ramping: admits %.0f%%", ramp*100)
+	}
+	if p <= 0 {
+		return ""
 	}
 	return fmt.Sprintf("throttled: %.0f%%", math.Max(p*100, 1))
 }
 
-// demoReason is rejectsOrThrottles for an in-process breaker, which may
-// also be ramping up after closing.
+// demoReason is rejectsOrSheds for an in-process breaker.
 func demoReason(m infuse.Metrics) string {
-	if m.State == infuse.Closed && m.Mode == infuse.ModeNormal && m.RampShare < 1 {
-		return fmt.Sprintf("ramping: admits %.0f%%", m.RampShare*100)
-	}
-	return rejectsOrThrottles(m.State, m.Mode, m.RejectProbability)
+	return rejectsOrSheds(m.State, m.Mode, m.RampShare, m.RejectProbability)
 }
 
 func toView(i redisstore.Info) view {
@@ -160,7 +169,8 @@ func toView(i redisstore.Info) view {
 		Failures: i.Failures, Successes: i.Successes, Trials: i.Trials, Trips: i.Trips,
 		RetryAfterS: i.RetryAfter.Seconds(), OpenSinceS: i.OpenSince.Seconds(), Members: i.Members,
 		Calls: i.WindowCalls, FailureRate: i.FailureRate,
-		RejectProbability: i.RejectProbability, ThrottleK: i.Throttle.K, Shadow: isShadow(i.Name),
+		RejectProbability: i.RejectProbability, ThrottleK: i.Throttle.K, RampShare: i.RampShare(),
+		Shadow: isShadow(i.Name),
 	}
 }
 

@@ -90,7 +90,7 @@ func (d *demoSource) list(context.Context) ([]view, error) {
 			Name: name, ID: pathID(name), Label: printable(name), Reason: demoReason(m), State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
 			Failures: m.Counts.ConsecutiveFailures, Successes: m.Counts.ConsecutiveSuccesses, Trips: m.Trips,
 			RetryAfterS: m.RetryAfter.Seconds(), Members: 1, Calls: m.Calls, FailureRate: m.FailureRate,
-			RejectProbability: m.RejectProbability, ThrottleK: m.Throttle.K,
+			RejectProbability: m.RejectProbability, ThrottleK: m.Throttle.K, RampShare: m.RampShare,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })

@@ -297,6 +297,25 @@ func (r *recorder) Header() http.Header         { return r.header }
 func (r *recorder) Write(p []byte) (int, error) { return r.body.Write(p) }
 func (r *recorder) WriteHeader(code int)        { r.code = code }
 
+// statusUntil runs status -json on namespace ops until it lists one
+// breaker that ok accepts, or the deadline passes; it returns the last
+// listing.
+func statusUntil(t *testing.T, url string, deadline time.Time, ok func(view) bool) []view {
+	t.Helper()
+	var views []view
+	for time.Now().Before(deadline) {
+		out, _, _ := runInfuse(t, "status", "-redis", url, "-namespace", "ops", "-json")
+		if err := json.Unmarshal([]byte(out), &views); err != nil {
+			t.Fatalf("status -json: %v\n%s", err, out)
+		}
+		if len(views) == 1 && ok(views[0]) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return views
+}
+
 // status and the dashboard's API show how much a fleet's throttle rejects.
 func TestStatusShowsThrottling(t *testing.T) {
 	srv := redistest.Start(t)
@@ -316,22 +335,44 @@ func TestStatusShowsThrottling(t *testing.T) {
 		_ = b.Call(context.Background(), func(context.Context) error { return io.EOF })
 		time.Sleep(time.Millisecond)
 	}
-	var views []view
-	for time.Now().Before(deadline) {
-		out, _, _ := runInfuse(t, "status", "-redis", url, "-namespace", "ops", "-json")
-		if err := json.Unmarshal([]byte(out), &views); err != nil {
-			t.Fatalf("status -json: %v\n%s", err, out)
-		}
-		if len(views) == 1 && views[0].RejectProbability == 0.5 {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	views := statusUntil(t, url, deadline, func(v view) bool { return v.RejectProbability == 0.5 })
 	if len(views) != 1 || views[0].Reason != "throttled: 50%" || views[0].ThrottleK != 1 || views[0].State != "closed" {
 		t.Fatalf("views %+v", views)
 	}
 	out, _, _ := runInfuse(t, "status", "-redis", url, "-namespace", "ops")
 	if !strings.Contains(out, "api   closed  throttled: 50%") {
+		t.Fatalf("status:\n%s", out)
+	}
+}
+
+// status and the dashboard's API show how far a fleet's recovery ramp
+// has come, from the close Redis recorded and the ramp the closing member
+// noted.
+func TestStatusShowsTheRamp(t *testing.T) {
+	srv := redistest.Start(t)
+	url := "redis://" + srv.Addr + "/0"
+	store := redisstore.New(srv.Client(t), redisstore.Options{Namespace: "ops"})
+	t.Cleanup(func() { _ = store.Close() })
+	b, err := infuse.New(infuse.Config{Name: "api", Storage: store, RampDuration: time.Hour, RampSteps: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := b.Open(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.RampShare(); got != 0.25 {
+		t.Fatalf("the member's ramp share %v", got)
+	}
+	views := statusUntil(t, url, time.Now().Add(10*time.Second), func(v view) bool { return v.RampShare < 1 })
+	if len(views) != 1 || views[0].Reason != "ramping: admits 25%" || views[0].RampShare != 0.25 || views[0].State != "closed" {
+		t.Fatalf("views %+v", views)
+	}
+	out, _, _ := runInfuse(t, "status", "-redis", url, "-namespace", "ops")
+	if !strings.Contains(out, "api   closed  ramping: admits 25%") {
 		t.Fatalf("status:\n%s", out)
 	}
 }

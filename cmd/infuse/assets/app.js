@@ -21,7 +21,7 @@ const rowTemplate = (() => {
   return tr;
 })();
 
-function unhealthy(v) { return !v.shadow && (v.state !== "closed" || v.mode === "forced-open" || v.rejectProbability > 0); }
+function unhealthy(v) { return !v.shadow && (v.state !== "closed" || v.mode === "forced-open" || v.rejectProbability > 0 || v.rampShare < 1); }
 
 function cellTexts(v) {
   const retry = v.state === "open" && v.mode !== "forced-open" ? v.retryAfterSeconds.toFixed(1) + " s" : "–";
