@@ -264,27 +264,30 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 	}
 }
 
-// started stamps a ticket's start when slow calls are timed, or the call
-// is throttled (see outlived).
+// started stamps a ticket's start when slow calls are timed, here or by
+// a shadow's candidate, or the call is throttled (see outlived).
 func (b *Breaker) started(t ticket) ticket {
 	if b.pol.Load().SlowCallDuration > 0 || t.e.throttle != nil {
+		t.start = b.clock.Now()
+	} else if s := b.shadow.Load(); s != nil && s.timesCalls {
 		t.start = b.clock.Now()
 	}
 	return t
 }
 
-// timed says whether a call of ticket t that ended now was slow, and
-// counts a throttled call that outlived its time window: its request has
-// left the window before its outcome comes (Metrics.OutlivedWindow).
-func (b *Breaker) timed(t ticket) (slow bool) {
+// timed says how long a call of ticket t that ended now took (0 when it
+// was not timed) and whether it was slow, and counts a throttled call that
+// outlived its time window: its request has left the window before its
+// outcome comes (Metrics.OutlivedWindow).
+func (b *Breaker) timed(t ticket) (took time.Duration, slow bool) {
 	if t.start.IsZero() {
-		return false
+		return 0, false
 	}
 	took, p := b.clock.Now().Sub(t.start), b.pol.Load()
 	if t.e.throttle != nil && took > p.Window.Duration() {
 		b.outlived.Add(1)
 	}
-	return p.SlowCallDuration > 0 && took > p.SlowCallDuration
+	return took, p.SlowCallDuration > 0 && took > p.SlowCallDuration
 }
 
 // rejectFast rejects a call in open epoch e without reading the system
@@ -394,12 +397,12 @@ func (b *Breaker) classify(ctx context.Context, err error) outcome {
 // finish counts the outcome of an admitted call whose function returned
 // err, and returns what the caller gets.
 func (b *Breaker) finish(ctx context.Context, t ticket, err error) error {
-	slow := b.timed(t)
+	took, slow := b.timed(t)
 	switch b.classify(ctx, err) {
 	case succeeded:
 		t.e.counts.Load().add(countSuccess)
 		b.succeed(t, slow)
-		b.emit(Event{Kind: EventSuccess, Err: err})
+		b.emit(Event{Kind: EventSuccess, Err: err, Latency: took})
 		return err
 	case ignored:
 		t.e.counts.Load().add(countIgnored)
@@ -410,7 +413,7 @@ func (b *Breaker) finish(ctx context.Context, t ticket, err error) error {
 		return err
 	}
 	t.e.counts.Load().add(countFailure)
-	b.emit(Event{Kind: EventFailure, Err: err})
+	b.emit(Event{Kind: EventFailure, Err: err, Latency: took})
 	if b.fail(t, slow) {
 		return &trippedError{name: b.name, cause: err}
 	}

@@ -89,7 +89,10 @@ type Event struct {
 	// EventStoreError, and the excluded error of an EventSuccess (nil for a
 	// plain success).
 	Err error
-	// Latency is how long an EventStoreCall waited.
+	// Latency is how long an EventStoreCall waited, and how long the call
+	// of an EventSuccess or EventFailure ran when the breaker timed it
+	// (SlowCallDuration, a Throttle, or a shadow whose candidate has a
+	// SlowCallDuration); zero otherwise.
 	Latency time.Duration
 	// Shadow is true for the events of a shadow's candidate, passed to
 	// the live breaker's listeners (Name is the candidate's): its state

@@ -22,8 +22,9 @@ import (
 // It sees each call of the live breaker that ran, when it ends: a call it
 // would have rejected is counted (Shadow.WouldHaveRejected) and reported;
 // any other is counted by the candidate as the live breaker counted it (a
-// success or a failure). The candidate times no calls, so its slow-call
-// settings are not evaluated.
+// success or a failure), taking as long as the live call took: with a
+// SlowCallDuration the candidate judges slow calls too (the live breaker
+// then times its calls).
 //
 // While a shadow runs, the live breaker's calls take its listener path.
 
@@ -46,6 +47,11 @@ type Candidate struct {
 	WindowBucket   time.Duration `json:"windowBucket,omitempty"`
 	FailureRate    float64       `json:"failureRate,omitempty"`
 	MinCalls       int           `json:"minCalls,omitempty"`
+	// SlowCallDuration and SlowCallRate (with a window): calls slower
+	// than the duration count as slow, and a slow-call rate of at least
+	// SlowCallRate opens the candidate.
+	SlowCallDuration time.Duration `json:"slowCallDuration,omitempty"`
+	SlowCallRate     float64       `json:"slowCallRate,omitempty"`
 }
 
 // Config is the candidate as the Config of a breaker named name.
@@ -53,6 +59,7 @@ func (c Candidate) Config(name string) Config {
 	cfg := Config{
 		Name: name, FailMax: c.FailMax, ResetTimeout: c.ResetTimeout, SuccessThreshold: c.SuccessThreshold,
 		HalfOpenMaxCalls: c.HalfOpenMaxCalls, FailureRate: c.FailureRate, MinCalls: c.MinCalls,
+		SlowCallDuration: c.SlowCallDuration, SlowCallRate: c.SlowCallRate,
 	}
 	switch {
 	case c.WindowSize != 0:
@@ -104,6 +111,12 @@ func (c Candidate) String() string {
 	if c.MinCalls != 0 {
 		add("minCalls", c.MinCalls)
 	}
+	if c.SlowCallDuration != 0 {
+		add("slowCallDuration", c.SlowCallDuration)
+	}
+	if c.SlowCallRate != 0 {
+		add("slowCallRate", c.SlowCallRate)
+	}
 	if s == "" {
 		return "defaults"
 	}
@@ -115,6 +128,7 @@ type Shadow struct {
 	live, cand  *Breaker
 	candidate   Candidate
 	wouldReject atomic.Uint64
+	timesCalls  bool // the candidate has a SlowCallDuration: the live breaker times its calls
 	fromStore   bool // started by the store (BindConfig.Shadow), which may stop it
 	feedMu      sync.Mutex
 	removeFeed  func() // nil until the feed is added
@@ -145,20 +159,38 @@ func (s *Shadow) OnEvent(ev Event) {
 	if s.stopped.Load() {
 		return
 	}
-	done, err := s.cand.Allow(context.Background())
-	if err != nil {
+	var outcome error
+	if ev.Kind == EventFailure {
+		outcome = shadowFailure{ev.Err}
+	}
+	if err := s.cand.shadowCall(outcome, ev.Latency); err != nil {
 		s.wouldReject.Add(1)
 		var oe *OpenError
 		if errors.As(err, &oe) {
 			s.live.emitShadow(Event{Kind: EventRejected, Name: s.cand.name, Err: err})
 		}
-		return
 	}
-	if ev.Kind == EventFailure {
-		done(shadowFailure{ev.Err})
-		return
+}
+
+// shadowCall counts on a shadow's candidate b a live call that ran for
+// took and ended with outcome (nil: a success), as Allow and its done
+// would, but timed by the live call; the error is b's rejection of it.
+func (b *Breaker) shadowCall(outcome error, took time.Duration) error {
+	e := b.cur.Load()
+	if e.state == Open {
+		if err := b.rejectFast(e); err != nil {
+			return err
+		}
 	}
-	done(nil)
+	t, err := b.admitSlow(context.Background(), e)
+	if err != nil {
+		return err
+	}
+	if !t.start.IsZero() {
+		t.start = b.clock.Now().Add(-took)
+	}
+	_ = b.finish(unseenContext{}, t, outcome)
+	return nil
 }
 
 // Wants makes the feed an EventFilter: outcomes only.
@@ -189,7 +221,7 @@ func (b *Breaker) startShadow(c Candidate, fromStore bool, listeners []Listener)
 	if b.realClock {
 		cfg.Clock = nil
 	}
-	s := &Shadow{live: b, candidate: c, fromStore: fromStore}
+	s := &Shadow{live: b, candidate: c, fromStore: fromStore, timesCalls: c.SlowCallDuration > 0}
 	cfg.Listeners = append(append([]Listener(nil), listeners...), ListenFor(ListenerFunc(func(ev Event) {
 		b.emitShadow(Event{Kind: EventStateChange, Name: ev.Name, Time: ev.Time, From: ev.From, To: ev.To,
 			Generation: ev.Generation, Remote: ev.Remote})

@@ -99,7 +99,8 @@ func TestShadowReplacesAndValidates(t *testing.T) {
 
 // A candidate encodes to JSON and back as it was, and says what it sets.
 func TestCandidateJSONAndString(t *testing.T) {
-	c := infuse.Candidate{FailMax: 3, ResetTimeout: 10 * time.Second, WindowDuration: time.Minute, WindowBucket: time.Second, FailureRate: 0.5, MinCalls: 20}
+	c := infuse.Candidate{FailMax: 3, ResetTimeout: 10 * time.Second, WindowDuration: time.Minute, WindowBucket: time.Second, FailureRate: 0.5, MinCalls: 20,
+		SlowCallDuration: time.Second, SlowCallRate: 0.8}
 	data, err := json.Marshal(c)
 	if err != nil {
 		t.Fatal(err)
@@ -108,11 +109,56 @@ func TestCandidateJSONAndString(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil || back != c {
 		t.Fatalf("%s -> %+v %v", data, back, err)
 	}
-	if got := c.String(); got != `failMax=3 resetTimeout=10s window="last 1m0s in 1s buckets" failureRate=0.5 minCalls=20` {
+	if got := c.String(); got != `failMax=3 resetTimeout=10s window="last 1m0s in 1s buckets" failureRate=0.5 minCalls=20 slowCallDuration=1s slowCallRate=0.8` {
 		t.Fatal(got)
 	}
 	if got := (infuse.Candidate{}).String(); got != "defaults" {
 		t.Fatal(got)
+	}
+}
+
+// A candidate with a SlowCallDuration judges the live calls by how long
+// they took: slow successes open it while the live breaker, which times
+// nothing of its own, stays closed; the live calls' events carry their
+// duration.
+func TestShadowJudgesSlowCalls(t *testing.T) {
+	rec := &infusetest.Recorder{}
+	b, clock := newBreaker(t, infuse.Config{Name: "api", Listeners: []infuse.Listener{rec}})
+	s, err := b.StartShadow(infuse.Candidate{WindowSize: 10, MinCalls: 10, SlowCallDuration: 100 * time.Millisecond, SlowCallRate: 0.5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(d time.Duration) error {
+		return b.Call(bg, func(context.Context) error { clock.Advance(d); return nil })
+	}
+	for range 5 {
+		if err := call(10 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 4 {
+		if err := call(200 * time.Millisecond); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st := s.Breaker().State(); st != infuse.Closed {
+		t.Fatalf("candidate %v after 9 calls", st)
+	}
+	if err := call(200 * time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	wantState(t, b, infuse.Closed)
+	if st := s.Breaker().State(); st != infuse.Open {
+		t.Fatalf("candidate %v after 5 slow calls of 10, with SlowCallRate 0.5", st)
+	}
+	var last infuse.Event
+	for _, e := range rec.Events() {
+		if e.Kind == infuse.EventSuccess {
+			last = e
+		}
+	}
+	if last.Latency != 200*time.Millisecond {
+		t.Fatalf("the last success's event: %+v", last)
 	}
 }
 

@@ -237,3 +237,41 @@ func TestAMemberBoundAfterTheKeyExpiredJoinsTheRamp(t *testing.T) {
 		t.Fatalf("listing %+v %v", list, err)
 	}
 }
+
+// Releasing a forced open is a recovery: the fleet ramps, and the listing
+// shows the ramp. An operator's close of a ramping breaker (a close from
+// closed, which records no recovery) ends the ramp everywhere.
+func TestAReleaseRampsAndACloseEndsTheRamp(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := redisstore.Options{Namespace: "rampops"}
+	sx, sy := newStore(t, srv, opts), newStore(t, srv, opts)
+	cfg := infuse.Config{ResetTimeout: time.Hour, RampDuration: time.Hour, RampSteps: 4}
+	x, _ := newBreaker(t, sx, cfg)
+	y, _ := newBreaker(t, sy, cfg)
+	if err := x.ForceOpen(bg); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Release(bg); err != nil {
+		t.Fatal(err)
+	}
+	syncStore(t, sx)
+	syncStore(t, sy)
+	if x.RampShare() != 0.25 || y.RampShare() != 0.25 {
+		t.Fatalf("after a forced open was released: shares %v and %v, want 0.25", x.RampShare(), y.RampShare())
+	}
+	eventually(t, "the listing shows the ramp", func() bool {
+		list, err := sx.Breakers(bg)
+		return err == nil && len(list) == 1 && list[0].Ramp == time.Hour && list[0].RampShare() == 0.25
+	})
+	if err := y.Close(bg); err != nil {
+		t.Fatal(err)
+	}
+	syncStore(t, sx)
+	if x.RampShare() != 1 || y.RampShare() != 1 {
+		t.Fatalf("after an operator's close: shares %v and %v, want 1", x.RampShare(), y.RampShare())
+	}
+	list, err := sx.Breakers(bg)
+	if err != nil || len(list) != 1 || list[0].ClosedSince != 0 || list[0].RampShare() != 1 {
+		t.Fatalf("listing after the close: %+v %v", list, err)
+	}
+}

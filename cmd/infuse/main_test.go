@@ -391,6 +391,9 @@ func TestShadowFromTheCommandLine(t *testing.T) {
 	if _, errOut, code := runInfuse(t, "shadow", "-redis", url, "-namespace", "ops", "-fail-max", "-2", "payments"); code != 2 || !strings.Contains(errOut, "FailMax") {
 		t.Fatalf("a bad candidate: %d %q", code, errOut)
 	}
+	if _, errOut, code := runInfuse(t, "shadow", "-redis", url, "-namespace", "ops", "-slow-call-rate", "0.5", "payments"); code != 2 || !strings.Contains(errOut, "a rate needs a window") {
+		t.Fatalf("a slow-call rate without a duration and a window: %d %q", code, errOut)
+	}
 	out, errOut, code := runInfuse(t, "shadow", "-redis", url, "-namespace", "ops", "payments", "-fail-max", "2", "-reset-timeout", "1m")
 	if code != 0 || !strings.Contains(out, "payments: shadow started (failMax=2 resetTimeout=1m0s)") {
 		t.Fatalf("start: %d %q %q", code, out, errOut)

@@ -17,7 +17,7 @@ import (
 func runShadow(ctx context.Context, args []string, out io.Writer) error {
 	fs := flags("shadow", "[flags] [NAME]",
 		"Starts a shadow of the breaker NAME on every member whose store follows shadows\n(redisstore.Options.Shadows): a candidate configuration that runs beside the live breaker on\nthe same outcomes, never rejects, and shows what it would have done (its state is listed by\ninfuse status as NAME"+infuse.ShadowSuffix+"). With -stop, stops it. Without NAME, lists the shadows.",
-		"  infuse shadow -fail-max 3 -reset-timeout 10s payments\n  infuse shadow -window 1m -bucket 1s -failure-rate 0.3 -min-calls 50 payments\n  infuse shadow -stop payments\n  infuse shadow")
+		"  infuse shadow -fail-max 3 -reset-timeout 10s payments\n  infuse shadow -window 1m -bucket 1s -failure-rate 0.3 -min-calls 50 payments\n  infuse shadow -window-calls 100 -slow-call-duration 500ms -slow-call-rate 0.5 payments\n  infuse shadow -stop payments\n  infuse shadow")
 	rf := addRedisFlags(fs)
 	stop := fs.Bool("stop", false, "stop the shadow of NAME")
 	var c infuse.Candidate
@@ -30,6 +30,8 @@ func runShadow(ctx context.Context, args []string, out io.Writer) error {
 	fs.DurationVar(&c.WindowBucket, "bucket", 0, "the time window's bucket")
 	fs.Float64Var(&c.FailureRate, "failure-rate", 0, "the candidate's FailureRate, 0 to 1 (needs a window)")
 	fs.IntVar(&c.MinCalls, "min-calls", 0, "the candidate's MinCalls")
+	fs.DurationVar(&c.SlowCallDuration, "slow-call-duration", 0, "calls slower than this count as slow, for -slow-call-rate")
+	fs.Float64Var(&c.SlowCallRate, "slow-call-rate", 0, "the candidate's SlowCallRate, 0 to 1 (needs a window and -slow-call-duration)")
 	rest, err := parse(fs, args)
 	if err != nil {
 		return err
