@@ -119,7 +119,7 @@ func (s *Store) Breakers(ctx context.Context) ([]Info, error) {
 				if sm.expires >= now {
 					continue // listed above
 				}
-				recovered(&i, sm, now) // its key expired mid-ramp: its line still says when it closed
+				setRecovery(&i, sm, now) // its key expired mid-ramp: its line still says when it closed
 			}
 			out = append(out, i)
 		}
@@ -128,9 +128,9 @@ func (s *Store) Breakers(ctx context.Context) ([]Info, error) {
 	return out, nil
 }
 
-// recovered fills i's ClosedSince and ramp from a closed breaker's
+// setRecovery fills i's ClosedSince and ramp from a closed breaker's
 // summary line, which holds when it closed and the ramp its members noted.
-func recovered(i *Info, sm summary, now int64) {
+func setRecovery(i *Info, sm summary, now int64) {
 	if sm.state == infuse.Closed && sm.openedAt > 0 {
 		i.ClosedSince = time.Duration(max(now-sm.openedAt, 0)) * time.Millisecond
 		i.Ramp, i.RampSteps = decodeRampNote(sm.openPeriod)
@@ -162,7 +162,7 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 			i.RetryAfter = max(time.Duration(sm.openPeriod-(now-sm.openedAt))*time.Millisecond, 0)
 		}
 	}
-	recovered(&i, sm, now)
+	setRecovery(&i, sm, now)
 	if sm.state == infuse.Closed {
 		if w, ok := decodeWindow(window); ok && w.expires >= now {
 			i.WindowCalls, i.WindowFailures, i.WindowSlowCalls = w.calls, w.failures, w.slow

@@ -71,13 +71,22 @@ func startWatch(t *testing.T, url string) *bufio.Scanner {
 	return bufio.NewScanner(out)
 }
 
+// opsStore starts a redis-server and a member's store on it with opts
+// under namespace "ops"; it returns the server's URL too.
+func opsStore(t *testing.T, opts redisstore.Options) (*redistest.Server, string, *redisstore.Store) {
+	t.Helper()
+	srv := redistest.Start(t)
+	opts.Namespace = "ops"
+	store := redisstore.New(srv.Client(t), opts)
+	t.Cleanup(func() { _ = store.Close() })
+	return srv, "redis://" + srv.Addr + "/0", store
+}
+
 // fleet starts a redis-server and a member holding breakers named names
 // under namespace "ops".
 func fleet(t *testing.T, names ...string) (*redistest.Server, string, *redisstore.Store, []*infuse.Breaker) {
 	t.Helper()
-	srv := redistest.Start(t)
-	store := redisstore.New(srv.Client(t), redisstore.Options{Namespace: "ops"})
-	t.Cleanup(func() { _ = store.Close() })
+	srv, url, store := opsStore(t, redisstore.Options{})
 	var bs []*infuse.Breaker
 	for _, n := range names {
 		b, err := infuse.New(infuse.Config{Name: n, Storage: store, FailMax: 2, ResetTimeout: time.Minute})
@@ -86,7 +95,7 @@ func fleet(t *testing.T, names ...string) (*redistest.Server, string, *redisstor
 		}
 		bs = append(bs, b)
 	}
-	return srv, "redis://" + srv.Addr + "/0", store, bs
+	return srv, url, store, bs
 }
 
 func TestStatus(t *testing.T) {
@@ -318,10 +327,7 @@ func statusUntil(t *testing.T, url string, deadline time.Time, ok func(view) boo
 
 // status and the dashboard's API show how much a fleet's throttle rejects.
 func TestStatusShowsThrottling(t *testing.T) {
-	srv := redistest.Start(t)
-	url := "redis://" + srv.Addr + "/0"
-	store := redisstore.New(srv.Client(t), redisstore.Options{Namespace: "ops", WindowInterval: 10 * time.Millisecond})
-	t.Cleanup(func() { _ = store.Close() })
+	_, url, store := opsStore(t, redisstore.Options{WindowInterval: 10 * time.Millisecond})
 	b, err := infuse.New(infuse.Config{Name: "api", Storage: store, FailMax: 1 << 20,
 		Window: infuse.TimeWindow(time.Minute, time.Second), Throttle: infuse.Throttle{K: 1, MaxRejectRate: 0.5}})
 	if err != nil {
@@ -349,10 +355,7 @@ func TestStatusShowsThrottling(t *testing.T) {
 // has come, from the close Redis recorded and the ramp the closing member
 // noted.
 func TestStatusShowsTheRamp(t *testing.T) {
-	srv := redistest.Start(t)
-	url := "redis://" + srv.Addr + "/0"
-	store := redisstore.New(srv.Client(t), redisstore.Options{Namespace: "ops"})
-	t.Cleanup(func() { _ = store.Close() })
+	_, url, store := opsStore(t, redisstore.Options{})
 	b, err := infuse.New(infuse.Config{Name: "api", Storage: store, RampDuration: time.Hour, RampSteps: 4})
 	if err != nil {
 		t.Fatal(err)
@@ -380,10 +383,7 @@ func TestStatusShowsTheRamp(t *testing.T) {
 // An operator starts a shadow from the command line; a member that follows
 // shadows runs it; status and shadow show the candidate; -stop stops it.
 func TestShadowFromTheCommandLine(t *testing.T) {
-	srv := redistest.Start(t)
-	url := "redis://" + srv.Addr + "/0"
-	store := redisstore.New(srv.Client(t), redisstore.Options{Namespace: "ops", Shadows: true, RefreshInterval: 50 * time.Millisecond})
-	t.Cleanup(func() { _ = store.Close() })
+	_, url, store := opsStore(t, redisstore.Options{Shadows: true, RefreshInterval: 50 * time.Millisecond})
 	b, err := infuse.New(infuse.Config{Name: "payments", Storage: store, FailMax: 100})
 	if err != nil {
 		t.Fatal(err)

@@ -32,12 +32,7 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 	c := &Cluster{tb: tb}
 	tb.Cleanup(c.stop)
 	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
+		port := freePort(tb)
 		dir := tb.TempDir()
 		cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
 			"--save", "", "--appendonly", "no", "--dir", dir, "--protected-mode", "no", "--loglevel", "warning",
@@ -122,12 +117,7 @@ type Sentinel struct {
 // ends.
 func StartSentinel(tb testing.TB, master *Server) *Sentinel {
 	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := freePort(tb)
 	host, mport, _ := net.SplitHostPort(master.Addr)
 	dir := tb.TempDir()
 	conf := fmt.Sprintf("port %d\nbind 127.0.0.1\nprotected-mode no\ndir %s\nsentinel monitor mymaster %s %s 1\n", port, dir, host, mport)

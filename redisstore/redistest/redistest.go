@@ -35,12 +35,7 @@ func Start(tb testing.TB) *Server {
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		tb.Fatal("redis-server is not installed; run make test, which installs it, or apt-get install redis-server")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	port := freePort(tb)
 	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), port: port, dir: tb.TempDir(), tb: tb}
 	s.start()
 	tb.Cleanup(s.stop)
@@ -83,16 +78,23 @@ func (s *Server) stop() {
 	s.cmd = nil
 }
 
-// StartReplica starts a server replicating master, and waits until it has
-// the master's data.
-func StartReplica(tb testing.TB, master *Server) *Server {
+// freePort is a loopback port free when asked (the server that takes it
+// starts right after).
+func freePort(tb testing.TB) int {
 	tb.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	_ = l.Close()
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// StartReplica starts a server replicating master, and waits until it has
+// the master's data.
+func StartReplica(tb testing.TB, master *Server) *Server {
+	tb.Helper()
+	port := freePort(tb)
 	host, mport, _ := net.SplitHostPort(master.Addr)
 	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), port: port, dir: tb.TempDir(), tb: tb,
 		args: []string{"--replicaof", host, mport}}
