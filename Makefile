@@ -1,6 +1,9 @@
 # make test is what CI runs (.ci/run) and what a new contributor runs: it
-# installs what the tests need that Go does not bring, then vets, checks
-# formatting and runs every module's tests with the race detector.
+# installs what the tests need that Go does not bring, then checks
+# formatting, vets and runs every module's tests with the race detector
+# (scripts/check): every step runs even when one fails, and the end prints
+# each step's result and the failing tests. The targets below run one step
+# alone, stopping at the first failure.
 
 SHELL := /bin/bash
 GO ?= go
@@ -10,9 +13,10 @@ MODULES := $(sort $(dir $(shell find . -name go.mod -not -path './.git/*')))
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GREMLINS := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 
-.PHONY: test deps vet fmt-check staticcheck race bench-smoke bench mutate
+.PHONY: test deps vet fmt-check staticcheck race bench-smoke bench mutate soak
 
-test: deps vet fmt-check staticcheck race bench-smoke
+test: deps
+	@scripts/check
 
 # From Debian's packages: redis-server for the Redis store's tests (the
 # package also starts a system server on 6379, which the tests never use),
@@ -75,3 +79,9 @@ mutate:
 	cd $(MUTATE_DIR)/redisstore && GOWORK=off $(GO) mod edit -replace github.com/infuse-go/infuse=$(MUTATE_DIR) && \
 		INFUSE_TEST_RUN='Decode|Escape|Keys|Fuzz' GOFLAGS=-count=1 GOWORK=off $(GO) run $(GREMLINS) unleash --timeout-coefficient 10 \
 		-E 'admin|binding|doc|fleetwindow|legacy|options|reader|scripts|sender|store|redistest' .
+
+# make test, again and again from clean clones of HEAD, with a CPU hog per
+# core beside it and without (SOAK_RUNS=10 of each, about an hour and a
+# half on 2 cores): it prints passes/runs for each.
+soak:
+	scripts/soak

@@ -26,6 +26,7 @@ type Cluster struct {
 // and joins them with redis-cli --cluster create.
 func StartCluster(tb testing.TB, n int) *Cluster {
 	tb.Helper()
+	Quiet()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		tb.Fatal("redis-cli is not installed; it comes with redis-server (make test installs it)")
 	}

@@ -10,12 +10,25 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// Quiet silences go-redis's logger, which writes a line for each dial
+// that fails: in a test that kills or pauses its server, those lines
+// would bury the test's own output. It sets a global of go-redis's, for
+// the whole test binary; Start and StartCluster call it.
+func Quiet() { quiet.Do(func() { redis.SetLogger(silent{}) }) }
+
+var quiet sync.Once
+
+type silent struct{}
+
+func (silent) Printf(context.Context, string, ...any) {}
 
 // Server is one redis-server process.
 type Server struct {
@@ -29,9 +42,11 @@ type Server struct {
 
 // Start starts a redis-server on a free loopback port and stops it when the
 // test ends. It fails the test when redis-server is not installed (make
-// test installs it).
+// test installs it). It silences go-redis's logger for the test binary
+// (see Quiet).
 func Start(tb testing.TB) *Server {
 	tb.Helper()
+	Quiet()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		tb.Fatal("redis-server is not installed; run make test, which installs it, or apt-get install redis-server")
 	}
