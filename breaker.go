@@ -58,7 +58,8 @@ type Breaker struct {
 	nextListener uint64
 	pending      []Event // state changes waiting for delivery, in order
 	draining     bool
-	unclaimed    Event // a change waiting for its maker's answer (see adopt)
+	unclaimed    Event     // a change waiting for its maker's answer (see adopt)
+	made         *madeGens // the generations last reported as made, from a store that records makers
 
 	calling atomic.Int32 // the breaker's calls to its store in flight
 	waiting atomic.Bool  // unclaimed holds an event
@@ -307,6 +308,9 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 		return nil
 	}
 	if s.Generation < cur.gen {
+		if o == made && s.Maker == MakerHere {
+			b.madeLate(s)
+		}
 		return cur
 	}
 	if s.Generation == cur.gen {
@@ -338,21 +342,78 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	if cur.state != s.State {
 		b.transitions.Add(1)
 	}
-	if cur.state != s.State && b.hooks.Load() != nil {
+	// Who made it: the store's record, or else the way it came.
+	remote := o.remote()
+	switch s.Maker {
+	case MakerHere:
+		remote = false
+	case MakerElsewhere:
+		remote = true
+	}
+	// An answer to one of several calls in flight, from a store that
+	// records no maker, may be another of those calls' doing: its event
+	// waits for them (see resolve, ownDone).
+	waits := s.Maker == MakerUnknown && o == answer && b.calling.Load() > 1
+	// A change of state is reported; so is a change this breaker made (or
+	// may have made) to the state it had, after missing the ones between,
+	// which other members of a fleet made: each transition of a fleet is
+	// reported as made by one member (see flushWaiting for the rest).
+	if (cur.state != s.State || !remote || waits) && b.hooks.Load() != nil {
 		ev := Event{
 			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
-			From: cur.state, To: s.State, Generation: s.Generation, Remote: o.remote(),
+			From: cur.state, To: s.State, Generation: s.Generation, Remote: remote,
 		}
-		if o == answer && b.calling.Load() > 1 {
+		if waits {
 			b.unclaimed = ev
 			b.waiting.Store(true)
 		} else {
 			b.pending = append(b.pending, ev)
 		}
+		if !remote && s.Maker != MakerUnknown {
+			b.noteMade(s.Generation)
+		}
 	}
 	b.mu.Unlock()
 	b.drain()
 	return ne
+}
+
+// madeGens are the generations a breaker last reported as made, so that
+// a change it made and learns of late (see madeLate) is reported once.
+type madeGens struct {
+	gens [4]uint64
+	next int
+}
+
+// noteMade records generation g as reported made. b.mu is held.
+func (b *Breaker) noteMade(g uint64) {
+	if b.made == nil {
+		b.made = &madeGens{}
+	}
+	b.made.gens[b.made.next] = g
+	b.made.next = (b.made.next + 1) % len(b.made.gens)
+}
+
+// madeLate reports a transition this breaker made that its store told of
+// only after newer ones (the answer to its call came late: a stalled
+// host), once, marked Late: each transition of a fleet has one maker.
+func (b *Breaker) madeLate(s Snapshot) {
+	b.mu.Lock()
+	if b.made != nil {
+		for _, g := range b.made.gens {
+			if g == s.Generation {
+				b.mu.Unlock()
+				return
+			}
+		}
+	}
+	b.noteMade(s.Generation)
+	if b.hooks.Load() != nil {
+		b.pending = append(b.pending, Event{Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
+			From: s.From, To: s.State, Generation: s.Generation, Late: true})
+	}
+	b.mu.Unlock()
+	b.drain()
 }
 
 // madeIf is the origin of an answer to the breaker's own call, which made
@@ -396,10 +457,14 @@ func (b *Breaker) resolve(gen uint64, o origin) {
 	b.drain()
 }
 
-// flushWaiting queues the waiting event, if any. b.mu is held.
+// flushWaiting queues the waiting event, if any; one that no call of
+// this breaker claimed and that changes no state is dropped (the breaker
+// merely missed transitions other members made). b.mu is held.
 func (b *Breaker) flushWaiting() {
 	if b.waiting.Load() {
-		b.pending = append(b.pending, b.unclaimed)
+		if !b.unclaimed.Remote || b.unclaimed.From != b.unclaimed.To {
+			b.pending = append(b.pending, b.unclaimed)
+		}
 		b.unclaimed = Event{}
 		b.waiting.Store(false)
 	}

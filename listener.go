@@ -28,7 +28,11 @@ const (
 	// (Err is then a *PanicError). It comes before the EventStateChange of
 	// the trip it may cause.
 	EventFailure
-	// EventStateChange: the breaker moved From one state To another.
+	// EventStateChange: the breaker moved From one state To another; or,
+	// made by this breaker (Remote false), to the state it was in, after
+	// transitions it did not see (other members of a fleet made them,
+	// an operator's Open of an open breaker): a transition that starts a
+	// new generation.
 	EventStateChange
 	// EventRejected: a call was refused with ErrOpen; its function did not
 	// run. Err is the *OpenError returned.
@@ -85,6 +89,11 @@ type Event struct {
 	// Remote is true for an EventStateChange this breaker observed in its
 	// Storage rather than made itself: another breaker or process moved it.
 	Remote bool
+	// Late marks an EventStateChange this breaker made but learned of only
+	// after newer ones: its store's answer came late (a stalled host) and
+	// the fleet had moved on meanwhile. It is reported for the record,
+	// after the newer ones, and the breaker is not in state To.
+	Late bool
 	// Err is the error of an EventFailure, EventRejected, EventIgnored or
 	// EventStoreError, and the excluded error of an EventSuccess (nil for a
 	// plain success).

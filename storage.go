@@ -167,7 +167,31 @@ type Snapshot struct {
 	Trips int
 	// Mode is the forced state, if any.
 	Mode Mode
+	// Maker tells who made the transition that started this generation,
+	// when the store records it (redisstore does): the breaker reports
+	// the transition as its own (Event.Remote false) or another's by it,
+	// whichever way the snapshot reaches it. MakerUnknown leaves that to
+	// the way: Made or a granted call's answer is its own, Observe
+	// another's.
+	Maker Maker
+	// From is the state the transition that started this generation left,
+	// when Maker is known.
+	From State
 }
+
+// Maker says who made the transition that started a Snapshot's
+// generation.
+type Maker uint8
+
+const (
+	// MakerUnknown: the store does not say.
+	MakerUnknown Maker = iota
+	// MakerHere: this binding made it.
+	MakerHere
+	// MakerElsewhere: another binding made it (another breaker of this
+	// process, or a member elsewhere).
+	MakerElsewhere
+)
 
 // AnyGeneration, as the From of a Transition, commits whatever the current
 // generation is: the manual transitions use it.

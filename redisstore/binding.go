@@ -25,10 +25,10 @@ const provisionalBits = 20
 // localPermit marks the ids of permits granted from local state.
 const localPermit = 1 << 63
 
-// errDegraded is what a transition returns when it was made locally only:
-// Redis failed recently and is not tried on callers' paths until
-// RetryInterval has passed. The background pushes it when Redis is back.
-var errDegraded = errors.New("redisstore: Redis unavailable; applied locally, to be shared when it is back unless the fleet has moved on")
+// errDegraded is what a manual transition or mode returns when it was
+// made locally only: Redis is taken for unreachable (see health), or did
+// not answer in time. The sender pushes it when Redis answers.
+var errDegraded = errors.New("redisstore: Redis did not confirm it; applied locally, to be shared when Redis answers unless the fleet has moved on")
 
 // move is a transition a binding made alone: its state, and whether an
 // operator made it.
@@ -154,11 +154,12 @@ func (b *binding) call(sc *redis.Script, deadline int64, extra ...any) call {
 	return call{sc: sc, keys: s.l.scriptKeys(b.bucket, b.kname), args: append(args, extra...)}
 }
 
-const ctxArgs = 12
+const ctxArgs = 13
 
 // appendContext appends the breaker's context: its kname, TTLs, deadline,
-// a nonce, and the seed Redis restores when it holds nothing: the
-// confirmed state, or before any, the breaker's own. A closed state is
+// a nonce, the seed Redis restores when it holds nothing (the confirmed
+// state, or before any, the breaker's own), and the binding's id, which
+// Redis records as the maker of a transition the script makes. A closed state is
 // seeded without its failures: an idle state is restored as it was, with
 // nothing to announce. b.mu is held.
 func (b *binding) appendContext(args []any, deadline int64) []any {
@@ -200,7 +201,7 @@ func (b *binding) appendContext(args []any, deadline int64) []any {
 		el = max(openSince.Milliseconds(), 1)
 	}
 	return append(args, b.kname, o.TTL.Milliseconds(), o.IdleTTL.Milliseconds(), deadline,
-		strconv.FormatUint(rand.Uint64(), 36), inc, g, int(st), el, f, int(md), tr)
+		strconv.FormatUint(rand.Uint64(), 36), inc, g, int(st), el, f, int(md), tr, b.id)
 }
 
 // view is the merged run as this binding sees it: the run Redis last
@@ -243,7 +244,8 @@ func (b *binding) from() (string, string) {
 // bind runs the bind script on the caller's path and adopts what Redis
 // holds; where Redis holds nothing, it looks for the breaker in the layout
 // before this one, so that a breaker open or forced there stays so.
-func (b *binding) bind(ctx context.Context) error {
+func (b *binding) bind(wait time.Duration) error {
+	start := time.Now()
 	b.mu.Lock()
 	c := b.call(bindScript, 0, b.s.memberID())
 	b.mu.Unlock()
@@ -252,7 +254,7 @@ func (b *binding) bind(ctx context.Context) error {
 		n      uint64
 		legacy *remote
 	}
-	v, err := bounded(b.s, ctx, fmt.Sprintf("binding breaker %q", b.name), func(ctx context.Context) (bound, error) {
+	v, err := bounded(b.s, context.Background(), wait, fmt.Sprintf("binding breaker %q", b.name), func(ctx context.Context) (bound, error) {
 		// The first layout is read in the same round trip, in case Redis
 		// holds nothing in this one.
 		queue, legacy := b.s.legacyRead(ctx, b.name)
@@ -268,7 +270,7 @@ func (b *binding) bind(ctx context.Context) error {
 			return bound{r: r, n: res.n}, nil
 		}
 		return bound{r: r, n: res.n, legacy: legacy()}, nil
-	})
+	}, func(err error) { b.s.fail(err, start, b) })
 	if err != nil {
 		return err
 	}
@@ -360,34 +362,33 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	b.inflight++
 	b.mu.Unlock()
 
-	r, n, err := b.s.runBounded(ctx, b, c)
-	if err != nil && b.s.gaveUp(ctx, err) {
-		// The caller gave up: nothing is made here, nor in Redis after the
-		// caller's deadline (what Redis made before, the binding learns
-		// from its hint).
-		b.mu.Lock()
-		b.ownEnd(nil)
-		if run && sent.n > 0 {
-			b.retry(sent)
-		}
-		s := b.local
-		b.mu.Unlock()
-		b.enqueue()
-		return s, false, err
-	}
+	// An automatic move (a trip) is made alone only while Redis is taken
+	// for unreachable (see health); a manual one, or a hold, is made here
+	// whenever Redis does not confirm it, and shared when it answers.
+	automatic := t.From != infuse.AnyGeneration && t.OpenUntil.IsZero()
+	r, n, later, err := b.s.ask(ctx, b, c, func(r reply, n uint64, err error) {
+		b.late(r, n, err, func() {
+			if run && sent.n > 0 && sent.conf.sameIdentity(b.conf) && b.seq == 0 {
+				b.retry(sent) // not merged: the sender sends it again
+				b.enqueueLocked()
+			}
+		})
+	})
 	if err != nil {
-		b.s.fail(err, b)
 		b.mu.Lock()
-		b.ownEnd(nil)
-		if run && sent.n > 0 {
-			b.retry(sent)
+		if !later {
+			b.ownEnd(nil)
+			if run && sent.n > 0 {
+				b.retry(sent)
+			}
 		}
-		changed := t.From == infuse.AnyGeneration || t.From == b.local.Generation
-		if changed {
+		changed := false
+		if !b.s.gaveUp(ctx, err) && (!automatic || b.s.alone()) &&
+			(t.From == infuse.AnyGeneration || t.From == b.local.Generation) {
 			b.step(t.To, t.Failures, t.From == infuse.AnyGeneration)
 			b.hold(t, p)
+			changed = b.tell(t.From, true)
 		}
-		changed = b.tell(t.From, changed)
 		s := b.local
 		b.mu.Unlock()
 		b.enqueue()
@@ -398,12 +399,17 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	// Another call of this breaker that gave up on Redis has made this
 	// move alone meanwhile, and told its caller: one ErrTripped a trip.
 	changed := b.tell(t.From, r.changed)
-	after := b.applyOwn(r, n)
-	fire := b.ownEnd(&r)
+	after, outran, fire := b.answered(r, n)
+	if outran != nil {
+		changed = false // the answer is a newer change, not this call's
+	}
 	s := b.local
 	b.mu.Unlock()
 	if after != nil {
 		after()
+	}
+	if outran != nil {
+		b.cfg.Made(*outran)
 	}
 	switch {
 	case fire != nil:
@@ -414,6 +420,53 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		b.cfg.Observe(s)
 	}
 	return s, changed, nil
+}
+
+// late takes what came of one of the breaker's own calls after its caller
+// stopped waiting (see Store.ask): the answer, applied as the call's own
+// (a change the call made goes to the breaker through Made, the breaker's
+// own, since no caller adopts it), or err. lost, if not nil, runs (b.mu
+// held) when the call came to nothing: an error, or a script run too
+// late.
+func (b *binding) late(r reply, n uint64, err error, lost func()) {
+	b.mu.Lock()
+	if err != nil {
+		held := b.held
+		b.ownEnd(nil)
+		if lost != nil {
+			lost()
+		}
+		// A change held meanwhile: no caller takes it from this call.
+		tell := b.cfg.Observe
+		if b.heldMade {
+			tell = b.cfg.Made
+		}
+		snap, told := b.local, held && !b.held
+		b.mu.Unlock()
+		if told {
+			tell(snap)
+		}
+		return
+	}
+	after, outran, fire := b.answered(r, n)
+	mine := r.changed && b.conf.sameIdentity(r.remote) && b.local.Generation == r.gen<<provisionalBits
+	if r.late && lost != nil {
+		lost()
+	}
+	snap := b.local
+	b.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	if outran != nil {
+		b.cfg.Made(*outran)
+	}
+	switch {
+	case fire != nil:
+		fire(snap)
+	case mine:
+		b.cfg.Made(snap)
+	}
 }
 
 // tell says whether to tell a caller that its transition from generation
@@ -488,31 +541,47 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	b.inflight++
 	b.mu.Unlock()
 
-	r, n, err := b.s.runBounded(ctx, b, c)
+	r, n, later, err := b.s.ask(ctx, b, c, func(r reply, n uint64, err error) {
+		// Too late for the caller: a lease granted goes back. The
+		// binding asks no other permit of Redis for the open state
+		// meanwhile (acquiring).
+		b.late(r, n, err, nil)
+		b.mu.Lock()
+		b.acquiring--
+		if err != nil || r.extra != 0 {
+			b.releases = append(b.releases, id)
+			b.enqueueLocked()
+		}
+		b.mu.Unlock()
+	})
+	if later {
+		// No permit: one granted alone, beside the fleet's, could make a
+		// trial too many.
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if b.s.alone() && !b.s.gaveUp(ctx, err) {
+			return b.acquireLocally(p)
+		}
+		return infuse.Permit{}, b.local, false
+	}
 	b.mu.Lock()
 	b.acquiring--
 	b.mu.Unlock()
 	if err != nil {
-		gave := b.s.gaveUp(ctx, err)
-		if !gave {
-			b.s.fail(err, b)
-		}
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		b.ownEnd(nil)
 		// Redis may have granted the lease all the same: give it back.
 		b.releases = append(b.releases, id)
 		b.enqueueLocked()
-		if gave {
-			return infuse.Permit{}, b.local, false
+		if b.s.alone() && !b.s.gaveUp(ctx, err) {
+			return b.acquireLocally(p)
 		}
-		return b.acquireLocally(p)
+		return infuse.Permit{}, b.local, false
 	}
-	b.s.recovered()
 	b.mu.Lock()
-	before := b.local.Generation
-	after := b.applyOwn(r, n)
-	fire := b.ownEnd(&r)
+	before, held := b.local.Generation, b.held
+	after, outran, fire := b.answered(r, n)
 	perm, snap, ok := b.granted(r)
 	// A permit in a half-open state another member made: the breaker
 	// observes that change before it adopts the answer as its own.
@@ -520,8 +589,9 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 		fire = b.cfg.Observe
 	}
 	// A transition this call made without a permit (a trial held past its
-	// lease, and its TrialExpiry): the breaker's own.
-	if fire == nil && !ok && r.changed && snap.Generation != before {
+	// lease, and its TrialExpiry), even if the reader brought it first:
+	// the breaker's own.
+	if fire == nil && !ok && r.changed && outran == nil && (snap.Generation != before || held) {
 		fire = b.cfg.Made
 	}
 	if ok {
@@ -533,6 +603,9 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	b.mu.Unlock()
 	if after != nil {
 		after()
+	}
+	if outran != nil {
+		b.cfg.Made(*outran)
 	}
 	if fire != nil {
 		fire(snap)
@@ -609,26 +682,37 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 	b.inflight++
 	b.mu.Unlock()
 
-	r, n, err := b.s.runBounded(context.WithoutCancel(ctx), b, c)
-	if errors.Is(err, errClosed) {
-		b.s.releaseNow(b, p.ID) // no sender any more
-	}
-	if err != nil {
-		b.s.fail(err, b)
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		b.ownEnd(nil)
+	giveBack := func() {
 		// The script did not run, or ran without the binding knowing:
 		// give the lease back once Redis answers (a settled lease is
 		// gone already), so that the fleet's trials are not held up.
 		b.releases = append(b.releases, p.ID)
 		b.enqueueLocked()
-		if p.Generation != b.local.Generation {
+	}
+	r, n, later, err := b.s.ask(context.WithoutCancel(ctx), b, c, func(r reply, n uint64, err error) {
+		b.late(r, n, err, giveBack)
+	})
+	if errors.Is(err, errClosed) {
+		b.s.releaseNow(b, p.ID) // no sender any more
+	}
+	if err != nil {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		if !later {
+			b.ownEnd(nil)
+			giveBack()
+		}
+		if p.Generation != b.local.Generation || !b.s.alone() {
+			// Redis is there: it counts the outcome if the script reaches
+			// it in time, and the breaker learns it from the answer.
 			return b.local, false
+		}
+		if later {
+			giveBack()
 		}
 		return b.settleLocally(p, o)
 	}
-	return b.ownAnswer(r, n), r.changed
+	return b.ownAnswer(r, n)
 }
 
 // settleLocally counts a trial's outcome in local state. b.mu is held.
@@ -687,20 +771,28 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 		b.inflight++
 	}
 	b.mu.Unlock()
+	var err error
 	if !local {
-		r, n, err := b.s.runBounded(ctx, b, c)
+		var r reply
+		var n uint64
+		var later bool
+		r, n, later, err = b.s.ask(ctx, b, c, func(r reply, n uint64, err error) { b.late(r, n, err, nil) })
 		if err == nil {
-			return b.ownAnswer(r, n), nil
+			snap, _ := b.ownAnswer(r, n)
+			return snap, nil
 		}
 		b.mu.Lock()
-		b.ownEnd(nil)
+		if !later {
+			b.ownEnd(nil)
+		}
 		s := b.local
 		b.mu.Unlock()
 		if b.s.gaveUp(ctx, err) {
 			return s, err // the caller gave up: nothing is made
 		}
-		b.s.fail(err, b)
 	}
+	// Made here, and shared by the sender when Redis answers (unless the
+	// fleet has moved on).
 	b.mu.Lock()
 	if m == infuse.ModeForcedOpen {
 		b.step(infuse.Open, b.local.Failures, true)
@@ -711,7 +803,10 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	s := b.local
 	b.mu.Unlock()
 	b.enqueue()
-	if b.s.degraded() {
+	switch {
+	case err != nil:
+		return s, fmt.Errorf("%w: %w", errDegraded, err)
+	case b.s.alone():
 		return s, errDegraded
 	}
 	return s, nil // ahead of Redis: the sender shares it
@@ -773,7 +868,8 @@ func (b *binding) step(to infuse.State, failures int, manual bool) {
 		trips = 0
 	}
 	recovers := to == infuse.Closed && b.local.State != infuse.Closed
-	b.local = infuse.Snapshot{State: to, Generation: b.conf.gen<<provisionalBits + b.seq, Trips: trips}
+	b.local = infuse.Snapshot{State: to, Generation: b.conf.gen<<provisionalBits + b.seq, Trips: trips,
+		Maker: infuse.MakerHere, From: b.local.State}
 	if to == infuse.Open {
 		b.local.OpenedAt = b.cfg.Clock.Now()
 		b.local.Failures = failures
@@ -835,11 +931,15 @@ func (b *binding) apply(r remote, n uint64) bool {
 		b.offsetSet.Store(true)
 	}
 	c := b.conf
-	if c.gen == 0 && b.seq > 1 && (b.local.State != r.state || b.local.Mode != r.mode) {
+	if (c.gen == 0 && b.seq > 1 || c.gen != 0 && b.seq > 0 && r.inc != c.inc) &&
+		(b.local.State != r.state || b.local.Mode != r.mode) {
 		// The first answer from Redis, to a binding that has made
-		// transitions alone (seq starts at 1: its initial state): they
-		// stand, on top of Redis's state, and the sender pushes them
-		// (an automatic one only if no mode is forced there).
+		// transitions alone (seq starts at 1: its initial state), or one
+		// from a Redis that lost what the binding knew and holds a state
+		// put back since (someone's last view, under a new incarnation):
+		// the binding's moves, made after, stand on top of Redis's state,
+		// and the sender pushes them (an automatic one only if no mode is
+		// forced there).
 		b.setConf(r, n)
 		b.relabel()
 		b.enqueueLocked()
@@ -909,24 +1009,7 @@ func (b *binding) apply(r remote, n uint64) bool {
 	b.moves = nil
 	b.raise = nil
 	b.retries = nil
-	b.local = infuse.Snapshot{
-		State: r.state, Generation: r.gen << provisionalBits,
-		Failures: r.failures, Successes: r.successes, Trials: r.trials,
-		Mode: r.mode, Trips: r.trips,
-	}
-	switch {
-	case r.state == infuse.Open:
-		// Redis's clock says how long ago it opened; this host's clock
-		// says when that was here. No two clocks are compared.
-		// A hold (infuse.Transition.OpenUntil) may have put the opening
-		// ahead: by less than MaxHoldOpen, and never by more than a day.
-		ago := time.Duration(max(r.now-r.openedAt, -maxHoldAhead.Milliseconds())) * time.Millisecond
-		b.local.OpenedAt = b.cfg.Clock.Now().Add(-ago)
-	case r.state == infuse.Closed && r.openedAt > 0:
-		// When it closed after a recovery, the same way.
-		ago := time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond
-		b.local.ClosedAt = b.cfg.Clock.Now().Add(-ago)
-	}
+	b.local = b.snapshotOf(r)
 	b.batch = keep
 	if keep.n > 0 {
 		b.local.Failures = keep.view(r.failures)
@@ -942,22 +1025,72 @@ func (b *binding) apply(r remote, n uint64) bool {
 	return true
 }
 
+// snapshotOf is the snapshot of a state read from Redis.
+func (b *binding) snapshotOf(r remote) infuse.Snapshot {
+	s := infuse.Snapshot{
+		State: r.state, Generation: r.gen << provisionalBits,
+		Failures: r.failures, Successes: r.successes, Trials: r.trials,
+		Mode: r.mode, Trips: r.trips,
+	}
+	switch r.maker {
+	case "":
+	case b.id:
+		s.Maker, s.From = infuse.MakerHere, r.from
+	default:
+		s.Maker, s.From = infuse.MakerElsewhere, r.from
+	}
+	switch {
+	case r.state == infuse.Open:
+		// Redis's clock says how long ago it opened; this host's clock
+		// says when that was here. No two clocks are compared.
+		// A hold (infuse.Transition.OpenUntil) may have put the opening
+		// ahead: by less than MaxHoldOpen, and never by more than a day.
+		ago := time.Duration(max(r.now-r.openedAt, -maxHoldAhead.Milliseconds())) * time.Millisecond
+		s.OpenedAt = b.cfg.Clock.Now().Add(-ago)
+	case r.state == infuse.Closed && r.openedAt > 0:
+		// When it closed after a recovery, the same way.
+		ago := time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond
+		s.ClosedAt = b.cfg.Clock.Now().Add(-ago)
+	}
+	return s
+}
+
 // ownAnswer takes the answer to one of the breaker's own calls, which
-// adopts the snapshot it returns.
-func (b *binding) ownAnswer(r reply, n uint64) infuse.Snapshot {
+// adopts the snapshot it returns; made tells whether the call made the
+// change that snapshot is.
+func (b *binding) ownAnswer(r reply, n uint64) (snap infuse.Snapshot, made bool) {
 	b.s.recovered()
 	b.mu.Lock()
-	after := b.applyOwn(r, n)
-	fire := b.ownEnd(&r)
-	snap := b.local
+	after, outran, fire := b.answered(r, n)
+	snap = b.local
 	b.mu.Unlock()
 	if after != nil {
 		after()
 	}
+	if outran != nil {
+		b.cfg.Made(*outran)
+	}
 	if fire != nil {
 		fire(snap)
 	}
-	return snap
+	return snap, r.changed && outran == nil
+}
+
+// answered takes the answer r (request n) to one of the breaker's own
+// calls: it applies it and ends the call (ownEnd, whose fire tells the
+// breaker of a change held meanwhile). When the binding learned a newer
+// change while the call was under way, outran is the change the call
+// made: the breaker hears of it as its own (Made: in order if the newer
+// one was held from it, else late), and the call claims nothing. b.mu is
+// held; after (a report of replaced data) is for once it is let go.
+func (b *binding) answered(r reply, n uint64) (after func(), outran *infuse.Snapshot, fire func(infuse.Snapshot)) {
+	after = b.applyOwn(r, n)
+	fire = b.ownEnd(&r)
+	if r.changed && r.inc == b.conf.inc && r.gen < b.conf.gen {
+		s := b.snapshotOf(r.remote)
+		outran = &s
+	}
+	return after, outran, fire
 }
 
 // ownEnd ends one of the breaker's own calls, whose answer (nil after an
@@ -1037,6 +1170,13 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 	// breaker is told so even if another answer brought the state first.
 	madeHere := own && r.changed && b.conf.sameIdentity(r.remote) && b.conf.gen == r.gen
 	changed = changed || madeHere
+	// It made a change the binding has learned newer ones than already:
+	// the breaker hears of it late, as its own.
+	var outran *infuse.Snapshot
+	if own && r.changed && r.inc == b.conf.inc && r.gen < b.conf.gen {
+		o := b.snapshotOf(r.remote)
+		outran = &o
+	}
 	if own {
 		b.noteOpen(r)
 	}
@@ -1044,13 +1184,15 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		b.restore = true // its key was lost on its own: put it back
 		b.enqueueLocked()
 	}
-	if changed && b.inflight > 0 {
+	if changed && b.inflight > 0 && b.local.Maker == infuse.MakerUnknown {
+		// Redis does not say who made it (a state an older version
+		// wrote): the breaker's own calls in flight may claim it.
 		b.held, changed = true, false
 		b.heldMade = madeHere
 	}
 	s := b.local
 	b.mu.Unlock()
-	if !changed {
+	if !changed && outran == nil {
 		return report
 	}
 	tell := b.cfg.Observe
@@ -1061,7 +1203,12 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		if report != nil {
 			report()
 		}
-		tell(s)
+		if outran != nil {
+			b.cfg.Made(*outran)
+		}
+		if changed {
+			tell(s)
+		}
 	}
 }
 

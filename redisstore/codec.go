@@ -22,7 +22,9 @@ type remote struct {
 	now       int64 // Redis ms when this was read
 	mode      infuse.Mode
 	trips     int
-	resets    uint64 // how often a success has reset a run of failures
+	resets    uint64       // how often a success has reset a run of failures
+	maker     string       // the binding whose script made this generation; "" unknown
+	from      infuse.State // the state that transition left (with maker)
 }
 
 // idle tells a state with nothing to share but a run of failures, which
@@ -81,16 +83,21 @@ func decodeReply(v any) (reply, error) {
 		}
 		return reply{absent: true, corrupt: n[1] == 1, remote: remote{now: n[2]}}, nil
 	}
-	if len(vals) != 15 && len(vals) != 19 {
+	if len(vals) != 16 && len(vals) != 20 {
 		return reply{}, fmt.Errorf("%w: reply of %d values", errBadReply, len(vals))
 	}
 	inc, ok := vals[14].(string)
 	if !ok || !validInc(inc) {
 		return reply{}, fmt.Errorf("%w: incarnation %v", errBadReply, vals[14])
 	}
-	var n [19]int64
+	mk, ok := vals[15].(string)
+	maker, from, made := strings.Cut(mk, ":")
+	if !ok || !validMaker(maker) || made != (maker != "") || made && (len(from) != 1 || from[0] < '0' || from[0] > '2') {
+		return reply{}, fmt.Errorf("%w: maker %v", errBadReply, vals[15])
+	}
+	var n [20]int64
 	for i, x := range vals {
-		if i == 14 {
+		if i == 14 || i == 15 {
 			continue
 		}
 		if n[i], ok = x.(int64); !ok {
@@ -120,18 +127,35 @@ func decodeReply(v any) (reply, error) {
 		remote: remote{
 			state: infuse.State(n[1]), gen: uint64(n[2]), inc: inc, openedAt: n[3],
 			failures: int(n[4]), successes: int(n[5]), trials: int(n[6]), now: n[7],
-			mode: infuse.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]),
+			mode: infuse.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]), maker: maker,
 		},
 		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]), kept: n[0] >= 2,
 		lapsed: n[0] == 3,
 	}
-	if len(vals) == 19 {
-		if n[15] < 0 || n[16] < 0 || n[17] < 0 || n[18] < 0 || n[16] > n[15] || n[17] > n[15] {
-			return reply{}, fmt.Errorf("%w: window %d, %d, %d, %d", errBadReply, n[15], n[16], n[17], n[18])
+	if made {
+		r.from = infuse.State(from[0] - '0')
+	}
+	if len(vals) == 20 {
+		if n[16] < 0 || n[17] < 0 || n[18] < 0 || n[19] < 0 || n[17] > n[16] || n[18] > n[16] {
+			return reply{}, fmt.Errorf("%w: window %d, %d, %d, %d", errBadReply, n[16], n[17], n[18], n[19])
 		}
-		r.hasWindow, r.wCalls, r.wFailures, r.wSlow, r.wRequests = true, n[15], n[16], n[17], n[18]
+		r.hasWindow, r.wCalls, r.wFailures, r.wSlow, r.wRequests = true, n[16], n[17], n[18], n[19]
 	}
 	return r, nil
+}
+
+// validMaker tells a binding's id as the scripts record it: a member's
+// id, a dot, a number (base 36); "" for unknown.
+func validMaker(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'z') && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 func validInc(s string) bool {

@@ -11,13 +11,13 @@ import (
 
 func validReply() []any {
 	return []any{int64(0), int64(1), int64(7), int64(1000), int64(5), int64(0), int64(0), int64(1200),
-		int64(1), int64(0), int64(0), int64(0), int64(1), int64(3), "abc"}
+		int64(1), int64(0), int64(0), int64(0), int64(1), int64(3), "abc", "m1.2:2"}
 }
 
 func TestDecodeReply(t *testing.T) {
 	r, err := decodeReply(validReply())
 	if err != nil || r.state != 1 || r.gen != 7 || r.openedAt != 1000 || r.failures != 5 || r.now != 1200 ||
-		!r.changed || r.trips != 1 || r.resets != 3 || r.inc != "abc" {
+		!r.changed || r.trips != 1 || r.resets != 3 || r.inc != "abc" || r.maker != "m1.2" || r.from != 2 {
 		t.Fatalf("decodeReply = %+v, %v", r, err)
 	}
 	if r, err := decodeReply([]any{int64(1), int64(1), int64(5)}); err != nil || !r.absent || !r.corrupt || r.now != 5 {
@@ -55,6 +55,7 @@ func TestDecodeReplyRejectsForeignData(t *testing.T) {
 		12: {int64(-3)},
 		13: {int64(-1)},
 		14: {"UPPER", "with space", strings.Repeat("a", 33), int64(1)},
+		15: {"UPPER", "a:b", "a", "a:", "a:3", "a:12", ":1", strings.Repeat("a", 65) + ":1", int64(1)},
 	}
 	for i, values := range bad {
 		for _, v := range values {
@@ -161,9 +162,9 @@ func FuzzDecodeHint(f *testing.F) {
 // FuzzDecodeReply feeds decodeReply arrays built from fuzzed values.
 func FuzzDecodeReply(f *testing.F) {
 	f.Add(int64(0), int64(1), int64(7), int64(1000), int64(5), int64(0), int64(0), int64(1200), int64(1), int64(0),
-		int64(3), int64(0), int64(1), int64(0), "x", 15)
-	f.Fuzz(func(t *testing.T, a, b, c, d, e, g, h, i, j, k, l, m, n, o int64, inc string, cut int) {
-		vals := []any{a, b, c, d, e, g, h, i, j, k, l, m, n, o, inc}
+		int64(3), int64(0), int64(1), int64(0), "x", "m.1:0", 16)
+	f.Fuzz(func(t *testing.T, a, b, c, d, e, g, h, i, j, k, l, m, n, o int64, inc, maker string, cut int) {
+		vals := []any{a, b, c, d, e, g, h, i, j, k, l, m, n, o, inc, maker}
 		if cut >= 0 && cut < len(vals) {
 			vals = vals[:cut]
 		}
@@ -172,7 +173,7 @@ func FuzzDecodeReply(f *testing.F) {
 			return
 		}
 		if r.state < 0 || r.state > 2 || r.gen < 1 || r.gen > maxGen || r.failures < 0 || r.trials < 0 ||
-			r.mode < 0 || r.mode > 2 || r.trips < 0 || !validInc(r.inc) {
+			r.mode < 0 || r.mode > 2 || r.trips < 0 || !validInc(r.inc) || !validMaker(r.maker) {
 			t.Fatalf("accepted %v as %+v", vals, r)
 		}
 	})

@@ -117,11 +117,32 @@
 //
 // # Faults
 //
-// When Redis fails or is slower than OpTimeout, the store counts the error
-// (Errors), reports it to the breaker's listeners (EventStoreError), and
-// for RetryInterval (1s) answers from local state without trying Redis on
-// callers' paths: every member keeps protecting itself, tripping on its own
-// failures and probing with its own trials. The sender keeps trying; when
+// A caller waits OpTimeout at most; a request it stopped waiting for goes
+// on, and its answer, when it comes, is applied as the call's own (a trip
+// it made is reported as this member's; a trial permit granted too late
+// is given back): a late answer is no failure. Meanwhile the caller gets
+// the careful answer: no trip made alone, no trial permit of its own (a
+// manual transition or mode is made locally and shared when Redis
+// answers, with an error that says so).
+//
+// The store takes Redis for unreachable only on evidence: a connection
+// refused, reset or closed, an error reply that says Redis cannot serve
+// (LOADING, BUSY, READONLY, OOM, CLUSTERDOWN and the like), or silence: a
+// request unanswered, then one sent after it still unanswered
+// DownAfter (1s) later, with nothing answered in between. A stalled host
+// (CPU throttling, a GC pause, a stopped process) makes its requests in
+// flight late, but those it sends once it runs again are answered, so a
+// stall does not send it there, and the fleet's promises (one trial,
+// exact counts, one maker per transition) hold through it. Then the store
+// counts the error (Errors), reports it to the breaker's listeners
+// (EventStoreError), and for RetryInterval (1s) after the last evidence
+// answers from local state without trying Redis on callers' paths: every
+// member keeps protecting itself, tripping on its own failures and probing
+// with its own trials; the first answer from Redis ends it. With the
+// defaults and go-redis's own retries, a member whose failing calls meet
+// a Redis killed or paused protects itself alone about 1.1 to 1.3s into
+// the outage; until then each call that would trip the breaker waits
+// OpTimeout. The sender keeps trying; when
 // Redis answers, each member pushes the transitions it made alone,
 // committed only if Redis is still at the generation the member knew (for
 // a member that had never reached Redis: the one Redis first answers
@@ -148,9 +169,13 @@
 // mode holds, through a loss.
 //
 // A script Redis runs past its caller's deadline (the caller stopped
-// waiting) does nothing and says so; the caller then acts as on any
-// failure of Redis. A caller whose own context ends is no failure of
-// Redis: nothing is counted, and nothing is made. A trial permit carries
+// waiting) does nothing and says so: an answer, not a failure of Redis.
+// A caller whose own context ends is no failure of Redis: nothing is
+// counted, and nothing is made after its deadline.
+//
+// Redis records which binding made each transition, with the generation
+// it started, so that every member reports each transition as made by
+// one member, whichever way it learns of it (see infuse.Snapshot.Maker). A trial permit carries
 // its holder's random number, so a permit whose answer never came is
 // given back all the same.
 //

@@ -8,10 +8,10 @@ func (s *Store) Pending() bool { return s.pending() || s.sending() }
 // IsReport tells the arguments of an EVALSHA of the report script, and
 // whether it asks to trip (a caller's own view reached FailMax).
 func IsReport(args []any) (report, trip bool) {
-	if len(args) < 31 || args[1] != reportScript.Hash() {
+	if len(args) < 32 || args[1] != reportScript.Hash() {
 		return false, false
 	}
-	return true, fmt.Sprint(args[30]) == "1"
+	return true, fmt.Sprint(args[31]) == "1"
 }
 
 // ScriptHash is the SHA1 of a script, by name, to spot it in a hook.

@@ -32,6 +32,11 @@ const workerEnv = "INFUSE_FLEET_WORKER"
 //
 //	fail, ok        a call that fails or succeeds: its class
 //	trial MS        a call whose function takes MS ms: "ran" or "rejected"
+//	probe MS        a call whose function takes MS ms and fails, counting
+//	                the fleet's calls running at once in Redis: "ran N"
+//	                (N: how many ran at once, itself included) or
+//	                "rejected CLASS"
+//	made            the transitions it made: "made GEN:STATE ..."
 //	state           "STATE FAILURES"
 //	sync            "synced" once Store.Sync returns
 //	quit            exits
@@ -42,11 +47,30 @@ func fleetWorker() int {
 	maxCalls, _ := strconv.Atoi(os.Getenv("MAX_CALLS"))
 	client := redis.NewClient(redistest.Options(addr))
 	defer client.Close()
+	if ms, _ := strconv.Atoi(os.Getenv("DELAY_MS")); ms > 0 {
+		// A slow network: each request waits ms on its way out.
+		d := &gate{}
+		f := func(cmds []redis.Cmder, next func() error) error {
+			time.Sleep(time.Duration(ms) * time.Millisecond)
+			return next()
+		}
+		d.around.Store(&f)
+		client.AddHook(d)
+	}
 	store := redisstore.New(client, redisstore.Options{Namespace: ns})
 	defer store.Close()
+	var mu sync.Mutex
+	var made []string
 	b, err := infuse.New(infuse.Config{
 		Name: "fleet", Storage: store, FailMax: failMax,
 		ResetTimeout: time.Duration(resetMs) * time.Millisecond, HalfOpenMaxCalls: maxCalls,
+		Listeners: []infuse.Listener{infuse.ListenFor(infuse.ListenerFunc(func(e infuse.Event) {
+			if !e.Remote {
+				mu.Lock()
+				made = append(made, fmt.Sprintf("%d:%v", e.Generation, e.To))
+				mu.Unlock()
+			}
+		}), infuse.EventStateChange)},
 	})
 	if err != nil {
 		fmt.Println("error", err)
@@ -75,6 +99,25 @@ func fleetWorker() int {
 			} else {
 				say("rejected " + class(err))
 			}
+		case "probe":
+			ms, _ := strconv.Atoi(arg)
+			running := ns + ":running"
+			var n int64
+			err := b.Call(context.Background(), func(ctx context.Context) error {
+				n = client.Incr(ctx, running).Val()
+				time.Sleep(time.Duration(ms) * time.Millisecond)
+				client.Decr(ctx, running)
+				return errBoom
+			})
+			if n > 0 {
+				say(fmt.Sprint("ran ", n))
+			} else {
+				say("rejected " + class(err))
+			}
+		case "made":
+			mu.Lock()
+			say(strings.TrimSpace("made " + strings.Join(made, " ")))
+			mu.Unlock()
 		case "state":
 			say(fmt.Sprintf("%v %d", b.State(), b.Counts().ConsecutiveFailures))
 		case "sync":
@@ -113,11 +156,12 @@ type worker struct {
 	out *bufio.Scanner
 }
 
-func startWorker(t *testing.T, srv *redistest.Server, ns string, failMax, resetMs, maxCalls int) *worker {
+func startWorker(t *testing.T, srv *redistest.Server, ns string, failMax, resetMs, maxCalls int, env ...string) *worker {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), workerEnv+"=1", "REDIS_ADDR="+srv.Addr, "NAMESPACE="+ns,
 		fmt.Sprint("FAIL_MAX=", failMax), fmt.Sprint("RESET_MS=", resetMs), fmt.Sprint("MAX_CALLS=", maxCalls))
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()
 	if err != nil {

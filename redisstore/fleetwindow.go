@@ -68,7 +68,7 @@ func (s *Store) sendWindows(ctx context.Context) {
 	if len(calls) == 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
 	for i, res := range s.runAll(ctx, calls) {
 		err := res.err
@@ -83,7 +83,7 @@ func (s *Store) sendWindows(ctx context.Context) {
 			for j, it := range items[i] {
 				bs[j] = it.b
 			}
-			out.add(s.failLater(fmt.Errorf("redisstore: sending windows: %w", err), bs...))
+			out.add(s.failLater(fmt.Errorf("redisstore: sending windows: %w", err), res.sent, bs...))
 			continue
 		}
 		s.recovered()

@@ -69,7 +69,7 @@ func TestAReportOfAnOlderGenerationChangesNothing(t *testing.T) {
 	a.mu.Lock()
 	c := a.call(reportScript, 0, old.inc, strconv.FormatUint(old.gen, 10), 5, "0", 0, 3, 0, old.resets, a.id, 0, 0)
 	a.mu.Unlock()
-	if _, _, err := s.runBounded(ctx, a, c); err != nil {
+	if _, _, _, err := s.run(ctx, a, c); err != nil {
 		t.Fatal(err)
 	}
 	if got := stored(t, s); got.State != infuse.Closed || got.Generation != now.Generation || got.Failures != 0 {
@@ -96,7 +96,7 @@ func TestATrialAnswerOfAnOlderGenerationChangesNothing(t *testing.T) {
 	a.mu.Lock()
 	c := a.call(settleScript, 0, inc, strconv.FormatUint(half.Generation-1, 10), uint64(77), int(infuse.OutcomeFailure), 1, -1, 0)
 	a.mu.Unlock()
-	if _, _, err := s.runBounded(ctx, a, c); err != nil {
+	if _, _, _, err := s.run(ctx, a, c); err != nil {
 		t.Fatal(err)
 	}
 	if got := stored(t, s); got.State != infuse.HalfOpen || got.Generation != half.Generation {

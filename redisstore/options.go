@@ -29,9 +29,20 @@ type Options struct {
 	// pub/sub message, at a cost that does not grow with the number of
 	// breakers. Zero means 1s.
 	RefreshInterval time.Duration
+	// DownAfter is how long Redis must leave requests unanswered before
+	// the store takes it for unreachable and its breakers protect
+	// themselves alone (they trip on their own failures and grant their
+	// own trial permits): a request unanswered, then one sent after it
+	// unanswered too, DownAfter later, with no answer between. A refused
+	// connection is evidence at once. A late answer is no failure, so a
+	// host stalled for less than DownAfter (CPU throttling, a GC pause)
+	// never breaks the fleet's promises; see the package documentation.
+	// Zero means 1s.
+	DownAfter time.Duration
 	// RetryInterval is how long the store answers from local state alone
-	// after Redis failed, before it tries Redis on a caller's path again.
-	// The background keeps trying meanwhile. Zero means 1s.
+	// once Redis is taken for unreachable (DownAfter), before it tries
+	// Redis on a caller's path again. The background keeps trying
+	// meanwhile, and the first answer ends it. Zero means 1s.
 	RetryInterval time.Duration
 	// TTL is how long the keys of a breaker with something to share (open,
 	// half-open, forced or disabled) live without a write; the members
@@ -74,6 +85,9 @@ func (o *Options) fill() {
 	}
 	if o.RefreshInterval <= 0 {
 		o.RefreshInterval = time.Second
+	}
+	if o.DownAfter <= 0 {
+		o.DownAfter = time.Second
 	}
 	if o.RetryInterval <= 0 {
 		o.RetryInterval = time.Second

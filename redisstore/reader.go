@@ -119,7 +119,7 @@ func (s *Store) reader() {
 // server, a GET per bucket (in one pipeline) on a Cluster.
 func (s *Store) readSeqs(ctx context.Context) ([nBuckets]counter, error) {
 	var out [nBuckets]counter
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
 	keys := make([]string, nBuckets)
 	for k := range keys {
@@ -164,9 +164,10 @@ func (s *Store) readSeqs(ctx context.Context) ([nBuckets]counter, error) {
 // the bucket, or it expired) has it read every bound breaker of the
 // bucket, which restores what Redis lost.
 func (s *Store) poll(ctx context.Context) {
+	sent := time.Now()
 	seqs, err := s.readSeqs(ctx)
 	if err != nil {
-		s.fail(fmt.Errorf("redisstore: polling: %w", err))
+		s.fail(fmt.Errorf("redisstore: polling: %w", err), sent)
 		return
 	}
 	s.recovered()
@@ -184,6 +185,15 @@ func (s *Store) poll(ctx context.Context) {
 			moved |= 1 << k // the changes read checks the history it continues
 		}
 	}
+	if len(full) == 0 && moved == 0 {
+		return
+	}
+	// A round of sends under way may bring what these reads would (a
+	// trip this member's outcomes made): its answers go first, so that
+	// the member reports a trip of its own as its own.
+	s.sendMu.Lock()
+	//lint:ignore SA2001 an empty critical section: it waits for the round
+	s.sendMu.Unlock()
 	if len(full) > 0 {
 		var out notes
 		s.readMu.Lock()
@@ -262,18 +272,18 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 		ks = append(ks, k)
 		calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: args})
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
 	var full []int
 	for i, res := range s.runAll(ctx, calls) {
 		k := ks[i]
 		if res.err != nil {
-			s.fail(fmt.Errorf("redisstore: reading changes: %w", res.err))
+			s.fail(fmt.Errorf("redisstore: reading changes: %w", res.err), res.sent)
 			continue
 		}
 		cs, err := decodeChanges(res.v)
 		if err != nil {
-			s.fail(err)
+			s.fail(err, res.sent)
 			continue
 		}
 		for _, c := range cs.items {
@@ -311,8 +321,9 @@ func (s *Store) readBuckets(ctx context.Context, ks []int, out *notes) {
 	for _, k := range ks {
 		some[k] = all[k]
 	}
+	sent := time.Now()
 	if err := s.readNames(ctx, some, out); err != nil {
-		s.fail(err)
+		s.fail(err, sent)
 		for _, k := range ks {
 			s.setSeen(k, counter{n: -1})
 		}
@@ -345,7 +356,7 @@ func (s *Store) readNames(ctx context.Context, names [nBuckets][]string, out *no
 			list = list[n:]
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
 	var first error
 	for i, res := range s.runAll(ctx, calls) {
@@ -380,17 +391,19 @@ func (s *Store) heartbeat(ctx context.Context) {
 	if s.closing.Load() {
 		return // leaving: no heartbeat, no registering again
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
+	sent := time.Now()
 	v, err := heartbeatScript.Run(ctx, s.client, []string{s.l.members}, s.id,
 		s.opts.TTL.Milliseconds(), s.opts.staleAfter().Milliseconds()).Result()
 	if err != nil {
-		s.fail(fmt.Errorf("redisstore: heartbeat: %w", err))
+		s.fail(fmt.Errorf("redisstore: heartbeat: %w", err), sent)
 		return
 	}
+	s.recovered()
 	vals, _ := v.([]any)
 	if len(vals) == 0 {
-		s.fail(fmt.Errorf("%w: heartbeat %v", errBadReply, v))
+		s.fail(fmt.Errorf("%w: heartbeat %v", errBadReply, v), sent)
 		return
 	}
 	added := vals[0] == int64(1)
@@ -447,7 +460,7 @@ func (s *Store) eachBucketOf(ctx context.Context, names [nBuckets][]string, sc *
 	}
 	for _, res := range s.runAll(ctx, calls) {
 		if res.err != nil {
-			s.fail(fmt.Errorf("redisstore: %s: %w", what, res.err))
+			s.fail(fmt.Errorf("redisstore: %s: %w", what, res.err), res.sent)
 			return
 		}
 	}
@@ -468,7 +481,7 @@ func (s *Store) reap(ctx context.Context, ids []string) {
 	}
 	for _, res := range s.runAll(ctx, calls) {
 		if res.err != nil {
-			s.fail(fmt.Errorf("redisstore: reaping: %w", res.err))
+			s.fail(fmt.Errorf("redisstore: reaping: %w", res.err), res.sent)
 			return
 		}
 	}
@@ -476,7 +489,8 @@ func (s *Store) reap(ctx context.Context, ids []string) {
 	for i, id := range ids {
 		members[i] = id
 	}
+	sent := time.Now()
 	if err := s.client.ZRem(ctx, s.l.members, members...).Err(); err != nil {
-		s.fail(fmt.Errorf("redisstore: reaping: %w", err))
+		s.fail(fmt.Errorf("redisstore: reaping: %w", err), sent)
 	}
 }

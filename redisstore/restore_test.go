@@ -220,7 +220,7 @@ func TestATightCallerDeadlineIsNoRedisFailure(t *testing.T) {
 		cancel()
 		time.Sleep(25 * time.Millisecond)
 	}
-	t.Logf("store errors %d; rejected with the context alive %d; x %v", sx.Errors()-e0, late, x.State())
+	t.Logf("store errors %d; rejected with the context alive %d; x %v; %v", sx.Errors()-e0, late, x.State(), el.errs)
 	if sx.Errors() != e0 {
 		t.Fatalf("a healthy Redis counted %d failures for callers' tight deadlines", sx.Errors()-e0)
 	}

@@ -36,7 +36,10 @@ import "github.com/redis/go-redis/v9"
 // row), i (the incarnation: "" until Redis has lost or replaced the state
 // once), rs (how many times a success has reset a run of failures), op
 // (for operators: the open period the members compute; while closed, the
-// members' recovery ramp, see rampNote). Every field is validated on
+// members' recovery ramp, see rampNote), mk ("<g>:<binding>:<from>": the
+// binding whose script made generation g and the state it left, so that
+// each member knows, whichever way it learns of a transition, whether it
+// made it). Every field is validated on
 // every read; a state with an invalid field is replaced, and reported.
 // Fields infuse does not know are left alone.
 //
@@ -54,15 +57,16 @@ import "github.com/redis/go-redis/v9"
 // base (the bucket's key prefix). Scripts for one breaker take its state
 // key as KEYS[6] and, from ARGV[4], its context: kname (its name as it
 // appears in keys), TTL ms, idle TTL ms, deadline (Redis ms; 0: none), a
-// nonce (the incarnation to use if it must make one), and the seed: i, g,
+// nonce (the incarnation to use if it must make one), the seed: i, g,
 // st, ms since it opened (closed: since it closed from open or half-open,
-// 0 for none), f, md, tr.
+// 0 for none), f, md, tr; and the caller's binding id, recorded as the
+// maker of a transition the script makes.
 const luaPrelude = `
 local GMAX = 8796093022208
 local CMAX = 2147483648
 local TMAX = 281474976710656
 local LOGCAP = 1024
-local FIELDS = {'st', 'g', 'oa', 'f', 's', 'ps', 'md', 'tr', 'i', 'rs', 'op'}
+local FIELDS = {'st', 'g', 'oa', 'f', 's', 'ps', 'md', 'tr', 'i', 'rs', 'op', 'mk'}
 
 local function now_ms()
   local t = redis.call('TIME')
@@ -105,9 +109,10 @@ local function ctx(B, a, j)
   return {k = k, t = k .. ':t', w = k .. ':w:', kn = a[j],
           ttl = tonumber(a[j + 1]), idle = tonumber(a[j + 2]), dl = tonumber(a[j + 3]), nonce = a[j + 4],
           seed = {i = a[j + 5], g = tonumber(a[j + 6]), gs = a[j + 6], st = tonumber(a[j + 7]), el = tonumber(a[j + 8]),
-                  f = tonumber(a[j + 9]), md = tonumber(a[j + 10]), tr = tonumber(a[j + 11])}}
+                  f = tonumber(a[j + 9]), md = tonumber(a[j + 10]), tr = tonumber(a[j + 11])},
+          me = a[j + 12]}
 end
-local CTXN = 12
+local CTXN = 13
 
 -- parse validates the fields HMGET returned; nil if any is invalid.
 local function parse(v)
@@ -117,6 +122,15 @@ local function parse(v)
   if r.st == nil or r.g == nil or r.oa == nil or r.f == nil or r.s == nil or r.ps == nil or r.md == nil or
      r.tr == nil or r.rs == nil or r.op == nil or #r.i > 32 or string.find(r.i, '^[0-9a-z]*$') == nil then
     return nil
+  end
+  -- mk: "<g>:<binding>:<from>", the binding whose script made
+  -- generation g and the state it left; it tells of generation g only
+  -- (an older version of infuse moves the generation without writing
+  -- it). Anything else: unknown.
+  r.mk, r.mf = '', 0
+  if type(v[12]) == 'string' then
+    local g, who, from = string.match(v[12], '^(%d+):([0-9a-z.]+):([012])$')
+    if g == fmt(r.g) and #who <= 64 then r.mk, r.mf = who, tonumber(from) end
   end
   return r
 end
@@ -138,7 +152,8 @@ local function is_idle(r) return r.st == 0 and r.md == 0 end
 
 local function seeded(c, now)
   local s = c.seed
-  local r = {st = s.st, g = s.g, oa = 0, f = s.f, s = 0, ps = 0, md = s.md, tr = s.tr, i = s.i, rs = 0, op = 0}
+  local r = {st = s.st, g = s.g, oa = 0, f = s.f, s = 0, ps = 0, md = s.md, tr = s.tr, i = s.i, rs = 0, op = 0, mk = '',
+             mf = 0}
   if r.st == 1 then
     r.oa = math.max(now - s.el, 0)
   elseif r.st == 0 and r.md == 0 and s.el > 0 then
@@ -181,7 +196,7 @@ local function restore(B, c, now, corrupt)
   r.seeded = true
   local fresh = corrupt == 1 or not is_idle(r)
   if fresh then
-    r.i = c.nonce
+    r.i, r.mk = c.nonce, ''
     r.g = math.min(r.g + 1, GMAX - 1)
     redis.call('DEL', c.t)
   end
@@ -256,8 +271,10 @@ end
 local function save(B, c, r, now, n)
   local ttl = c.ttl
   if is_idle(r) then ttl = c.idle end
+  local mk = ''
+  if r.mk ~= '' then mk = fmt(r.g) .. ':' .. r.mk .. ':' .. fmt(r.mf) end
   redis.call('HSET', c.k, 'st', r.st, 'g', fmt(r.g), 'oa', fmt(r.oa), 'f', fmt(r.f), 's', fmt(r.s), 'ps', fmt(r.ps),
-    'md', r.md, 'tr', fmt(r.tr), 'i', r.i, 'rs', fmt(r.rs), 'op', fmt(r.op))
+    'md', r.md, 'tr', fmt(r.tr), 'i', r.i, 'rs', fmt(r.rs), 'op', fmt(r.op), 'mk', mk)
   redis.call('PEXPIRE', c.k, ttl)
   if r.st == 2 then redis.call('PEXPIRE', c.t, ttl) end
   summarize(B, c, r, now, n, now + ttl)
@@ -312,6 +329,7 @@ end
 -- run of trips grows with each opening and ends when the breaker closes.
 local function next_gen(c, r, st, now)
   local recovers = st == 0 and r.st ~= 0
+  r.mf, r.mk = r.st, c.me or ''
   r.st, r.g, r.f, r.s, r.md, r.op = st, math.min(r.g + 1, GMAX - 1), 0, 0, 0, 0
   if st == 1 then
     r.oa, r.tr = now, math.min(r.tr + 1, CMAX - 1)
@@ -325,9 +343,12 @@ local function next_gen(c, r, st, now)
 end
 
 -- A reply: {0, st, g, oa, f, s, trials, now, changed, corrupt, extra, md,
--- tr, rs, i}; for no state, {1, corrupt, now}.
+-- tr, rs, i, mk}, mk "<binding>:<from>" or "" (see parse); for no state,
+-- {1, corrupt, now}.
 local function reply(r, now, n, chg, corrupt, extra)
-  return {0, r.st, r.g, r.oa, r.f, r.s, n, now, chg, corrupt, extra or 0, r.md, r.tr, r.rs, r.i}
+  local mk = ''
+  if r.mk ~= nil and r.mk ~= '' then mk = r.mk .. ':' .. fmt(r.mf) end
+  return {0, r.st, r.g, r.oa, r.f, r.s, n, now, chg, corrupt, extra or 0, r.md, r.tr, r.rs, r.i, mk}
 end
 
 local function absent(now, corrupt) return {1, corrupt, now} end
@@ -384,7 +405,7 @@ var sources = map[*redis.Script]string{}
 
 // bind reads the state, restoring it if it must (an idle seed is not
 // written: Redis keeps nothing for it), and registers the member
-// (ARGV[16]; an operator's store sends "" and is not registered).
+// (ARGV[17]; an operator's store sends "" and is not registered).
 var bindScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
@@ -411,21 +432,21 @@ if fresh then
   save(B, c, r, now, n)
   changed(B, c)
 end
-if ARGV[16] ~= '' then register(B, ARGV[16], c.kn, c.ttl) end
+if ARGV[17] ~= '' then register(B, ARGV[17], c.kn, c.ttl) end
 local out = reply(r, now, n, fresh and 1 or 0, corrupt)
 if none then out[11] = 1 end
 return out
 `)
 
-// report merges (unless late) a batch of closed-state outcomes of generation (ARGV[16],
-// ARGV[17]): ARGV[18] failures before the batch's first success (all of
-// them if it has none), ARGV[19] 1 if it has a success, ARGV[20] failures
-// after its last success; ARGV[21] FailMax. The merged run that reaches
-// FailMax trips. ARGV[22] 1 asks to trip whatever the merged run, unless a
+// report merges (unless late) a batch of closed-state outcomes of generation (ARGV[17],
+// ARGV[18]): ARGV[19] failures before the batch's first success (all of
+// them if it has none), ARGV[20] 1 if it has a success, ARGV[21] failures
+// after its last success; ARGV[22] FailMax. The merged run that reaches
+// FailMax trips. ARGV[23] 1 asks to trip whatever the merged run, unless a
 // success has reset the run since the caller's view of it (reset count
-// ARGV[23]): the caller's own view reached FailMax. ARGV[24] and ARGV[25]
+// ARGV[24]): the caller's own view reached FailMax. ARGV[25] and ARGV[26]
 // name the batch (the binding, and its number there; "0" for none): a
-// batch sent again after its answer was lost (by the store, ARGV[26] 1,
+// batch sent again after its answer was lost (by the store, ARGV[27] 1,
 // or by the client's own retries) is merged once: the last eight batch
 // numbers of each binding are remembered for IdleTTL, at KEYS[6]..':d'. A
 // report run past its deadline merges nothing and says so, to be sent
@@ -436,12 +457,12 @@ local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end -- the sender sends it again
-if r.st ~= 0 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
+if r.st ~= 0 or not is_from(c, r, fresh, ARGV[17], ARGV[18]) then
   return finish(B, c, r, now, corrupt, fresh)
 end
 local dk = c.k .. ':d'
-local id = ARGV[25]
-local seen = redis.pcall('HGET', dk, ARGV[24])
+local id = ARGV[26]
+local seen = redis.pcall('HGET', dk, ARGV[25])
 if type(seen) ~= 'string' then seen = '' end
 if id ~= '0' then
   -- merged already (sent again, or run again by the client): one of the
@@ -456,7 +477,7 @@ if id ~= '0' then
   end
   if dup or (n >= 8 and low ~= nil and tonumber(id) < low) then return finish(B, c, r, now, corrupt, fresh) end
 end
-local before, saw, after, failmax = tonumber(ARGV[18]), ARGV[19] == '1', tonumber(ARGV[20]), tonumber(ARGV[21])
+local before, saw, after, failmax = tonumber(ARGV[19]), ARGV[20] == '1', tonumber(ARGV[21]), tonumber(ARGV[22])
 local trip = false
 if r.md == 2 then
   r.f = math.min(r.f + before, CMAX - 1)
@@ -473,7 +494,7 @@ elseif saw then
 else
   r.f = r.f + before
 end
-if not trip and r.md == 0 and ARGV[22] == '1' and r.rs == tonumber(ARGV[23]) then trip = true end
+if not trip and r.md == 0 and ARGV[23] == '1' and r.rs == tonumber(ARGV[24]) then trip = true end
 local chg = 0
 if trip then
   next_gen(c, r, 1, now)
@@ -488,9 +509,9 @@ if id ~= '0' then
     if k >= 8 then break end
     keep, k = keep .. ',' .. x, k + 1
   end
-  if fix('HSET', dk, ARGV[24], ARGV[24], keep) == 1 and redis.call('HLEN', dk) > 256 then
+  if fix('HSET', dk, ARGV[25], ARGV[25], keep) == 1 and redis.call('HLEN', dk) > 256 then
     redis.call('DEL', dk) -- bindings come and go: forget them all now and then
-    redis.call('HSET', dk, ARGV[24], keep)
+    redis.call('HSET', dk, ARGV[25], keep)
   end
   redis.call('PEXPIRE', dk, c.idle)
 end
@@ -498,11 +519,11 @@ if chg == 1 or fresh then changed(B, c) end
 return reply(r, now, 0, chg, corrupt)
 `)
 
-// transition commits a move to state ARGV[18] if the generation is
-// (ARGV[16], ARGV[17]) and no mode is forced (or ARGV[20] is 1: a manual
-// transition, which ends a forced mode); ARGV[17] "0" commits a manual
-// transition from any generation. ARGV[19] is the run of failures of a
-// trip; ARGV[21], if given, puts an opening that many ms from now (a
+// transition commits a move to state ARGV[19] if the generation is
+// (ARGV[17], ARGV[18]) and no mode is forced (or ARGV[21] is 1: a manual
+// transition, which ends a forced mode); ARGV[18] "0" commits a manual
+// transition from any generation. ARGV[20] is the run of failures of a
+// trip; ARGV[22], if given, puts an opening that many ms from now (a
 // hold, which sets when the open period ends: see binding.holdShift), or,
 // negative for a recovery, the close that many ms ago (a close made while
 // Redis was out of reach, pushed later: the ramp runs from it).
@@ -512,19 +533,19 @@ local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
-if not (ARGV[17] == '0' or ((r.md == 0 or ARGV[20] == '1') and is_from(c, r, fresh, ARGV[16], ARGV[17]))) then
+if not (ARGV[18] == '0' or ((r.md == 0 or ARGV[21] == '1') and is_from(c, r, fresh, ARGV[17], ARGV[18]))) then
   return finish(B, c, r, now, corrupt, fresh)
 end
 local was_open, tr = r.st == 1, r.tr
-next_gen(c, r, tonumber(ARGV[18]), now)
+next_gen(c, r, tonumber(ARGV[19]), now)
 if r.st == 1 then
-  r.f = tonumber(ARGV[19])
-  if ARGV[21] ~= nil and ARGV[21] ~= '0' then
-    r.oa = math.max(now + (int(ARGV[21], -TMAX, TMAX) or 0), 0)
+  r.f = tonumber(ARGV[20])
+  if ARGV[22] ~= nil and ARGV[22] ~= '0' then
+    r.oa = math.max(now + (int(ARGV[22], -TMAX, TMAX) or 0), 0)
     if was_open then r.tr = tr end -- a hold extending an open period is no new trip
   end
-elseif r.st == 0 and r.oa > 0 and ARGV[21] ~= nil then
-  local ago = int(ARGV[21], -TMAX, 0)
+elseif r.st == 0 and r.oa > 0 and ARGV[22] ~= nil then
+  local ago = int(ARGV[22], -TMAX, 0)
   if ago ~= nil then r.oa = math.max(now + ago, 1) end
 end
 save(B, c, r, now, 0)
@@ -532,12 +553,12 @@ changed(B, c)
 return reply(r, now, 0, 1, corrupt)
 `)
 
-// acquire grants a trial lease of ARGV[18] ms, numbered ARGV[20] (the
+// acquire grants a trial lease of ARGV[19] ms, numbered ARGV[21] (the
 // caller's random number, so that it can give the lease back even if the
-// answer never came): moving an open breaker whose open period (ARGV[16]
+// answer never came): moving an open breaker whose open period (ARGV[17]
 // ms) has passed to half-open, and while fewer than HalfOpenMaxCalls
-// (ARGV[17]) leases are held. Leases past their expiry are
-// dropped first, and then ARGV[19] says what happens: 0 the breaker opens
+// (ARGV[18]) leases are held. Leases past their expiry are
+// dropped first, and then ARGV[20] says what happens: 0 the breaker opens
 // again, 1 it closes, 2 nothing more. Never while forced open. extra is
 // the permit id, 0 when none was granted.
 var acquireScript = script(`
@@ -549,7 +570,7 @@ if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
 if r.md == 1 then return finish(B, c, r, now, corrupt, fresh) end
 local chg = 0
 if r.st == 1 then
-  if now < r.oa + tonumber(ARGV[16]) then return finish(B, c, r, now, corrupt, fresh) end
+  if now < r.oa + tonumber(ARGV[17]) then return finish(B, c, r, now, corrupt, fresh) end
   next_gen(c, r, 2, now)
   chg = 1
 end
@@ -557,7 +578,7 @@ if r.st ~= 2 then return finish(B, c, r, now, corrupt, fresh) end
 fix('ZREMRANGEBYSCORE', c.t, nil, '(' .. fmt(now + c.ttl), '+inf')
 if fix('ZCOUNT', c.t, nil, '-inf', now) > 0 then
   redis.call('ZREMRANGEBYSCORE', c.t, '-inf', now)
-  local action = tonumber(ARGV[19])
+  local action = tonumber(ARGV[20])
   if action ~= 2 then
     next_gen(c, r, action == 0 and 1 or 0, now)
     if r.st == 1 then r.f = 1 end
@@ -568,13 +589,13 @@ if fix('ZCOUNT', c.t, nil, '-inf', now) > 0 then
 end
 local n = trials(c, r, now)
 local id = 0
-local mine = int(ARGV[20], 1, 9007199254740992)
+local mine = int(ARGV[21], 1, 9007199254740992)
 if mine ~= nil and redis.call('ZSCORE', c.t, mine) then
   id = mine -- this request's own lease: run again by the client after a lost answer
-elseif n < tonumber(ARGV[17]) then
+elseif n < tonumber(ARGV[18]) then
   r.ps = r.ps + 1
-  id = int(ARGV[20], 1, 9007199254740992) or r.ps -- the caller's, so that it can give it back unanswered
-  redis.call('ZADD', c.t, now + tonumber(ARGV[18]), id)
+  id = int(ARGV[21], 1, 9007199254740992) or r.ps -- the caller's, so that it can give it back unanswered
+  redis.call('ZADD', c.t, now + tonumber(ARGV[19]), id)
   n = n + 1
 end
 save(B, c, r, now, n)
@@ -582,12 +603,12 @@ if chg == 1 or fresh then changed(B, c) end
 return reply(r, now, n, chg, corrupt, id)
 `)
 
-// settle takes back lease ARGV[18] of generation (ARGV[16], ARGV[17]) with
-// its trial's outcome ARGV[19] (1 success, 2 failure); ARGV[20] is
+// settle takes back lease ARGV[19] of generation (ARGV[17], ARGV[18]) with
+// its trial's outcome ARGV[20] (1 success, 2 failure); ARGV[21] is
 // SuccessThreshold. A failed trial opens the breaker again from when it
-// failed: the lease's grant (its expiry less its length, ARGV[22] ms)
+// failed: the lease's grant (its expiry less its length, ARGV[23] ms)
 // plus how long the trial ran after the grant reached its member
-// (ARGV[21] ms, -1 unknown), never later than now. So the fleet's
+// (ARGV[22] ms, -1 unknown), never later than now. So the fleet's
 // requests queued ahead of this one do not lengthen the open period, and
 // no clock but Redis's is read.
 var settleScript = script(`
@@ -596,23 +617,23 @@ local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
-if r.st ~= 2 or not is_from(c, r, fresh, ARGV[16], ARGV[17]) then
+if r.st ~= 2 or not is_from(c, r, fresh, ARGV[17], ARGV[18]) then
   return finish(B, c, r, now, corrupt, fresh)
 end
-local expiry = fix('ZSCORE', c.t, nil, ARGV[18])
-if fix('ZREM', c.t, nil, ARGV[18]) == 0 then return finish(B, c, r, now, corrupt, fresh) end
+local expiry = fix('ZSCORE', c.t, nil, ARGV[19])
+if fix('ZREM', c.t, nil, ARGV[19]) == 0 then return finish(B, c, r, now, corrupt, fresh) end
 local chg = 0
-if tonumber(ARGV[19]) == 2 then
+if tonumber(ARGV[20]) == 2 then
   next_gen(c, r, 1, now)
   r.f = 1
   chg = 1
-  local ran, len, e = int(ARGV[21], 0, TMAX), int(ARGV[22], 0, TMAX), int(expiry, 0, TMAX)
+  local ran, len, e = int(ARGV[22], 0, TMAX), int(ARGV[23], 0, TMAX), int(expiry, 0, TMAX)
   if ran ~= nil and len ~= nil and e ~= nil then
     r.oa = math.max(math.min(e - len + ran, now), 0)
   end
 else
   r.s = r.s + 1
-  if r.s >= tonumber(ARGV[20]) then
+  if r.s >= tonumber(ARGV[21]) then
     next_gen(c, r, 0, now)
     chg = 1
   end
@@ -623,7 +644,7 @@ if chg == 1 or fresh then changed(B, c) end
 return reply(r, now, n, chg, corrupt)
 `)
 
-// release takes back the leases ARGV[18...] without an outcome, whatever
+// release takes back the leases ARGV[19...] without an outcome, whatever
 // the generation (a lease's number is its holder's random choice: a
 // release granted while the answer was lost knows no generation). It
 // restores nothing: a lease in a state Redis lost is gone with it.
@@ -634,13 +655,13 @@ local now = now_ms()
 local r, corrupt = read(c)
 if r == nil then return absent(now, corrupt) end
 if r.st == 2 then
-  for j = 18, #ARGV do fix('ZREM', c.t, nil, ARGV[j]) end
+  for j = 19, #ARGV do fix('ZREM', c.t, nil, ARGV[j]) end
 end
 return reply(r, now, trials(c, r, now), 0, 0)
 `)
 
-// setMode forces mode ARGV[16] (1 open, 2 disabled) or releases it (0),
-// starting a new generation, if the generation is (ARGV[17], ARGV[18])
+// setMode forces mode ARGV[17] (1 open, 2 disabled) or releases it (0),
+// starting a new generation, if the generation is (ARGV[18], ARGV[19])
 // ("0": any).
 var setModeScript = script(`
 local B = bucket()
@@ -648,10 +669,10 @@ local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt, fresh = load(B, c, now)
 if late(c, now) then return too_late(B, c, r, now, corrupt, fresh) end
-if not (ARGV[18] == '0' or is_from(c, r, fresh, ARGV[17], ARGV[18])) then
+if not (ARGV[19] == '0' or is_from(c, r, fresh, ARGV[18], ARGV[19])) then
   return finish(B, c, r, now, corrupt, fresh)
 end
-local md = tonumber(ARGV[16])
+local md = tonumber(ARGV[17])
 local f = r.f
 if md == 1 then
   next_gen(c, r, 1, now)
@@ -665,14 +686,14 @@ changed(B, c)
 return reply(r, now, 0, 1, corrupt)
 `)
 
-// raise lifts the generation (ARGV[16], ARGV[17]) to ARGV[18] under a new
+// raise lifts the generation (ARGV[17], ARGV[18]) to ARGV[19] under a new
 // incarnation: a member that has seen a higher generation than Redis now
 // holds (Redis lost its data, or a member seeded it without knowing) moves
 // the state above everything it has seen, so that every member adopts it.
-// With ARGV[19] 1, if Redis holds an idle state there (a seed after a
+// With ARGV[20] 1, if Redis holds an idle state there (a seed after a
 // loss, which decided nothing), the member's own state (its seed: open,
 // forced) takes its place: an open breaker stays open through a loss.
-// With ARGV[19] 2 (the member's state is closed after a recovery), an idle
+// With ARGV[20] 2 (the member's state is closed after a recovery), an idle
 // state that records no close takes the seed's: a ramp goes on from the
 // close it counts from.
 var raiseScript = script(`
@@ -682,16 +703,16 @@ local now = now_ms()
 local r, corrupt = read(c)
 if r == nil then return absent(now, corrupt) end
 local chg = 0
-local to = int(ARGV[18], 1, GMAX)
-if is_from(c, r, false, ARGV[16], ARGV[17]) and to ~= nil and r.g < to then
-  if ARGV[19] == '1' and is_idle(r) then
+local to = int(ARGV[19], 1, GMAX)
+if is_from(c, r, false, ARGV[17], ARGV[18]) and to ~= nil and r.g < to then
+  if ARGV[20] == '1' and is_idle(r) then
     local rs = r.rs
     r = seeded(c, now)
     r.rs = rs
-  elseif ARGV[19] == '2' and is_idle(r) and r.oa == 0 then
+  elseif ARGV[20] == '2' and is_idle(r) and r.oa == 0 then
     r.oa = seeded(c, now).oa
   end
-  r.g, r.i = to, c.nonce
+  r.g, r.i, r.mk = to, c.nonce, ''
   redis.call('DEL', c.t) -- the permits of the old generation are void
   save(B, c, r, now, 0)
   changed(B, c)
@@ -701,16 +722,16 @@ return reply(r, now, trials(c, r, now), chg, 0)
 `)
 
 // note records, for operators, what the members compute for generation
-// (ARGV[16], ARGV[17]): while open, the open period ARGV[18] (ms); while
-// closed after a recovery, their ramp (ARGV[18], see rampNote).
+// (ARGV[17], ARGV[18]): while open, the open period ARGV[19] (ms); while
+// closed after a recovery, their ramp (ARGV[19], see rampNote).
 var noteScript = script(`
 local B = bucket()
 local c = ctx(B, ARGV, 4)
 local now = now_ms()
 local r, corrupt = read(c)
 if r == nil then return absent(now, corrupt) end
-if (r.st == 1 or (r.st == 0 and r.oa > 0 and r.md == 0)) and is_from(c, r, false, ARGV[16], ARGV[17]) then
-  r.op = tonumber(ARGV[18])
+if (r.st == 1 or (r.st == 0 and r.oa > 0 and r.md == 0)) and is_from(c, r, false, ARGV[17], ARGV[18]) then
+  r.op = tonumber(ARGV[19])
   save(B, c, r, now, 0)
 end
 return reply(r, now, trials(c, r, now), 0, 0)

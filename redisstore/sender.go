@@ -133,7 +133,7 @@ func (s *Store) sendRound(ctx context.Context, all bool) (wait time.Duration, fa
 	for i, o := range ops {
 		calls[i] = o.call
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
 	for i, res := range s.runAll(ctx, calls) {
 		out.add(ops[i].done(res))
@@ -258,7 +258,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		// With the deadline the sender waits for: a batch Redis runs after
 		// that merges nothing and is sent again; one whose answer was lost
 		// is sent again and merged once.
-		c := b.reportCall(sb, b.redisDeadline(b.s.opts.RetryInterval), 0)
+		c := b.reportCall(sb, b.redisDeadline(b.s.opts.DownAfter), 0)
 		again := func() {
 			b.mu.Lock()
 			if sb.conf.sameIdentity(b.conf) && b.seq == 0 {
@@ -308,7 +308,7 @@ func (b *binding) done(res result, undo func()) func() {
 			return after
 		}
 	}
-	after := b.s.failLater(fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err), b)
+	after := b.s.failLater(fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err), res.sent, b)
 	undo()
 	b.enqueue()
 	return after
@@ -367,7 +367,7 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 					return func() { s.registerAgain(again) } // after the sender's lock
 				}
 				if res.err != nil {
-					s.fail(fmt.Errorf("redisstore: unregistering: %w", res.err))
+					s.fail(fmt.Errorf("redisstore: unregistering: %w", res.err), res.sent)
 					s.qmu.Lock()
 					for _, kn := range again {
 						if name, ok := unescape(kn.(string)); ok {
@@ -404,7 +404,7 @@ func (s *Store) registerAgain(knames []any) {
 	for _, name := range names {
 		by[bucketOf(name)] = append(by[bucketOf(name)], name)
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.DownAfter)
 	defer cancel()
 	s.eachBucketOf(ctx, by, registerScript, "registering", []any{s.id, s.opts.TTL.Milliseconds()})
 }

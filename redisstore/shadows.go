@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -101,11 +102,12 @@ func decodeCandidate(v string) (infuse.Candidate, bool) {
 // breakers to match (a store with Options.Shadows, every
 // RefreshInterval).
 func (s *Store) readShadows(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
+	sent := time.Now()
 	by, _, err := s.Shadows(ctx)
 	if err != nil {
-		s.fail(err)
+		s.fail(err, sent)
 		return
 	}
 	s.sh.mu.Lock()

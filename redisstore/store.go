@@ -33,14 +33,15 @@ type Store struct {
 	mu       sync.Mutex
 	bindings map[string][]*binding // by breaker name
 
-	degradedUntil atomic.Int64  // unix ns; Redis is not tried on callers' paths before it
-	errs          atomic.Int64  // store errors seen
-	ignored       atomic.Int64  // messages on the channel that were no hint
-	sh            shadowState   // the shadows operators started (Options.Shadows)
-	issued        atomic.Uint64 // numbers every request sent: see binding.learned
-	bindSeq       atomic.Uint64 // numbers bindings
-	loaded        sync.Map      // of *redis.Script: sent whole once, so Redis has it
-	binds         atomic.Int64  // Bind calls so far
+	h       health        // whether callers stay off Redis (see health.go)
+	errs    atomic.Int64  // store errors seen
+	ignored atomic.Int64  // messages on the channel that were no hint
+	sh      shadowState   // the shadows operators started (Options.Shadows)
+	issued  atomic.Uint64 // numbers every request sent: see binding.learned
+	bindSeq atomic.Uint64 // numbers bindings
+	loaded  sync.Map      // of *redis.Script: sent whole once, so Redis has it
+	binds   atomic.Int64  // Bind calls so far
+	asking  atomic.Int64  // callers' requests under way (see ask)
 
 	// The sender's queue: bindings with something to send, and names to
 	// unregister.
@@ -102,6 +103,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		seqReady: make(chan struct{}),
 		tokens:   nBuckets,
 		tokensAt: time.Now(),
+		h:        health{downAfter: opts.DownAfter, retry: opts.RetryInterval},
 	}
 	for k := range s.lastSeen {
 		s.setSeen(k, counter{n: -1})
@@ -127,13 +129,13 @@ func (s *Store) Close() error {
 	}
 	deadline := time.Now().Add(s.opts.OpTimeout)
 	if !s.degraded() {
-		_, _ = bounded(s, s.ctx, "closing", func(ctx context.Context) (struct{}, error) {
+		_, _ = bounded(s, s.ctx, s.opts.OpTimeout, "closing", func(ctx context.Context) (struct{}, error) {
 			s.sendRound(ctx, true)
 			s.eachBucket(ctx, unregisterScript, "leaving", []any{s.id})
 			// A heartbeat of long ago: the next member to send its own
 			// reaps whatever this one registers after this.
 			return struct{}{}, s.client.ZAdd(ctx, s.l.members, redis.Z{Score: 0, Member: s.id}).Err()
-		})
+		}, nil)
 	}
 	s.life.Lock()
 	s.closed.Store(true)
@@ -169,28 +171,39 @@ func (s *Store) Key(name string) string { return s.l.stateKey(name) }
 // Namespace returns Options.Namespace.
 func (s *Store) Namespace() string { return s.opts.Namespace }
 
-func (s *Store) degraded() bool { return time.Now().UnixNano() < s.degradedUntil.Load() }
+// degraded tells whether Redis is taken for unreachable now: callers are
+// answered from local state alone (see health).
+func (s *Store) degraded() bool { return s.h.down() }
 
-// fail records a Redis error: it is counted, reported to the bindings'
-// listeners, and keeps callers off Redis for RetryInterval.
-func (s *Store) fail(err error, to ...*binding) {
-	if s.closed.Load() && (errors.Is(err, context.Canceled) || errors.Is(err, errClosed)) {
-		return // the store is closing: its own work was cut short
-	}
-	s.errs.Add(1)
-	s.degradedUntil.Store(time.Now().Add(s.opts.RetryInterval).UnixNano())
-	for _, b := range to {
-		b.cfg.OnError(err)
+// alone tells whether the store's breakers act on their own: Redis is
+// taken for unreachable, or the store is closed.
+func (s *Store) alone() bool { return s.degraded() || s.closed.Load() }
+
+// fail records the error of a request sent at sent: it is counted,
+// reported to the bindings' listeners, and weighed as evidence that Redis
+// is unreachable (see health); an error that came with an answer (bad
+// data, a script run too late) is no such evidence.
+func (s *Store) fail(err error, sent time.Time, to ...*binding) {
+	if after := s.failLater(err, sent, to...); after != nil {
+		after()
 	}
 }
 
 // failLater is fail for code that holds a lock: it counts the error now
 // and returns the listeners' part for later.
-func (s *Store) failLater(err error, to ...*binding) func() {
-	if s.closed.Load() && errors.Is(err, context.Canceled) {
+func (s *Store) failLater(err error, sent time.Time, to ...*binding) func() {
+	if s.closed.Load() && (errors.Is(err, context.Canceled) || errors.Is(err, errClosed)) {
+		return nil // the store is closing: its own work was cut short
+	}
+	s.errs.Add(1)
+	if isAnswer(err) {
+		s.h.answered()
+	} else {
+		s.h.unanswered(sent, err)
+	}
+	if len(to) == 0 {
 		return nil
 	}
-	s.fail(err)
 	return func() {
 		for _, b := range to {
 			b.cfg.OnError(err)
@@ -198,7 +211,8 @@ func (s *Store) failLater(err error, to ...*binding) func() {
 	}
 }
 
-func (s *Store) recovered() { s.degradedUntil.Store(0) }
+// recovered records an answer from Redis.
+func (s *Store) recovered() { s.h.answered() }
 
 // notes are the callbacks (Observe, OnError) a round of sends or reads
 // gathers while it holds the store's locks, to run once it has let go of
@@ -247,9 +261,10 @@ type call struct {
 }
 
 type result struct {
-	v   any
-	err error
-	n   uint64 // the request's number
+	v    any
+	err  error
+	n    uint64    // the request's number
+	sent time.Time // when it was sent
 }
 
 // runAll runs calls in one pipeline (split by node on a Cluster) and
@@ -262,10 +277,11 @@ func (s *Store) runAll(ctx context.Context, calls []call, more ...func(redis.Pip
 	if len(calls) == 0 && len(more) == 0 {
 		return out
 	}
+	sent := time.Now()
 	cmds := make([]*redis.Cmd, len(calls))
 	pipe := s.client.Pipeline()
 	for i, c := range calls {
-		out[i].n = s.issued.Add(1)
+		out[i].n, out[i].sent = s.issued.Add(1), sent
 		if _, ok := s.loaded.Load(c.sc); ok {
 			cmds[i] = c.sc.EvalSha(ctx, pipe, c.keys, c.args...)
 		} else {
@@ -277,20 +293,26 @@ func (s *Store) runAll(ctx context.Context, calls []call, more ...func(redis.Pip
 	}
 	_, _ = pipe.Exec(ctx)
 	var again []int
+	answered := false
 	for i, cmd := range cmds {
 		switch err := cmd.Err(); {
 		case redis.HasErrorPrefix(err, "NOSCRIPT"):
 			s.loaded.Delete(calls[i].sc)
 			again = append(again, i)
+			answered = true
 		case err == nil || errors.As(err, new(redis.Error)):
 			s.loaded.Store(calls[i].sc, true) // Redis has run it: it has it
+			answered = answered || err == nil || isAnswer(err)
 		}
+	}
+	if answered {
+		s.recovered() // however late: Redis is there
 	}
 	if len(again) > 0 {
 		pipe = s.client.Pipeline()
 		for _, i := range again {
 			c := calls[i]
-			out[i].n = s.issued.Add(1)
+			out[i].n, out[i].sent = s.issued.Add(1), time.Now()
 			cmds[i] = c.sc.Eval(ctx, pipe, c.keys, c.args...)
 		}
 		_, _ = pipe.Exec(ctx)
@@ -301,28 +323,35 @@ func (s *Store) runAll(ctx context.Context, calls []call, more ...func(redis.Pip
 	return out
 }
 
-// run runs one script and decodes its reply about one breaker.
-func (s *Store) run(ctx context.Context, b *binding, c call) (reply, uint64, error) {
+// run runs one script and decodes its reply about one breaker; sent is
+// when the request went.
+func (s *Store) run(ctx context.Context, b *binding, c call) (r reply, n uint64, sent time.Time, err error) {
 	res := s.runAll(ctx, []call{c})[0]
 	if res.err != nil {
-		return reply{}, res.n, fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err)
+		return reply{}, res.n, res.sent, fmt.Errorf("redisstore: breaker %q: %w", b.name, res.err)
 	}
-	r, err := decodeReply(res.v)
+	r, err = decodeReply(res.v)
 	if err != nil {
-		return reply{}, res.n, fmt.Errorf("redisstore: breaker %q: %w", b.name, err)
+		return reply{}, res.n, res.sent, fmt.Errorf("redisstore: breaker %q: %w", b.name, err)
 	}
-	return r, res.n, nil
+	return r, res.n, res.sent, nil
 }
 
-// bounded runs f on a caller's path: it returns after OpTimeout (or when
-// ctx is done) even if Redis has not answered, whatever the client's own
-// timeouts.
-func bounded[T any](s *Store, ctx context.Context, what string, f func(ctx context.Context) (T, error)) (T, error) {
+// bounded runs f on a caller's path: it returns after wait (or when ctx
+// is done) even if Redis has not answered, whatever the client's own
+// timeouts, with errSlow. f's request goes on for DownAfter more, so that
+// an answer that comes late is still seen (and tells that Redis is
+// there); an error it ends with once the caller has left goes to late,
+// if not nil.
+func bounded[T any](s *Store, ctx context.Context, wait time.Duration, what string, f func(ctx context.Context) (T, error),
+	late func(error)) (T, error) {
 	var zero T
 	if !s.enter() {
 		return zero, errClosed
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout)
+	var left atomic.Int32 // 1: the caller took the outcome; 2: it stopped waiting
+	rctx, cancel := context.WithTimeout(ctx, wait+s.opts.DownAfter)
+	stop := context.AfterFunc(s.ctx, cancel)
 	type outcome struct {
 		v   T
 		err error
@@ -331,38 +360,107 @@ func bounded[T any](s *Store, ctx context.Context, what string, f func(ctx conte
 	go func() {
 		defer s.wg.Done()
 		defer cancel()
-		v, err := f(ctx)
-		done <- outcome{v, err}
+		defer stop()
+		v, err := f(rctx)
+		if left.CompareAndSwap(0, 1) {
+			done <- outcome{v, err}
+		} else if err != nil && late != nil && ctx.Err() == nil {
+			late(err)
+		}
 	}()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	var why error
 	select {
 	case o := <-done:
 		return o.v, o.err
 	case <-ctx.Done():
-		// f's goroutine cancels ctx once it has sent its result: take
-		// the result if it is there.
-		select {
-		case o := <-done:
-			return o.v, o.err
-		default:
-		}
-		return zero, fmt.Errorf("redisstore: %s: %w", what, ctx.Err())
+		why = ctx.Err()
+	case <-t.C:
+		why = errSlow
 	}
+	if !left.CompareAndSwap(0, 2) {
+		o := <-done // it came as the caller was leaving
+		return o.v, o.err
+	}
+	return zero, fmt.Errorf("redisstore: %s: %w", what, why)
 }
 
-// runBounded runs one script for a breaker on a caller's path.
-func (s *Store) runBounded(ctx context.Context, b *binding, c call) (reply, uint64, error) {
-	type rn struct {
-		r reply
-		n uint64
+// errSlow is what a caller gets when Redis has not answered within
+// OpTimeout: no failure of Redis yet (see health), and what Redis
+// answers later is applied when it comes.
+var errSlow = errors.New("no answer from Redis within OpTimeout")
+
+// ask runs c, one of b's own calls, on a caller's path, and waits
+// OpTimeout at most, or less if ctx ends first. What it returns:
+//
+//   - the answer (err nil), or an error Redis or the network gave in
+//     time, already recorded (fail);
+//   - later true: the caller stopped waiting (errSlow, or ctx's error).
+//     The request goes on for DownAfter more, and late gets what comes
+//     of it, on the request's goroutine: the answer, or the error. A
+//     caller that stopped at OpTimeout leaves a request unanswered, which
+//     health weighs; one whose own ctx ended leaves no evidence at all.
+func (s *Store) ask(ctx context.Context, b *binding, c call, late func(r reply, n uint64, err error)) (r reply, n uint64, later bool, err error) {
+	if !s.enter() {
+		return reply{}, 0, false, errClosed
 	}
-	v, err := bounded(s, ctx, fmt.Sprintf("breaker %q", b.name), func(ctx context.Context) (rn, error) {
-		r, n, err := s.run(ctx, b, c)
+	start := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, s.opts.OpTimeout+s.opts.DownAfter)
+	stop := context.AfterFunc(s.ctx, cancel)
+	type outcome struct {
+		r    reply
+		n    uint64
+		err  error
+		sent time.Time
+	}
+	done := make(chan outcome, 1)
+	var left atomic.Int32 // 1: the caller took the outcome; 2: it stopped waiting
+	s.asking.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.asking.Add(-1)
+		defer cancel()
+		defer stop()
+		r, n, sent, err := s.run(rctx, b, c)
 		if err == nil && r.late {
 			err = fmt.Errorf("redisstore: breaker %q: %w", b.name, errLate)
 		}
-		return rn{r, n}, err
-	})
-	return v.r, v.n, err
+		o := outcome{r, n, err, sent}
+		if left.CompareAndSwap(0, 1) {
+			done <- o
+			return
+		}
+		if err != nil && !s.gaveUp(ctx, err) {
+			s.fail(err, sent, b)
+		}
+		late(r, n, err)
+	}()
+	t := time.NewTimer(s.opts.OpTimeout)
+	defer t.Stop()
+	var why error
+	select {
+	case o := <-done:
+		if o.err != nil && !s.gaveUp(ctx, o.err) {
+			s.fail(o.err, o.sent, b)
+		}
+		return o.r, o.n, false, o.err
+	case <-ctx.Done():
+		why = ctx.Err()
+	case <-t.C:
+		why = errSlow
+	}
+	if !left.CompareAndSwap(0, 2) {
+		o := <-done // it came as the caller was leaving
+		if o.err != nil && !s.gaveUp(ctx, o.err) {
+			s.fail(o.err, o.sent, b)
+		}
+		return o.r, o.n, false, o.err
+	}
+	if why == errSlow {
+		s.h.unanswered(start, why)
+	}
+	return reply{}, 0, true, fmt.Errorf("redisstore: breaker %q: %w", b.name, why)
 }
 
 // releaseNow gives a lease back at once, for a store closed since the
@@ -382,8 +480,12 @@ func (s *Store) releaseNow(b *binding, id uint64) {
 // deadline (sooner than OpTimeout). That is no Redis failure: nothing is
 // counted, and the store is not taken off callers' paths.
 func (s *Store) gaveUp(caller context.Context, err error) bool {
-	if caller.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		return true
+	if silence(err) {
+		// Its context is done, or about to be: a network deadline set
+		// from it may fire before the context's own timer does.
+		if dl, ok := caller.Deadline(); caller.Err() != nil || ok && !time.Now().Before(dl) {
+			return true
+		}
 	}
 	dl, ok := caller.Deadline()
 	return ok && errors.Is(err, errLate) && time.Until(dl) < s.opts.OpTimeout
@@ -407,21 +509,24 @@ func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 		// Let the subscription settle first (once per store, half of
 		// OpTimeout at most), so that the hint of a change made right
 		// after Bind's read is not missed (the poll would catch it).
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
-		defer cancel()
+		start := time.Now()
 		t := time.NewTimer(s.opts.OpTimeout / 2)
 		select {
 		case <-s.subReady:
 		case <-t.C:
 		}
 		t.Stop()
-		err := b.bind(ctx)
+		err := b.bind(s.opts.OpTimeout - time.Since(start))
 		if err == nil {
 			s.recovered()
 			s.applyShadow(b)
 			return b, nil
 		}
-		s.fail(err, b)
+		if errors.Is(err, errSlow) {
+			s.h.unanswered(start, err) // no failure yet: the sender binds it
+		} else {
+			s.fail(err, start, b)
+		}
 	}
 	b.enqueue() // the sender binds it when Redis answers
 	s.applyShadow(b)
@@ -505,6 +610,17 @@ func (s *Store) Sync(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
+	// Callers' requests still under way (their callers stopped waiting)
+	// end first: what they made, or must send again, counts.
+	for s.asking.Load() > 0 {
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
 	var err error
 	for range 3 {
 		s.sendRound(ctx, true)
@@ -538,7 +654,7 @@ var scripts = []*redis.Script{bindScript, reportScript, transitionScript, acquir
 // on a pipeline sets the script's hash to the empty reply it has before
 // the pipeline runs.)
 func (s *Store) loadScripts(ctx context.Context, half int) {
-	ctx, cancel := context.WithTimeout(ctx, s.opts.RetryInterval)
+	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
 	var some []*redis.Script
 	for i, sc := range scripts {

@@ -77,6 +77,11 @@ func opsStore(t *testing.T, opts redisstore.Options) (*redistest.Server, string,
 	t.Helper()
 	srv := redistest.Start(t)
 	opts.Namespace = "ops"
+	if opts.OpTimeout == 0 {
+		// Generous, so that a busy host never takes an operator's
+		// transition made here for one Redis did not confirm.
+		opts.OpTimeout = 2 * time.Second
+	}
 	store := redisstore.New(srv.Client(t), opts)
 	t.Cleanup(func() { _ = store.Close() })
 	return srv, "redis://" + srv.Addr + "/0", store
