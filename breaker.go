@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 	"weak"
 )
 
@@ -35,8 +36,17 @@ import (
 //
 // A Breaker is safe for concurrent use. Create one with New.
 type Breaker struct {
-	cur   atomic.Pointer[epoch]
-	hooks atomic.Pointer[listenerSet] // nil while there are no listeners
+	cur atomic.Pointer[epoch]
+	// rejecting is, while the breaker is open, the rejection that Call,
+	// Execute and Allow return before anything else, in line at the
+	// caller: made at a tick of the coarse clock and withdrawn at its next
+	// (coarse.go), or a forced open's; nil when calls must go further:
+	// the breaker is not open, the rejection is due again, near the end
+	// of the open period, or a listener or Totals wants every rejection.
+	// (An unsafe.Pointer: Call fits the inliner's budget with
+	// atomic.LoadPointer, not with atomic.Pointer's Load.)
+	rejecting unsafe.Pointer              // *rejection
+	hooks     atomic.Pointer[listenerSet] // nil while there are no listeners
 
 	name      string
 	clock     Clock
@@ -95,10 +105,10 @@ type epoch struct {
 	openedMono int64
 	// ahead is how far in the future it opened (a hold: see HoldOpen),
 	// which a rejection's RetryAfter may exceed the open period by.
-	ahead    time.Duration
-	tripped  int                       // open: the run that tripped it
-	rejected atomic.Pointer[OpenError] // open: the last rejection's error, reused
-	done     func(error)               // closed: Allow's completion, made once per epoch
+	ahead   time.Duration
+	tripped int                       // open: the run that tripped it
+	rej     atomic.Pointer[rejection] // open: the last rejection, reused
+	done    func(error)               // closed: Allow's completion, made once per epoch
 	// throttle is a closed epoch's throttling (Config.Throttle); nil
 	// without one, or while disabled.
 	throttle *throttler
@@ -331,6 +341,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	ne := b.newEpoch(s)
 	b.startRamp(ne, cur, s)
 	b.cur.Store(ne)
+	atomic.StorePointer(&b.rejecting, nil) // the old epoch's (see publish)
 	if m, ok := cur.meter.(*timeMeter); ok {
 		m.stop()
 	}

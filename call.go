@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ticket is an admitted call: the generation that admitted it and, in the
@@ -25,6 +26,15 @@ type ticket struct {
 // as neither success nor failure when it is context.Canceled and ctx is
 // done. A panic in fn counts as a failure and goes on to the caller.
 func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) error {
+	// An open breaker's rejection, in line at the caller (see rejecting).
+	if r := (*rejection)(atomic.LoadPointer(&b.rejecting)); r != nil {
+		return &r.err
+	}
+	return b.call(ctx, fn)
+}
+
+// call is Call but for the rejection that Call makes in line.
+func (b *Breaker) call(ctx context.Context, fn func(context.Context) error) error {
 	e := b.cur.Load()
 	if e.gate.Load() != 0 || fn == nil || ctx == nil {
 		return b.callSlow(ctx, e, fn)
@@ -66,6 +76,9 @@ func (b *Breaker) callSlow(ctx context.Context, e *epoch, fn func(context.Contex
 	if ctx == nil || fn == nil {
 		return errNilArgument
 	}
+	if r := e.reusable(); r != nil {
+		return r
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -101,6 +114,10 @@ func (b *Breaker) run(ctx context.Context, t ticket, fn func(context.Context) er
 func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
 	// The body repeats Call's rather than wrapping fn in a closure for it:
 	// such a closure would escape and cost an allocation per call.
+	if r := (*rejection)(atomic.LoadPointer(&b.rejecting)); r != nil {
+		var zero T
+		return zero, &r.err
+	}
 	e := b.cur.Load()
 	if e.gate.Load() != 0 || fn == nil || ctx == nil {
 		return executeSlow(ctx, b, e, fn)
@@ -127,6 +144,9 @@ func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(conte
 	var zero T
 	if ctx == nil || fn == nil {
 		return zero, errNilArgument
+	}
+	if r := e.reusable(); r != nil {
+		return zero, r
 	}
 	if err := ctx.Err(); err != nil {
 		return zero, err
@@ -162,15 +182,24 @@ func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(conte
 // ErrTripped) is not available in this form. In the closed state done
 // costs no allocation.
 func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
+	if r := (*rejection)(atomic.LoadPointer(&b.rejecting)); r != nil {
+		return nil, &r.err
+	}
 	if ctx == nil {
 		return nil, errNilArgument
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	e := b.cur.Load()
 	if e.gate.Load() == 0 {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		return e.done, nil
+	}
+	if r := e.reusable(); r != nil {
+		return nil, r
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if e.state == Open {
 		if err := b.rejectFast(e); err != nil {
@@ -224,10 +253,10 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			return b.started(ticket{e: e}), nil
 		case Open:
 			if e.mode == ModeForcedOpen { // an epoch is forced or not: its cached error fits
-				return ticket{}, b.rejectOpen(e, 0)
+				return ticket{}, b.rejectOpen(e, 0, reuseAlways)
 			}
 			if left := e.openedAt.Add(b.openFor(e)).Sub(b.clock.Now()); left > 0 {
-				return ticket{}, b.rejectOpen(e, left)
+				return ticket{}, b.rejectOpen(e, left, reuseNever)
 			}
 		}
 		start := b.storeStart()
@@ -290,6 +319,63 @@ func (b *Breaker) timed(t ticket) (took time.Duration, slow bool) {
 	return took, p.SlowCallDuration > 0 && took > p.SlowCallDuration
 }
 
+// reusable returns open epoch e's rejection when a call may have it as it
+// is, and counts it: it was made at the coarse clock's current tick (so
+// its RetryAfter is still true to the tick), or it is a forced open's
+// (RetryAfter 0 whatever the time). It returns nil for every other call.
+// This is the whole rejection of an open breaker but once a tick: three
+// loads of lines nobody writes meanwhile, and the count when Totals is
+// kept. A call on a done context is rejected too: its function would not
+// run either way.
+func (e *epoch) reusable() *OpenError {
+	r := e.rej.Load()
+	if r == nil {
+		return nil
+	}
+	if at := r.at; at != coarse.now.Load() && at != reuseAlways {
+		return nil
+	}
+	if c := e.counts.Load(); c != nil {
+		c.add(countRejection)
+	}
+	return &r.err
+}
+
+// rejection is an open epoch's rejection, kept to be returned again (see
+// reusable and Breaker.rejecting).
+type rejection struct {
+	err OpenError
+	// at is the coarse clock's reading when it was made, which reusable
+	// wants to read still; or reuseAlways, or reuseNever.
+	at   int64
+	b    *Breaker
+	next *rejection // the coarse clock's list of those to withdraw at its tick
+}
+
+// publish makes r, a rejection of open epoch e, the one Call, Execute and
+// Allow return in line until the coarse clock's next tick withdraws it
+// (a forced open's, until the epoch ends): unless meanwhile the epoch
+// ended, or counting or a listener of rejections began, whose own
+// withdrawals (adopt, Totals, AddListener) might have come first.
+func (b *Breaker) publish(e *epoch, r *rejection) {
+	atomic.StorePointer(&b.rejecting, unsafe.Pointer(r))
+	if r.at != reuseAlways && !coarse.withdrawAtTick(r) {
+		atomic.CompareAndSwapPointer(&b.rejecting, unsafe.Pointer(r), nil)
+		return
+	}
+	if b.cur.Load() != e || e.counts.Load() != nil || b.hooks.Load().want(EventRejected) {
+		atomic.CompareAndSwapPointer(&b.rejecting, unsafe.Pointer(r), nil)
+	}
+}
+
+const (
+	// reuseNever marks a rejection made from the breaker's own clock, or
+	// one a listener wants to see: only rejectOpen reuses it.
+	reuseNever = -1
+	// reuseAlways marks a forced open's rejection.
+	reuseAlways = -2
+)
+
 // rejectFast rejects a call in open epoch e without reading the system
 // clock: forced open, or, with the real clock and an open period of at
 // least coarseMinOpen, while the coarse clock says the period has not
@@ -298,7 +384,7 @@ func (b *Breaker) timed(t ticket) (took time.Duration, slow bool) {
 // must decide: the period may be over, or the clock is injected.
 func (b *Breaker) rejectFast(e *epoch) error {
 	if e.mode == ModeForcedOpen {
-		return b.rejectOpen(e, 0)
+		return b.rejectOpen(e, 0, reuseAlways)
 	}
 	if !b.realClock {
 		return nil
@@ -319,27 +405,39 @@ func (b *Breaker) rejectFast(e *epoch) error {
 		// the period is over.
 		return nil
 	}
-	return b.rejectOpen(e, left)
+	return b.rejectOpen(e, left, now)
 }
 
-// rejectOpen rejects a call in the open state. Rejections come in floods,
-// so the error is reused while its RetryAfter is within a millisecond of
-// the truth (never below it), instead of allocated for each call.
-func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
-	err := e.rejected.Load()
-	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond {
+// rejectOpen rejects a call in the open state, with RetryAfter left as
+// of at: the coarse clock's reading, reuseAlways (forced open) or
+// reuseNever (the breaker's clock). Rejections come in floods, so the
+// error is made once and reused: by reusable while the coarse clock reads
+// at, and here while its RetryAfter is within a millisecond of the truth
+// (never below it).
+func (b *Breaker) rejectOpen(e *epoch, left time.Duration, at int64) error {
+	wanted := b.hooks.Load().want(EventRejected)
+	if wanted {
+		at = reuseNever // every rejection goes by the listener
+	}
+	r := e.rej.Load()
+	if r == nil || r.err.RetryAfter < left || r.err.RetryAfter-left >= time.Millisecond || (at != reuseNever && r.at != at) {
 		reason := ReasonOpen
 		if e.mode == ModeForcedOpen {
 			reason = ReasonForcedOpen
 		}
-		err = &OpenError{Name: b.name, State: Open, RetryAfter: left, Reason: reason}
-		e.rejected.Store(err)
+		r = &rejection{err: OpenError{Name: b.name, State: Open, RetryAfter: left, Reason: reason}, at: at, b: b}
+		e.rej.Store(r)
+		if at != reuseNever && b.hooks.Load().want(EventRejected) {
+			e.rej.CompareAndSwap(r, nil) // a listener came meanwhile (see AddListener)
+		} else if at != reuseNever && e.counts.Load() == nil {
+			b.publish(e, r)
+		}
 	}
 	e.counts.Load().add(countRejection)
-	if b.hooks.Load().want(EventRejected) {
-		b.emit(Event{Kind: EventRejected, Err: err})
+	if wanted {
+		b.emit(Event{Kind: EventRejected, Err: &r.err})
 	}
-	return err
+	return &r.err
 }
 
 // reject rejects a call that asked the Storage for a trial permit and got

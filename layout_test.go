@@ -64,3 +64,19 @@ func TestCoreModuleBringsNoHeavyModule(t *testing.T) {
 		}
 	}
 }
+
+// An open breaker's rejection costs about what a field compare does only
+// while Call is inlined at its caller (see Breaker.rejecting): a change
+// that takes Call over the inliner's budget fails here.
+func TestCallIsInlined(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	out, err := exec.Command("go", "build", "-gcflags=-m", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "can inline (*Breaker).Call\n") {
+		t.Fatalf("Call is not inlined:\n%s", out)
+	}
+}

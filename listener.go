@@ -1,6 +1,9 @@
 package infuse
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Listener observes a breaker. OnEvent runs synchronously on the goroutine
 // that caused the event, never while the breaker holds a lock, so it may call
@@ -226,8 +229,15 @@ func (b *Breaker) AddListener(l Listener) (remove func()) {
 	entries = append(entries, listenerEntry{id: id, l: l, wants: wants})
 	hs := newListenerSet(entries)
 	b.hooks.Store(hs)
-	if e := b.cur.Load(); e != nil && hs.wantsCalls() { // nil while New adds Config.Listeners
-		e.gate.Store(1)
+	if e := b.cur.Load(); e != nil { // nil while New adds Config.Listeners
+		if hs.wantsCalls() {
+			e.gate.Store(1)
+		}
+		if hs.want(EventRejected) {
+			// No rejection is reused unseen from now on (see rejectOpen).
+			e.rej.Store(nil)
+			atomic.StorePointer(&b.rejecting, nil)
+		}
 	}
 	b.mu.Unlock()
 	return func() { b.removeListener(id) }
