@@ -193,7 +193,7 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		return e.done, nil
+		return e.completion(), nil
 	}
 	if r := e.reusable(); r != nil {
 		return nil, r
@@ -211,7 +211,7 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 		return nil, err
 	}
 	if t.permit.Generation == 0 && t.start.IsZero() {
-		return t.e.done, nil
+		return t.e.completion(), nil
 	}
 	var once atomic.Bool
 	return func(err error) {
@@ -219,6 +219,17 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 			b.finish(unseenContext{}, t, err)
 		}
 	}, nil
+}
+
+// completion is closed epoch e's Allow completion, made by the first
+// Allow of the epoch: a breaker that is never asked for one pays nothing.
+func (e *epoch) completion() func(error) {
+	if f := e.done.Load(); f != nil {
+		return *f
+	}
+	f := e.complete
+	e.done.CompareAndSwap(nil, &f)
+	return *e.done.Load()
 }
 
 // complete is a closed epoch's Allow completion.
@@ -255,7 +266,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			if e.mode == ModeForcedOpen { // an epoch is forced or not: its cached error fits
 				return ticket{}, b.rejectOpen(e, 0, reuseAlways)
 			}
-			if left := e.openedAt.Add(b.openFor(e)).Sub(b.clock.Now()); left > 0 {
+			if left := e.open.at.Add(b.openFor(e)).Sub(b.clock.Now()); left > 0 {
 				return ticket{}, b.rejectOpen(e, left, reuseNever)
 			}
 		}
@@ -277,7 +288,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			}
 			var left time.Duration
 			if ne.state == Open && ne.mode != ModeForcedOpen {
-				left = max(ne.openedAt.Add(b.openFor(ne)).Sub(b.clock.Now()), 0)
+				left = max(ne.open.at.Add(b.openFor(ne)).Sub(b.clock.Now()), 0)
 			}
 			return ticket{}, b.reject(ne, left)
 		}
@@ -298,7 +309,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 func (b *Breaker) started(t ticket) ticket {
 	if b.pol.Load().SlowCallDuration > 0 || t.e.throttle != nil {
 		t.start = b.clock.Now()
-	} else if s := b.shadow.Load(); s != nil && s.timesCalls {
+	} else if s := b.Shadow(); s != nil && s.timesCalls {
 		t.start = b.clock.Now()
 	}
 	return t
@@ -314,7 +325,7 @@ func (b *Breaker) timed(t ticket) (took time.Duration, slow bool) {
 	}
 	took, p := b.clock.Now().Sub(t.start), b.pol.Load()
 	if t.e.throttle != nil && took > p.Window.Duration() {
-		b.outlived.Add(1)
+		b.extra().outlived.Add(1)
 	}
 	return took, p.SlowCallDuration > 0 && took > p.SlowCallDuration
 }
@@ -328,7 +339,10 @@ func (b *Breaker) timed(t ticket) (took time.Duration, slow bool) {
 // kept. A call on a done context is rejected too: its function would not
 // run either way.
 func (e *epoch) reusable() *OpenError {
-	r := e.rej.Load()
+	if e.open == nil {
+		return nil
+	}
+	r := e.open.rej.Load()
 	if r == nil {
 		return nil
 	}
@@ -398,7 +412,7 @@ func (b *Breaker) rejectFast(e *epoch) error {
 		return nil
 	}
 	// At most the open period, and a hold's (see HoldOpen) beyond it.
-	left := min(time.Duration(e.openedMono+int64(openFor)-now), openFor+e.ahead)
+	left := min(time.Duration(e.open.mono+int64(openFor)-now), openFor+e.open.ahead)
 	if left <= max(coarseMargin, openFor/10) {
 		// Near the end the system clock decides: a timer starved of CPU
 		// moves the coarse clock late, and no call may be rejected once
@@ -419,16 +433,16 @@ func (b *Breaker) rejectOpen(e *epoch, left time.Duration, at int64) error {
 	if wanted {
 		at = reuseNever // every rejection goes by the listener
 	}
-	r := e.rej.Load()
+	r := e.open.rej.Load()
 	if r == nil || r.err.RetryAfter < left || r.err.RetryAfter-left >= time.Millisecond || (at != reuseNever && r.at != at) {
 		reason := ReasonOpen
 		if e.mode == ModeForcedOpen {
 			reason = ReasonForcedOpen
 		}
 		r = &rejection{err: OpenError{Name: b.name, State: Open, RetryAfter: left, Reason: reason}, at: at, b: b}
-		e.rej.Store(r)
+		e.open.rej.Store(r)
 		if at != reuseNever && b.hooks.Load().want(EventRejected) {
-			e.rej.CompareAndSwap(r, nil) // a listener came meanwhile (see AddListener)
+			e.open.rej.CompareAndSwap(r, nil) // a listener came meanwhile (see AddListener)
 		} else if at != reuseNever && e.counts.Load() == nil {
 			b.publish(e, r)
 		}
@@ -479,14 +493,18 @@ func (b *Breaker) classify(ctx context.Context, err error) outcome {
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return ignored
 	}
-	if ex := b.exclude.Load(); ex != nil {
+	x := b.more.Load()
+	if x == nil {
+		return failed
+	}
+	if ex := x.exclude.Load(); ex != nil {
 		for _, target := range *ex {
 			if errors.Is(err, target) {
 				return succeeded
 			}
 		}
 	}
-	if b.excludeFunc != nil && safePredicate(b.excludeFunc, err) {
+	if x.excludeFunc != nil && safePredicate(x.excludeFunc, err) {
 		return succeeded
 	}
 	return failed

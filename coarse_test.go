@@ -47,8 +47,8 @@ func rejectedByCoarseClock(err error) *OpenError {
 func TestALateCoarseClockRejectsNothingLate(t *testing.T) {
 	b, e := openForCoarse(t)
 	// Opened 1.001 s ago by the system clock: the period is over.
-	e.openedAt = time.Now().Add(-1001 * time.Millisecond)
-	e.openedMono = int64(time.Since(coarseBase)) - int64(1001*time.Millisecond)
+	e.open.at = time.Now().Add(-1001 * time.Millisecond)
+	e.open.mono = int64(time.Since(coarseBase)) - int64(1001*time.Millisecond)
 	coarse.now.Store(int64(time.Since(coarseBase)) - int64(99*time.Millisecond))
 	for range 100 {
 		if oe := rejectedByCoarseClock(b.Call(context.Background(), func(context.Context) error { return nil })); oe != nil {
@@ -76,7 +76,7 @@ func testRejectionMadeOnceATick(t *testing.T, counted bool) {
 		b.Totals()
 	}
 	now := int64(time.Since(coarseBase))
-	e.openedMono = now - int64(200*time.Millisecond)
+	e.open.mono = now - int64(200*time.Millisecond)
 	coarse.now.Store(now)
 	call := func() *OpenError {
 		t.Helper()

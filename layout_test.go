@@ -9,10 +9,28 @@ import (
 	"unsafe"
 )
 
-// The hot path's false-sharing guards hold only if the sizes are right.
+// The hot path's false-sharing guards hold only if the sizes are right:
+// an epoch is two whole cache lines (an object of 128 bytes is placed on a
+// multiple of 128), and no more, for the memory of 10⁵ breakers.
 func TestEpochFillsWholeCacheLines(t *testing.T) {
-	if size := unsafe.Sizeof(epoch{}); size%64 != 0 {
-		t.Fatalf("epoch is %d bytes; fix epochPad so it is a multiple of 64", size)
+	if size := unsafe.Sizeof(epoch{}); size != 128 {
+		t.Fatalf("epoch is %d bytes; fix epochPad so it is 128", size)
+	}
+}
+
+// What a breaker weighs, object by object: a bare breaker is a Breaker,
+// its epoch, its private record and its name (its Policy is shared).
+func TestABreakerIsSmall(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		size, max uintptr
+	}{
+		{"Breaker", unsafe.Sizeof(Breaker{}), 128},
+		{"privateBinding", unsafe.Sizeof(privateBinding{}), 160},
+	} {
+		if c.size > c.max {
+			t.Errorf("%s is %d bytes, more than %d", c.name, c.size, c.max)
+		}
 	}
 }
 

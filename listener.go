@@ -199,7 +199,7 @@ func (b *Breaker) emit(ev Event) {
 }
 
 func (b *Breaker) storeError(err error) {
-	b.storeErrors.Add(1)
+	b.extra().storeErrors.Add(1)
 	b.emit(Event{Kind: EventStoreError, Err: err})
 }
 
@@ -211,8 +211,9 @@ func (b *Breaker) AddListener(l Listener) (remove func()) {
 		return func() {}
 	}
 	b.mu.Lock()
-	b.nextListener++
-	id := b.nextListener
+	x := b.extra()
+	x.nextListener++
+	id := x.nextListener
 	var entries []listenerEntry
 	if cur := b.hooks.Load(); cur != nil {
 		entries = append(entries, cur.entries...)
@@ -235,7 +236,9 @@ func (b *Breaker) AddListener(l Listener) (remove func()) {
 		}
 		if hs.want(EventRejected) {
 			// No rejection is reused unseen from now on (see rejectOpen).
-			e.rej.Store(nil)
+			if e.open != nil {
+				e.open.rej.Store(nil)
+			}
 			atomic.StorePointer(&b.rejecting, nil)
 		}
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+	"unique"
+	"unsafe"
 )
 
 // Policy is a breaker's settings, defaults applied: what the breaker
@@ -86,11 +88,27 @@ func (b *Breaker) update(f func(*Policy)) {
 		old := b.pol.Load()
 		p := *old
 		f(&p)
-		if b.pol.CompareAndSwap(old, &p) {
+		if b.pol.CompareAndSwap(old, internPolicy(p)) {
 			return
 		}
 	}
 }
+
+// internPolicy returns the one Policy value of settings p that breakers
+// share: per-host and per-tenant breakers, made by the thousand from one
+// Config, keep one Policy between them instead of 176 bytes each. It is
+// unique's canonical value, which lives as long as a breaker points at it
+// (a unique.Handle is that pointer and nothing else, and it is read here
+// as such: Breaker.pol loads it with no copy, on every call that reads a
+// setting). Nobody writes a Policy once it is made: a setter makes another.
+func internPolicy(p Policy) *Policy {
+	h := unique.Make(p)
+	return *(**Policy)(unsafe.Pointer(&h))
+}
+
+// A unique.Handle must be one pointer for internPolicy's reading of it.
+var _ [unsafe.Sizeof(unique.Handle[Policy]{}) - unsafe.Sizeof((*Policy)(nil))]byte
+var _ [unsafe.Sizeof((*Policy)(nil)) - unsafe.Sizeof(unique.Handle[Policy]{})]byte
 
 // anyRate tells whether a rate can trip the breaker.
 func (p *Policy) anyRate() bool { return p.FailureRate > 0 || p.SlowCallRate > 0 }

@@ -165,7 +165,7 @@ func TestRejectFastReadsTheCoarseClock(t *testing.T) {
 		t.Fatalf("a period below coarseMinOpen rejected fast: %v", err)
 	}
 	b.SetResetTimeout(time.Minute)
-	e.openedMono -= int64(10 * time.Second)
+	e.open.mono -= int64(10 * time.Second)
 	// The coarse clock may run behind by more than a tick on a busy
 	// machine: RetryAfter is then that much long, within a second here.
 	err = fast()
@@ -175,7 +175,7 @@ func TestRejectFastReadsTheCoarseClock(t *testing.T) {
 	if left := openError(t, err).RetryAfter; left > 51*time.Second || left < 49*time.Second {
 		t.Fatalf("RetryAfter = %v 10s into a minute", left)
 	}
-	e.openedMono -= int64(45 * time.Second) // 5s left: within a tenth of the period
+	e.open.mono -= int64(45 * time.Second) // 5s left: within a tenth of the period
 	if err := fast(); err != nil {
 		t.Fatalf("rejected fast %v before the end of the period: %v", openError(t, err).RetryAfter, err)
 	}

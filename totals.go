@@ -51,7 +51,10 @@ func (b *Breaker) Totals() Totals {
 		}
 		b.mu.Unlock()
 	}
-	t := Totals{Transitions: b.transitions.Load(), StoreErrors: b.storeErrors.Load()}
+	t := Totals{Transitions: b.transitions.Load()}
+	if x := b.more.Load(); x != nil {
+		t.StoreErrors = x.storeErrors.Load()
+	}
 	for i := range c.shards {
 		s := &c.shards[i]
 		t.Successes += uint64(s.n[countSuccess].Load())
