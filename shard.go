@@ -59,8 +59,12 @@ var shardProbes [1 << probeBits]atomic.Uint32
 // stack will do.)
 func stackHash() uint64 {
 	var x byte
-	return uint64(uintptr(unsafe.Pointer(&x))) * 0x9E3779B97F4A7C15
+	return uint64(uintptr(unsafe.Pointer(&x))) * hashMul
 }
+
+// hashMul is 2⁶⁴ over the golden ratio: multiplied by it, addresses that
+// differ in their low bits differ in the high bits of the product.
+const hashMul = 0x9E3779B97F4A7C15
 
 // shardOf is the shard, of those that mask selects, that a goroutine of
 // hash h writes, and the slot of shardProbes that moves it on contention.

@@ -1,6 +1,9 @@
 package infuse
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // Totals are a breaker's running counts, for monitoring: what a
 // collector exports as counters. The breaker keeps them itself, so that a
@@ -94,13 +97,13 @@ func newCallCounts() *callCounts {
 
 // add counts one call of kind k. c may be nil: the breaker is not
 // counting.
-func (c *callCounts) add(k int) {
+func (c *callCounts) add(k uint) {
 	if c != nil {
-		h := stackHash()
-		slot := &shardProbes[h>>(64-probeBits)]
-		n := &c.shards[(uint32(h>>32)+slot.Load())&c.mask].n[k]
-		if old := n.Load(); !n.CompareAndSwap(old, old+1) {
-			contended(n, slot)
+		// k's address is on the goroutine's stack (see stackHash).
+		i := uint32(uint64(uintptr(unsafe.Pointer(&k))) * hashMul >> (64 - probeBits))
+		n := &c.shards[(i+shardProbes[i].Load())&c.mask].n[k]
+		if old := n.Load(); n.Add(1) != old+1 {
+			shardProbes[i].Add(1) // another core wrote n meanwhile (see shard.go)
 		}
 	}
 }
