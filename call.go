@@ -366,6 +366,15 @@ type rejection struct {
 	next *rejection // the coarse clock's list of those to withdraw at its tick
 }
 
+// dropRejections has the next rejection made afresh: the settings it
+// was made with changed.
+func (b *Breaker) dropRejections() {
+	atomic.StorePointer(&b.rejecting, nil)
+	if e := b.cur.Load(); e != nil && e.open != nil {
+		e.open.rej.Store(nil)
+	}
+}
+
 // publish makes r, a rejection of open epoch e, the one Call, Execute and
 // Allow return in line until the coarse clock's next tick withdraws it
 // (a forced open's, until the epoch ends): unless meanwhile the epoch

@@ -147,3 +147,21 @@ func TestAForcedOpenRejectionIsReused(t *testing.T) {
 		t.Fatalf("forced open, again: a new rejection %v", again)
 	}
 }
+
+// A new ResetTimeout applies to the rejections of the current open
+// period at once, not from the next tick.
+func TestSetResetTimeoutRemakesTheRejection(t *testing.T) {
+	b, e := openForCoarse(t)
+	now := int64(time.Since(coarseBase))
+	e.open.mono = now - int64(200*time.Millisecond)
+	coarse.now.Store(now)
+	first := rejectedByCoarseClock(b.Call(context.Background(), func(context.Context) error { return nil }))
+	if first == nil || first.RetryAfter != 800*time.Millisecond {
+		t.Fatalf("first rejection %v, want 800ms left", first)
+	}
+	b.SetResetTimeout(2 * time.Second)
+	next := rejectedByCoarseClock(b.Call(context.Background(), func(context.Context) error { return nil }))
+	if next == nil || next.RetryAfter != 1800*time.Millisecond {
+		t.Fatalf("after SetResetTimeout(2s): %v, want 1.8s left", next)
+	}
+}

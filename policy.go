@@ -89,6 +89,7 @@ func (b *Breaker) update(f func(*Policy)) {
 		p := *old
 		f(&p)
 		if b.pol.CompareAndSwap(old, internPolicy(p)) {
+			b.dropRejections() // made with the old open period
 			return
 		}
 	}
