@@ -25,6 +25,11 @@ type ticket struct {
 // a success when it is excluded (Config.Exclude, Config.ExcludeFunc), and
 // as neither success nor failure when it is context.Canceled and ctx is
 // done. A panic in fn counts as a failure and goes on to the caller.
+//
+// An open breaker's rejection comes before anything else is looked at:
+// a call on a done context, or with a nil argument, gets it too (fn would
+// not run either way). This is what lets a rejection cost about what a
+// field compare does (ARCHITECTURE.md, "Rejections").
 func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) error {
 	// An open breaker's rejection, in line at the caller (see rejecting).
 	if r := (*rejection)(atomic.LoadPointer(&b.rejecting)); r != nil {
@@ -174,7 +179,8 @@ func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(conte
 // Allow is the two-step form of Call, for code that cannot be wrapped in a
 // function: when the breaker admits the call, Allow returns done, and the
 // caller must call done exactly once with the call's error. Otherwise it
-// returns the error Call would (ctx.Err(), or an *OpenError).
+// returns the error Call would (ctx.Err(), or an *OpenError, which an open
+// breaker returns first, as Call does).
 //
 // done cannot see the caller's context: it counts an error matching
 // context.Canceled as the caller's own cancellation, neither success nor
