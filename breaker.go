@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 	"weak"
 )
 
@@ -35,38 +36,79 @@ import (
 //
 // A Breaker is safe for concurrent use. Create one with New.
 type Breaker struct {
-	cur   atomic.Pointer[epoch]
-	hooks atomic.Pointer[listenerSet] // nil while there are no listeners
+	cur atomic.Pointer[epoch]
+	// rejecting is, while the breaker is open, the rejection that Call,
+	// Execute and Allow return before anything else, in line at the
+	// caller: made at a tick of the coarse clock and withdrawn at its next
+	// (coarse.go), or a forced open's; nil when calls must go further:
+	// the breaker is not open, the rejection is due again, near the end
+	// of the open period, or a listener or Totals wants every rejection.
+	// (An unsafe.Pointer: Call fits the inliner's budget with
+	// atomic.LoadPointer, not with atomic.Pointer's Load.)
+	rejecting unsafe.Pointer              // *rejection
+	hooks     atomic.Pointer[listenerSet] // nil while there are no listeners
+	// pol is the settings: swapped whole, never changed, and shared by
+	// the breakers whose settings are equal (see internPolicy).
+	pol    atomic.Pointer[Policy]
+	counts atomic.Pointer[callCounts] // nil until Totals is first called
+	// more is what few breakers need, or need rarely: made when first
+	// needed (see extra), so that a breaker that needs none of it does
+	// not pay for it.
+	more atomic.Pointer[breakerExtra]
 
-	name      string
-	clock     Clock
-	realClock bool                   // Config.Clock was nil
-	pol       atomic.Pointer[Policy] // the settings: swapped whole, never changed
+	name  string
+	clock Clock
+	bind  Binding
 
-	fleetWindow bool                         // the Storage merges members' windows and trips on them
-	fleet       atomic.Pointer[WindowCounts] // the fleet's window, as the Storage last pushed it
-	fleetAt     atomic.Int64                 // when it was pushed, in UnixNano on the breaker's clock
-	bind        Binding
-	storage     Storage                // the Storage it is bound to (a shadow's candidate binds there too)
-	shadow      atomic.Pointer[Shadow] // the shadow running beside it, if any
-	candidate   bool                   // it is a shadow's candidate
-	detached    atomic.Bool            // Detach was called
-	excludeFunc func(error) bool
+	mu      sync.Mutex   // guards extra's events, and serialises adopt
+	calling atomic.Int32 // the breaker's calls to its store in flight
+	waiting atomic.Bool  // extra's unclaimed holds an event
+	// detached: Detach was called.
+	detached atomic.Bool
+
+	realClock   bool // Config.Clock was nil
+	fleetWindow bool // the Storage merges members' windows and trips on them
+	candidate   bool // it is a shadow's candidate
+	draining    bool // under mu: a goroutine delivers the pending state changes
+
+	transitions atomic.Uint64
+}
+
+// breakerExtra is the part of a Breaker that few breakers need: a
+// breaker with no listener, no shadow, no excluded errors, no store
+// errors, on the memory store, has none. A Breaker is about 130 bytes
+// without it.
+type breakerExtra struct {
+	storage     Storage                 // a shared Storage it is bound to (a shadow's candidate binds there too); nil: its own memory
+	shadow      atomic.Pointer[Shadow]  // the shadow running beside it, if any
+	excludeFunc func(error) bool        // set by New, before any call
 	exclude     atomic.Pointer[[]error] // nil while nothing is excluded
 
-	mu           sync.Mutex // guards what follows, and serialises adopt
+	fleet       atomic.Pointer[fleetWindow] // the fleet's window, as the Storage last pushed it
+	storeErrors atomic.Uint64
+	outlived    atomic.Int64 // throttled calls longer than the window (Metrics.OutlivedWindow)
+
+	// Under Breaker.mu.
 	nextListener uint64
-	pending      []Event // state changes waiting for delivery, in order
-	draining     bool
-	unclaimed    Event     // a change waiting for its maker's answer (see adopt)
+	pending      []Event   // state changes waiting for delivery, in order
+	unclaimed    *Event    // a change waiting for its maker's answer (see adopt)
 	made         *madeGens // the generations last reported as made, from a store that records makers
+}
 
-	calling atomic.Int32 // the breaker's calls to its store in flight
-	waiting atomic.Bool  // unclaimed holds an event
+// fleetWindow is the fleet's window as the Storage pushed it, and when, in
+// UnixNano on the breaker's clock.
+type fleetWindow struct {
+	WindowCounts
+	at int64
+}
 
-	counts                   atomic.Pointer[callCounts] // nil until Totals is first called
-	transitions, storeErrors atomic.Uint64
-	outlived                 atomic.Int64 // throttled calls longer than the window (Metrics.OutlivedWindow)
+// extra returns b's breakerExtra, made the first time it is asked for.
+func (b *Breaker) extra() *breakerExtra {
+	if x := b.more.Load(); x != nil {
+		return x
+	}
+	b.more.CompareAndSwap(nil, new(breakerExtra))
+	return b.more.Load()
 }
 
 // epoch is one generation of the breaker's state. Its counters change; the
@@ -75,7 +117,8 @@ type epoch struct {
 	// gate is 0 while calls can take the fast path: the state is closed
 	// and no listener is registered. It lives here, beside failures, so
 	// the fast path reads one cache line.
-	gate atomic.Uint32
+	gate  atomic.Uint32
+	trips int32 // openings in a row (see Backoff)
 	// failures is the run of failures while closed: this breaker's own,
 	// raised to the Storage's merged run when that is longer, and lowered
 	// when another member's success resets the merged run.
@@ -85,34 +128,41 @@ type epoch struct {
 	// counts are the breaker's call counts (Totals), nil until counting
 	// starts; beside the fast path's other fields, so a call reads one line.
 	counts atomic.Pointer[callCounts]
+	b      *Breaker
 
-	state    State
-	mode     Mode
-	trips    int
-	gen      uint64
-	openedAt time.Time
-	// openedMono is openedAt as the coarse clock counts (since
-	// coarseBase), for rejections with the real clock.
-	openedMono int64
-	// ahead is how far in the future it opened (a hold: see HoldOpen),
-	// which a rejection's RetryAfter may exceed the open period by.
-	ahead    time.Duration
-	tripped  int                       // open: the run that tripped it
-	rejected atomic.Pointer[OpenError] // open: the last rejection's error, reused
-	done     func(error)               // closed: Allow's completion, made once per epoch
+	state State
+	mode  Mode
+	gen   uint64
+	open  *opened // an open epoch's; nil in other states
+	// done is a closed epoch's Allow completion, made by the first Allow.
+	done atomic.Pointer[func(error)]
 	// throttle is a closed epoch's throttling (Config.Throttle); nil
 	// without one, or while disabled.
 	throttle *throttler
 	ramp     *ramp // a closed epoch's recovery ramp; nil without one
-	b        *Breaker
 
-	// The padding makes an epoch whole cache lines, so the
-	// allocator never puts another object (say, one a goroutine writes)
-	// on a line that every call reads.
+	// The padding makes an epoch whole cache lines (an object of 128
+	// bytes is placed on a multiple of 128), so the allocator never puts
+	// another object (say, one a goroutine writes) on a line that every
+	// call reads; 64 bytes more than its fields, not 128 (it was 192), to
+	// keep 10⁵ breakers small.
 	_ [epochPad]byte
 }
 
-const epochPad = 192 - 168
+const epochPad = 128 - 112
+
+// opened is what only an open epoch has.
+type opened struct {
+	at time.Time // when it opened
+	// mono is at as the coarse clock counts (since coarseBase), for
+	// rejections with the real clock.
+	mono int64
+	// ahead is how far in the future it opened (a hold: see HoldOpen),
+	// which a rejection's RetryAfter may exceed the open period by.
+	ahead   time.Duration
+	tripped int                       // the run that tripped it
+	rej     atomic.Pointer[rejection] // the last rejection, reused
+}
 
 // New returns a breaker configured by cfg, bound to cfg.Storage. It fails
 // only on invalid settings (a *ConfigError, or an error naming the missing
@@ -126,53 +176,50 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Breaker{
-		name: cfg.Name, clock: cfg.Clock, excludeFunc: cfg.ExcludeFunc, candidate: candidate,
-	}
+	b := &Breaker{name: cfg.Name, clock: cfg.Clock, candidate: candidate}
 	if b.clock == nil {
 		b.clock, b.realClock = systemClock{}, true
 	}
-	b.pol.Store(&p)
+	b.pol.Store(internPolicy(p))
+	if cfg.ExcludeFunc != nil {
+		b.extra().excludeFunc = cfg.ExcludeFunc
+	}
 	if len(cfg.Exclude) > 0 {
 		ex := append([]error(nil), cfg.Exclude...)
-		b.exclude.Store(&ex)
+		b.extra().exclude.Store(&ex)
 	}
 	for _, l := range cfg.Listeners {
 		b.AddListener(l)
 	}
-	store := cfg.Storage
-	if store == nil {
-		store = NewMemoryStorage()
-	}
-	b.storage = store
-	var shadow func(*Candidate)
-	if !candidate {
-		shadow = b.storeShadow
-	}
-	bind, err := store.Bind(BindConfig{
-		Shadow:       shadow,
-		Name:         cfg.Name,
-		InitialState: cfg.InitialState,
-		Clock:        b.clock,
-		Policy:       b.policy,
-		Observe:      func(s Snapshot) { b.adopt(s, observed) },
-		Made:         func(s Snapshot) { b.adopt(s, made) },
-		OnError:      b.storeError,
-		Window:       cfg.Window,
-		Counted:      b.counted,
-		ObserveWindow: func(c WindowCounts) {
-			b.fleetAt.Store(b.clock.Now().UnixNano())
-			b.fleet.Store(&c)
-			if e := b.cur.Load(); e != nil && e.gen == c.Generation {
-				b.rethrottle(e)
-			}
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("infuse: binding breaker %q to its storage: %w", cfg.Name, err)
-	}
-	if bind == nil {
-		return nil, fmt.Errorf("infuse: binding breaker %q: the storage returned no binding", cfg.Name)
+	var bind Binding
+	if cfg.Storage == nil {
+		// A store of its own: a record nobody else binds to.
+		bind = newPrivateBinding(b, cfg.InitialState)
+	} else {
+		b.extra().storage = cfg.Storage
+		var shadow func(*Candidate)
+		if !candidate {
+			shadow = b.storeShadow
+		}
+		bind, err = cfg.Storage.Bind(BindConfig{
+			Shadow:        shadow,
+			Name:          cfg.Name,
+			InitialState:  cfg.InitialState,
+			Clock:         b.clock,
+			Policy:        b.policy,
+			Observe:       func(s Snapshot) { b.adopt(s, observed) },
+			Made:          func(s Snapshot) { b.adopt(s, made) },
+			OnError:       b.storeError,
+			Window:        cfg.Window,
+			Counted:       b.counted,
+			ObserveWindow: b.observeWindow,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("infuse: binding breaker %q to its storage: %w", cfg.Name, err)
+		}
+		if bind == nil {
+			return nil, fmt.Errorf("infuse: binding breaker %q: the storage returned no binding", cfg.Name)
+		}
 	}
 	b.bind = bind
 	if wm, ok := bind.(WindowMerger); ok && !cfg.Window.IsZero() && wm.MergesWindows() {
@@ -192,14 +239,21 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 	return b, nil
 }
 
+// observeWindow is BindConfig.ObserveWindow: the fleet's window.
+func (b *Breaker) observeWindow(c WindowCounts) {
+	b.extra().fleet.Store(&fleetWindow{WindowCounts: c, at: b.clock.Now().UnixNano()})
+	if e := b.cur.Load(); e != nil && e.gen == c.Generation {
+		b.rethrottle(e)
+	}
+}
+
 func (b *Breaker) newEpoch(s Snapshot) *epoch {
-	e := &epoch{state: s.State, mode: s.Mode, trips: s.Trips, gen: s.Generation, openedAt: s.OpenedAt, b: b}
+	e := &epoch{state: s.State, mode: s.Mode, trips: int32(min(s.Trips, maxCount)), gen: s.Generation, b: b}
 	e.counts.Store(b.counts.Load())
 	p := b.pol.Load()
 	switch s.State {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
-		e.done = e.complete
 		e.meter = newMeter(p.Window, b.clock, b.realClock, b.fleetWindow, int64(p.MinCalls))
 		m, timed := e.meter.(*timeMeter)
 		if timed && !p.Throttle.IsZero() && s.Mode != ModeDisabled {
@@ -220,12 +274,12 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 			m.onTick.Store(&check)
 		}
 	case Open:
-		e.tripped = s.Failures
+		e.open = &opened{at: s.OpenedAt, tripped: s.Failures}
 		if b.realClock && !s.OpenedAt.IsZero() {
 			// Through the system clock, so that an OpenedAt without a
 			// monotonic reading (a store's) is measured as it is.
-			e.openedMono = int64(time.Since(coarseBase)) - int64(time.Since(s.OpenedAt))
-			e.ahead = max(time.Until(s.OpenedAt), 0)
+			e.open.mono = int64(time.Since(coarseBase)) - int64(time.Since(s.OpenedAt))
+			e.open.ahead = max(time.Until(s.OpenedAt), 0)
 		}
 	case HalfOpen:
 		e.successes.Store(int64(s.Successes))
@@ -335,6 +389,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	ne := b.newEpoch(s)
 	b.startRamp(ne, cur, s)
 	b.cur.Store(ne)
+	atomic.StorePointer(&b.rejecting, nil) // the old epoch's (see publish)
 	if m, ok := cur.meter.(*timeMeter); ok {
 		m.stop()
 	}
@@ -363,11 +418,11 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
 			From: cur.state, To: s.State, Generation: s.Generation, Remote: remote,
 		}
-		if waits {
-			b.unclaimed = ev
+		if x := b.extra(); waits {
+			x.unclaimed = &ev
 			b.waiting.Store(true)
 		} else {
-			b.pending = append(b.pending, ev)
+			x.pending = append(x.pending, ev)
 		}
 		if !remote && s.Maker != MakerUnknown {
 			b.noteMade(s.Generation)
@@ -387,11 +442,12 @@ type madeGens struct {
 
 // noteMade records generation g as reported made. b.mu is held.
 func (b *Breaker) noteMade(g uint64) {
-	if b.made == nil {
-		b.made = &madeGens{}
+	x := b.extra()
+	if x.made == nil {
+		x.made = &madeGens{}
 	}
-	b.made.gens[b.made.next] = g
-	b.made.next = (b.made.next + 1) % len(b.made.gens)
+	x.made.gens[x.made.next] = g
+	x.made.next = (x.made.next + 1) % len(x.made.gens)
 }
 
 // madeLate reports a transition this breaker made that its store told of
@@ -399,8 +455,9 @@ func (b *Breaker) noteMade(g uint64) {
 // host), once, marked Late: each transition of a fleet has one maker.
 func (b *Breaker) madeLate(s Snapshot) {
 	b.mu.Lock()
-	if b.made != nil {
-		for _, g := range b.made.gens {
+	x := b.extra()
+	if x.made != nil {
+		for _, g := range x.made.gens {
 			if g == s.Generation {
 				b.mu.Unlock()
 				return
@@ -409,7 +466,7 @@ func (b *Breaker) madeLate(s Snapshot) {
 	}
 	b.noteMade(s.Generation)
 	if b.hooks.Load() != nil {
-		b.pending = append(b.pending, Event{Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
+		x.pending = append(x.pending, Event{Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
 			From: s.From, To: s.State, Generation: s.Generation, Late: true})
 	}
 	b.mu.Unlock()
@@ -449,8 +506,8 @@ func (b *Breaker) ownDone() {
 // (observed).
 func (b *Breaker) resolve(gen uint64, o origin) {
 	b.mu.Lock()
-	if b.waiting.Load() && b.unclaimed.Generation == gen {
-		b.unclaimed.Remote = o.remote()
+	if x := b.more.Load(); b.waiting.Load() && x.unclaimed.Generation == gen {
+		x.unclaimed.Remote = o.remote()
 		b.flushWaiting()
 	}
 	b.mu.Unlock()
@@ -462,10 +519,11 @@ func (b *Breaker) resolve(gen uint64, o origin) {
 // merely missed transitions other members made). b.mu is held.
 func (b *Breaker) flushWaiting() {
 	if b.waiting.Load() {
-		if !b.unclaimed.Remote || b.unclaimed.From != b.unclaimed.To {
-			b.pending = append(b.pending, b.unclaimed)
+		x := b.more.Load()
+		if !x.unclaimed.Remote || x.unclaimed.From != x.unclaimed.To {
+			x.pending = append(x.pending, *x.unclaimed)
 		}
-		b.unclaimed = Event{}
+		x.unclaimed = nil
 		b.waiting.Store(false)
 	}
 }
@@ -496,15 +554,19 @@ func (e *epoch) refresh(s Snapshot, asIs bool) {
 // drain delivers queued state changes in order, one deliverer at a time,
 // with no lock held while listeners run.
 func (b *Breaker) drain() {
+	x := b.more.Load()
+	if x == nil {
+		return // nothing was ever queued: events are queued in extra
+	}
 	b.mu.Lock()
 	if b.draining {
 		b.mu.Unlock()
 		return
 	}
 	b.draining = true
-	for len(b.pending) > 0 {
-		evs := b.pending
-		b.pending = nil
+	for len(x.pending) > 0 {
+		evs := x.pending
+		x.pending = nil
 		b.mu.Unlock()
 		if hs := b.hooks.Load(); hs != nil {
 			for _, ev := range evs {
@@ -530,7 +592,7 @@ func (b *Breaker) Counts() Counts {
 		n := min(e.failures.Load(), int64(b.FailMax()))
 		return Counts{ConsecutiveFailures: int(n)}
 	case Open:
-		return Counts{ConsecutiveFailures: e.tripped}
+		return Counts{ConsecutiveFailures: e.open.tripped}
 	}
 	return Counts{ConsecutiveSuccesses: int(e.successes.Load())}
 }
@@ -547,7 +609,7 @@ func (b *Breaker) RetryAfter() time.Duration {
 	if e.state != Open || e.mode == ModeForcedOpen {
 		return 0
 	}
-	return max(e.openedAt.Add(b.openFor(e)).Sub(b.clock.Now()), 0)
+	return max(e.open.at.Add(b.openFor(e)).Sub(b.clock.Now()), 0)
 }
 
 // openFor is how long epoch e, an open one, lasts: ResetTimeout grown by
@@ -557,7 +619,7 @@ func (b *Breaker) openFor(e *epoch) time.Duration {
 	if p.Backoff.Multiplier == 0 { // the common case, on every rejection
 		return p.ResetTimeout
 	}
-	return p.OpenFor(Snapshot{Generation: e.gen, Trips: e.trips})
+	return p.OpenFor(Snapshot{Generation: e.gen, Trips: int(e.trips)})
 }
 
 // Detach lets go of the breaker's binding to its Storage: the store stops

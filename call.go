@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ticket is an admitted call: the generation that admitted it and, in the
@@ -24,7 +25,21 @@ type ticket struct {
 // a success when it is excluded (Config.Exclude, Config.ExcludeFunc), and
 // as neither success nor failure when it is context.Canceled and ctx is
 // done. A panic in fn counts as a failure and goes on to the caller.
+//
+// An open breaker's rejection comes before anything else is looked at:
+// a call on a done context, or with a nil argument, gets it too (fn would
+// not run either way). This is what lets a rejection cost about what a
+// field compare does (ARCHITECTURE.md, "Rejections").
 func (b *Breaker) Call(ctx context.Context, fn func(context.Context) error) error {
+	// An open breaker's rejection, in line at the caller (see rejecting).
+	if r := (*rejection)(atomic.LoadPointer(&b.rejecting)); r != nil {
+		return &r.err
+	}
+	return b.call(ctx, fn)
+}
+
+// call is Call but for the rejection that Call makes in line.
+func (b *Breaker) call(ctx context.Context, fn func(context.Context) error) error {
 	e := b.cur.Load()
 	if e.gate.Load() != 0 || fn == nil || ctx == nil {
 		return b.callSlow(ctx, e, fn)
@@ -66,6 +81,9 @@ func (b *Breaker) callSlow(ctx context.Context, e *epoch, fn func(context.Contex
 	if ctx == nil || fn == nil {
 		return errNilArgument
 	}
+	if r := e.reusable(); r != nil {
+		return r
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -101,6 +119,10 @@ func (b *Breaker) run(ctx context.Context, t ticket, fn func(context.Context) er
 func Execute[T any](ctx context.Context, b *Breaker, fn func(context.Context) (T, error)) (T, error) {
 	// The body repeats Call's rather than wrapping fn in a closure for it:
 	// such a closure would escape and cost an allocation per call.
+	if r := (*rejection)(atomic.LoadPointer(&b.rejecting)); r != nil {
+		var zero T
+		return zero, &r.err
+	}
 	e := b.cur.Load()
 	if e.gate.Load() != 0 || fn == nil || ctx == nil {
 		return executeSlow(ctx, b, e, fn)
@@ -128,6 +150,9 @@ func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(conte
 	if ctx == nil || fn == nil {
 		return zero, errNilArgument
 	}
+	if r := e.reusable(); r != nil {
+		return zero, r
+	}
 	if err := ctx.Err(); err != nil {
 		return zero, err
 	}
@@ -154,7 +179,8 @@ func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(conte
 // Allow is the two-step form of Call, for code that cannot be wrapped in a
 // function: when the breaker admits the call, Allow returns done, and the
 // caller must call done exactly once with the call's error. Otherwise it
-// returns the error Call would (ctx.Err(), or an *OpenError).
+// returns the error Call would (ctx.Err(), or an *OpenError, which an open
+// breaker returns first, as Call does).
 //
 // done cannot see the caller's context: it counts an error matching
 // context.Canceled as the caller's own cancellation, neither success nor
@@ -162,15 +188,24 @@ func executeSlow[T any](ctx context.Context, b *Breaker, e *epoch, fn func(conte
 // ErrTripped) is not available in this form. In the closed state done
 // costs no allocation.
 func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
+	if r := (*rejection)(atomic.LoadPointer(&b.rejecting)); r != nil {
+		return nil, &r.err
+	}
 	if ctx == nil {
 		return nil, errNilArgument
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	e := b.cur.Load()
 	if e.gate.Load() == 0 {
-		return e.done, nil
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return e.completion(), nil
+	}
+	if r := e.reusable(); r != nil {
+		return nil, r
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
 	}
 	if e.state == Open {
 		if err := b.rejectFast(e); err != nil {
@@ -182,7 +217,7 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 		return nil, err
 	}
 	if t.permit.Generation == 0 && t.start.IsZero() {
-		return t.e.done, nil
+		return t.e.completion(), nil
 	}
 	var once atomic.Bool
 	return func(err error) {
@@ -190,6 +225,17 @@ func (b *Breaker) Allow(ctx context.Context) (done func(err error), err error) {
 			b.finish(unseenContext{}, t, err)
 		}
 	}, nil
+}
+
+// completion is closed epoch e's Allow completion, made by the first
+// Allow of the epoch: a breaker that is never asked for one pays nothing.
+func (e *epoch) completion() func(error) {
+	if f := e.done.Load(); f != nil {
+		return *f
+	}
+	f := e.complete
+	e.done.CompareAndSwap(nil, &f)
+	return *e.done.Load()
 }
 
 // complete is a closed epoch's Allow completion.
@@ -224,10 +270,10 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			return b.started(ticket{e: e}), nil
 		case Open:
 			if e.mode == ModeForcedOpen { // an epoch is forced or not: its cached error fits
-				return ticket{}, b.rejectOpen(e, 0)
+				return ticket{}, b.rejectOpen(e, 0, reuseAlways)
 			}
-			if left := e.openedAt.Add(b.openFor(e)).Sub(b.clock.Now()); left > 0 {
-				return ticket{}, b.rejectOpen(e, left)
+			if left := e.open.at.Add(b.openFor(e)).Sub(b.clock.Now()); left > 0 {
+				return ticket{}, b.rejectOpen(e, left, reuseNever)
 			}
 		}
 		start := b.storeStart()
@@ -248,7 +294,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 			}
 			var left time.Duration
 			if ne.state == Open && ne.mode != ModeForcedOpen {
-				left = max(ne.openedAt.Add(b.openFor(ne)).Sub(b.clock.Now()), 0)
+				left = max(ne.open.at.Add(b.openFor(ne)).Sub(b.clock.Now()), 0)
 			}
 			return ticket{}, b.reject(ne, left)
 		}
@@ -269,7 +315,7 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 func (b *Breaker) started(t ticket) ticket {
 	if b.pol.Load().SlowCallDuration > 0 || t.e.throttle != nil {
 		t.start = b.clock.Now()
-	} else if s := b.shadow.Load(); s != nil && s.timesCalls {
+	} else if s := b.Shadow(); s != nil && s.timesCalls {
 		t.start = b.clock.Now()
 	}
 	return t
@@ -285,10 +331,79 @@ func (b *Breaker) timed(t ticket) (took time.Duration, slow bool) {
 	}
 	took, p := b.clock.Now().Sub(t.start), b.pol.Load()
 	if t.e.throttle != nil && took > p.Window.Duration() {
-		b.outlived.Add(1)
+		b.extra().outlived.Add(1)
 	}
 	return took, p.SlowCallDuration > 0 && took > p.SlowCallDuration
 }
+
+// reusable returns open epoch e's rejection when a call may have it as it
+// is, and counts it: it was made at the coarse clock's current tick (so
+// its RetryAfter is still true to the tick), or it is a forced open's
+// (RetryAfter 0 whatever the time). It returns nil for every other call.
+// This is the whole rejection of an open breaker but once a tick: three
+// loads of lines nobody writes meanwhile, and the count when Totals is
+// kept. A call on a done context is rejected too: its function would not
+// run either way.
+func (e *epoch) reusable() *OpenError {
+	if e.open == nil {
+		return nil
+	}
+	r := e.open.rej.Load()
+	if r == nil {
+		return nil
+	}
+	if at := r.at; at != coarse.now.Load() && at != reuseAlways {
+		return nil
+	}
+	if c := e.counts.Load(); c != nil {
+		c.add(countRejection)
+	}
+	return &r.err
+}
+
+// rejection is an open epoch's rejection, kept to be returned again (see
+// reusable and Breaker.rejecting).
+type rejection struct {
+	err OpenError
+	// at is the coarse clock's reading when it was made, which reusable
+	// wants to read still; or reuseAlways, or reuseNever.
+	at   int64
+	b    *Breaker
+	next *rejection // the coarse clock's list of those to withdraw at its tick
+}
+
+// dropRejections has the next rejection made afresh: the settings it
+// was made with changed.
+func (b *Breaker) dropRejections() {
+	atomic.StorePointer(&b.rejecting, nil)
+	if e := b.cur.Load(); e != nil && e.open != nil {
+		e.open.rej.Store(nil)
+	}
+}
+
+// publish makes r, a rejection of open epoch e, the one Call, Execute and
+// Allow return in line until the coarse clock's next tick withdraws it
+// (a forced open's, until the epoch ends): unless meanwhile the epoch
+// ended, or counting or a listener of rejections began, whose own
+// withdrawals (adopt, Totals, AddListener) might have come first.
+func (b *Breaker) publish(e *epoch, r *rejection) {
+	atomic.StorePointer(&b.rejecting, unsafe.Pointer(r))
+	if r.at != reuseAlways && !coarse.withdrawAtTick(r) {
+		atomic.CompareAndSwapPointer(&b.rejecting, unsafe.Pointer(r), nil)
+		return
+	}
+	if b.cur.Load() != e || e.counts.Load() != nil || b.hooks.Load().want(EventRejected) {
+		atomic.CompareAndSwapPointer(&b.rejecting, unsafe.Pointer(r), nil)
+	}
+}
+
+const (
+	// reuseNever marks a rejection made from the breaker's own clock, or
+	// one a listener wants to see: only rejectOpen reuses it.
+	reuseNever = -1
+	// reuseAlways marks a forced open's rejection.
+	reuseAlways = -2
+)
 
 // rejectFast rejects a call in open epoch e without reading the system
 // clock: forced open, or, with the real clock and an open period of at
@@ -298,7 +413,7 @@ func (b *Breaker) timed(t ticket) (took time.Duration, slow bool) {
 // must decide: the period may be over, or the clock is injected.
 func (b *Breaker) rejectFast(e *epoch) error {
 	if e.mode == ModeForcedOpen {
-		return b.rejectOpen(e, 0)
+		return b.rejectOpen(e, 0, reuseAlways)
 	}
 	if !b.realClock {
 		return nil
@@ -312,34 +427,46 @@ func (b *Breaker) rejectFast(e *epoch) error {
 		return nil
 	}
 	// At most the open period, and a hold's (see HoldOpen) beyond it.
-	left := min(time.Duration(e.openedMono+int64(openFor)-now), openFor+e.ahead)
+	left := min(time.Duration(e.open.mono+int64(openFor)-now), openFor+e.open.ahead)
 	if left <= max(coarseMargin, openFor/10) {
 		// Near the end the system clock decides: a timer starved of CPU
 		// moves the coarse clock late, and no call may be rejected once
 		// the period is over.
 		return nil
 	}
-	return b.rejectOpen(e, left)
+	return b.rejectOpen(e, left, now)
 }
 
-// rejectOpen rejects a call in the open state. Rejections come in floods,
-// so the error is reused while its RetryAfter is within a millisecond of
-// the truth (never below it), instead of allocated for each call.
-func (b *Breaker) rejectOpen(e *epoch, left time.Duration) error {
-	err := e.rejected.Load()
-	if err == nil || err.RetryAfter < left || err.RetryAfter-left >= time.Millisecond {
+// rejectOpen rejects a call in the open state, with RetryAfter left as
+// of at: the coarse clock's reading, reuseAlways (forced open) or
+// reuseNever (the breaker's clock). Rejections come in floods, so the
+// error is made once and reused: by reusable while the coarse clock reads
+// at, and here while its RetryAfter is within a millisecond of the truth
+// (never below it).
+func (b *Breaker) rejectOpen(e *epoch, left time.Duration, at int64) error {
+	wanted := b.hooks.Load().want(EventRejected)
+	if wanted {
+		at = reuseNever // every rejection goes by the listener
+	}
+	r := e.open.rej.Load()
+	if r == nil || r.err.RetryAfter < left || r.err.RetryAfter-left >= time.Millisecond || (at != reuseNever && r.at != at) {
 		reason := ReasonOpen
 		if e.mode == ModeForcedOpen {
 			reason = ReasonForcedOpen
 		}
-		err = &OpenError{Name: b.name, State: Open, RetryAfter: left, Reason: reason}
-		e.rejected.Store(err)
+		r = &rejection{err: OpenError{Name: b.name, State: Open, RetryAfter: left, Reason: reason}, at: at, b: b}
+		e.open.rej.Store(r)
+		if at != reuseNever && b.hooks.Load().want(EventRejected) {
+			e.open.rej.CompareAndSwap(r, nil) // a listener came meanwhile (see AddListener)
+		} else if at != reuseNever && e.counts.Load() == nil {
+			b.publish(e, r)
+		}
 	}
 	e.counts.Load().add(countRejection)
-	if b.hooks.Load().want(EventRejected) {
-		b.emit(Event{Kind: EventRejected, Err: err})
+	if wanted {
+		b.emit(Event{Kind: EventRejected, Err: &r.err})
 	}
-	return err
+	return &r.err
 }
 
 // reject rejects a call that asked the Storage for a trial permit and got
@@ -381,14 +508,18 @@ func (b *Breaker) classify(ctx context.Context, err error) outcome {
 	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
 		return ignored
 	}
-	if ex := b.exclude.Load(); ex != nil {
+	x := b.more.Load()
+	if x == nil {
+		return failed
+	}
+	if ex := x.exclude.Load(); ex != nil {
 		for _, target := range *ex {
 			if errors.Is(err, target) {
 				return succeeded
 			}
 		}
 	}
-	if b.excludeFunc != nil && safePredicate(b.excludeFunc, err) {
+	if x.excludeFunc != nil && safePredicate(x.excludeFunc, err) {
 		return succeeded
 	}
 	return failed

@@ -4,15 +4,25 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // coarse is the real clock to about a millisecond, for rejections: a
 // timer moves it on every coarseTick while rejections read it, and stops
-// after coarseIdle ticks with none. A rejection reads it with one atomic
-// load instead of reading the system clock, which costs most of a
-// rejection (tens of nanoseconds on many VMs). It is kept as the
-// monotonic time since coarseBase, so that a jump of the wall clock moves
-// no open period.
+// after coarseIdle ticks with none. Reading it is one atomic load of a
+// line that only the timer writes, instead of reading the system clock,
+// which costs most of a rejection (tens of nanoseconds on many VMs). It is
+// kept as the monotonic time since coarseBase, so that a jump of the wall
+// clock moves no open period.
+//
+// An open breaker makes its rejection once a tick and returns it as it is
+// until the next tick withdraws it (see Breaker.rejecting): a rejection
+// reads no clock and writes nothing. How late the clock can be is how late the
+// runtime runs its timer: with every core busy, until a goroutine yields
+// or is preempted (every 10 ms at most); longer only while the process is
+// stopped. The last tenth of an open period, at least its last
+// coarseMargin, is measured on the system clock, so no call is rejected
+// once the period is over unless the timer is later than that.
 var coarse coarseClock
 
 var coarseBase = time.Now()
@@ -26,27 +36,48 @@ const (
 	// coarseMargin is, with a tenth of the open period if longer, how
 	// close to its end a rejection reads the system clock.
 	coarseMargin = 50 * time.Millisecond
-	// coarseSample is how many reads of a shard read the system clock once.
-	coarseSample = 64
 )
 
 type coarseClock struct {
 	_    [64]byte     // now and used on a line of their own
 	now  atomic.Int64 // since coarseBase at the last tick; 0 while stopped
 	used atomic.Bool  // read since the last tick
-	_    [55]byte
-	// reads counts reads per shard (see stackShard): every coarseSample-th
-	// read of a shard reads the system clock and moves now on, so that a
-	// timer starved of CPU by the very goroutines that reject leaves the
-	// clock at most that many of their rejections behind.
-	reads [meterShards]struct {
-		n atomic.Uint64
-		_ [120]byte
-	}
+	_    [52]byte
+
+	// live are the rejections that breakers return in line (see
+	// Breaker.rejecting) until the next tick withdraws them.
+	live atomic.Pointer[rejection]
 
 	mu      sync.Mutex
 	idle    int
 	running bool
+}
+
+// withdrawAtTick has the next tick withdraw r, a rejection made at the
+// reading r.at; it reports false when the clock has moved on meanwhile (or
+// stopped), when the caller withdraws it itself.
+func (c *coarseClock) withdrawAtTick(r *rejection) bool {
+	for {
+		head := c.live.Load()
+		r.next = head
+		if c.live.CompareAndSwap(head, r) {
+			break
+		}
+	}
+	// A tick stores now before it takes the list: a rejection it did not
+	// take sees the new reading here.
+	return c.now.Load() == r.at
+}
+
+// withdraw takes the rejections made before the tick back from their
+// breakers (unless a newer one replaced them).
+func (c *coarseClock) withdraw() {
+	for r := c.live.Swap(nil); r != nil; {
+		next := r.next
+		r.next = nil // no chain of old rejections kept alive
+		atomic.CompareAndSwapPointer(&r.b.rejecting, unsafe.Pointer(r), nil)
+		r = next
+	}
 }
 
 // read returns the time since coarseBase as of the last tick, at most
@@ -59,17 +90,6 @@ func (c *coarseClock) read() (now int64, ok bool) {
 	if now = c.now.Load(); now == 0 {
 		c.start()
 		return 0, false
-	}
-	if c.reads[stackShard()].n.Add(1)%coarseSample == 0 {
-		t := max(int64(time.Since(coarseBase)), 1)
-		// Written only when the timer is behind by more than a tick, so
-		// that a healthy clock's line stays shared by the readers.
-		for cur := now; t > cur+int64(coarseTick) && !c.now.CompareAndSwap(cur, t); cur = c.now.Load() {
-			if cur == 0 {
-				return 0, false // stopped meanwhile
-			}
-		}
-		now = max(now, t)
 	}
 	return now, true
 }
@@ -93,8 +113,10 @@ func (c *coarseClock) tick() {
 	} else if c.idle++; c.idle >= coarseIdle {
 		c.running = false
 		c.now.Store(0)
+		c.withdraw()
 		return
 	}
 	c.now.Store(max(int64(time.Since(coarseBase)), 1))
+	c.withdraw()
 	time.AfterFunc(coarseTick, c.tick)
 }

@@ -34,10 +34,12 @@ type OpenError struct {
 	// never shorter than the truth, and longer by up to a millisecond;
 	// with the real clock and an open period of 500 ms or more, by the
 	// tick of a millisecond timer, which such rejections read instead of
-	// the system clock: a millisecond or two, more only while the
-	// process is starved of CPU (the last tenth of the period, at least
-	// its last 50 ms, is always measured on the system clock, so no call
-	// is rejected once it is over).
+	// the system clock (the rejection is made once a tick and returned
+	// until the next): a millisecond or two, more only while the runtime
+	// runs the timer late (the process starved of CPU or stopped). The
+	// last tenth of the period, at least its last 50 ms, is always
+	// measured on the system clock, so no call is rejected once the
+	// period is over unless the timer ran later than that.
 	RetryAfter time.Duration
 	// Reason tells why the call was rejected.
 	Reason Reason

@@ -18,7 +18,8 @@ func (b *Breaker) AddExcluded(errs ...error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var next []error
-	if cur := b.exclude.Load(); cur != nil {
+	x := b.extra()
+	if cur := x.exclude.Load(); cur != nil {
 		next = append(next, *cur...)
 	}
 	for _, e := range errs {
@@ -27,7 +28,7 @@ func (b *Breaker) AddExcluded(errs ...error) {
 		}
 	}
 	if len(next) > 0 {
-		b.exclude.Store(&next)
+		x.exclude.Store(&next)
 	}
 }
 
@@ -36,10 +37,11 @@ func (b *Breaker) AddExcluded(errs ...error) {
 func (b *Breaker) RemoveExcluded(errs ...error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	cur := b.exclude.Load()
-	if cur == nil {
+	x := b.more.Load()
+	if x == nil || x.exclude.Load() == nil {
 		return
 	}
+	cur := x.exclude.Load()
 	var kept []error
 	for _, have := range *cur {
 		drop := false
@@ -54,16 +56,18 @@ func (b *Breaker) RemoveExcluded(errs ...error) {
 		}
 	}
 	if len(kept) == 0 {
-		b.exclude.Store(nil)
+		x.exclude.Store(nil)
 	} else {
-		b.exclude.Store(&kept)
+		x.exclude.Store(&kept)
 	}
 }
 
 // Excluded returns the errors currently excluded, in the order added.
 func (b *Breaker) Excluded() []error {
-	if cur := b.exclude.Load(); cur != nil {
-		return append([]error(nil), *cur...)
+	if x := b.more.Load(); x != nil {
+		if cur := x.exclude.Load(); cur != nil {
+			return append([]error(nil), *cur...)
+		}
 	}
 	return nil
 }

@@ -37,7 +37,7 @@ func (b *Breaker) HoldOpen(ctx context.Context, d time.Duration) (time.Duration,
 		}
 		failures := int(e.failures.Load())
 		if e.state == Open {
-			failures = e.tripped
+			failures = e.open.tripped
 		}
 		start := b.storeStart()
 		b.ownCall()

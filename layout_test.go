@@ -9,10 +9,28 @@ import (
 	"unsafe"
 )
 
-// The hot path's false-sharing guards hold only if the sizes are right.
+// The hot path's false-sharing guards hold only if the sizes are right:
+// an epoch is two whole cache lines (an object of 128 bytes is placed on a
+// multiple of 128), and no more, for the memory of 10⁵ breakers.
 func TestEpochFillsWholeCacheLines(t *testing.T) {
-	if size := unsafe.Sizeof(epoch{}); size%64 != 0 {
-		t.Fatalf("epoch is %d bytes; fix epochPad so it is a multiple of 64", size)
+	if size := unsafe.Sizeof(epoch{}); size != 128 {
+		t.Fatalf("epoch is %d bytes; fix epochPad so it is 128", size)
+	}
+}
+
+// What a breaker weighs, object by object: a bare breaker is a Breaker,
+// its epoch, its private record and its name (its Policy is shared).
+func TestABreakerIsSmall(t *testing.T) {
+	for _, c := range []struct {
+		name      string
+		size, max uintptr
+	}{
+		{"Breaker", unsafe.Sizeof(Breaker{}), 128},
+		{"privateBinding", unsafe.Sizeof(privateBinding{}), 176}, // a Snapshot (120 bytes) and the breaker
+	} {
+		if c.size > c.max {
+			t.Errorf("%s is %d bytes, more than %d", c.name, c.size, c.max)
+		}
 	}
 }
 
@@ -62,5 +80,21 @@ func TestCoreModuleBringsNoHeavyModule(t *testing.T) {
 		if f := strings.Fields(line); len(f) > 0 && !allowed[f[0]] {
 			t.Errorf("a program importing only the core builds with %s", strings.TrimSpace(line))
 		}
+	}
+}
+
+// An open breaker's rejection costs about what a field compare does only
+// while Call is inlined at its caller (see Breaker.rejecting): a change
+// that takes Call over the inliner's budget fails here.
+func TestCallIsInlined(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go command")
+	}
+	out, err := exec.Command("go", "build", "-gcflags=-m", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "can inline (*Breaker).Call\n") {
+		t.Fatalf("Call is not inlined:\n%s", out)
 	}
 }

@@ -1,6 +1,9 @@
 package infuse
 
-import "time"
+import (
+	"sync/atomic"
+	"time"
+)
 
 // Listener observes a breaker. OnEvent runs synchronously on the goroutine
 // that caused the event, never while the breaker holds a lock, so it may call
@@ -205,7 +208,7 @@ func (b *Breaker) emit(ev Event) {
 }
 
 func (b *Breaker) storeError(err error) {
-	b.storeErrors.Add(1)
+	b.extra().storeErrors.Add(1)
 	b.emit(Event{Kind: EventStoreError, Err: err})
 }
 
@@ -217,8 +220,9 @@ func (b *Breaker) AddListener(l Listener) (remove func()) {
 		return func() {}
 	}
 	b.mu.Lock()
-	b.nextListener++
-	id := b.nextListener
+	x := b.extra()
+	x.nextListener++
+	id := x.nextListener
 	var entries []listenerEntry
 	if cur := b.hooks.Load(); cur != nil {
 		entries = append(entries, cur.entries...)
@@ -235,8 +239,17 @@ func (b *Breaker) AddListener(l Listener) (remove func()) {
 	entries = append(entries, listenerEntry{id: id, l: l, wants: wants})
 	hs := newListenerSet(entries)
 	b.hooks.Store(hs)
-	if e := b.cur.Load(); e != nil && hs.wantsCalls() { // nil while New adds Config.Listeners
-		e.gate.Store(1)
+	if e := b.cur.Load(); e != nil { // nil while New adds Config.Listeners
+		if hs.wantsCalls() {
+			e.gate.Store(1)
+		}
+		if hs.want(EventRejected) {
+			// No rejection is reused unseen from now on (see rejectOpen).
+			if e.open != nil {
+				e.open.rej.Store(nil)
+			}
+			atomic.StorePointer(&b.rejecting, nil)
+		}
 	}
 	b.mu.Unlock()
 	return func() { b.removeListener(id) }

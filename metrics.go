@@ -49,13 +49,21 @@ type Metrics struct {
 	RampDuration time.Duration
 }
 
+// outlived is Metrics.OutlivedWindow.
+func (b *Breaker) outlived() int64 {
+	if x := b.more.Load(); x != nil {
+		return x.outlived.Load()
+	}
+	return 0
+}
+
 // Metrics returns the breaker's current figures.
 func (b *Breaker) Metrics() Metrics {
 	e, p := b.cur.Load(), b.pol.Load()
 	m := Metrics{
-		Name: b.name, State: e.state, Mode: e.mode, Generation: e.gen, Trips: e.trips, Counts: b.Counts(),
+		Name: b.name, State: e.state, Mode: e.mode, Generation: e.gen, Trips: int(e.trips), Counts: b.Counts(),
 		RetryAfter: b.RetryAfter(), Window: p.Window.String(), Throttle: p.Throttle, RampShare: b.RampShare(),
-		RampDuration: p.RampDuration, OutlivedWindow: b.outlived.Load(),
+		RampDuration: p.RampDuration, OutlivedWindow: b.outlived(),
 		FailureRate: -1, SlowCallRate: -1,
 	}
 	if e.meter != nil {

@@ -3,7 +3,10 @@ package infuse
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 	"time"
+	"weak"
 )
 
 // Policy is a breaker's settings, defaults applied: what the breaker
@@ -86,11 +89,47 @@ func (b *Breaker) update(f func(*Policy)) {
 		old := b.pol.Load()
 		p := *old
 		f(&p)
-		if b.pol.CompareAndSwap(old, &p) {
+		if b.pol.CompareAndSwap(old, internPolicy(p)) {
+			b.dropRejections() // made with the old open period
 			return
 		}
 	}
 }
+
+// internPolicy returns the one Policy value of settings p that breakers
+// share: per-host and per-tenant breakers, made by the thousand from one
+// Config, keep one Policy between them instead of 176 bytes each. Nobody
+// writes a Policy once it is made (a setter makes another), so sharing it
+// is safe.
+func internPolicy(p Policy) *Policy {
+	for {
+		v, loaded := policies.Load(p)
+		if loaded {
+			if q := v.(weak.Pointer[Policy]).Value(); q != nil {
+				return q
+			}
+		}
+		q := new(Policy)
+		*q = p
+		w := weak.Make(q)
+		if loaded && !policies.CompareAndSwap(p, v, w) || !loaded && !storeNew(p, w) {
+			continue // another breaker interned it meanwhile
+		}
+		// The entry goes with the last breaker that points at q.
+		runtime.AddCleanup(q, func(w weak.Pointer[Policy]) { policies.CompareAndDelete(p, w) }, w)
+		return q
+	}
+}
+
+func storeNew(p Policy, w weak.Pointer[Policy]) bool {
+	_, loaded := policies.LoadOrStore(p, w)
+	return !loaded
+}
+
+// policies are the interned Policy values, by value: weak pointers, so
+// that a Policy no breaker points at any more is collected, and its
+// entry dropped. A cache, the one package-level state of the package.
+var policies sync.Map // Policy -> weak.Pointer[Policy]
 
 // anyRate tells whether a rate can trip the breaker.
 func (p *Policy) anyRate() bool { return p.FailureRate > 0 || p.SlowCallRate > 0 }

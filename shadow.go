@@ -217,7 +217,10 @@ func (b *Breaker) startShadow(c Candidate, fromStore bool, listeners []Listener)
 		return nil, err
 	}
 	cfg := c.Config(b.name + ShadowSuffix)
-	cfg.Storage, cfg.Clock = b.storage, b.clock
+	cfg.Clock = b.clock
+	if x := b.more.Load(); x != nil {
+		cfg.Storage = x.storage // nil: a breaker on its own memory; the candidate gets its own too
+	}
 	if b.realClock {
 		cfg.Clock = nil
 	}
@@ -236,7 +239,7 @@ func (b *Breaker) startShadow(c Candidate, fromStore bool, listeners []Listener)
 		// fleet's shadow is reset by the operator who starts it.)
 		_ = cand.Close(context.Background())
 	}
-	if old := b.shadow.Swap(s); old != nil {
+	if old := b.extra().shadow.Swap(s); old != nil {
 		old.stop() // before the new feed: no call counts twice
 	}
 	remove := b.AddListener(s)
@@ -257,13 +260,22 @@ func (b *Breaker) startShadow(c Candidate, fromStore bool, listeners []Listener)
 // StopShadow stops b's shadow, if one runs: its candidate is told nothing
 // more and lets go of its Storage.
 func (b *Breaker) StopShadow() {
-	if s := b.shadow.Swap(nil); s != nil {
+	x := b.more.Load()
+	if x == nil {
+		return
+	}
+	if s := x.shadow.Swap(nil); s != nil {
 		s.stop()
 	}
 }
 
 // Shadow returns the shadow running beside b, or nil.
-func (b *Breaker) Shadow() *Shadow { return b.shadow.Load() }
+func (b *Breaker) Shadow() *Shadow {
+	if x := b.more.Load(); x != nil {
+		return x.shadow.Load()
+	}
+	return nil
+}
 
 func (s *Shadow) stop() {
 	if s.stopped.Swap(true) {
@@ -290,10 +302,11 @@ func (b *Breaker) emitShadow(ev Event) {
 // (c not nil) or stops (nil) the shadow it asks for. A shadow the program
 // started itself is left alone unless the store starts another.
 func (b *Breaker) storeShadow(c *Candidate) {
-	cur := b.shadow.Load()
+	x := b.extra()
+	cur := x.shadow.Load()
 	if c == nil {
 		if cur != nil && cur.fromStore {
-			if b.shadow.CompareAndSwap(cur, nil) {
+			if x.shadow.CompareAndSwap(cur, nil) {
 				cur.stop()
 			}
 		}

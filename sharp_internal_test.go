@@ -99,7 +99,7 @@ func TestCountedIsEveryCallOfTheClosedGeneration(t *testing.T) {
 		t.Fatalf("Counted() of a fresh breaker = %+v, %v", c, ok)
 	}
 	// 64 goroutines alive at once, on 64 stacks, so that their calls
-	// spread over the shards (see stackShard).
+	// spread over the shards (see shard.go).
 	var wg sync.WaitGroup
 	start := make(chan struct{})
 	for i := range 64 {
@@ -165,7 +165,7 @@ func TestRejectFastReadsTheCoarseClock(t *testing.T) {
 		t.Fatalf("a period below coarseMinOpen rejected fast: %v", err)
 	}
 	b.SetResetTimeout(time.Minute)
-	e.openedMono -= int64(10 * time.Second)
+	e.open.mono -= int64(10 * time.Second)
 	// The coarse clock may run behind by more than a tick on a busy
 	// machine: RetryAfter is then that much long, within a second here.
 	err = fast()
@@ -175,7 +175,7 @@ func TestRejectFastReadsTheCoarseClock(t *testing.T) {
 	if left := openError(t, err).RetryAfter; left > 51*time.Second || left < 49*time.Second {
 		t.Fatalf("RetryAfter = %v 10s into a minute", left)
 	}
-	e.openedMono -= int64(45 * time.Second) // 5s left: within a tenth of the period
+	e.open.mono -= int64(45 * time.Second) // 5s left: within a tenth of the period
 	if err := fast(); err != nil {
 		t.Fatalf("rejected fast %v before the end of the period: %v", openError(t, err).RetryAfter, err)
 	}
@@ -212,7 +212,7 @@ func TestRejectOpenReusesItsErrorWithinAMillisecond(t *testing.T) {
 	}
 	e := b.cur.Load()
 	const left = 10 * time.Second
-	first := openError(t, b.rejectOpen(e, left))
+	first := openError(t, b.rejectOpen(e, left, reuseNever))
 	for _, c := range []struct {
 		left time.Duration
 		same bool
@@ -222,7 +222,7 @@ func TestRejectOpenReusesItsErrorWithinAMillisecond(t *testing.T) {
 		{left - time.Millisecond, false},
 		{left + 1, false},
 	} {
-		got := openError(t, b.rejectOpen(e, c.left))
+		got := openError(t, b.rejectOpen(e, c.left, reuseNever))
 		if (got == first) != c.same || (!c.same && got.RetryAfter != c.left) {
 			t.Fatalf("left %v after %v: same error %v (RetryAfter %v), want same %v", c.left, first.RetryAfter, got == first, got.RetryAfter, c.same)
 		}

@@ -123,7 +123,7 @@ func (b *Breaker) rethrottle(e *epoch) {
 // and returns the probability.
 func (b *Breaker) rethrottleFrom(e *epoch, t tally, fleet bool) float64 {
 	p := b.pol.Load()
-	if fleet && b.clock.Now().Sub(time.Unix(0, b.fleetAt.Load())) > max(2*p.Window.Bucket(), time.Second) {
+	if fleet && b.clock.Now().Sub(time.Unix(0, b.more.Load().fleet.Load().at)) > max(2*p.Window.Bucket(), time.Second) {
 		// The fleet's window has not come for a while (Redis out of
 		// reach, or this member ahead of it): the breaker's own is
 		// fresher than a probability frozen at its last value.
@@ -138,8 +138,10 @@ func (b *Breaker) rethrottleFrom(e *epoch, t tally, fleet bool) float64 {
 // the store merges windows and has sent it for e's generation, else the
 // breaker's.
 func (b *Breaker) windowTally(e *epoch) (t tally, fleet bool) {
-	if c := b.fleet.Load(); b.fleetWindow && c != nil && c.Generation == e.gen {
-		return tally{calls: c.Calls, failures: c.Failures, slow: c.SlowCalls, requests: c.Requests}, true
+	if x := b.more.Load(); b.fleetWindow && x != nil {
+		if c := x.fleet.Load(); c != nil && c.Generation == e.gen {
+			return tally{calls: c.Calls, failures: c.Failures, slow: c.SlowCalls, requests: c.Requests}, true
+		}
 	}
 	return e.meter.tally(), false
 }

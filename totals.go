@@ -1,6 +1,9 @@
 package infuse
 
-import "sync/atomic"
+import (
+	"sync/atomic"
+	"unsafe"
+)
 
 // Totals are a breaker's running counts, for monitoring: what a
 // collector exports as counters. The breaker keeps them itself, so that a
@@ -34,27 +37,33 @@ func (t Totals) Add(u Totals) Totals {
 // StoreErrors are counted from New.
 //
 // The call counts are exact. Each call adds to one of several counters
-// spread over cache lines of their own (chosen by the calling goroutine's
-// stack), so calls on many cores do not contend on one line; Totals adds
-// them up.
+// on cache lines of their own (see shard.go), so calls on many cores do
+// not contend on one line; Totals adds them up. They cost 128 bytes a
+// shard, twice GOMAXPROCS shards (512 bytes with 2 cores, 4 KiB with 16),
+// allocated by the first call of Totals: a breaker nobody watches pays
+// nothing.
 func (b *Breaker) Totals() Totals {
 	c := b.counts.Load()
 	if c == nil {
 		b.mu.Lock()
 		if c = b.counts.Load(); c == nil {
-			c = new(callCounts)
+			c = newCallCounts()
 			b.counts.Store(c)
 			b.cur.Load().counts.Store(c)
+			atomic.StorePointer(&b.rejecting, nil) // rejections are counted from now on (see publish)
 		}
 		b.mu.Unlock()
 	}
-	t := Totals{Transitions: b.transitions.Load(), StoreErrors: b.storeErrors.Load()}
+	t := Totals{Transitions: b.transitions.Load()}
+	if x := b.more.Load(); x != nil {
+		t.StoreErrors = x.storeErrors.Load()
+	}
 	for i := range c.shards {
 		s := &c.shards[i]
-		t.Successes += s.n[countSuccess].Load()
-		t.Failures += s.n[countFailure].Load()
-		t.Ignored += s.n[countIgnored].Load()
-		t.Rejections += s.n[countRejection].Load()
+		t.Successes += uint64(s.n[countSuccess].Load())
+		t.Failures += uint64(s.n[countFailure].Load())
+		t.Ignored += uint64(s.n[countIgnored].Load())
+		t.Rejections += uint64(s.n[countRejection].Load())
 	}
 	return t
 }
@@ -68,22 +77,33 @@ const (
 	countKinds
 )
 
-// callCounts are the call counts of Totals, sharded like a time window's
-// rings (see stackShard): a shard a cache line pair, so that neither a
-// line nor its prefetched neighbour is written from two cores at once.
+// callCounts are the call counts of Totals, in shards (see shard.go) of a
+// cache line pair each, so that neither a line nor the neighbour the
+// processor fetches with it is written from two cores at once.
 type callCounts struct {
-	shards [meterShards]countShard
+	mask   uint32
+	shards []countShard
 }
 
 type countShard struct {
-	n [countKinds]atomic.Uint64
+	n [countKinds]atomic.Int64
 	_ [128 - countKinds*8]byte
+}
+
+func newCallCounts() *callCounts {
+	n := shardCount()
+	return &callCounts{mask: uint32(n - 1), shards: make([]countShard, n)}
 }
 
 // add counts one call of kind k. c may be nil: the breaker is not
 // counting.
-func (c *callCounts) add(k int) {
+func (c *callCounts) add(k uint) {
 	if c != nil {
-		c.shards[stackShard()].n[k].Add(1)
+		// k's address is on the goroutine's stack (see stackHash).
+		i := uint32(uint64(uintptr(unsafe.Pointer(&k))) * hashMul >> (64 - probeBits))
+		n := &c.shards[(i+shardProbes[i].Load())&c.mask].n[k]
+		if old := n.Load(); n.Add(1) != old+1 {
+			shardProbes[i].Add(1) // another core wrote n meanwhile (see shard.go)
+		}
 	}
 }

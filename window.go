@@ -5,7 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unsafe"
 	"weak"
 )
 
@@ -202,10 +201,10 @@ func (m *countMeter) tally() tally {
 }
 
 // timeMeter is the last few buckets of time, kept as one ring of buckets
-// per shard. A call adds to the current bucket of a random shard; each
-// shard's ring lies on cache lines of its own, so goroutines on different
-// cores rarely write to one line (a collision costs a line transfer, which
-// is what makes a contended counter slow).
+// per shard. A call adds to the current bucket of its goroutine's shard
+// (see shard.go); each shard's ring lies on cache lines of its own, so
+// goroutines on different cores do not write to one line (a collision
+// costs a line transfer, which is what makes a contended counter slow).
 //
 // With the real clock the current bucket moves on a timer, and a call reads
 // no clock at all; with an injected Clock each call reads it.
@@ -214,6 +213,7 @@ type timeMeter struct {
 	nums    []atomic.Int64 // per slot: the bucket number it holds
 	counts  []atomic.Int64 // shard-major: stride values per shard
 	stride  int64
+	shards  int64 // a power of two (see shardCount)
 	cumAt   int64 // offset of a shard's running totals
 	cum     bool  // keep running totals (see cumulative)
 	mask    int64 // slots - 1; slots is a power of two
@@ -236,10 +236,6 @@ type timeMeter struct {
 // slotWords is the number of counters in a time window's bucket.
 const slotWords = 4
 
-// meterShards is how many rings a time window keeps. With 32, two
-// goroutines on two cores write to one line once in 32 calls.
-const meterShards = 32
-
 func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
 	slots := int64(1)
 	for slots < w.buckets() {
@@ -249,9 +245,10 @@ func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
 	// four running totals, rounded up to whole cache lines, plus a line of
 	// padding between shards whatever the alignment.
 	stride := (slots*slotWords+slotWords+7)/8*8 + 8
+	shards := int64(shardCount())
 	m := &timeMeter{
-		nums: make([]atomic.Int64, slots), counts: make([]atomic.Int64, meterShards*stride),
-		stride: stride, cumAt: slots * slotWords, mask: slots - 1, n: w.buckets(), bucket: w.bucket, origin: clock.Now(),
+		nums: make([]atomic.Int64, slots), counts: make([]atomic.Int64, shards*stride),
+		stride: stride, shards: shards, cumAt: slots * slotWords, mask: slots - 1, n: w.buckets(), bucket: w.bucket, origin: clock.Now(),
 	}
 	for i := range m.nums {
 		m.nums[i].Store(-1)
@@ -302,7 +299,7 @@ func (m *timeMeter) moveTo(now time.Time) int64 {
 	}
 	for b := max(cur+1, target-int64(len(m.nums))+1); b <= target; b++ {
 		slot := b & m.mask
-		for sh := int64(0); sh < meterShards; sh++ {
+		for sh := range m.shards {
 			c := m.counts[sh*m.stride+slot*slotWords:]
 			c[0].Store(0)
 			c[1].Store(0)
@@ -342,9 +339,10 @@ func (m *timeMeter) record(failed, slow bool) (check bool) {
 	if b < 0 {
 		return false
 	}
-	sh := stackShard() * m.stride
+	shard, probe := shardOf(stackHash(), uint32(m.shards-1))
+	sh := int64(shard) * m.stride
 	i := sh + (b&m.mask)*slotWords
-	m.counts[i].Add(1)
+	addContended(&m.counts[i], probe)
 	if failed {
 		m.counts[i+1].Add(1)
 	}
@@ -367,7 +365,7 @@ func (m *timeMeter) record(failed, slow bool) (check bool) {
 // cumulative is every call recorded since the meter began.
 func (m *timeMeter) cumulative() tally {
 	var t tally
-	for sh := int64(0); sh < meterShards; sh++ {
+	for sh := range m.shards {
 		c := m.counts[sh*m.stride+m.cumAt:]
 		t.calls += c[0].Load()
 		t.failures += c[1].Load()
@@ -384,22 +382,13 @@ func (m *timeMeter) request() (moved bool) {
 	if b < 0 {
 		return false
 	}
-	sh := stackShard() * m.stride
-	m.counts[sh+(b&m.mask)*slotWords+3].Add(1)
+	shard, probe := shardOf(stackHash(), uint32(m.shards-1))
+	sh := int64(shard) * m.stride
+	addContended(&m.counts[sh+(b&m.mask)*slotWords+3], probe)
 	if m.cum {
 		m.counts[sh+m.cumAt+3].Add(1)
 	}
 	return moved
-}
-
-// stackShard picks a shard from the address of the calling goroutine's
-// stack: free to compute, and stable while the goroutine runs, so a
-// goroutine that makes call after call keeps writing to its own lines.
-// Goroutines spread over the shards as their stacks do.
-func stackShard() int64 {
-	var x byte
-	h := uint64(uintptr(unsafe.Pointer(&x))) * 0x9E3779B97F4A7C15
-	return int64(h >> (64 - 5)) // meterShards is 32
 }
 
 func (m *timeMeter) tally() tally {
@@ -414,7 +403,7 @@ func (m *timeMeter) tallyAt(cur int64) tally {
 		if num := m.nums[slot].Load(); num < 0 || num > cur || num <= cur-m.n {
 			continue
 		}
-		for sh := int64(0); sh < meterShards; sh++ {
+		for sh := range m.shards {
 			c := m.counts[sh*m.stride+int64(slot)*slotWords:]
 			t.calls += c[0].Load()
 			t.failures += c[1].Load()

@@ -101,6 +101,14 @@ func failsafePermit(cb circuitbreaker.CircuitBreaker[any]) error {
 
 // infusePeer is infuse as newB makes it: bare, or watched by a
 // monitoring integration as users run it.
+//
+// It is kept out of the package's init, which builds peers: there its
+// loops would be compiled as part of init, too big a function for the
+// compiler to inline anything but the smallest calls into, and Call,
+// which a user's loop inlines, would not be (eapache's Run, smaller, is
+// inlined either way).
+//
+//go:noinline
 func infusePeer(name string, newB func(testing.TB) *infuse.Breaker) peer {
 	return peer{
 		name: name,
