@@ -3,6 +3,7 @@ package infuse
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,6 +176,12 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 	p, err := cfg.validate()
 	if err != nil {
 		return nil, err
+	}
+	if !candidate && strings.HasSuffix(cfg.Name, ShadowSuffix) {
+		// A shadow's candidate breaker of the name without it binds
+		// there, on the same Storage: a live breaker there would share
+		// its state, and reject calls on a candidate's say.
+		return nil, &ConfigError{"Name", fmt.Sprintf("%q ends with %q, which names shadows' candidates", cfg.Name, ShadowSuffix)}
 	}
 	b := &Breaker{name: cfg.Name, clock: cfg.Clock, candidate: candidate}
 	if b.clock == nil {

@@ -70,16 +70,42 @@ func (c Candidate) Config(name string) Config {
 	return cfg
 }
 
-// Validate tells whether c is a configuration a breaker can take: a
-// *ConfigError naming the field, or nil.
+// Validate tells whether c is a configuration a breaker can take, within
+// what a candidate may cost: a *ConfigError naming the field, or nil.
+//
+// A candidate may come from anyone who can write where a store keeps
+// shadows (redisstore), and each breaker bound there runs one, so its
+// cost is bounded below what a Config allows: a count window of at most
+// MaxCandidateWindowSize calls, a time window of at most
+// MaxCandidateBuckets buckets of at least MinCandidateBucket (a time
+// window keeps a counter per bucket and shard, and a timer fires every
+// bucket). A candidate's window then costs at most about 130 KB with 16
+// cores, and its timer ticks at most ten times a second.
 func (c Candidate) Validate() error {
 	if c.WindowSize != 0 && (c.WindowDuration != 0 || c.WindowBucket != 0) {
 		return &ConfigError{"Window", "both a count and a time window"}
 	}
 	cfg := c.Config("candidate")
-	_, err := cfg.validate()
-	return err
+	if _, err := cfg.validate(); err != nil {
+		return err
+	}
+	switch w := cfg.Window; {
+	case w.size > MaxCandidateWindowSize:
+		return &ConfigError{"Window", fmt.Sprintf("a candidate's count window of %d calls is above the limit of %d", w.size, MaxCandidateWindowSize)}
+	case w.duration > 0 && w.bucket < MinCandidateBucket:
+		return &ConfigError{"Window", fmt.Sprintf("a candidate's bucket of %v is below the limit of %v", w.bucket, MinCandidateBucket)}
+	case w.duration > 0 && w.buckets() > MaxCandidateBuckets:
+		return &ConfigError{"Window", fmt.Sprintf("a candidate's %d buckets is above the limit of %d", w.buckets(), MaxCandidateBuckets)}
+	}
+	return nil
 }
+
+// What a candidate's window may cost (see Candidate.Validate).
+const (
+	MaxCandidateWindowSize = 10000
+	MaxCandidateBuckets    = 120
+	MinCandidateBucket     = 100 * time.Millisecond
+)
 
 // String describes the candidate's settings that are set.
 func (c Candidate) String() string {

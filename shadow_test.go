@@ -197,3 +197,26 @@ func TestShadowEdges(t *testing.T) {
 		t.Fatal("a detached breaker took a shadow")
 	}
 }
+
+// A live breaker may not take a shadow's candidate's name: it would share
+// the candidate's state on the same Storage, and reject calls on the
+// candidate's say.
+func TestALiveBreakerCannotTakeACandidatesName(t *testing.T) {
+	store := infuse.NewMemoryStorage()
+	api, err := infuse.New(infuse.Config{Name: "api", Storage: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = infuse.New(infuse.Config{Name: "api" + infuse.ShadowSuffix, Storage: store})
+	var ce *infuse.ConfigError
+	if !errors.As(err, &ce) || ce.Field != "Name" {
+		t.Fatalf("New(api%s): %v, want a *ConfigError for Name", infuse.ShadowSuffix, err)
+	}
+	if _, err := api.StartShadow(infuse.Candidate{FailMax: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_ = api.Call(context.Background(), func(context.Context) error { return errors.New("boom") })
+	if api.State() != infuse.Closed {
+		t.Fatalf("the live breaker is %v after one failure (FailMax 5)", api.State())
+	}
+}

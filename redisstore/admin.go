@@ -27,8 +27,14 @@ type Info struct {
 	Trips int
 	// OpenSince is how long it has been open, by Redis's clock; RetryAfter
 	// what is left of the open period as its members compute it (0 when
-	// unknown, or forced open).
+	// unknown, or forced open). Held tells an open period set by a hold
+	// (infuse.Breaker.HoldOpen), made HeldSince ago: RetryAfter is then
+	// what its maker holds off for, and each member holds off until its
+	// own Config.MaxHoldOpen has passed since the hold was made, if that
+	// comes first.
 	OpenSince, RetryAfter time.Duration
+	Held                  bool
+	HeldSince             time.Duration
 	// Members is how many live members (stores sending heartbeats) have it
 	// bound.
 	Members int
@@ -160,6 +166,9 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 		if sm.openPeriod > 0 && sm.mode != infuse.ModeForcedOpen {
 			// From the opening as stored, which a hold may put ahead.
 			i.RetryAfter = max(time.Duration(sm.openPeriod-(now-sm.openedAt))*time.Millisecond, 0)
+		}
+		if sm.madeAt > 0 && sm.openedAt > sm.madeAt && sm.mode != infuse.ModeForcedOpen {
+			i.Held, i.HeldSince = true, time.Duration(max(now-sm.madeAt, 0))*time.Millisecond
 		}
 	}
 	setRecovery(&i, sm, now)

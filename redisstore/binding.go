@@ -92,10 +92,15 @@ type binding struct {
 	// raise above conf (it went back), a state to restore (Redis lost
 	// it), an open period to record for operators.
 	releases []uint64
-	raise    *remote
-	restore  bool
-	note     bool
-	lastSend time.Time // of outcomes, for FlushInterval's pacing
+	// resettles are trials' outcomes whose settle came to nothing (an
+	// error, a script run too late) with Redis there: the sender settles
+	// them again, so that no outcome is lost (a settle already made
+	// finds no lease and changes nothing).
+	resettles []resettle
+	raise     *remote
+	restore   bool
+	note      bool
+	lastSend  time.Time // of outcomes, for FlushInterval's pacing
 	// holdUntil keeps the outcomes that made the run FailMax long for the
 	// breaker's tripping call, which sends them itself (so that the
 	// sender does not trip the fleet behind its back).
@@ -679,6 +684,7 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 	}
 	c := b.call(settleScript, b.redisDeadline(b.s.opts.OpTimeout), fi, fg, p.ID, int(o), b.cfg.Policy().SuccessThreshold,
 		ran, leaseMs)
+	again := resettle{conf: b.conf, id: p.ID, o: o, ran: ran, leaseMs: leaseMs}
 	b.inflight++
 	b.mu.Unlock()
 
@@ -690,7 +696,9 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 		b.enqueueLocked()
 	}
 	r, n, later, err := b.s.ask(context.WithoutCancel(ctx), b, c, func(r reply, n uint64, err error) {
-		b.late(r, n, err, giveBack)
+		// Too late for the caller: settled again by the sender, so that
+		// the outcome counts.
+		b.late(r, n, err, func() { b.settleAgain(again) })
 	})
 	if errors.Is(err, errClosed) {
 		b.s.releaseNow(b, p.ID) // no sender any more
@@ -698,13 +706,18 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 	if err != nil {
 		b.mu.Lock()
 		defer b.mu.Unlock()
+		alone := b.s.alone()
 		if !later {
 			b.ownEnd(nil)
-			giveBack()
+			if alone {
+				giveBack()
+			} else {
+				b.settleAgain(again) // Redis is there: the sender settles it
+			}
 		}
-		if p.Generation != b.local.Generation || !b.s.alone() {
-			// Redis is there: it counts the outcome if the script reaches
-			// it in time, and the breaker learns it from the answer.
+		if p.Generation != b.local.Generation || !alone {
+			// Redis is there: it counts the outcome when the script
+			// reaches it, and the breaker learns it from the answer.
 			return b.local, false
 		}
 		if later {
@@ -713,6 +726,26 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 		return b.settleLocally(p, o)
 	}
 	return b.ownAnswer(r, n)
+}
+
+// resettle is a trial's outcome to settle again: the settle script's
+// arguments for lease id of generation conf.
+type resettle struct {
+	conf         remote
+	id           uint64
+	o            infuse.Outcome
+	ran, leaseMs int64
+}
+
+// settleAgain has the sender settle a trial again, unless its generation
+// has passed: then its lease only goes back. b.mu is held.
+func (b *binding) settleAgain(r resettle) {
+	if !r.conf.sameIdentity(b.conf) || len(b.resettles) >= maxMoves {
+		b.releases = append(b.releases, r.id)
+	} else {
+		b.resettles = append(b.resettles, r)
+	}
+	b.enqueueLocked()
 }
 
 // settleLocally counts a trial's outcome in local state. b.mu is held.
@@ -1039,18 +1072,32 @@ func (b *binding) snapshotOf(r remote) infuse.Snapshot {
 	default:
 		s.Maker, s.From = infuse.MakerElsewhere, r.from
 	}
+	now := b.cfg.Clock.Now()
 	switch {
 	case r.state == infuse.Open:
 		// Redis's clock says how long ago it opened; this host's clock
 		// says when that was here. No two clocks are compared.
-		// A hold (infuse.Transition.OpenUntil) may have put the opening
-		// ahead: by less than MaxHoldOpen, and never by more than a day.
 		ago := time.Duration(max(r.now-r.openedAt, -maxHoldAhead.Milliseconds())) * time.Millisecond
-		s.OpenedAt = b.cfg.Clock.Now().Add(-ago)
+		s.OpenedAt = now.Add(-ago)
+		// A hold (infuse.Transition.OpenUntil) put the opening ahead of
+		// when it was made: this member holds off for its own
+		// MaxHoldOpen at most from then (a Policy without one: a day),
+		// whoever made the hold, and for the open period after it opened
+		// at least.
+		made := r.now // when it is not known: when Redis said so
+		if r.maker != "" {
+			made = min(r.madeAt, r.now)
+		}
+		if p := b.cfg.Policy(); r.openedAt > made && p.MaxHoldOpen > 0 {
+			madeHere := now.Add(-time.Duration(r.now-made) * time.Millisecond)
+			if last := madeHere.Add(p.MaxHoldOpen); s.OpenedAt.Add(p.OpenFor(s)).After(last) {
+				s.OpenedAt = later(last.Add(-p.OpenFor(s)), madeHere)
+			}
+		}
 	case r.state == infuse.Closed && r.openedAt > 0:
 		// When it closed after a recovery, the same way.
 		ago := time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond
-		s.ClosedAt = b.cfg.Clock.Now().Add(-ago)
+		s.ClosedAt = now.Add(-ago)
 	}
 	return s
 }
@@ -1282,4 +1329,11 @@ func (a batch) view(f int) int {
 		return a.after
 	}
 	return f + a.before
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }

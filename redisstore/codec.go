@@ -25,6 +25,7 @@ type remote struct {
 	resets    uint64       // how often a success has reset a run of failures
 	maker     string       // the binding whose script made this generation; "" unknown
 	from      infuse.State // the state that transition left (with maker)
+	madeAt    int64        // Redis ms when that transition was made (with maker)
 }
 
 // idle tells a state with nothing to share but a run of failures, which
@@ -91,8 +92,8 @@ func decodeReply(v any) (reply, error) {
 		return reply{}, fmt.Errorf("%w: incarnation %v", errBadReply, vals[14])
 	}
 	mk, ok := vals[15].(string)
-	maker, from, made := strings.Cut(mk, ":")
-	if !ok || !validMaker(maker) || made != (maker != "") || made && (len(from) != 1 || from[0] < '0' || from[0] > '2') {
+	maker, from, madeAt, good := decodeMaker(mk)
+	if !ok || !good {
 		return reply{}, fmt.Errorf("%w: maker %v", errBadReply, vals[15])
 	}
 	var n [20]int64
@@ -132,9 +133,7 @@ func decodeReply(v any) (reply, error) {
 		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]), kept: n[0] >= 2,
 		lapsed: n[0] == 3,
 	}
-	if made {
-		r.from = infuse.State(from[0] - '0')
-	}
+	r.from, r.madeAt = from, madeAt
 	if len(vals) == 20 {
 		if n[16] < 0 || n[17] < 0 || n[18] < 0 || n[19] < 0 || n[17] > n[16] || n[18] > n[16] {
 			return reply{}, fmt.Errorf("%w: window %d, %d, %d, %d", errBadReply, n[16], n[17], n[18], n[19])
@@ -142,6 +141,23 @@ func decodeReply(v any) (reply, error) {
 		r.hasWindow, r.wCalls, r.wFailures, r.wSlow, r.wRequests = true, n[16], n[17], n[18], n[19]
 	}
 	return r, nil
+}
+
+// decodeMaker decodes a reply's maker: "<binding>:<from state>:<made at,
+// Redis ms>", or "" for none known.
+func decodeMaker(mk string) (maker string, from infuse.State, madeAt int64, ok bool) {
+	if mk == "" {
+		return "", 0, 0, true
+	}
+	f := strings.Split(mk, ":")
+	if len(f) != 3 || f[0] == "" || !validMaker(f[0]) || len(f[1]) != 1 || f[1][0] < '0' || f[1][0] > '2' {
+		return "", 0, 0, false
+	}
+	at, err := strconv.ParseInt(f[2], 10, 64)
+	if err != nil || at < 0 || at >= maxTime {
+		return "", 0, 0, false
+	}
+	return f[0], infuse.State(f[1][0] - '0'), at, true
 }
 
 // validMaker tells a binding's id as the scripts record it: a member's
@@ -172,19 +188,31 @@ func validInc(s string) bool {
 
 // decodeReplies decodes a bucket script's list of replies.
 func decodeReplies(v any) ([]reply, error) {
-	vals, ok := v.([]any)
-	if !ok {
-		return nil, fmt.Errorf("%w: replies of type %T", errBadReply, v)
+	out, errs, err := decodeEach(v)
+	if err != nil {
+		return nil, err
 	}
-	out := make([]reply, len(vals))
-	for i, x := range vals {
-		r, err := decodeReply(x)
+	for _, err := range errs {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = r
 	}
 	return out, nil
+}
+
+// decodeEach decodes a script's replies about several breakers, each on
+// its own: errs[i] is item i's error, so that bad data about one breaker
+// costs that breaker only. err is for an answer that is no list at all.
+func decodeEach(v any) (out []reply, errs []error, err error) {
+	vals, ok := v.([]any)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: replies of type %T", errBadReply, v)
+	}
+	out, errs = make([]reply, len(vals)), make([]error, len(vals))
+	for i, x := range vals {
+		out[i], errs[i] = decodeReply(x)
+	}
+	return out, errs, nil
 }
 
 // counter is a bucket's change counter: its epoch (new whenever the
@@ -302,11 +330,12 @@ type summary struct {
 	expires    int64 // Redis ms
 }
 
-// decodeSummary decodes "st g oa f s trials md tr op inc expires" (inc
-// "-" for none). It never panics.
+// decodeSummary decodes "st g oa f s trials md tr op inc ma expires"
+// (inc "-" for none; ma when the transition to this generation was made,
+// Redis ms, 0 when not known). It never panics.
 func decodeSummary(line string) (summary, bool) {
 	f := strings.Fields(line)
-	if len(f) != 11 {
+	if len(f) != 12 {
 		return summary{}, false
 	}
 	inc := f[9]
@@ -316,8 +345,8 @@ func decodeSummary(line string) (summary, bool) {
 	if !validInc(inc) {
 		return summary{}, false
 	}
-	f = append(f[:9:9], f[10])
-	var n [10]int64
+	f = append(f[:9:9], f[10], f[11])
+	var n [11]int64
 	for i, s := range f {
 		v, err := strconv.ParseInt(s, 10, 64)
 		if err != nil || v < 0 {
@@ -328,10 +357,13 @@ func decodeSummary(line string) (summary, bool) {
 	if n[0] > 2 || n[1] < 1 || n[1] > maxGen || n[6] > 2 || n[3] > maxCount || n[4] > maxCount || n[5] > maxCount || n[7] > maxCount {
 		return summary{}, false
 	}
+	if n[9] >= maxTime {
+		return summary{}, false
+	}
 	return summary{
 		remote: remote{state: infuse.State(n[0]), gen: uint64(n[1]), inc: inc, openedAt: n[2], failures: int(n[3]),
-			successes: int(n[4]), trials: int(n[5]), mode: infuse.Mode(n[6]), trips: int(n[7])},
-		openPeriod: n[8], expires: n[9],
+			successes: int(n[4]), trials: int(n[5]), mode: infuse.Mode(n[6]), trips: int(n[7]), madeAt: n[9]},
+		openPeriod: n[8], expires: n[10],
 	}, true
 }
 

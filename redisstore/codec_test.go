@@ -11,13 +11,13 @@ import (
 
 func validReply() []any {
 	return []any{int64(0), int64(1), int64(7), int64(1000), int64(5), int64(0), int64(0), int64(1200),
-		int64(1), int64(0), int64(0), int64(0), int64(1), int64(3), "abc", "m1.2:2"}
+		int64(1), int64(0), int64(0), int64(0), int64(1), int64(3), "abc", "m1.2:2:1000"}
 }
 
 func TestDecodeReply(t *testing.T) {
 	r, err := decodeReply(validReply())
 	if err != nil || r.state != 1 || r.gen != 7 || r.openedAt != 1000 || r.failures != 5 || r.now != 1200 ||
-		!r.changed || r.trips != 1 || r.resets != 3 || r.inc != "abc" || r.maker != "m1.2" || r.from != 2 {
+		!r.changed || r.trips != 1 || r.resets != 3 || r.inc != "abc" || r.maker != "m1.2" || r.from != 2 || r.madeAt != 1000 {
 		t.Fatalf("decodeReply = %+v, %v", r, err)
 	}
 	if r, err := decodeReply([]any{int64(1), int64(1), int64(5)}); err != nil || !r.absent || !r.corrupt || r.now != 5 {
@@ -55,7 +55,7 @@ func TestDecodeReplyRejectsForeignData(t *testing.T) {
 		12: {int64(-3)},
 		13: {int64(-1)},
 		14: {"UPPER", "with space", strings.Repeat("a", 33), int64(1)},
-		15: {"UPPER", "a:b", "a", "a:", "a:3", "a:12", ":1", strings.Repeat("a", 65) + ":1", int64(1)},
+		15: {"UPPER", "a:b", "a", "a:", "a:3:1", "a:12:1", ":1:1", "a:1", "a:1:x", "a:1:-1", strings.Repeat("a", 65) + ":1:1", int64(1)},
 	}
 	for i, values := range bad {
 		for _, v := range values {
@@ -162,7 +162,7 @@ func FuzzDecodeHint(f *testing.F) {
 // FuzzDecodeReply feeds decodeReply arrays built from fuzzed values.
 func FuzzDecodeReply(f *testing.F) {
 	f.Add(int64(0), int64(1), int64(7), int64(1000), int64(5), int64(0), int64(0), int64(1200), int64(1), int64(0),
-		int64(3), int64(0), int64(1), int64(0), "x", "m.1:0", 16)
+		int64(3), int64(0), int64(1), int64(0), "x", "m.1:0:5", 16)
 	f.Fuzz(func(t *testing.T, a, b, c, d, e, g, h, i, j, k, l, m, n, o int64, inc, maker string, cut int) {
 		vals := []any{a, b, c, d, e, g, h, i, j, k, l, m, n, o, inc, maker}
 		if cut >= 0 && cut < len(vals) {
@@ -182,8 +182,8 @@ func FuzzDecodeReply(f *testing.F) {
 // FuzzDecodeSummary: a line in the operators' summary never decodes to a
 // state infuse could not have written.
 func FuzzDecodeSummary(f *testing.F) {
-	f.Add("1 7 1000 5 0 0 0 1 60000 abc 99999")
-	f.Add("0 1 0 0 0 0 0 0 0 - 5")
+	f.Add("1 7 1000 5 0 0 0 1 60000 abc 1000 99999")
+	f.Add("0 1 0 0 0 0 0 0 0 - 0 5")
 	f.Add("10 5 0 20 1.5 0.9 99999")
 	f.Fuzz(func(t *testing.T, s string) {
 		sm, ok := decodeSummary(s)

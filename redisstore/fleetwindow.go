@@ -73,8 +73,9 @@ func (s *Store) sendWindows(ctx context.Context) {
 	for i, res := range s.runAll(ctx, calls) {
 		err := res.err
 		var rs []reply
+		var errs []error
 		if err == nil {
-			if rs, err = decodeReplies(res.v); err == nil && len(rs) != len(items[i]) {
+			if rs, errs, err = decodeEach(res.v); err == nil && len(rs) != len(items[i]) {
 				err = fmt.Errorf("%w: %d windows for %d breakers", errBadReply, len(rs), len(items[i]))
 			}
 		}
@@ -86,8 +87,12 @@ func (s *Store) sendWindows(ctx context.Context) {
 			out.add(s.failLater(fmt.Errorf("redisstore: sending windows: %w", err), res.sent, bs...))
 			continue
 		}
-		s.recovered()
 		for j, it := range items[i] {
+			if errs[j] != nil {
+				// Bad data about one breaker: its window only.
+				out.add(s.failLater(fmt.Errorf("redisstore: sending the window of %q: %w", it.b.name, errs[j]), res.sent, it.b))
+				continue
+			}
 			out.add(it.b.windowSent(it.seen, rs[j], res.n))
 		}
 	}

@@ -2,6 +2,8 @@ package redisstore_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +130,58 @@ func TestFleetWindowBoundaries(t *testing.T) {
 		syncAllStores(t, ss)
 		wantState(t, bs[0], infuse.Closed) // 4 of 10, not 8 of 14
 	})
+}
+
+// Fields in a breaker's window hash that its script did not write (names
+// that alias a bucket, counts no bucket holds) are dropped, not summed:
+// the window stays the fleet's, its rate still trips, and nothing of it
+// reaches the store's health or another breaker's window.
+func TestHostileWindowFieldsAreDropped(t *testing.T) {
+	srv := redistest.Start(t)
+	store := newStore(t, srv, redisstore.Options{Namespace: "window"})
+	ss := []*redisstore.Store{store}
+	cfg := infuse.Config{Name: "db", FailMax: 1000, Window: infuse.TimeWindow(time.Minute, time.Second), FailureRate: 0.5, MinCalls: 10}
+	db, _ := newBreaker(t, store, cfg)
+	ocfg := cfg
+	ocfg.Name = sameBucket("db")
+	other, _ := newBreaker(t, store, ocfg)
+	bs := []*infuse.Breaker{db}
+	calls(db, 0, 5)
+	calls(other, 0, 5)
+	syncAllStores(t, ss)
+	rc := srv.Client(t)
+	ws, err := rc.Keys(bg, store.Key("db")+":w:*").Result()
+	if err != nil || len(ws) == 0 {
+		t.Fatalf("no window key: %v %v", ws, err)
+	}
+	now, _ := rc.Time(bg).Result()
+	b := now.Unix() // the current bucket, in seconds
+	fields := make([]any, 0, 80000)
+	for i := range 20000 {
+		z := strings.Repeat("0", i%40+1)
+		fields = append(fields, fmt.Sprintf("c%s%d", z, b), 1<<48-1, fmt.Sprintf("c%d.%s", b, z), 1<<48-1)
+	}
+	rc.HSet(bg, ws[0], fields...)
+	rc.HSet(bg, ws[0], fmt.Sprintf("c%d", b-1), "99999999999999999999")
+	e0 := ss[0].Errors()
+	calls(bs[0], 4, 0) // 4 failures of 9 calls: below MinCalls
+	calls(other, 0, 5)
+	syncAllStores(t, ss)
+	if m := bs[0].Metrics(); m.Calls != 9 || m.Failures != 4 || bs[0].State() != infuse.Closed {
+		t.Fatalf("the window after hostile fields: %v %+v", bs[0].State(), m)
+	}
+	calls(bs[0], 6, 0) // 10 failures of 15 calls
+	syncAllStores(t, ss)
+	if bs[0].State() != infuse.Open {
+		t.Fatalf("the fleet window at 67%% failures did not trip: %v", bs[0].State())
+	}
+	if m := other.Metrics(); other.State() != infuse.Closed || m.Calls != 10 {
+		t.Fatalf("the other breaker: %v %+v", other.State(), m)
+	}
+	if n := ss[0].Errors() - e0; n != 0 {
+		t.Fatalf("%d store errors", n)
+	}
+	if n := rc.HLen(bg, ws[0]).Val(); n > 70 {
+		t.Fatalf("%d fields left in the window", n)
+	}
 }

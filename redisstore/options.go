@@ -67,9 +67,11 @@ type Options struct {
 	// only (infuse's command and dashboard set it).
 	Operator bool
 	// Shadows makes the store follow the shadows operators start for the
-	// breakers bound to it (Store.SetShadow, `infuse shadow`): it reads
-	// them every RefreshInterval, one command more, and starts or stops
-	// each breaker's shadow to match (see infuse.Breaker.StartShadow).
+	// breakers bound to it (Store.SetShadow, `infuse shadow`): every
+	// RefreshInterval it reads their version (one command more), and the
+	// shadows, bounded (see shadows.go), when it moved; it starts or stops
+	// each breaker's shadow to match (see infuse.Breaker.StartShadow), on
+	// a goroutine of its own.
 	Shadows bool
 }
 

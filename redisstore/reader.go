@@ -104,9 +104,6 @@ func (s *Store) reader() {
 		case <-refresh.C:
 			s.heartbeat(ctx)
 			s.poll(ctx)
-			if s.opts.Shadows {
-				s.readShadows(ctx)
-			}
 		case <-renew.C:
 			s.renew(ctx)
 		case <-s.readKick:

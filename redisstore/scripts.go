@@ -68,10 +68,19 @@ local TMAX = 281474976710656
 local LOGCAP = 1024
 local FIELDS = {'st', 'g', 'oa', 'f', 's', 'ps', 'md', 'tr', 'i', 'rs', 'op', 'mk'}
 
+-- now_ms is Redis's clock, in ms, read once: a script runs at one instant.
+local NOW = nil
 local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  if NOW == nil then
+    local t = redis.call('TIME')
+    NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  end
+  return NOW
 end
+
+-- AHEAD is how far ahead of now an opening may be stored (a hold's: a
+-- day, the longest MaxHoldOpen); one further ahead is garbage.
+local AHEAD = 86400000
 
 local function fmt(n) return string.format('%d', n) end
 
@@ -120,17 +129,19 @@ local function parse(v)
              s = int(v[5] or 0, 0, CMAX), ps = int(v[6] or 0, 0, GMAX), md = int(v[7] or 0, 0, 3),
              tr = int(v[8] or 0, 0, CMAX), i = v[9] or '', rs = int(v[10] or 0, 0, GMAX), op = int(v[11] or 0, 0, TMAX)}
   if r.st == nil or r.g == nil or r.oa == nil or r.f == nil or r.s == nil or r.ps == nil or r.md == nil or
-     r.tr == nil or r.rs == nil or r.op == nil or #r.i > 32 or string.find(r.i, '^[0-9a-z]*$') == nil then
+     r.tr == nil or r.rs == nil or r.op == nil or #r.i > 32 or string.find(r.i, '^[0-9a-z]*$') == nil or
+     r.oa > now_ms() + AHEAD then
     return nil
   end
-  -- mk: "<g>:<binding>:<from>", the binding whose script made
-  -- generation g and the state it left; it tells of generation g only
-  -- (an older version of infuse moves the generation without writing
-  -- it). Anything else: unknown.
-  r.mk, r.mf = '', 0
+  -- mk: "<g>:<binding>:<from>:<at>", the binding whose script made
+  -- generation g, the state it left and when (Redis ms); it tells of
+  -- generation g only (an older version of infuse moves the generation
+  -- without writing it). Anything else: unknown.
+  r.mk, r.mf, r.ma = '', 0, 0
   if type(v[12]) == 'string' then
-    local g, who, from = string.match(v[12], '^(%d+):([0-9a-z.]+):([012])$')
-    if g == fmt(r.g) and #who <= 64 then r.mk, r.mf = who, tonumber(from) end
+    local g, who, from, at = string.match(v[12], '^(%d+):([0-9a-z.]+):([012]):(%d+)$')
+    at = int(at, 0, TMAX)
+    if g == fmt(r.g) and #who <= 64 and at ~= nil then r.mk, r.mf, r.ma = who, tonumber(from), at end
   end
   return r
 end
@@ -153,7 +164,7 @@ local function is_idle(r) return r.st == 0 and r.md == 0 end
 local function seeded(c, now)
   local s = c.seed
   local r = {st = s.st, g = s.g, oa = 0, f = s.f, s = 0, ps = 0, md = s.md, tr = s.tr, i = s.i, rs = 0, op = 0, mk = '',
-             mf = 0}
+             mf = 0, ma = 0}
   if r.st == 1 then
     r.oa = math.max(now - s.el, 0)
   elseif r.st == 0 and r.md == 0 and s.el > 0 then
@@ -171,13 +182,13 @@ local function summarized(B, c, now, expired_too)
   if type(line) ~= 'string' then return nil end
   local f = {}
   for w in string.gmatch(line, '%S+') do f[#f + 1] = w end
-  if #f ~= 11 then return nil end
-  local x = int(f[11], 0, TMAX)
+  if #f ~= 12 then return nil end
+  local x = int(f[12], 0, TMAX)
   if x == nil or (x < now and not expired_too) then return nil end
   local i = f[10]
   if i == '-' then i = '' end
   local r = parse({f[1], f[2], f[3], f[4], f[5], '0', f[7], f[8], i, '0', f[9]})
-  if r ~= nil then r.expired = x < now end
+  if r ~= nil then r.expired, r.ma = x < now, int(f[11], 0, TMAX) or 0 end
   return r
 end
 
@@ -262,7 +273,8 @@ local function summarize(B, c, r, now, n, x)
   local i = r.i
   if i == '' then i = '-' end
   local added = fix('HSET', B.sum, nil, c.kn, fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' .. fmt(r.f) .. ' ' ..
-    fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. i .. ' ' .. fmt(x))
+    fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. i .. ' ' ..
+    fmt(r.ma or 0) .. ' ' .. fmt(x))
   if added == 1 then redis.call('PEXPIRE', B.sum, c.ttl) end
   sweep(B.sum, now, c.ttl, B.win, c.ttl)
   sweep(B.win, now, c.ttl, nil, 0)
@@ -272,7 +284,7 @@ local function save(B, c, r, now, n)
   local ttl = c.ttl
   if is_idle(r) then ttl = c.idle end
   local mk = ''
-  if r.mk ~= '' then mk = fmt(r.g) .. ':' .. r.mk .. ':' .. fmt(r.mf) end
+  if r.mk ~= '' then mk = fmt(r.g) .. ':' .. r.mk .. ':' .. fmt(r.mf) .. ':' .. fmt(r.ma) end
   redis.call('HSET', c.k, 'st', r.st, 'g', fmt(r.g), 'oa', fmt(r.oa), 'f', fmt(r.f), 's', fmt(r.s), 'ps', fmt(r.ps),
     'md', r.md, 'tr', fmt(r.tr), 'i', r.i, 'rs', fmt(r.rs), 'op', fmt(r.op), 'mk', mk)
   redis.call('PEXPIRE', c.k, ttl)
@@ -329,7 +341,7 @@ end
 -- run of trips grows with each opening and ends when the breaker closes.
 local function next_gen(c, r, st, now)
   local recovers = st == 0 and r.st ~= 0
-  r.mf, r.mk = r.st, c.me or ''
+  r.mf, r.mk, r.ma = r.st, c.me or '', now
   r.st, r.g, r.f, r.s, r.md, r.op = st, math.min(r.g + 1, GMAX - 1), 0, 0, 0, 0
   if st == 1 then
     r.oa, r.tr = now, math.min(r.tr + 1, CMAX - 1)
@@ -343,11 +355,11 @@ local function next_gen(c, r, st, now)
 end
 
 -- A reply: {0, st, g, oa, f, s, trials, now, changed, corrupt, extra, md,
--- tr, rs, i, mk}, mk "<binding>:<from>" or "" (see parse); for no state,
--- {1, corrupt, now}.
+-- tr, rs, i, mk}, mk "<binding>:<from>:<at>" or "" (see parse); for no
+-- state, {1, corrupt, now}.
 local function reply(r, now, n, chg, corrupt, extra)
   local mk = ''
-  if r.mk ~= nil and r.mk ~= '' then mk = r.mk .. ':' .. fmt(r.mf) end
+  if r.mk ~= nil and r.mk ~= '' then mk = r.mk .. ':' .. fmt(r.mf) .. ':' .. fmt(r.ma) end
   return {0, r.st, r.g, r.oa, r.f, r.s, n, now, chg, corrupt, extra or 0, r.md, r.tr, r.rs, r.i, mk}
 end
 
@@ -843,8 +855,13 @@ while j <= #ARGV do
     local calls, fails, slow, reqs, old = 0, 0, 0, 0, {}
     local kv = fix('HGETALL', w, nil)
     for x = 1, #kv, 2 do
-      local kind, at, v = string.sub(kv[x], 1, 1), int(string.sub(kv[x], 2), 0, TMAX), int(kv[x + 1], 0, TMAX)
-      if at == nil or v == nil or at <= b - nb or at > b then
+      -- Only fields this script writes count: a kind, a bucket written
+      -- as fmt writes it (no "007", no "7.0": no field aliases another),
+      -- of this window, and a count a bucket can hold; the rest go. So
+      -- the sums stay below nb * CMAX, exact in Lua's numbers.
+      local kind, digits = string.match(kv[x], '^([cfsr])(%d+)$')
+      local at, v = int(digits, 0, TMAX), int(kv[x + 1], 0, CMAX)
+      if at == nil or fmt(at) ~= digits or v == nil or at <= b - nb or at > b then
         old[#old + 1] = kv[x]
       elseif kind == 'c' then calls = calls + v
       elseif kind == 'f' then fails = fails + v

@@ -162,6 +162,10 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	defer b.mu.Unlock()
 	if b.closed {
 		// Detached: only the leases it holds go back.
+		for _, rs := range b.resettles {
+			b.releases = append(b.releases, rs.id)
+		}
+		b.resettles = nil
 		if ids := b.releases; len(ids) > 0 {
 			b.releases = nil
 			ops = append(ops, b.releaseOp(ids))
@@ -225,6 +229,10 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		b.releases = nil
 		ops = append(ops, b.releaseOp(ids))
 	}
+	for _, rs := range b.resettles {
+		ops = append(ops, b.resettleOp(rs))
+	}
+	b.resettles = nil
 	if b.note {
 		b.note = false
 		if v := b.noted(); v > 0 {
@@ -276,6 +284,26 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		}})
 	}
 	return ops, wait
+}
+
+// resettleOp settles a trial again (see binding.resettles), with the
+// deadline the sender waits for. b.mu is held.
+func (b *binding) resettleOp(rs resettle) op {
+	c := b.call(settleScript, b.redisDeadline(b.s.opts.DownAfter), rs.conf.inc, strconv.FormatUint(rs.conf.gen, 10), rs.id,
+		int(rs.o), b.cfg.Policy().SuccessThreshold, rs.ran, rs.leaseMs)
+	again := func() {
+		b.mu.Lock()
+		b.settleAgain(rs)
+		b.mu.Unlock()
+	}
+	return op{c, func(res result) func() {
+		if res.err == nil {
+			if r, err := decodeReply(res.v); err == nil && r.late {
+				again() // too late: not settled
+			}
+		}
+		return b.done(res, again)
+	}}
 }
 
 // releaseOp gives leases back by their numbers. b.mu is held.
@@ -340,7 +368,7 @@ func (b *binding) hasWork() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return !b.closed && (b.conf.gen == 0 || b.restore || b.raise != nil || b.seq > 0 ||
-		len(b.releases) > 0 || b.note || b.batch.n > 0 || len(b.retries) > 0)
+		len(b.releases) > 0 || len(b.resettles) > 0 || b.note || b.batch.n > 0 || len(b.retries) > 0)
 }
 
 // unregisterOps tell Redis that this member no longer has these breakers

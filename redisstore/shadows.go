@@ -18,18 +18,34 @@ import (
 // Shadows. An operator starts a fleet's shadow of a breaker (see
 // infuse.Breaker.StartShadow) with SetShadow: one field of the namespace's
 // shadows hash (ns:v2:shadows), the breaker's name, holding the candidate
-// as JSON. A member whose store has Options.Shadows reads the hash every
-// RefreshInterval (one HGETALL) and starts or stops the shadows of the
-// breakers it has bound to match; each shadow's candidate is a breaker of
-// its own, named with infuse.ShadowSuffix, whose state the fleet shares.
+// as JSON, and a version (the field "", which no breaker's name is) that
+// every change bumps. A member whose store has Options.Shadows reads the
+// version every RefreshInterval (one HGET), and the shadows when it moved,
+// then starts or stops the shadows of the breakers it has bound to match;
+// each shadow's candidate is a breaker of its own, named with
+// infuse.ShadowSuffix, whose state the fleet shares.
+//
+// Anyone who can write to Redis can write there, so what a member reads is
+// bounded before it leaves Redis: at most maxShadows shadows (a hash with
+// more is read not at all), each of at most maxCandidate bytes and a name
+// of at most maxShadowName (a bigger one is left in Redis unread); and
+// what a candidate may cost is bounded by infuse.Candidate.Validate. The
+// shadows have a goroutine of their own: reading them never holds up the
+// reads that carry real breakers' state.
 
-// maxCandidate bounds a stored candidate's JSON.
-const maxCandidate = 4096
+// maxCandidate bounds a stored candidate's JSON; maxShadows how many
+// shadows a member reads; maxShadowName the name of one.
+const (
+	maxCandidate  = 4096
+	maxShadows    = 256
+	maxShadowName = 4096
+)
 
 // shadowState is what a store knows of the shadows operators started.
 type shadowState struct {
 	mu      sync.Mutex
 	by      map[string]infuse.Candidate // as last read
+	version string                      // of the hash, as last read
 	applied map[*binding]*infuse.Candidate
 }
 
@@ -40,43 +56,97 @@ func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate)
 	if strings.HasSuffix(name, infuse.ShadowSuffix) {
 		return fmt.Errorf("redisstore: %q is a shadow's candidate, which has no shadow of its own", name)
 	}
-	if c == nil {
-		if err := s.client.HDel(ctx, s.l.shadows, name).Err(); err != nil {
-			return fmt.Errorf("redisstore: stopping the shadow of %q: %w", name, err)
+	if name == "" || len(name) > maxShadowName {
+		return fmt.Errorf("redisstore: a shadow needs a breaker's name of 1 to %d bytes", maxShadowName)
+	}
+	data := ""
+	if c != nil {
+		if err := c.Validate(); err != nil {
+			return fmt.Errorf("redisstore: the shadow of %q: %w", name, err)
 		}
-		return nil
+		b, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("redisstore: the shadow of %q: %w", name, err)
+		}
+		data = string(b)
 	}
-	if err := c.Validate(); err != nil {
-		return fmt.Errorf("redisstore: the shadow of %q: %w", name, err)
-	}
-	data, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("redisstore: the shadow of %q: %w", name, err)
-	}
-	if err := s.client.HSet(ctx, s.l.shadows, name, data).Err(); err != nil {
-		return fmt.Errorf("redisstore: starting the shadow of %q: %w", name, err)
+	if err := setShadowScript.Run(ctx, s.client, []string{s.l.shadows}, name, data).Err(); err != nil {
+		what := "starting"
+		if c == nil {
+			what = "stopping"
+		}
+		return fmt.Errorf("redisstore: %s the shadow of %q: %w", what, name, err)
 	}
 	return nil
 }
 
 // Shadows returns the shadows operators have started, by breaker name.
 // A field that does not hold a valid candidate (written by something
-// else) is left out; bad counts them.
+// else), one too big to read, or every one when there are more than 256,
+// is left out; bad counts them.
 func (s *Store) Shadows(ctx context.Context) (shadows map[string]infuse.Candidate, bad int, err error) {
-	m, err := s.client.HGetAll(ctx, s.l.shadows).Result()
-	if err != nil && !errors.Is(err, redis.Nil) && !redis.HasErrorPrefix(err, "WRONGTYPE") {
+	v, err := readShadowsScript.Run(ctx, s.client, []string{s.l.shadows}, maxShadows, maxCandidate, maxShadowName).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, 0, fmt.Errorf("redisstore: reading the shadows: %w", err)
 	}
-	shadows = make(map[string]infuse.Candidate, len(m))
-	for name, v := range m {
-		c, ok := decodeCandidate(v)
-		if !ok {
-			bad++
+	vals, _ := v.([]any)
+	if len(vals) == 0 || len(vals)%2 != 1 {
+		return map[string]infuse.Candidate{}, 0, nil // no hash, or of another type
+	}
+	n, _ := vals[0].(int64)
+	shadows = make(map[string]infuse.Candidate, len(vals)/2)
+	for j := 1; j+1 < len(vals); j += 2 {
+		name, _ := vals[j].(string)
+		data, _ := vals[j+1].(string)
+		c, ok := decodeCandidate(data)
+		if !ok || name == "" {
 			continue
 		}
 		shadows[name] = c
 	}
-	return shadows, bad, nil
+	return shadows, max(int(n)-len(shadows), 0), nil
+}
+
+// readShadowsScript answers {n, name, candidate, ...} for the shadows hash
+// KEYS[1], n the number of its shadows: every one if there are at most
+// ARGV[1], those of at most ARGV[2] bytes with a name of at most ARGV[3]
+// (the others left unread in Redis); {n} alone when there are more.
+var readShadowsScript = redis.NewScript(`
+local h = KEYS[1]
+local n = redis.pcall('HLEN', h)
+if type(n) ~= 'number' then return {0} end
+if redis.call('HEXISTS', h, '') == 1 then n = n - 1 end
+local out = {n}
+if n > tonumber(ARGV[1]) then return out end
+local names = redis.call('HKEYS', h)
+for _, name in ipairs(names) do
+  if name ~= '' and #name <= tonumber(ARGV[3]) and redis.call('HSTRLEN', h, name) <= tonumber(ARGV[2]) then
+    out[#out + 1] = name
+    out[#out + 1] = redis.call('HGET', h, name)
+  end
+end
+return out
+`)
+
+// setShadowScript sets (ARGV[2] not empty) or deletes the shadow ARGV[1]
+// of the shadows hash KEYS[1], and bumps its version (field ""); a key of
+// another type is replaced.
+var setShadowScript = redis.NewScript(`
+local h = KEYS[1]
+if redis.call('TYPE', h)['ok'] ~= 'hash' then redis.call('DEL', h) end
+if ARGV[2] == '' then redis.call('HDEL', h, ARGV[1]) else redis.call('HSET', h, ARGV[1], ARGV[2]) end
+local v = redis.pcall('HINCRBY', h, '', 1)
+if type(v) ~= 'number' then redis.call('HSET', h, '', 1) end
+return 1
+`)
+
+// shadowsVersion reads the shadows hash's version: "" for none.
+func (s *Store) shadowsVersion(ctx context.Context) (string, error) {
+	v, err := s.client.HGet(ctx, s.l.shadows, "").Result()
+	if errors.Is(err, redis.Nil) || redis.HasErrorPrefix(err, "WRONGTYPE") {
+		return "", nil
+	}
+	return v, err
 }
 
 // decodeCandidate decodes a stored candidate: one JSON object of an
@@ -98,20 +168,47 @@ func decodeCandidate(v string) (infuse.Candidate, bool) {
 	return c, true
 }
 
-// readShadows reads the shadows and starts or stops them on the bound
-// breakers to match (a store with Options.Shadows, every
-// RefreshInterval).
+// shadowsLoop reads the shadows every RefreshInterval (a store with
+// Options.Shadows), on a goroutine of its own: a slow or hostile shadows
+// hash never holds up the reads that carry real breakers' state.
+func (s *Store) shadowsLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opts.RefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.readShadows(s.ctx)
+		}
+	}
+}
+
+// readShadows reads the shadows, if their version moved, and starts or
+// stops them on the bound breakers to match.
 func (s *Store) readShadows(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
 	sent := time.Now()
+	v, err := s.shadowsVersion(ctx)
+	if err != nil {
+		s.fail(err, sent)
+		return
+	}
+	s.sh.mu.Lock()
+	same := v != "" && v == s.sh.version
+	s.sh.mu.Unlock()
+	if same {
+		return
+	}
 	by, _, err := s.Shadows(ctx)
 	if err != nil {
 		s.fail(err, sent)
 		return
 	}
 	s.sh.mu.Lock()
-	s.sh.by = by
+	s.sh.by, s.sh.version = by, v
 	s.sh.mu.Unlock()
 	for _, b := range s.all() {
 		s.applyShadow(b)

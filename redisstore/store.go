@@ -22,8 +22,8 @@ import (
 //
 // A Store runs four goroutines: a sender (outcomes and this process's
 // transitions), a reader (the heartbeat, the safety-net poll and the reads
-// that hints ask for), a window sender, and a pub/sub listener. Close stops
-// them.
+// that hints ask for), a window sender, and a pub/sub listener; a fifth
+// reads the shadows operators start (Options.Shadows). Close stops them.
 type Store struct {
 	client redis.UniversalClient
 	opts   Options
@@ -113,6 +113,10 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	go s.sender()
 	go s.reader()
 	go s.windows()
+	if opts.Shadows {
+		s.wg.Add(1)
+		go s.shadowsLoop()
+	}
 	return s
 }
 

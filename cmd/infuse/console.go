@@ -52,6 +52,9 @@ func runStatus(ctx context.Context, args []string, out io.Writer) error {
 		retry := "-"
 		if i.State == infuse.Open && i.Mode != infuse.ModeForcedOpen {
 			retry = i.RetryAfter.Round(time.Millisecond).String()
+			if i.Held {
+				retry += fmt.Sprintf(" (held %s ago; a member stops at its MaxHoldOpen)", i.HeldSince.Round(time.Second))
+			}
 		}
 		reason := rejectsInfo(i)
 		if reason == "" {
@@ -93,10 +96,14 @@ type view struct {
 	Trials      int     `json:"trials"`
 	Trips       int     `json:"trips"`
 	RetryAfterS float64 `json:"retryAfterSeconds"`
-	OpenSinceS  float64 `json:"openSinceSeconds"`
-	Members     int     `json:"members"`
-	Calls       int64   `json:"windowCalls"`
-	FailureRate float64 `json:"failureRate"` // -1: no rate
+	// HeldSinceS, for an open period a hold set, is how long ago the hold
+	// was made: each member holds off until its own MaxHoldOpen has
+	// passed since, if that comes before RetryAfter.
+	HeldSinceS  *float64 `json:"heldSinceSeconds,omitempty"`
+	OpenSinceS  float64  `json:"openSinceSeconds"`
+	Members     int      `json:"members"`
+	Calls       int64    `json:"windowCalls"`
+	FailureRate float64  `json:"failureRate"` // -1: no rate
 	// RejectProbability is the share of calls the members throttle (see
 	// infuse.Throttle); ThrottleK their K, 0 without a throttle.
 	RejectProbability float64 `json:"rejectProbability"`
@@ -163,8 +170,14 @@ func demoReason(m infuse.Metrics) string {
 }
 
 func toView(i redisstore.Info) view {
+	var held *float64
+	if i.Held {
+		s := i.HeldSince.Seconds()
+		held = &s
+	}
 	return view{
-		Name: i.Name, ID: pathID(i.Name), Label: printable(i.Name), Reason: rejectsInfo(i),
+		HeldSinceS: held,
+		Name:       i.Name, ID: pathID(i.Name), Label: printable(i.Name), Reason: rejectsInfo(i),
 		State: i.State.String(), Mode: i.Mode.String(), Generation: i.Generation,
 		Failures: i.Failures, Successes: i.Successes, Trials: i.Trials, Trips: i.Trips,
 		RetryAfterS: i.RetryAfter.Seconds(), OpenSinceS: i.OpenSince.Seconds(), Members: i.Members,
@@ -204,6 +217,9 @@ func act(ctx context.Context, store *redisstore.Store, name, verb string) (redis
 	do, ok := actions[verb]
 	if !ok {
 		return redisstore.Info{}, &usageError{fmt.Sprintf("unknown action %q", verb)}
+	}
+	if isShadow(name) {
+		return redisstore.Info{}, fmt.Errorf("%s is a shadow's candidate, which takes no action: infuse shadow start restarts it, stop stops it", printable(name))
 	}
 	if _, err := store.Breaker(ctx, name); err != nil {
 		return redisstore.Info{}, err

@@ -156,15 +156,19 @@ func (s *Server) Client(tb testing.TB) *redis.Client {
 	return c
 }
 
-// Options are the client options the tests use: timeouts short enough for
-// outage tests, no retries.
+// Options are the client options the tests use: no retries, a short dial
+// timeout (a refused connection is told at once), and read and write
+// timeouts long enough that a busy host (a CPU hog per core beside a
+// test with the race detector) does not look like an outage; the store's
+// own bounds (OpTimeout, DownAfter) cut its requests short through their
+// contexts (ContextTimeoutEnabled).
 func Options(addr string) *redis.Options {
 	return &redis.Options{
 		Addr:                  addr,
 		DialTimeout:           100 * time.Millisecond,
-		ReadTimeout:           200 * time.Millisecond,
-		WriteTimeout:          200 * time.Millisecond,
-		PoolTimeout:           200 * time.Millisecond,
+		ReadTimeout:           time.Second,
+		WriteTimeout:          time.Second,
+		PoolTimeout:           time.Second,
 		ContextTimeoutEnabled: true,
 		MaxRetries:            -1,
 	}
