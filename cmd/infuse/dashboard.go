@@ -70,7 +70,8 @@ func (r *redisSource) watch(ctx context.Context, fn func(change)) error {
 // since what it last sent that page: a page that stops reading costs at
 // most the set of names changed meanwhile, and one whose writes block for
 // streamWriteTimeout is dropped. Its streams are bounded per client
-// address and in all, an idle one giving way to a new one (limits.go).
+// address and in all, an idle one giving way to a new one (limits.go);
+// wrong action tokens are answered 429 past a burst per address.
 type dashboard struct {
 	src                 source
 	token               string
@@ -78,8 +79,9 @@ type dashboard struct {
 	allowHosts          []string         // more Host names it answers to
 	maxStreams          int              // live pages at once; 0: defaultMaxStreams
 	maxStreamsPerClient int              // live pages of one client address; 0: defaultMaxStreamsPerClient
-	now                 func() time.Time // nil: time.Now; what idleness is measured on
+	now                 func() time.Time // nil: time.Now; what idleness and the token limit are measured on
 	pingEvery           time.Duration    // between keepalive pings; 0: defaultPingEvery
+	tokenFails          failLimiter
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
@@ -175,7 +177,16 @@ func (d *dashboard) serveAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) != 1 {
+	ok, wait := d.tokenFails.try(clientKey(r), d.clock(), func() bool {
+		return subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) == 1
+	})
+	if wait > 0 {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		http.Error(w, fmt.Sprintf("too many wrong tokens from your address: try again in %s s", retryAfter(wait)),
+			http.StatusTooManyRequests)
+		return
+	}
+	if !ok {
 		http.Error(w, "a valid token is needed for actions", http.StatusUnauthorized)
 		return
 	}
@@ -499,7 +510,7 @@ func (d *dashboard) serve(ctx context.Context, addr string, ready func(string)) 
 
 func runDashboard(ctx context.Context, args []string, out io.Writer) error {
 	fs := flags("dashboard", "[flags]",
-		"Serves a live web page of every breaker under a namespace: state, counts, a timeline of\ntransitions, and buttons for the operator's actions. It listens on loopback unless told\notherwise; the actions are off unless a token is set, and then need it.\n\nLimits: 8 live pages per client address (an IPv4 address or an IPv6 /64; loopback counts\ntoo, so operators behind one SSH tunnel share them), 64 in all. When full, the page that\nhas left a ping unanswered longest, 10 s at least (it is not reading), gives way to a new\none; with none such, the new one gets 429 or 503.",
+		"Serves a live web page of every breaker under a namespace: state, counts, a timeline of\ntransitions, and buttons for the operator's actions. It listens on loopback unless told\notherwise; the actions are off unless a token is set, and then need it.\n\nLimits: 8 live pages per client address (an IPv4 address or an IPv6 /64; loopback counts\ntoo, so operators behind one SSH tunnel share them), 64 in all. When full, the page that\nhas left a ping unanswered longest, 10 s at least (it is not reading), gives way to a new\none; with none such, the new one gets 429 or 503. Past 10 wrong tokens from an address,\nits actions get 429 with Retry-After: one more try every 10 s.",
 		"  infuse dashboard\n  INFUSE_TOKEN=$(openssl rand -hex 16) infuse dashboard -listen 127.0.0.1:8080")
 	rf := addRedisFlags(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")

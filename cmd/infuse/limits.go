@@ -3,15 +3,18 @@ package main
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"math"
 	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"sync"
 	"time"
 )
 
 // The dashboard's limits per client address, so that no one client can
-// lock operators out of its event streams.
+// lock operators out: of its event streams, and of its actions by
+// guessing tokens.
 const (
 	// defaultMaxStreamsPerClient is how many event streams one address may
 	// hold. A browser opens at most 6 connections to one origin over
@@ -23,6 +26,14 @@ const (
 	// counts as idle: as long as a write may block before the stream is
 	// dropped (streamWriteTimeout).
 	ackWait = 10 * time.Second
+
+	// tokenBurst wrong tokens are answered at once from one address; past
+	// them, one more every tokenEvery (6 a minute).
+	tokenBurst = 10
+	tokenEvery = 10 * time.Second
+	// maxTrackedClients bounds the addresses whose wrong tokens are
+	// remembered; past it, new addresses share one allowance.
+	maxTrackedClients = 4096
 )
 
 // clientKey is the address a request's limits count against: an IPv4
@@ -161,4 +172,72 @@ func (d *dashboard) ackLocked(stream, ping string) bool {
 		return true
 	}
 	return false
+}
+
+// failLimiter counts wrong tokens per client address. A burst of
+// tokenBurst is answered at once (an operator who mistypes a few times
+// is not held up), then one more every tokenEvery; a try past that gets
+// 429 with Retry-After, without its token being compared.
+//
+// 429 rather than a growing delay: a delay holds a goroutine and a
+// connection for each wrong try, so a client that sends its tries in
+// parallel is not slowed at all, and the slower the answers, the more of
+// them the server holds; a 429 costs nothing to send, bounds the rate of
+// guesses whatever the concurrency, and tells the operator how long to
+// wait. While an address waits even the right token gets 429: answering
+// it would tell that a guess is right. Other addresses are not touched.
+//
+// It is a GCRA (a token bucket kept as one time per address): next is
+// when the address's failures will all have been paid off, one every
+// tokenEvery.
+type failLimiter struct {
+	mu   sync.Mutex
+	next map[string]time.Time
+}
+
+// try runs ok for a request from addr at now unless addr must wait. It
+// returns whether ok passed, and if not how long addr must wait before
+// its next try (0: it may try again at once, the answer is 401).
+func (l *failLimiter) try(addr string, now time.Time, ok func() bool) (bool, time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	key := l.keyLocked(addr, now)
+	next := l.next[key]
+	if next.Before(now) {
+		next = now
+	}
+	if wait := next.Sub(now) - (tokenBurst-1)*tokenEvery; wait > 0 {
+		return false, wait
+	}
+	if ok() {
+		return true, 0
+	}
+	if l.next == nil {
+		l.next = map[string]time.Time{}
+	}
+	l.next[key] = next.Add(tokenEvery)
+	return false, 0
+}
+
+// keyLocked is the key under which addr's failures are kept: its own,
+// unless it has none and maxTrackedClients addresses have failures not
+// yet paid off; then one shared by all such addresses.
+func (l *failLimiter) keyLocked(addr string, now time.Time) string {
+	if _, ok := l.next[addr]; ok || len(l.next) < maxTrackedClients {
+		return addr
+	}
+	for a, n := range l.next {
+		if !n.After(now) {
+			delete(l.next, a)
+		}
+	}
+	if len(l.next) < maxTrackedClients {
+		return addr
+	}
+	return "(others)"
+}
+
+// retryAfter is d as a Retry-After value: whole seconds, rounded up.
+func retryAfter(d time.Duration) string {
+	return strconv.Itoa(int(math.Ceil(d.Seconds())))
 }

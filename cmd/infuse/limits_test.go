@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -265,6 +266,95 @@ func TestAnAnswerToAnEarlierPingLeavesTheLastOwed(t *testing.T) {
 	d.pingLocked(c, t0.Add(2*time.Hour))
 	if c.idleLocked(t0.Add(2*time.Hour+ackWait-time.Nanosecond)) || !c.idleLocked(t0.Add(2*time.Hour+ackWait)) {
 		t.Fatal("a ping unanswered for ackWait does not make the stream idle")
+	}
+}
+
+// Issue 23: 23,670 wrong tokens in 5 s were answered. Past a burst of
+// tokenBurst from one address, it gets 429 with Retry-After, right token
+// or not, one more try every tokenEvery; other addresses, IPv6 ones by
+// their /64, are not held up.
+func TestWrongTokensGet429AfterABurst(t *testing.T) {
+	d, clk, _ := limitedDashboard(t, "s3cret")
+	h := d.handler()
+	post := func(addr, token string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodPost, "/api/breakers/payments/open", nil)
+		req.RemoteAddr, req.Host = addr, "127.0.0.1"
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	// Many at once from one address: exactly the burst is answered.
+	var mu sync.Mutex
+	codes := map[int]int{}
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			for range 20 {
+				code := post("192.0.2.1:4000", "wrong").Code
+				mu.Lock()
+				codes[code]++
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if codes[http.StatusUnauthorized] != tokenBurst || codes[http.StatusTooManyRequests] != 1000-tokenBurst {
+		t.Fatalf("1000 wrong tokens at once from one address were answered %v", codes)
+	}
+	rec := post("192.0.2.1:4001", "s3cret")
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "10" {
+		t.Fatalf("the right token from an address that must wait: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	if code := post("192.0.2.2:4000", "s3cret").Code; code != http.StatusOK {
+		t.Fatalf("the right token from another address: %d", code)
+	}
+	if code := post("198.51.100.7:4000", "wrong").Code; code != http.StatusUnauthorized {
+		t.Fatalf("a wrong token from another address: %d", code)
+	}
+	for i := range tokenBurst {
+		if code := post(fmt.Sprintf("[2001:db8::%d]:4000", i+1), "wrong").Code; code != http.StatusUnauthorized {
+			t.Fatalf("wrong token %d from 2001:db8::/64: %d", i+1, code)
+		}
+	}
+	if code := post("[2001:db8::ffff]:4000", "wrong").Code; code != http.StatusTooManyRequests {
+		t.Fatalf("past the burst from another address of one /64: %d", code)
+	}
+	clk.Advance(tokenEvery - time.Second)
+	if rec := post("192.0.2.1:4000", "wrong"); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" {
+		t.Fatalf("a second before the next try: %d, Retry-After %q", rec.Code, rec.Header().Get("Retry-After"))
+	}
+	clk.Advance(time.Second)
+	if code := post("192.0.2.1:4000", "wrong").Code; code != http.StatusUnauthorized {
+		t.Fatalf("after tokenEvery: %d", code)
+	}
+	if code := post("192.0.2.1:4000", "wrong").Code; code != http.StatusTooManyRequests {
+		t.Fatalf("the try after that: %d", code)
+	}
+	clk.Advance(tokenBurst * tokenEvery)
+	if code := post("192.0.2.1:4000", "s3cret").Code; code != http.StatusOK {
+		t.Fatalf("the right token once the address has waited: %d", code)
+	}
+}
+
+// Past maxTrackedClients addresses with failures not yet paid off, new
+// addresses share one allowance: memory stays bounded.
+func TestWrongTokensFromManyAddressesKeepMemoryBounded(t *testing.T) {
+	var l failLimiter
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	wrong := func() bool { return false }
+	for i := range maxTrackedClients + 100 {
+		l.try(fmt.Sprintf("10.%d.%d.%d", i>>16, i>>8&255, i&255), now, wrong)
+	}
+	if len(l.next) > maxTrackedClients+1 {
+		t.Fatalf("%d addresses kept", len(l.next))
+	}
+	now = now.Add(tokenEvery)
+	if ok, _ := l.try("192.0.2.1", now, func() bool { return true }); !ok {
+		t.Fatal("a new address once the others have paid off: refused")
+	}
+	if len(l.next) != 1 { // "(others)", which has not paid off
+		t.Fatalf("paid-off addresses kept: %d", len(l.next))
 	}
 }
 
