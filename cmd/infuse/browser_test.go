@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -243,4 +244,42 @@ func TestDashboardWithTenThousandBreakers(t *testing.T) {
 	poll(t, ctx, `[...document.querySelectorAll("#breakers tbody tr")].filter(tr => !tr.hidden).length === 10`, 5*time.Second)
 	t.Logf("filtered %d breakers to 10 in %v", n, time.Since(start))
 	screenshot(t, ctx, "dashboard-10k.png")
+}
+
+// The page answers its stream's pings, so that the dashboard, full, drops
+// a stream that does not for a newcomer, never the page.
+func TestThePageAnswersItsPings(t *testing.T) {
+	d, clk, base := limitedDashboard(t, "")
+	d.mu.Lock()
+	d.maxStreams = 2
+	d.pingEvery = time.Hour // the first ping only: it is the one answered
+	d.mu.Unlock()
+	ctx := browser(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(base)); err != nil {
+		t.Fatalf("loading the page: %v", err)
+	}
+	poll(t, ctx, `document.body.dataset.ready === "1"`, 60*time.Second)
+	var page string
+	for deadline := time.Now().Add(60 * time.Second); page == ""; time.Sleep(20 * time.Millisecond) {
+		d.mu.Lock()
+		for c := range d.clients {
+			if c.owedSince.IsZero() {
+				page = c.id
+			}
+		}
+		d.mu.Unlock()
+		if page == "" && time.Now().After(deadline) {
+			t.Fatal("the page did not answer its stream's ping")
+		}
+	}
+	neverReads(t, base, "127.0.0.2")
+	waitStreams(t, d, 2)
+	clk.Advance(time.Hour)
+	openStream(t, base, "127.0.0.3")
+	if !live(d, page) {
+		t.Fatal("the page was dropped for a newcomer")
+	}
+	if code, _ := tryStream(t, base, "127.0.0.4"); code != http.StatusServiceUnavailable {
+		t.Fatalf("a newcomer when no stream is idle: %d", code)
+	}
 }

@@ -69,13 +69,19 @@ func (r *redisSource) watch(ctx context.Context, fn func(change)) error {
 // seconds, and soon after a change, and sends each page only what changed
 // since what it last sent that page: a page that stops reading costs at
 // most the set of names changed meanwhile, and one whose writes block for
-// streamWriteTimeout is dropped.
+// streamWriteTimeout is dropped. Its streams are bounded per client
+// address and in all, an idle one giving way to a new one (limits.go);
+// wrong action tokens are answered 429 past a burst per address.
 type dashboard struct {
-	src        source
-	token      string
-	listen     string   // the address it serves on: its host is allowed
-	allowHosts []string // more Host names it answers to
-	maxStreams int      // live pages at once; 0: defaultMaxStreams
+	src                 source
+	token               string
+	listen              string           // the address it serves on: its host is allowed
+	allowHosts          []string         // more Host names it answers to
+	maxStreams          int              // live pages at once; 0: defaultMaxStreams
+	maxStreamsPerClient int              // live pages of one client address; 0: defaultMaxStreamsPerClient
+	now                 func() time.Time // nil: time.Now; what idleness and the token limit are measured on
+	pingEvery           time.Duration    // between keepalive pings; 0: defaultPingEvery
+	tokenFails          failLimiter
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
@@ -89,7 +95,8 @@ type dashboard struct {
 const (
 	defaultMaxStreams  = 64
 	streamWriteTimeout = 10 * time.Second
-	timelineMax        = 200 // changes a page keeps, and a slow page is owed
+	defaultPingEvery   = 15 * time.Second // a ping, the stream's keepalive, this often
+	timelineMax        = 200              // changes a page keeps, and a slow page is owed
 	refreshEvery       = 3 * time.Second
 )
 
@@ -101,6 +108,23 @@ type client struct {
 	timeline []change        // transitions owed, the oldest dropped past timelineMax
 	dropped  int             // transitions dropped so
 	wake     chan struct{}   // cap 1
+
+	// Fixed when it opens.
+	id   string        // names the stream in the page's answers to pings
+	addr string        // clientKey of its request
+	gone chan struct{} // closed when it is dropped to make room
+
+	// Under the dashboard's mu: its pings and what it owes (limits.go).
+	ping, prevPing string    // the last ping's nonce, and the one before
+	pingAt         time.Time // when the last ping was sent
+	owedSince      time.Time // since when it owes an answer; zero: it owes none
+}
+
+// newClient is a stream from addr, opened at now: it owes an answer from
+// the start.
+func newClient(addr string, now time.Time) *client {
+	return &client{names: map[string]bool{}, wake: make(chan struct{}, 1), id: randomID(16), addr: addr,
+		gone: make(chan struct{}), owedSince: now}
 }
 
 func (c *client) notify() {
@@ -122,6 +146,7 @@ func (d *dashboard) handler() http.Handler {
 	mux.Handle("GET /", http.FileServerFS(static))
 	mux.HandleFunc("GET /api/breakers", d.serveList)
 	mux.HandleFunc("GET /api/events", d.serveEvents)
+	mux.HandleFunc("POST /api/events/ack", d.serveAck)
 	mux.HandleFunc("POST /api/breakers/{name}/{verb}", d.serveAction)
 	// Other methods than GET get 405 from the mux itself; a GET would
 	// fall to the files' 404.
@@ -152,7 +177,16 @@ func (d *dashboard) serveAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) != 1 {
+	ok, wait := d.tokenFails.try(clientKey(r), d.clock(), func() bool {
+		return subtle.ConstantTimeCompare([]byte(got), []byte(d.token)) == 1
+	})
+	if wait > 0 {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		http.Error(w, fmt.Sprintf("too many wrong tokens from your address: try again in %s s", retryAfter(wait)),
+			http.StatusTooManyRequests)
+		return
+	}
+	if !ok {
 		http.Error(w, "a valid token is needed for actions", http.StatusUnauthorized)
 		return
 	}
@@ -174,21 +208,27 @@ func (d *dashboard) serveAction(w http.ResponseWriter, r *http.Request) {
 	_ = writeJSON(w, v)
 }
 
+// clock is the dashboard's time.
+func (d *dashboard) clock() time.Time {
+	if d.now != nil {
+		return d.now()
+	}
+	return time.Now()
+}
+
 // serveEvents streams server-sent events: "snapshot" (every breaker) on
 // connecting, then "update" with the breakers changed and the names gone
 // since the last event, and the outage if any; "change" for each
-// transition, for the timeline.
+// transition, for the timeline; "ping" on connecting and every
+// keepalive, which the page answers (serveAck) to show it reads.
 func (d *dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
-	c := &client{names: map[string]bool{}, wake: make(chan struct{}, 1)}
+	now := d.clock()
+	c := newClient(clientKey(r), now)
 	d.mu.Lock()
-	max := d.maxStreams
-	if max == 0 {
-		max = defaultMaxStreams
-	}
-	if len(d.clients) >= max {
+	if code, msg := d.admitLocked(c.addr, now); code != 0 {
 		d.mu.Unlock()
-		http.Error(w, fmt.Sprintf("too many live pages (%d): close one", max), http.StatusServiceUnavailable)
+		http.Error(w, msg, code)
 		return
 	}
 	d.clients[c] = struct{}{}
@@ -201,6 +241,10 @@ func (d *dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 	d.ensureListed(r.Context())
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
+	// A stream's connection serves nothing after it: its end (a drop
+	// included) frees the socket rather than leave it waiting for a
+	// next request.
+	w.Header().Set("Connection", "close")
 	write := func(msg []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(streamWriteTimeout))
 		if _, err := w.Write(msg); err != nil {
@@ -209,27 +253,55 @@ func (d *dashboard) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush() == nil
 	}
 	d.mu.Lock()
-	first := d.snapshotLocked()
+	first := append(d.snapshotLocked(), d.pingLocked(c, d.clock())...)
+	every := d.pingEvery
 	d.mu.Unlock()
+	if every == 0 {
+		every = defaultPingEvery
+	}
 	if !write(first) {
 		return
 	}
-	keepalive := time.NewTicker(15 * time.Second)
+	keepalive := time.NewTicker(every)
 	defer keepalive.Stop()
 	for {
 		select {
 		case <-r.Context().Done():
 			return
+		case <-c.gone:
+			return // idle, and its place taken by a new stream
 		case <-c.wake:
 			if !write(d.owed(c)) {
 				return // behind by streamWriteTimeout, or gone: dropped
 			}
 		case <-keepalive.C:
-			if !write([]byte(": keepalive\n\n")) {
+			d.mu.Lock()
+			ping := d.pingLocked(c, d.clock())
+			d.mu.Unlock()
+			if !write(ping) {
 				return
 			}
 		}
 	}
+}
+
+// serveAck takes a page's answer to a ping: {"stream": ID, "ping":
+// NONCE}, as the ping event carried them. 204, or 404 when the stream or
+// the ping is not (or no longer) known.
+func (d *dashboard) serveAck(w http.ResponseWriter, r *http.Request) {
+	var ack struct{ Stream, Ping string }
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<10)).Decode(&ack); err != nil {
+		http.Error(w, "an answer to a ping is {\"stream\": ID, \"ping\": NONCE}", http.StatusBadRequest)
+		return
+	}
+	d.mu.Lock()
+	known := d.ackLocked(ack.Stream, ack.Ping)
+	d.mu.Unlock()
+	if !known {
+		http.Error(w, "no such stream or ping", http.StatusNotFound)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // snapshotLocked is the "snapshot" event of the current state; d.mu held.
@@ -438,7 +510,7 @@ func (d *dashboard) serve(ctx context.Context, addr string, ready func(string)) 
 
 func runDashboard(ctx context.Context, args []string, out io.Writer) error {
 	fs := flags("dashboard", "[flags]",
-		"Serves a live web page of every breaker under a namespace: state, counts, a timeline of\ntransitions, and buttons for the operator's actions. It listens on loopback unless told\notherwise; the actions are off unless a token is set, and then need it.",
+		"Serves a live web page of every breaker under a namespace: state, counts, a timeline of\ntransitions, and buttons for the operator's actions. It listens on loopback unless told\notherwise; the actions are off unless a token is set, and then need it.\n\nLimits: 8 live pages per client address (an IPv4 address or an IPv6 /64; loopback counts\ntoo, so operators behind one SSH tunnel share them), 64 in all. When full, the page that\nhas left a ping unanswered longest, 10 s at least (it is not reading), gives way to a new\none; with none such, the new one gets 429 or 503. Past 10 wrong tokens from an address,\nits actions get 429 with Retry-After: one more try every 10 s.",
 		"  infuse dashboard\n  INFUSE_TOKEN=$(openssl rand -hex 16) infuse dashboard -listen 127.0.0.1:8080")
 	rf := addRedisFlags(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")

@@ -162,7 +162,8 @@ func TestAStalledPageCostsOnePendingUpdate(t *testing.T) {
 	}
 	d := newDashboard(src, "")
 	d.maxStreams = 1
-	c := &client{names: map[string]bool{}, wake: make(chan struct{}, 1)}
+	c := newClient("192.0.2.1", time.Now())
+	c.owedSince = time.Time{} // a page that answers its pings: never dropped for another
 	d.clients[c] = struct{}{}
 	ctx := context.Background()
 	for i := range 1000 {

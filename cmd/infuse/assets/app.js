@@ -181,7 +181,16 @@ function connect() {
   const conn = $("conn");
   const es = new EventSource("/api/events");
   es.addEventListener("open", () => { conn.textContent = "live"; });
-  es.addEventListener("error", () => { conn.textContent = "reconnecting… (the table shows the last state known)"; });
+  es.addEventListener("error", () => {
+    conn.textContent = es.readyState === EventSource.CLOSED
+      ? "disconnected: the server refused this page (too many pages open?); reload to try again"
+      : "reconnecting… (the table shows the last state known)";
+  });
+  // Answering each ping shows the server this page reads: when it needs
+  // room for another page, it drops a stream that does not answer.
+  es.addEventListener("ping", (e) => {
+    fetch("/api/events/ack", { method: "POST", body: e.data }).catch(() => {});
+  });
   es.addEventListener("snapshot", (e) => {
     window.timing = { snapshotAt: performance.now() };
     snapshot(JSON.parse(e.data));
