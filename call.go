@@ -256,13 +256,18 @@ func (b *Breaker) admitSlow(ctx context.Context, e *epoch) (ticket, error) {
 	for {
 		switch e.state {
 		case Closed:
-			if e.throttle != nil { // first: a request counts whoever rejects it
-				if err := b.throttled(e); err != nil {
+			// The ramp first, then throttling: the ramp's share is of
+			// every call offered, and the throttle's requests are the
+			// calls it would send the backend, its own rejections among
+			// them but none the ramp shed (ARCHITECTURE.md, "Shedding
+			// while closed").
+			if e.ramp != nil {
+				if err := b.ramping(e); err != nil {
 					return ticket{}, err
 				}
 			}
-			if e.ramp != nil {
-				if err := b.ramping(e); err != nil {
+			if e.throttle != nil {
+				if err := b.throttled(e); err != nil {
 					return ticket{}, err
 				}
 			}

@@ -29,7 +29,8 @@ type Metrics struct {
 	// this member sent its own; false when they are this breaker's.
 	Fleet bool
 	// Throttle is Config.Throttle (its MaxRejectRate defaulted); Requests
-	// are the calls asked for over the window, admitted or not, and
+	// are the calls that reached throttling over the window, throttled or
+	// not (none that the ramp shed: see Throttle), and
 	// RejectProbability the share of them throttling rejects now: both 0
 	// without a Throttle, or outside the closed state.
 	Throttle          Throttle

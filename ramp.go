@@ -38,6 +38,10 @@ func (cfg *Config) validateRamp() error {
 	return nil
 }
 
+// The ramp comes before throttling (Config.Throttle): it sheds its share
+// of every call offered, and throttling counts as requests only the calls
+// the ramp admitted.
+
 // ramp is a closed epoch's recovery ramp.
 type ramp struct {
 	start           time.Time

@@ -12,12 +12,19 @@ import (
 //
 //	max(0, (requests − K·accepts) / (requests + 1)), at most MaxRejectRate,
 //
-// where requests are the calls the breaker was asked to make over its time
-// Window, rejected ones included, and accepts the calls that succeeded
+// where requests are the calls that reached the throttle over its time
+// Window, those it rejected included, and accepts the calls that succeeded
 // (excluded errors count as successes). A backend that accepts less than it
 // is sent sees the load fall smoothly to about K times what it accepts,
 // instead of a breaker's all or nothing; once it recovers, rejections fade
 // as accepts grow.
+//
+// Throttling is the last gate a call passes: a call that an open, held or
+// forced-open breaker rejects, or that a recovery ramp sheds
+// (Config.RampDuration), never reaches it and is no request, for the
+// backend did not fail to accept it. So with a ramp the ramp admits its
+// share of the calls offered and throttling sheds, among those, only what
+// K times the accepts calls for: nothing while the backend accepts all.
 //
 // With a store that merges windows (redisstore with a time Window), the
 // requests and accepts are the whole fleet's: one member's view of a
@@ -98,7 +105,9 @@ func newThrottler() *throttler { return &throttler{shedder: shedder{reason: Reas
 func (t *throttler) set(p float64) { t.scaled.Store(scaled(p)) }
 
 // throttled counts a request of closed epoch e, which throttles, and
-// returns the error that rejects it, or nil when it may run.
+// returns the error that rejects it, or nil when it may run. It is the
+// last of the gates (see admitSlow): only a call that every other gate
+// admitted is a request.
 func (b *Breaker) throttled(e *epoch) error {
 	if e.meter.(*timeMeter).request() {
 		b.rethrottle(e)
