@@ -2,6 +2,7 @@ package infuse
 
 import (
 	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,7 +132,7 @@ func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) mete
 	}
 	if w.size != 0 {
 		m := newCountMeter(w.size)
-		m.minCalls = max(minCalls, 1)
+		m.setMinCalls(minCalls)
 		return m
 	}
 	m := newTimeMeter(w, clock, real)
@@ -141,22 +142,59 @@ func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) mete
 
 // countMeter is the last n calls: a ring of outcomes, and running totals
 // kept by subtracting what each new outcome evicts.
+//
+// The ring is allocated as calls reach it, not as configured: its first
+// min(n, firstSlots) slots come with the meter, and the rest in segments
+// that double (firstSlots, 2·firstSlots, 4·firstSlots, ... calls, the last
+// cut at n), each made by the first call to reach it. So a window holds 4
+// bytes a call it has held, up to twice that while a segment fills, and
+// never more than 4n: a window of a million calls that has seen ten costs
+// 4 KiB, not 4 MB (ARCHITECTURE.md, "Memory"). A segment, once made, stays
+// for the life of the meter (a closed epoch), so the ring never moves and
+// no write can be lost to a copy.
+//
+// The struct is 64 bytes, as before it grew: the counts fit 32 bits (a
+// window holds at most maxWindowCalls), and the segments are behind one
+// pointer, nil for a window of firstSlots calls or fewer.
 type countMeter struct {
 	next     atomic.Uint64
-	slots    []atomic.Uint32 // 0 empty; else okBit, failBit, slowBit
-	calls    atomic.Int64
-	failures atomic.Int64
-	slow     atomic.Int64
-	minCalls int64
+	slots    []atomic.Uint32 // the first segment; a slot is 0 empty, else okBit, failBit, slowBit
+	more     *countSegments  // the later segments; nil when the first holds n
+	calls    atomic.Int32
+	failures atomic.Int32
+	slow     atomic.Int32
+	size     int32 // n
+	minCalls int32 // at most n+1 (more is never reached)
 }
+
+// countSegments are a count window's segments after the first: segment k
+// (from 1) holds slots [firstSlots<<(k-1), firstSlots<<k).
+type countSegments [countSegs]atomic.Pointer[[]atomic.Uint32]
 
 const (
 	okBit   = 1
 	failBit = 2
 	slowBit = 4
+
+	firstShift = 10
+	firstSlots = 1 << firstShift // 4 KiB of ring before a window grows
+	// countSegs is the number of segments after the first that
+	// maxWindowCalls needs.
+	countSegs = 20 - firstShift
 )
 
-func newCountMeter(n int) *countMeter { return &countMeter{slots: make([]atomic.Uint32, n)} }
+func newCountMeter(n int) *countMeter {
+	m := &countMeter{slots: make([]atomic.Uint32, min(n, firstSlots)), size: int32(n), minCalls: 1}
+	if n > firstSlots {
+		m.more = new(countSegments)
+	}
+	return m
+}
+
+// setMinCalls sets the calls from which the window's rates count.
+func (m *countMeter) setMinCalls(c int64) {
+	m.minCalls = int32(min(max(c, 1), int64(m.size)+1))
+}
 
 func outcomeBits(failed, slow bool) uint32 {
 	v := uint32(okBit)
@@ -170,7 +208,7 @@ func outcomeBits(failed, slow bool) uint32 {
 }
 
 func (m *countMeter) record(failed, slow bool) (check bool) {
-	if !failed && !slow && m.failures.Load() == 0 && m.slow.Load() == 0 && m.calls.Load() == int64(len(m.slots)) {
+	if !failed && !slow && m.failures.Load() == 0 && m.slow.Load() == 0 && m.calls.Load() == m.size {
 		// A full window of plain successes: one more changes nothing, and
 		// where the ring stands does not matter until an outcome of
 		// another kind comes (it then evicts after n more calls, as it
@@ -178,8 +216,13 @@ func (m *countMeter) record(failed, slow bool) (check bool) {
 		return false
 	}
 	v := outcomeBits(failed, slow)
-	i := m.next.Add(1) - 1
-	slot := &m.slots[i%uint64(len(m.slots))]
+	j := (m.next.Add(1) - 1) % uint64(m.size)
+	var slot *atomic.Uint32
+	if j < uint64(len(m.slots)) {
+		slot = &m.slots[j]
+	} else {
+		slot = m.later(j)
+	}
 	if slot.Load() == v {
 		return false // the same outcome as the call it evicts: nothing changes
 	}
@@ -187,17 +230,35 @@ func (m *countMeter) record(failed, slow bool) (check bool) {
 	if old == 0 {
 		check = m.calls.Add(1) == m.minCalls
 	}
-	if d := int64(v&failBit)>>1 - int64(old&failBit)>>1; d != 0 {
+	if d := int32(v&failBit)>>1 - int32(old&failBit)>>1; d != 0 {
 		m.failures.Add(d)
 	}
-	if d := int64(v&slowBit)>>2 - int64(old&slowBit)>>2; d != 0 {
+	if d := int32(v&slowBit)>>2 - int32(old&slowBit)>>2; d != 0 {
 		m.slow.Add(d)
 	}
 	return check
 }
 
+// later is slot j of the ring, past the first segment, making its segment
+// if no call has reached it yet.
+func (m *countMeter) later(j uint64) *atomic.Uint32 {
+	k := bits.Len64(j >> firstShift) // j >= firstSlots: k >= 1
+	start := uint64(1) << (firstShift + k - 1)
+	p := &m.more[k-1]
+	seg := p.Load()
+	if seg == nil {
+		s := make([]atomic.Uint32, min(start, uint64(m.size)-start))
+		if p.CompareAndSwap(nil, &s) {
+			seg = &s
+		} else {
+			seg = p.Load() // another call made it first
+		}
+	}
+	return &(*seg)[j-start]
+}
+
 func (m *countMeter) tally() tally {
-	return tally{calls: m.calls.Load(), failures: m.failures.Load(), slow: m.slow.Load()}
+	return tally{calls: int64(m.calls.Load()), failures: int64(m.failures.Load()), slow: int64(m.slow.Load())}
 }
 
 // timeMeter is the last few buckets of time, kept as one ring of buckets
