@@ -23,7 +23,11 @@ type Window struct {
 	bucket   time.Duration // ... in buckets of this length
 }
 
-// CountWindow measures over the last n calls.
+// CountWindow measures over the last n calls, at most 1,048,576. Its ring
+// of outcomes (4 bytes a call) is allocated as calls reach it: 4 KiB at
+// first (less for a window under 1,024 calls), then in segments that
+// double, so it holds at most 8 bytes a call it has seen and never more
+// than 4n; a large window that sees few calls costs little.
 func CountWindow(n int) Window { return Window{size: n} }
 
 // TimeWindow measures over the last d, counted in buckets of length bucket:
