@@ -135,9 +135,7 @@ func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) mete
 		return nil
 	}
 	if w.size != 0 {
-		m := newCountMeter(w.size)
-		m.setMinCalls(minCalls)
-		return m
+		return newCountWindow(w.size, minCalls)
 	}
 	m := newTimeMeter(w, clock, real)
 	m.cum = cumulative
@@ -157,18 +155,21 @@ func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) mete
 // for the life of the meter (a closed epoch), so the ring never moves and
 // no write can be lost to a copy.
 //
-// The struct is 64 bytes, as before it grew: the counts fit 32 bits (a
-// window holds at most maxWindowCalls), and the segments are behind one
-// pointer, nil for a window of firstSlots calls or fewer.
+// The struct is 64 bytes, as before it grew: the failures and slow calls
+// share one counter (each fits 32 bits: a window holds at most
+// maxWindowCalls), and the segments are behind one pointer, nil for a
+// window of firstSlots calls or fewer.
 type countMeter struct {
-	next     atomic.Uint64
-	slots    []atomic.Uint32 // the first segment; a slot is 0 empty, else okBit, failBit, slowBit
-	more     *countSegments  // the later segments; nil when the first holds n
+	next  atomic.Uint64
+	slots []atomic.Uint32 // the first segment; a slot is 0 empty, else okBit, failBit, slowBit
+	more  *countSegments  // the later segments; nil when the first holds n
+	// marked is the failures in its low 32 bits and the slow calls in
+	// its high 32 (see marks): one write when both change, one read for
+	// "none of either".
+	marked   atomic.Int64
 	calls    atomic.Int32
-	failures atomic.Int32
-	slow     atomic.Int32
 	size     int32 // n
-	minCalls int32 // at most n+1 (more is never reached)
+	minCalls int32 // at most n+1: a figure the calls never reach either way
 }
 
 // countSegments are a count window's segments after the first: segment k
@@ -187,10 +188,25 @@ const (
 	countSegs = 20 - firstShift
 )
 
+// newCountMeter makes the meter of a count window of n calls; for more
+// than firstSlots calls it is to be used as a *largeCountMeter (see
+// newCountWindow), whose record reaches the later segments.
 func newCountMeter(n int) *countMeter {
 	m := &countMeter{slots: make([]atomic.Uint32, min(n, firstSlots)), size: int32(n), minCalls: 1}
 	if n > firstSlots {
 		m.more = new(countSegments)
+	}
+	return m
+}
+
+// newCountWindow is the meter of a count window of n calls whose rates
+// count from minCalls: a *countMeter, or a *largeCountMeter for more than
+// firstSlots calls.
+func newCountWindow(n int, minCalls int64) meter {
+	m := newCountMeter(n)
+	m.setMinCalls(minCalls)
+	if m.more != nil {
+		return (*largeCountMeter)(m)
 	}
 	return m
 }
@@ -211,8 +227,12 @@ func outcomeBits(failed, slow bool) uint32 {
 	return v
 }
 
+// marks is what an outcome adds to countMeter.marked: a failure 1, a slow
+// call 1<<32.
+func marks(v uint32) int64 { return int64(v&failBit)>>1 | int64(v&slowBit)<<30 }
+
 func (m *countMeter) record(failed, slow bool) (check bool) {
-	if !failed && !slow && m.failures.Load() == 0 && m.slow.Load() == 0 && m.calls.Load() == m.size {
+	if !failed && !slow && m.marked.Load() == 0 && m.calls.Load() == m.size {
 		// A full window of plain successes: one more changes nothing, and
 		// where the ring stands does not matter until an outcome of
 		// another kind comes (it then evicts after n more calls, as it
@@ -220,13 +240,9 @@ func (m *countMeter) record(failed, slow bool) (check bool) {
 		return false
 	}
 	v := outcomeBits(failed, slow)
-	j := (m.next.Add(1) - 1) % uint64(m.size)
-	var slot *atomic.Uint32
-	if j < uint64(len(m.slots)) {
-		slot = &m.slots[j]
-	} else {
-		slot = m.later(j)
-	}
+	// len(m.slots) is n here (a larger window is a largeCountMeter); with
+	// it the compiler knows the index is in bounds.
+	slot := &m.slots[(m.next.Add(1)-1)%uint64(len(m.slots))]
 	if slot.Load() == v {
 		return false // the same outcome as the call it evicts: nothing changes
 	}
@@ -234,35 +250,67 @@ func (m *countMeter) record(failed, slow bool) (check bool) {
 	if old == 0 {
 		check = m.calls.Add(1) == m.minCalls
 	}
-	if d := int32(v&failBit)>>1 - int32(old&failBit)>>1; d != 0 {
-		m.failures.Add(d)
-	}
-	if d := int32(v&slowBit)>>2 - int32(old&slowBit)>>2; d != 0 {
-		m.slow.Add(d)
+	if d := marks(v) - marks(old); d != 0 {
+		m.marked.Add(d)
 	}
 	return check
 }
 
-// later is slot j of the ring, past the first segment, making its segment
-// if no call has reached it yet.
-func (m *countMeter) later(j uint64) *atomic.Uint32 {
-	k := bits.Len64(j >> firstShift) // j >= firstSlots: k >= 1
-	start := uint64(1) << (firstShift + k - 1)
-	p := &m.more[k-1]
-	seg := p.Load()
-	if seg == nil {
-		s := make([]atomic.Uint32, min(start, uint64(m.size)-start))
-		if p.CompareAndSwap(nil, &s) {
-			seg = &s
-		} else {
-			seg = p.Load() // another call made it first
-		}
+// largeCountMeter is a count window of more than firstSlots calls, whose
+// calls may reach (and make) a later segment. It is a type of its own so
+// that a small window's record calls nothing and stays a leaf function,
+// without a stack check or a frame: the closed path of the common window
+// costs what it did before the ring could grow. Its record is
+// countMeter's, but for where the slot is.
+type largeCountMeter countMeter
+
+func (lm *largeCountMeter) record(failed, slow bool) (check bool) {
+	m := (*countMeter)(lm)
+	if !failed && !slow && m.marked.Load() == 0 && m.calls.Load() == m.size {
+		return false
 	}
-	return &(*seg)[j-start]
+	v := outcomeBits(failed, slow)
+	var slot *atomic.Uint32
+	if j := (m.next.Add(1) - 1) % uint64(m.size); j < firstSlots {
+		slot = &m.slots[j]
+	} else {
+		// Segment k (from 1) holds slots [firstSlots<<(k-1), firstSlots<<k).
+		k := bits.Len64(j >> firstShift)
+		start := uint64(1) << (firstShift + k - 1)
+		seg := m.more[k-1].Load()
+		if seg == nil {
+			seg = m.grow(k, start)
+		}
+		slot = &(*seg)[j-start]
+	}
+	if slot.Load() == v {
+		return false
+	}
+	old := slot.Swap(v)
+	if old == 0 {
+		check = m.calls.Add(1) == m.minCalls
+	}
+	if d := marks(v) - marks(old); d != 0 {
+		m.marked.Add(d)
+	}
+	return check
+}
+
+func (lm *largeCountMeter) tally() tally { return (*countMeter)(lm).tally() }
+
+// grow makes segment k, which starts at slot start, unless another call
+// has made it meanwhile, and returns it.
+func (m *countMeter) grow(k int, start uint64) *[]atomic.Uint32 {
+	s := make([]atomic.Uint32, min(start, uint64(m.size)-start))
+	if m.more[k-1].CompareAndSwap(nil, &s) {
+		return &s
+	}
+	return m.more[k-1].Load()
 }
 
 func (m *countMeter) tally() tally {
-	return tally{calls: int64(m.calls.Load()), failures: int64(m.failures.Load()), slow: int64(m.slow.Load())}
+	marked := m.marked.Load()
+	return tally{calls: int64(m.calls.Load()), failures: marked & (1<<32 - 1), slow: marked >> 32}
 }
 
 // timeMeter is the last few buckets of time, kept as one ring of buckets

@@ -178,8 +178,8 @@ func TestCountMeterGrowsAsItFills(t *testing.T) {
 		t.Fatalf("%d segments of a ring that starts at %d slots reach %d slots; maxWindowCalls is %d", countSegs, firstSlots, firstSlots<<countSegs, maxWindowCalls)
 	}
 	const n = maxWindowCalls
-	var m *countMeter
-	total := bytesAllocated(func() { m = newCountMeter(n) })
+	var m meter
+	total := bytesAllocated(func() { m = newCountWindow(n, 1) })
 	if total > 4*firstSlots+256+allocSlack {
 		t.Errorf("a new window of %d calls allocated %d bytes; want 4 KiB and its header", n, total)
 	}
@@ -211,7 +211,7 @@ func TestCountMeterGrowsAsItFills(t *testing.T) {
 func TestCountMeterMatchesModelAcrossSegments(t *testing.T) {
 	for _, n := range []int{1, firstSlots - 1, firstSlots, firstSlots + 1, 2 * firstSlots, 3*firstSlots + 5, 9000} {
 		r := rand.New(rand.NewPCG(uint64(n), 23))
-		m := newCountMeter(n)
+		m := newCountWindow(n, 1)
 		model := make([]uint32, 0, n)
 		var want tally
 		for i := range 3*n + 10 {
@@ -244,8 +244,7 @@ func TestCountMeterMatchesModelAcrossSegments(t *testing.T) {
 // and none of their outcomes is lost (the race detector watches the rest).
 func TestCountMeterGrowsUnderConcurrentCalls(t *testing.T) {
 	const n, goroutines = 5*firstSlots + 3, 8
-	m := newCountMeter(n)
-	m.setMinCalls(n)
+	m := newCountWindow(n, n)
 	checks := 0
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -269,33 +268,35 @@ func TestCountMeterGrowsUnderConcurrentCalls(t *testing.T) {
 	if got := m.tally(); got != (tally{calls: n, failures: n}) || checks != 1 {
 		t.Fatalf("%d failures on %d goroutines: window %+v, %d checks; want %d calls, %d failures, 1 check", n, goroutines, got, checks, n, n)
 	}
-	for i := range m.more {
-		if i < 3 && m.more[i].Load() == nil {
+	more := (*countMeter)(m.(*largeCountMeter)).more
+	for i := range more {
+		if i < 3 && more[i].Load() == nil {
 			t.Errorf("segment %d not made", i+1)
 		}
-		if i >= 3 && m.more[i].Load() != nil {
+		if i >= 3 && more[i].Load() != nil {
 			t.Errorf("segment %d made; the window ends before it", i+1)
 		}
 	}
 }
 
-// BenchmarkCountWindowRecord is a count window's own cost for a call: a
-// success into a full window of successes (the closed path of a healthy
-// breaker, which writes nothing), and a call that changes the window (a
-// failure in ten) in a window of 100 calls and in one of a million, whose
-// later segments are reached through a pointer more.
+// BenchmarkCountWindowRecord is a count window's own cost for a call, in
+// a window of 100 calls and in one of a million (a largeCountMeter, whose
+// later segments are reached through a pointer more): a success into a
+// full window of successes (the closed path of a healthy breaker, which
+// writes nothing), and a call that changes the window (a failure in ten).
 func BenchmarkCountWindowRecord(b *testing.B) {
 	for _, c := range []struct {
 		name  string
 		n     int
 		every int // a failure every so many calls; 0: none
 	}{
-		{"full-of-successes", 100, 0},
+		{"full-of-successes/n=100", 100, 0},
+		{"full-of-successes/n=1000000", 1_000_000, 0},
 		{"changing/n=100", 100, 10},
 		{"changing/n=1000000", 1_000_000, 10},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			m := newCountMeter(c.n)
+			m := newCountWindow(c.n, 1)
 			for range c.n {
 				m.record(false, false)
 			}
