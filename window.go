@@ -2,6 +2,7 @@ package infuse
 
 import (
 	"fmt"
+	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,7 +23,11 @@ type Window struct {
 	bucket   time.Duration // ... in buckets of this length
 }
 
-// CountWindow measures over the last n calls.
+// CountWindow measures over the last n calls, at most 1,048,576. Its ring
+// of outcomes (4 bytes a call) is allocated as calls reach it: 4 KiB at
+// first (less for a window under 1,024 calls), then in segments that
+// double, so it holds at most 8 bytes a call it has seen and never more
+// than 4n; a large window that sees few calls costs little.
 func CountWindow(n int) Window { return Window{size: n} }
 
 // TimeWindow measures over the last d, counted in buckets of length bucket:
@@ -130,9 +135,7 @@ func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) mete
 		return nil
 	}
 	if w.size != 0 {
-		m := newCountMeter(w.size)
-		m.minCalls = max(minCalls, 1)
-		return m
+		return newCountWindow(w.size, minCalls)
 	}
 	m := newTimeMeter(w, clock, real)
 	m.cum = cumulative
@@ -141,22 +144,77 @@ func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) mete
 
 // countMeter is the last n calls: a ring of outcomes, and running totals
 // kept by subtracting what each new outcome evicts.
+//
+// The ring is allocated as calls reach it, not as configured: its first
+// min(n, firstSlots) slots come with the meter, and the rest in segments
+// that double (firstSlots, 2·firstSlots, 4·firstSlots, ... calls, the last
+// cut at n), each made by the first call to reach it. So a window holds 4
+// bytes a call it has held, up to twice that while a segment fills, and
+// never more than 4n: a window of a million calls that has seen ten costs
+// 4 KiB, not 4 MB (ARCHITECTURE.md, "Memory"). A segment, once made, stays
+// for the life of the meter (a closed epoch), so the ring never moves and
+// no write can be lost to a copy.
+//
+// The struct is 64 bytes, as before it grew: the failures and slow calls
+// share one counter (each fits 32 bits: a window holds at most
+// maxWindowCalls), and the segments are behind one pointer, nil for a
+// window of firstSlots calls or fewer.
 type countMeter struct {
-	next     atomic.Uint64
-	slots    []atomic.Uint32 // 0 empty; else okBit, failBit, slowBit
-	calls    atomic.Int64
-	failures atomic.Int64
-	slow     atomic.Int64
-	minCalls int64
+	next  atomic.Uint64
+	slots []atomic.Uint32 // the first segment; a slot is 0 empty, else okBit, failBit, slowBit
+	more  *countSegments  // the later segments; nil when the first holds n
+	// marked is the failures in its low 32 bits and the slow calls in
+	// its high 32 (see marks): one write when both change, one read for
+	// "none of either".
+	marked   atomic.Int64
+	calls    atomic.Int32
+	size     int32 // n
+	minCalls int32 // at most n+1: a figure the calls never reach either way
 }
+
+// countSegments are a count window's segments after the first: segment k
+// (from 1) holds slots [firstSlots<<(k-1), firstSlots<<k).
+type countSegments [countSegs]atomic.Pointer[[]atomic.Uint32]
 
 const (
 	okBit   = 1
 	failBit = 2
 	slowBit = 4
+
+	firstShift = 10
+	firstSlots = 1 << firstShift // 4 KiB of ring before a window grows
+	// countSegs is the number of segments after the first that
+	// maxWindowCalls needs.
+	countSegs = 20 - firstShift
 )
 
-func newCountMeter(n int) *countMeter { return &countMeter{slots: make([]atomic.Uint32, n)} }
+// newCountMeter makes the meter of a count window of n calls; for more
+// than firstSlots calls it is to be used as a *largeCountMeter (see
+// newCountWindow), whose record reaches the later segments.
+func newCountMeter(n int) *countMeter {
+	m := &countMeter{slots: make([]atomic.Uint32, min(n, firstSlots)), size: int32(n), minCalls: 1}
+	if n > firstSlots {
+		m.more = new(countSegments)
+	}
+	return m
+}
+
+// newCountWindow is the meter of a count window of n calls whose rates
+// count from minCalls: a *countMeter, or a *largeCountMeter for more than
+// firstSlots calls.
+func newCountWindow(n int, minCalls int64) meter {
+	m := newCountMeter(n)
+	m.setMinCalls(minCalls)
+	if m.more != nil {
+		return (*largeCountMeter)(m)
+	}
+	return m
+}
+
+// setMinCalls sets the calls from which the window's rates count.
+func (m *countMeter) setMinCalls(c int64) {
+	m.minCalls = int32(min(max(c, 1), int64(m.size)+1))
+}
 
 func outcomeBits(failed, slow bool) uint32 {
 	v := uint32(okBit)
@@ -169,8 +227,12 @@ func outcomeBits(failed, slow bool) uint32 {
 	return v
 }
 
+// marks is what an outcome adds to countMeter.marked: a failure 1, a slow
+// call 1<<32.
+func marks(v uint32) int64 { return int64(v&failBit)>>1 | int64(v&slowBit)<<30 }
+
 func (m *countMeter) record(failed, slow bool) (check bool) {
-	if !failed && !slow && m.failures.Load() == 0 && m.slow.Load() == 0 && m.calls.Load() == int64(len(m.slots)) {
+	if !failed && !slow && m.marked.Load() == 0 && m.calls.Load() == m.size {
 		// A full window of plain successes: one more changes nothing, and
 		// where the ring stands does not matter until an outcome of
 		// another kind comes (it then evicts after n more calls, as it
@@ -178,8 +240,9 @@ func (m *countMeter) record(failed, slow bool) (check bool) {
 		return false
 	}
 	v := outcomeBits(failed, slow)
-	i := m.next.Add(1) - 1
-	slot := &m.slots[i%uint64(len(m.slots))]
+	// len(m.slots) is n here (a larger window is a largeCountMeter); with
+	// it the compiler knows the index is in bounds.
+	slot := &m.slots[(m.next.Add(1)-1)%uint64(len(m.slots))]
 	if slot.Load() == v {
 		return false // the same outcome as the call it evicts: nothing changes
 	}
@@ -187,17 +250,67 @@ func (m *countMeter) record(failed, slow bool) (check bool) {
 	if old == 0 {
 		check = m.calls.Add(1) == m.minCalls
 	}
-	if d := int64(v&failBit)>>1 - int64(old&failBit)>>1; d != 0 {
-		m.failures.Add(d)
-	}
-	if d := int64(v&slowBit)>>2 - int64(old&slowBit)>>2; d != 0 {
-		m.slow.Add(d)
+	if d := marks(v) - marks(old); d != 0 {
+		m.marked.Add(d)
 	}
 	return check
 }
 
+// largeCountMeter is a count window of more than firstSlots calls, whose
+// calls may reach (and make) a later segment. It is a type of its own so
+// that a small window's record calls nothing and stays a leaf function,
+// without a stack check or a frame: the closed path of the common window
+// costs what it did before the ring could grow. Its record is
+// countMeter's, but for where the slot is.
+type largeCountMeter countMeter
+
+func (lm *largeCountMeter) record(failed, slow bool) (check bool) {
+	m := (*countMeter)(lm)
+	if !failed && !slow && m.marked.Load() == 0 && m.calls.Load() == m.size {
+		return false
+	}
+	v := outcomeBits(failed, slow)
+	var slot *atomic.Uint32
+	if j := (m.next.Add(1) - 1) % uint64(m.size); j < firstSlots {
+		slot = &m.slots[j]
+	} else {
+		// Segment k (from 1) holds slots [firstSlots<<(k-1), firstSlots<<k).
+		k := bits.Len64(j >> firstShift)
+		start := uint64(1) << (firstShift + k - 1)
+		seg := m.more[k-1].Load()
+		if seg == nil {
+			seg = m.grow(k, start)
+		}
+		slot = &(*seg)[j-start]
+	}
+	if slot.Load() == v {
+		return false
+	}
+	old := slot.Swap(v)
+	if old == 0 {
+		check = m.calls.Add(1) == m.minCalls
+	}
+	if d := marks(v) - marks(old); d != 0 {
+		m.marked.Add(d)
+	}
+	return check
+}
+
+func (lm *largeCountMeter) tally() tally { return (*countMeter)(lm).tally() }
+
+// grow makes segment k, which starts at slot start, unless another call
+// has made it meanwhile, and returns it.
+func (m *countMeter) grow(k int, start uint64) *[]atomic.Uint32 {
+	s := make([]atomic.Uint32, min(start, uint64(m.size)-start))
+	if m.more[k-1].CompareAndSwap(nil, &s) {
+		return &s
+	}
+	return m.more[k-1].Load()
+}
+
 func (m *countMeter) tally() tally {
-	return tally{calls: m.calls.Load(), failures: m.failures.Load(), slow: m.slow.Load()}
+	marked := m.marked.Load()
+	return tally{calls: int64(m.calls.Load()), failures: marked & (1<<32 - 1), slow: marked >> 32}
 }
 
 // timeMeter is the last few buckets of time, kept as one ring of buckets

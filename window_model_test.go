@@ -13,7 +13,7 @@ func TestCountWindowMatchesTheLastNOutcomes(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		n := rapid.IntRange(1, 20).Draw(t, "n")
 		m := newCountMeter(n)
-		m.minCalls = 1
+		m.setMinCalls(1)
 		var model []uint32
 		steps := rapid.IntRange(0, 200).Draw(t, "steps")
 		for i := range steps {

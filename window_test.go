@@ -1,6 +1,11 @@
 package infuse
 
 import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -114,5 +119,190 @@ func TestTimeMeterRollsBucketsOver(t *testing.T) {
 	clock.now = clock.now.Add(10 * time.Second)
 	if got := m.tally(); got != (tally{}) {
 		t.Fatalf("after a long idle spell: %+v", got)
+	}
+}
+
+// allocSlack is what bytesAllocated may count beyond f's own: the
+// process's other allocations meanwhile (a collection that runs then
+// allocates a few KiB of its own; up to 8 KiB seen).
+const allocSlack = 16 << 10
+
+// bytesAllocated is what f allocates on the heap in all, whatever it
+// frees again (so a bound on the memory it needs), and allocSlack more at
+// most.
+func bytesAllocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// A count window's memory follows the calls it has held, not its size: a
+// breaker with a window of a million calls that has seen ten takes a few
+// KiB, not the 4 MB of a ring allocated at once (issue 23: 2,000 such
+// breakers in a replay ran out of memory at 6.4 GB).
+func TestACountWindowsMemoryFollowsItsCalls(t *testing.T) {
+	ctx := context.Background()
+	clock := &manualClock{now: time.Unix(1_000_000, 0)}
+	fail := errors.New("down")
+	var b *Breaker
+	got := bytesAllocated(func() {
+		var err error
+		b, err = New(Config{Name: "w", Window: CountWindow(1_000_000), FailureRate: 0.5, FailMax: 1 << 30, Clock: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			_ = b.Call(ctx, func(context.Context) error {
+				if i%3 == 0 {
+					return fail
+				}
+				return nil
+			})
+		}
+	})
+	if m := b.Metrics(); m.Calls != 10 || m.Failures != 4 {
+		t.Fatalf("window %d calls, %d failures; want 10, 4", m.Calls, m.Failures)
+	}
+	if got > 4<<10+2<<10+allocSlack {
+		t.Errorf("a breaker with a count window of 1,000,000 calls, called 10 times, allocated %d bytes; want at most 6 KiB (and %d slack)", got, allocSlack)
+	}
+}
+
+// The ring grows by segments that double, each made by the first call to
+// reach it: at most 8 bytes a call held while it fills, 4 bytes a call of
+// its size once full, and a ring of the largest size fills exactly.
+func TestCountMeterGrowsAsItFills(t *testing.T) {
+	if firstSlots<<countSegs != maxWindowCalls {
+		t.Fatalf("%d segments of a ring that starts at %d slots reach %d slots; maxWindowCalls is %d", countSegs, firstSlots, firstSlots<<countSegs, maxWindowCalls)
+	}
+	const n = maxWindowCalls
+	var m meter
+	total := bytesAllocated(func() { m = newCountWindow(n, 1) })
+	if total > 4*firstSlots+256+allocSlack {
+		t.Errorf("a new window of %d calls allocated %d bytes; want 4 KiB and its header", n, total)
+	}
+	held := 0
+	for _, upTo := range []int{10, firstSlots, firstSlots + 1, 3000, 100_000, n - 1, n, n + 5000} {
+		got := bytesAllocated(func() {
+			for ; held < upTo; held++ {
+				m.record(held%2 == 0, false)
+			}
+		})
+		total += got
+		if c := min(held, n); m.tally().calls != int64(c) {
+			t.Fatalf("after %d calls the window holds %d; want %d", held, m.tally().calls, c)
+		}
+		if limit := 8*uint64(min(held, n)) + allocSlack; got > limit {
+			t.Errorf("calls up to %d allocated %d bytes; want at most 8 a call held (and %d slack)", held, got, allocSlack)
+		}
+		if held > n && got > allocSlack {
+			t.Errorf("calls round a full ring allocated %d bytes; want none", got)
+		}
+	}
+	if total > 4*n+1024+9*allocSlack {
+		t.Errorf("a window of %d calls, filled, allocated %d bytes; want 4 a call and 1 KiB (and 9 × %d slack)", n, total, allocSlack)
+	}
+}
+
+// Across segments and wrapping round, a count window holds exactly the
+// last n outcomes, checked against a ring kept plainly, at each call.
+func TestCountMeterMatchesModelAcrossSegments(t *testing.T) {
+	for _, n := range []int{1, firstSlots - 1, firstSlots, firstSlots + 1, 2 * firstSlots, 3*firstSlots + 5, 9000} {
+		r := rand.New(rand.NewPCG(uint64(n), 23))
+		m := newCountWindow(n, 1)
+		model := make([]uint32, 0, n)
+		var want tally
+		for i := range 3*n + 10 {
+			// Runs of plain successes, so that full windows of them happen.
+			failed, slow := r.IntN(8) == 0, r.IntN(10) == 0
+			if i/n%2 == 1 {
+				failed, slow = false, false
+			}
+			m.record(failed, slow)
+			v := outcomeBits(failed, slow)
+			if len(model) == n {
+				old := model[0]
+				model = model[1:]
+				want.calls--
+				want.failures -= int64(old&failBit) >> 1
+				want.slow -= int64(old&slowBit) >> 2
+			}
+			model = append(model, v)
+			want.calls++
+			want.failures += int64(v&failBit) >> 1
+			want.slow += int64(v&slowBit) >> 2
+			if got := m.tally(); got != want {
+				t.Fatalf("window of %d, call %d: %+v, the last %d outcomes %+v", n, i, got, n, want)
+			}
+		}
+	}
+}
+
+// Calls on many goroutines that reach a segment together make it once,
+// and none of their outcomes is lost (the race detector watches the rest).
+func TestCountMeterGrowsUnderConcurrentCalls(t *testing.T) {
+	const n, goroutines = 5*firstSlots + 3, 8
+	m := newCountWindow(n, n)
+	checks := 0
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range n / goroutines {
+				if m.record(true, false) {
+					mu.Lock()
+					checks++
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for range n % goroutines {
+		if m.record(true, false) {
+			checks++
+		}
+	}
+	if got := m.tally(); got != (tally{calls: n, failures: n}) || checks != 1 {
+		t.Fatalf("%d failures on %d goroutines: window %+v, %d checks; want %d calls, %d failures, 1 check", n, goroutines, got, checks, n, n)
+	}
+	more := (*countMeter)(m.(*largeCountMeter)).more
+	for i := range more {
+		if i < 3 && more[i].Load() == nil {
+			t.Errorf("segment %d not made", i+1)
+		}
+		if i >= 3 && more[i].Load() != nil {
+			t.Errorf("segment %d made; the window ends before it", i+1)
+		}
+	}
+}
+
+// BenchmarkCountWindowRecord is a count window's own cost for a call, in
+// a window of 100 calls and in one of a million (a largeCountMeter, whose
+// later segments are reached through a pointer more): a success into a
+// full window of successes (the closed path of a healthy breaker, which
+// writes nothing), and a call that changes the window (a failure in ten).
+func BenchmarkCountWindowRecord(b *testing.B) {
+	for _, c := range []struct {
+		name  string
+		n     int
+		every int // a failure every so many calls; 0: none
+	}{
+		{"full-of-successes/n=100", 100, 0},
+		{"full-of-successes/n=1000000", 1_000_000, 0},
+		{"changing/n=100", 100, 10},
+		{"changing/n=1000000", 1_000_000, 10},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			m := newCountWindow(c.n, 1)
+			for range c.n {
+				m.record(false, false)
+			}
+			for i := 0; b.Loop(); i++ {
+				m.record(c.every != 0 && i%c.every == 0, false)
+			}
+		})
 	}
 }
