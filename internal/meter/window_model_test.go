@@ -1,4 +1,4 @@
-package infuse
+package meter
 
 import (
 	"testing"
@@ -20,18 +20,18 @@ func TestCountWindowMatchesTheLastNOutcomes(t *testing.T) {
 			// Mostly successes, so that full windows of them happen.
 			kind := rapid.IntRange(0, 9).Draw(t, "kind")
 			failed, slow := kind == 0, kind == 1
-			m.record(failed, slow)
+			m.Record(failed, slow)
 			model = append(model, outcomeBits(failed, slow))
 			if len(model) > n {
 				model = model[1:]
 			}
-			var want tally
+			var want Tally
 			for _, v := range model {
-				want.calls++
-				want.failures += int64(v&failBit) >> 1
-				want.slow += int64(v&slowBit) >> 2
+				want.Calls++
+				want.Failures += int64(v&failBit) >> 1
+				want.Slow += int64(v&slowBit) >> 2
 			}
-			if got := m.tally(); got != want {
+			if got := m.Tally(); got != want {
 				t.Fatalf("step %d: window %+v, the last %d outcomes %+v", i, got, n, want)
 			}
 		}

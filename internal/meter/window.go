@@ -1,148 +1,50 @@
-package infuse
+package meter
 
 import (
-	"fmt"
 	"math/bits"
 	"sync"
 	"sync/atomic"
 	"time"
 	"weak"
+
+	"github.com/infuse-go/infuse/storage"
 )
 
-// Window is the sliding window over which a breaker measures its failure
-// and slow-call rates (Config.FailureRate, Config.SlowCallRate). Make one
-// with CountWindow or TimeWindow; the zero Window is none, and then only
-// consecutive failures (FailMax) trip the breaker.
-//
-// The window belongs to the closed state: it starts empty each time the
-// breaker closes, and outcomes of calls admitted before a transition never
-// reach it.
-type Window struct {
-	size     int           // count window: the last size calls
-	duration time.Duration // time window: the last duration ...
-	bucket   time.Duration // ... in buckets of this length
+// Tally is what a window holds.
+type Tally struct {
+	Calls, Failures, Slow int64
+	// Requests, in a time window, are the calls asked for, counted as
+	// they begin and whether admitted or not (see infuse.Throttle); kept
+	// only while throttling.
+	Requests int64
 }
 
-// CountWindow measures over the last n calls, at most 1,048,576. Its ring
-// of outcomes (4 bytes a call) is allocated as calls reach it: 4 KiB at
-// first (less for a window under 1,024 calls), then in segments that
-// double, so it holds at most 8 bytes a call it has seen and never more
-// than 4n; a large window that sees few calls costs little.
-func CountWindow(n int) Window { return Window{size: n} }
-
-// TimeWindow measures over the last d, counted in buckets of length bucket:
-// the window moves a bucket at a time, so it covers between d-bucket and d.
-// TimeWindow(time.Minute, time.Second) is resilience4j's 60-second window.
-func TimeWindow(d, bucket time.Duration) Window { return Window{duration: d, bucket: bucket} }
-
-// Size is a count window's number of calls; 0 for a time window.
-func (w Window) Size() int { return w.size }
-
-// Duration and Bucket are a time window's span and bucket; 0 for a count
-// window.
-func (w Window) Duration() time.Duration { return w.duration }
-
-// Bucket: see Duration.
-func (w Window) Bucket() time.Duration { return w.bucket }
-
-// IsZero reports whether w is no window.
-func (w Window) IsZero() bool { return w == Window{} }
-
-// String describes the window, as "last 100 calls" or "last 1m0s in 1s buckets".
-func (w Window) String() string {
-	if w.IsZero() {
-		return "none"
-	}
-	if w.size != 0 {
-		return fmt.Sprintf("last %d calls", w.size)
-	}
-	return fmt.Sprintf("last %v in %v buckets", w.duration, w.bucket)
-}
-
-func (w Window) validate() error {
-	if w.IsZero() {
-		return nil
-	}
-	if w.size != 0 && (w.duration != 0 || w.bucket != 0) {
-		return &ConfigError{"Window", "both a count and a time window"}
-	}
-	if w.size < 0 {
-		return &ConfigError{"Window", fmt.Sprintf("a count window of %d calls", w.size)}
-	}
-	if w.size > maxWindowCalls {
-		return &ConfigError{"Window", fmt.Sprintf("a count window of %d calls is above the limit of %d", w.size, maxWindowCalls)}
-	}
-	if w.size != 0 {
-		return nil
-	}
-	if w.duration <= 0 {
-		return &ConfigError{"Window", fmt.Sprintf("a time window of %v", w.duration)}
-	}
-	if w.bucket <= 0 {
-		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v", w.bucket)}
-	}
-	if w.bucket > w.duration {
-		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v is longer than the window of %v", w.bucket, w.duration)}
-	}
-	if w.bucket < time.Millisecond {
-		return &ConfigError{"Window", fmt.Sprintf("a bucket of %v is shorter than a millisecond", w.bucket)}
-	}
-	if w.buckets() > maxWindowBuckets {
-		return &ConfigError{"Window", fmt.Sprintf("%d buckets is above the limit of %d", w.buckets(), maxWindowBuckets)}
-	}
-	return nil
-}
-
-// buckets is the number of buckets of a time window (without overflow,
-// whatever its durations).
-func (w Window) buckets() int64 {
-	n := int64(w.duration / w.bucket)
-	if w.duration%w.bucket != 0 {
-		n++
-	}
-	return n
-}
-
-const (
-	maxWindowCalls   = 1 << 20
-	maxWindowBuckets = 3600
-)
-
-// tally is what a window holds.
-type tally struct {
-	calls, failures, slow int64
-	// requests, in a time window, are the calls asked for, counted as
-	// they begin and whether admitted or not (see Throttle); kept only
-	// while throttling.
-	requests int64
-}
-
-// meter is a window's implementation.
-type meter interface {
-	// record counts a call; it reports whether the window may now hold
+// A Meter is a window's implementation.
+type Meter interface {
+	// Record counts a call; it reports whether the window may now hold
 	// rates over their thresholds that no failure has checked: a count
 	// window that has just reached MinCalls, a time window whose bucket
 	// moved (with an injected clock; with the real clock its timer
-	// checks, see timeMeter.onTick).
-	record(failed, slow bool) (check bool)
-	tally() tally
+	// checks, see Time.SetOnTick).
+	Record(failed, slow bool) (check bool)
+	Tally() Tally
 }
 
-// newMeter makes a window's meter; cumulative asks a time window to keep
-// running totals as well, for a store that merges windows.
-func newMeter(w Window, clock Clock, real, cumulative bool, minCalls int64) meter {
+// New makes a window's meter, nil for no window; cumulative asks a time
+// window to keep running totals as well, for a store that merges windows.
+func New(w storage.Window, clock storage.Clock, real, cumulative bool, minCalls int64) Meter {
 	if w.IsZero() {
 		return nil
 	}
-	if w.size != 0 {
-		return newCountWindow(w.size, minCalls)
+	if w.Size() != 0 {
+		return newCountWindow(w.Size(), minCalls)
 	}
 	m := newTimeMeter(w, clock, real)
 	m.cum = cumulative
 	return m
 }
 
-// countMeter is the last n calls: a ring of outcomes, and running totals
+// countMeter is the last n Calls: a ring of outcomes, and running totals
 // kept by subtracting what each new outcome evicts.
 //
 // The ring is allocated as calls reach it, not as configured: its first
@@ -202,7 +104,7 @@ func newCountMeter(n int) *countMeter {
 // newCountWindow is the meter of a count window of n calls whose rates
 // count from minCalls: a *countMeter, or a *largeCountMeter for more than
 // firstSlots calls.
-func newCountWindow(n int, minCalls int64) meter {
+func newCountWindow(n int, minCalls int64) Meter {
 	m := newCountMeter(n)
 	m.setMinCalls(minCalls)
 	if m.more != nil {
@@ -231,7 +133,7 @@ func outcomeBits(failed, slow bool) uint32 {
 // call 1<<32.
 func marks(v uint32) int64 { return int64(v&failBit)>>1 | int64(v&slowBit)<<30 }
 
-func (m *countMeter) record(failed, slow bool) (check bool) {
+func (m *countMeter) Record(failed, slow bool) (check bool) {
 	if !failed && !slow && m.marked.Load() == 0 && m.calls.Load() == m.size {
 		// A full window of plain successes: one more changes nothing, and
 		// where the ring stands does not matter until an outcome of
@@ -264,7 +166,7 @@ func (m *countMeter) record(failed, slow bool) (check bool) {
 // countMeter's, but for where the slot is.
 type largeCountMeter countMeter
 
-func (lm *largeCountMeter) record(failed, slow bool) (check bool) {
+func (lm *largeCountMeter) Record(failed, slow bool) (check bool) {
 	m := (*countMeter)(lm)
 	if !failed && !slow && m.marked.Load() == 0 && m.calls.Load() == m.size {
 		return false
@@ -296,7 +198,7 @@ func (lm *largeCountMeter) record(failed, slow bool) (check bool) {
 	return check
 }
 
-func (lm *largeCountMeter) tally() tally { return (*countMeter)(lm).tally() }
+func (lm *largeCountMeter) Tally() Tally { return (*countMeter)(lm).Tally() }
 
 // grow makes segment k, which starts at slot start, unless another call
 // has made it meanwhile, and returns it.
@@ -308,9 +210,9 @@ func (m *countMeter) grow(k int, start uint64) *[]atomic.Uint32 {
 	return m.more[k-1].Load()
 }
 
-func (m *countMeter) tally() tally {
+func (m *countMeter) Tally() Tally {
 	marked := m.marked.Load()
-	return tally{calls: int64(m.calls.Load()), failures: marked & (1<<32 - 1), slow: marked >> 32}
+	return Tally{Calls: int64(m.calls.Load()), Failures: marked & (1<<32 - 1), Slow: marked >> 32}
 }
 
 // timeMeter is the last few buckets of time, kept as one ring of buckets
@@ -321,19 +223,19 @@ func (m *countMeter) tally() tally {
 //
 // With the real clock the current bucket moves on a timer, and a call reads
 // no clock at all; with an injected Clock each call reads it.
-type timeMeter struct {
+type Time struct {
 	cur     atomic.Int64   // the current bucket's number
 	nums    []atomic.Int64 // per slot: the bucket number it holds
 	counts  []atomic.Int64 // shard-major: stride values per shard
 	stride  int64
-	shards  int64 // a power of two (see shardCount)
+	shards  int64 // a power of two (see ShardCount)
 	cumAt   int64 // offset of a shard's running totals
-	cum     bool  // keep running totals (see cumulative)
+	cum     bool  // keep running totals (see Cumulative)
 	mask    int64 // slots - 1; slots is a power of two
 	n       int64 // the window's buckets
 	bucket  time.Duration
 	origin  time.Time
-	clock   Clock // nil with the real clock: the timer moves cur
+	clock   storage.Clock // nil with the real clock: the timer moves cur
 	advance sync.Mutex
 	// onTick, with the real clock, runs after the timer moves to a new
 	// bucket: the breaker checks its rates there, so that successes that
@@ -343,25 +245,25 @@ type timeMeter struct {
 	// its fullest, taken by the breaker's next rate check: successes that
 	// brought it to MinCalls over a threshold trip the breaker even when
 	// the next bucket drops the oldest calls.
-	last atomic.Pointer[tally]
+	last atomic.Pointer[Tally]
 }
 
 // slotWords is the number of counters in a time window's bucket.
 const slotWords = 4
 
-func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
+func newTimeMeter(w storage.Window, clock storage.Clock, real bool) *Time {
 	slots := int64(1)
-	for slots < w.buckets() {
+	for slots < w.Buckets() {
 		slots <<= 1
 	}
 	// Four counters a slot (calls, failures, slow calls, requests) and
 	// four running totals, rounded up to whole cache lines, plus a line of
 	// padding between shards whatever the alignment.
 	stride := (slots*slotWords+slotWords+7)/8*8 + 8
-	shards := int64(shardCount())
-	m := &timeMeter{
+	shards := int64(ShardCount())
+	m := &Time{
 		nums: make([]atomic.Int64, slots), counts: make([]atomic.Int64, shards*stride),
-		stride: stride, shards: shards, cumAt: slots * slotWords, mask: slots - 1, n: w.buckets(), bucket: w.bucket, origin: clock.Now(),
+		stride: stride, shards: shards, cumAt: slots * slotWords, mask: slots - 1, n: w.Buckets(), bucket: w.Bucket(), origin: clock.Now(),
 	}
 	for i := range m.nums {
 		m.nums[i].Store(-1)
@@ -388,14 +290,14 @@ func newTimeMeter(w Window, clock Clock, real bool) *timeMeter {
 	return m
 }
 
-// stop ends the meter's timer at its next tick.
-func (m *timeMeter) stop() { m.cur.Store(-1 << 62) }
+// Stop ends the meter's timer at its next tick.
+func (m *Time) Stop() { m.cur.Store(-1 << 62) }
 
-func (m *timeMeter) stopped() bool { return m.cur.Load() < 0 }
+func (m *Time) stopped() bool { return m.cur.Load() < 0 }
 
 // moveTo makes the bucket of time now current, emptying the slots it
 // takes over.
-func (m *timeMeter) moveTo(now time.Time) int64 {
+func (m *Time) moveTo(now time.Time) int64 {
 	target := int64(now.Sub(m.origin) / m.bucket)
 	cur := m.cur.Load()
 	if target <= cur || cur < 0 {
@@ -431,7 +333,7 @@ func (m *timeMeter) moveTo(now time.Time) int64 {
 // injected clock; moved tells whether that moved it.
 // (record has it written out: it is too big to inline there, and record
 // is on the closed path of every call.)
-func (m *timeMeter) current() (b int64, moved bool) {
+func (m *Time) current() (b int64, moved bool) {
 	if m.clock == nil {
 		return m.cur.Load(), false
 	}
@@ -440,7 +342,7 @@ func (m *timeMeter) current() (b int64, moved bool) {
 	return b, b != was
 }
 
-func (m *timeMeter) record(failed, slow bool) (check bool) {
+func (m *Time) Record(failed, slow bool) (check bool) {
 	var b int64
 	if m.clock != nil {
 		was := m.cur.Load()
@@ -475,22 +377,23 @@ func (m *timeMeter) record(failed, slow bool) (check bool) {
 	return check
 }
 
-// cumulative is every call recorded since the meter began.
-func (m *timeMeter) cumulative() tally {
-	var t tally
+// Cumulative is every call recorded since the meter began (a meter made
+// cumulative: see New).
+func (m *Time) Cumulative() Tally {
+	var t Tally
 	for sh := range m.shards {
 		c := m.counts[sh*m.stride+m.cumAt:]
-		t.calls += c[0].Load()
-		t.failures += c[1].Load()
-		t.slow += c[2].Load()
-		t.requests += c[3].Load()
+		t.Calls += c[0].Load()
+		t.Failures += c[1].Load()
+		t.Slow += c[2].Load()
+		t.Requests += c[3].Load()
 	}
 	return t
 }
 
-// request counts a request (see Throttle) in the current bucket; it
-// reports whether the bucket moved (with an injected clock).
-func (m *timeMeter) request() (moved bool) {
+// Request counts a request (see infuse.Throttle) in the current bucket;
+// it reports whether the bucket moved (with an injected clock).
+func (m *Time) Request() (moved bool) {
 	b, moved := m.current()
 	if b < 0 {
 		return false
@@ -504,27 +407,39 @@ func (m *timeMeter) request() (moved bool) {
 	return moved
 }
 
-func (m *timeMeter) tally() tally {
+// Tally is the window as it stands.
+func (m *Time) Tally() Tally {
 	b, _ := m.current()
 	return m.tallyAt(b)
 }
 
 // tallyAt is the window whose newest bucket is cur.
-func (m *timeMeter) tallyAt(cur int64) tally {
-	var t tally
+func (m *Time) tallyAt(cur int64) Tally {
+	var t Tally
 	for slot := range m.nums {
 		if num := m.nums[slot].Load(); num < 0 || num > cur || num <= cur-m.n {
 			continue
 		}
 		for sh := range m.shards {
 			c := m.counts[sh*m.stride+int64(slot)*slotWords:]
-			t.calls += c[0].Load()
-			t.failures += c[1].Load()
-			t.slow += c[2].Load()
-			t.requests += c[3].Load()
+			t.Calls += c[0].Load()
+			t.Failures += c[1].Load()
+			t.Slow += c[2].Load()
+			t.Requests += c[3].Load()
 		}
 	}
 	return t
 }
 
 // exceeded reports whether a window's tally trips the breaker.
+
+// Cumulates tells whether the meter keeps running totals (Cumulative).
+func (m *Time) Cumulates() bool { return m.cum }
+
+// SetOnTick has f run, with the real clock, each time the timer moves the
+// window to a new bucket: the breaker checks its rates there.
+func (m *Time) SetOnTick(f *func()) { m.onTick.Store(f) }
+
+// TakeLast takes the window as it stood when the current bucket began (nil
+// when taken already): see last.
+func (m *Time) TakeLast() *Tally { return m.last.Swap(nil) }
