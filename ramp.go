@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse/internal/shed"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // A recovery ramp (Config.RampDuration): once the breaker closes after
@@ -47,19 +48,10 @@ func (r *ramp) share(now time.Time) float64 {
 
 // RampShareAfter is the share of calls a recovery ramp of the given
 // duration and steps (Config.RampDuration, RampSteps) admits elapsed
-// after the breaker closed: rising linearly from 1 % (steps 0) or in
-// steps of 1/steps, and 1 from the end of the ramp on, or without a ramp
-// (duration 0). Operators' tools use it to show a fleet's
-// ramp from what a store recorded.
+// after the breaker closed (storage.RampShare). Operators' tools use it to
+// show a fleet's ramp from what a store recorded.
 func RampShareAfter(elapsed, duration time.Duration, steps int) float64 {
-	if duration <= 0 || elapsed >= duration {
-		return 1
-	}
-	f := float64(max(elapsed, 0)) / float64(duration)
-	if steps > 0 {
-		return float64(int(f*float64(steps))+1) / float64(steps)
-	}
-	return max(f, 0.01)
+	return storage.RampShare(elapsed, duration, steps)
 }
 
 // startRamp gives new closed epoch ne, made from snapshot s, a ramp when

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/infuse-go/infuse/storage"
 )
 
 // A shadow runs a candidate configuration beside a live breaker, on the
@@ -29,7 +31,7 @@ import (
 // While a shadow runs, the live breaker's calls take its listener path.
 
 // ShadowSuffix ends the name of a shadow's candidate breaker.
-const ShadowSuffix = "#shadow"
+const ShadowSuffix = storage.ShadowSuffix
 
 // Shadow is a running shadow (see StartShadow).
 type Shadow struct {

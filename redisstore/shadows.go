@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Shadows. An operator starts a fleet's shadow of a breaker (see
@@ -23,7 +24,7 @@ import (
 // version every RefreshInterval (one HGET), and the shadows when it moved,
 // then starts or stops the shadows of the breakers it has bound to match;
 // each shadow's candidate is a breaker of its own, named with
-// infuse.ShadowSuffix, whose state the fleet shares.
+// storage.ShadowSuffix, whose state the fleet shares.
 //
 // Anyone who can write to Redis can write there, so what a member reads is
 // bounded before it leaves Redis: at most maxShadows shadows (a hash with
@@ -53,7 +54,7 @@ type shadowState struct {
 // on every member of the fleet whose store has Options.Shadows, within
 // their RefreshInterval. It fails for a candidate a breaker cannot take.
 func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate) error {
-	if strings.HasSuffix(name, infuse.ShadowSuffix) {
+	if strings.HasSuffix(name, storage.ShadowSuffix) {
 		return fmt.Errorf("redisstore: %q is a shadow's candidate, which has no shadow of its own", name)
 	}
 	if name == "" || len(name) > maxShadowName {

@@ -118,3 +118,23 @@ func parseBackoff(s string) (Backoff, error) {
 	}
 	return bo, nil
 }
+
+// RampShare is the share of calls a recovery ramp of the given duration
+// and steps (Settings.RampDuration, RampSteps) admits elapsed after the
+// breaker closed: rising linearly from 1 % (steps 0) or in steps of
+// 1/steps, and 1 from the end of the ramp on, or without a ramp (duration
+// 0).
+func RampShare(elapsed, duration time.Duration, steps int) float64 {
+	if duration <= 0 || elapsed >= duration {
+		return 1
+	}
+	f := float64(max(elapsed, 0)) / float64(duration)
+	if steps > 0 {
+		return float64(int(f*float64(steps))+1) / float64(steps)
+	}
+	return max(f, 0.01)
+}
+
+// ShadowSuffix ends the name of a shadow's candidate breaker: a live
+// breaker's name may not end with it.
+const ShadowSuffix = "#shadow"

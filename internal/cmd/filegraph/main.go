@@ -8,18 +8,20 @@
 //
 // A node is a file of the root package (or of the packages given with
 // -files), or a whole folder for every other package of the module. An
-// arrow A → B means that A names something declared in B: a type, a
-// function, a variable or a constant, or a method (by its name, when one
-// file declares a method of that name). It reads syntax only (no types),
-// so a method called through an interface, or a field, is not counted.
+// arrow A → B means that A uses something declared in B: a type, a
+// function, a variable, a constant, a field or a method, as the type
+// checker resolves it (a method called through an interface points at
+// the interface).
 package main
 
 import (
 	"flag"
 	"fmt"
 	"go/ast"
+	"go/importer"
 	"go/parser"
 	"go/token"
+	"go/types"
 	"os"
 	"path/filepath"
 	"sort"
@@ -37,11 +39,12 @@ var layers = []struct {
 	what  string
 }{
 	{"./internal/", 0, "internals"},
-	{"./window.go", 0, "internals"}, {"./coarse.go", 0, "internals"}, {"./shard.go", 0, "internals"}, {"./shed.go", 0, "internals"},
+	{"./window.go", 0, "internals"}, {"./coarse.go", 0, "internals"}, {"./shard.go", 0, "internals"},
 	{"./storage/", 1, "the store contract"},
-	{"./storage.go", 1, "the store contract"}, {"./memory.go", 1, "the store contract"}, {"./policy.go", 1, "the store contract"},
-	{"./redisstore", 2, "stores"}, {"./storagetest", 2, "stores"},
+	{"./storage.go", 1, "the store contract"}, {"./policy.go", 1, "the store contract"},
+	{"./redisstore", 2, "stores"}, {"./storagetest", 2, "stores"}, {"./memory.go", 2, "stores"},
 	{"./throttle.go", 3, "a feature"}, {"./ramp.go", 3, "a feature"}, {"./shadow.go", 3, "a feature"}, {"./hold.go", 3, "a feature"},
+	{"./shed.go", 3, "a feature"},
 	{"./", 3, "the users' API"},
 }
 
@@ -70,8 +73,6 @@ func main() {
 	}
 	mod := modulePath()
 	fset := token.NewFileSet()
-	// decls[importPath][name] = node
-	decls := map[string]map[string]string{}
 	type parsed struct {
 		node, dir, importPath string
 		f                     *ast.File
@@ -112,73 +113,54 @@ func main() {
 			node = "./" + node[3:]
 		}
 		all = append(all, parsed{node, dir, ip, f})
-		if decls[ip] == nil {
-			decls[ip] = map[string]string{}
-		}
-		for _, d := range f.Decls {
-			switch d := d.(type) {
-			case *ast.FuncDecl:
-				name := d.Name.Name
-				if d.Recv != nil {
-					name = "." + name // a method, by its name
-					if prev, ok := decls[ip][name]; ok && prev != node {
-						decls[ip][name] = "" // ambiguous
-						continue
-					}
-				}
-				decls[ip][name] = node
-			case *ast.GenDecl:
-				for _, s := range d.Specs {
-					switch s := s.(type) {
-					case *ast.TypeSpec:
-						decls[ip][s.Name.Name] = node
-					case *ast.ValueSpec:
-						for _, n := range s.Names {
-							decls[ip][n.Name] = node
-						}
-					}
-				}
-			}
-		}
 		return nil
 	})
 	arrows := map[[2]string]bool{}
+	root, _ := filepath.Abs(".")
+	nodeOf := func(filename string) string {
+		if !filepath.IsAbs(filename) {
+			filename = filepath.Join(root, filename)
+		}
+		rel, err := filepath.Rel(root, filename)
+		if err != nil || strings.HasPrefix(rel, "..") {
+			return ""
+		}
+		dir := filepath.Dir(rel)
+		if fileLevel[dir] {
+			return "./" + filepath.ToSlash(rel)
+		}
+		if dir == "." {
+			return "./"
+		}
+		return "./" + filepath.ToSlash(dir)
+	}
+	byDir := map[string][]*ast.File{}
+	var dirs []string
 	for _, p := range all {
-		imports := map[string]string{} // local name -> import path
-		for _, im := range p.f.Imports {
-			path := strings.Trim(im.Path.Value, `"`)
-			if !strings.HasPrefix(path, mod) {
+		if byDir[p.dir] == nil {
+			dirs = append(dirs, p.dir)
+		}
+		byDir[p.dir] = append(byDir[p.dir], p.f)
+	}
+	imp := importer.ForCompiler(fset, "source", nil)
+	for _, dir := range dirs {
+		info := &types.Info{Uses: map[*ast.Ident]types.Object{}}
+		conf := types.Config{Importer: imp, Error: func(err error) { fmt.Fprintln(os.Stderr, err) }}
+		ip := mod
+		if dir != "." {
+			ip = mod + "/" + filepath.ToSlash(dir)
+		}
+		_, _ = conf.Check(ip, fset, byDir[dir], info)
+		for id, obj := range info.Uses {
+			if obj.Pkg() == nil || !strings.HasPrefix(obj.Pkg().Path(), mod) || !obj.Pos().IsValid() {
 				continue
 			}
-			name := path[strings.LastIndex(path, "/")+1:]
-			if path == mod {
-				name = "infuse"
-			}
-			if im.Name != nil {
-				name = im.Name.Name
-			}
-			imports[name] = path
-		}
-		add := func(to string) {
-			if to != "" && to != p.node {
-				arrows[[2]string{p.node, to}] = true
+			from := nodeOf(fset.Position(id.Pos()).Filename)
+			to := nodeOf(fset.Position(obj.Pos()).Filename)
+			if from != "" && to != "" && from != to {
+				arrows[[2]string{from, to}] = true
 			}
 		}
-		ast.Inspect(p.f, func(n ast.Node) bool {
-			switch n := n.(type) {
-			case *ast.SelectorExpr:
-				if x, ok := n.X.(*ast.Ident); ok {
-					if ip, ok := imports[x.Name]; ok {
-						add(decls[ip][n.Sel.Name])
-						return false
-					}
-				}
-				add(decls[p.importPath]["."+n.Sel.Name])
-			case *ast.Ident:
-				add(decls[p.importPath][n.Name])
-			}
-			return true
-		})
 	}
 	var list [][2]string
 	for a := range arrows {
