@@ -249,7 +249,7 @@ func recordManyNames(t *testing.T, names, each int) string {
 // A replay's memory follows the recording, not names × window (issue 23:
 // a 43 KB recording of 2,000 names with window=1000000 ran out of memory
 // at 6.4 GB): the command allocates, in all, at most 1 KiB a record and
-// 8 KiB a name (README, "Your own traffic"). One name comes first, so that
+// 8 KiB a name (docs/simulate.md). One name comes first, so that
 // a window allocated whole fails the test at 4 MB rather than asking the
 // host for 8 GB.
 func TestSimulateReplayMemoryFollowsTheRecording(t *testing.T) {
