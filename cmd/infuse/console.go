@@ -14,23 +14,24 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/redisstore"
 )
 
 func runStatus(ctx context.Context, args []string, out io.Writer) error {
-	fs := flags("status", "[flags]",
+	fs := cli.FlagSet("status", "[flags]",
 		"Shows every breaker stored under a namespace: state, forced mode, counts, time left open,\nand how many live members (stores) have it bound; closed breakers Redis keeps no state for\nare listed from their members' registrations.",
 		"  infuse status\n  infuse status -redis redis://:secret@redis.internal:6379/0 -namespace checkout\n  infuse status -json | jq '.[] | select(.state == \"open\")'")
-	rf := addRedisFlags(fs)
+	rf := cli.AddRedisFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON, for scripts")
-	rest, err := parse(fs, args)
+	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 0 {
-		return &usageError{"status takes no arguments"}
+		return cli.Usage("status takes no arguments")
 	}
-	store, closeStore, err := rf.connect(ctx)
+	store, closeStore, err := rf.Connect(ctx)
 	if err != nil {
 		return err
 	}
@@ -216,7 +217,7 @@ var actions = map[string]func(*infuse.Breaker, context.Context) error{
 func act(ctx context.Context, store *redisstore.Store, name, verb string) (redisstore.Info, error) {
 	do, ok := actions[verb]
 	if !ok {
-		return redisstore.Info{}, &usageError{fmt.Sprintf("unknown action %q", verb)}
+		return redisstore.Info{}, cli.Usage(fmt.Sprintf("unknown action %q", verb))
 	}
 	if isShadow(name) {
 		return redisstore.Info{}, fmt.Errorf("%s is a shadow's candidate, which takes no action: infuse shadow start restarts it, stop stops it", printable(name))
@@ -237,19 +238,19 @@ func act(ctx context.Context, store *redisstore.Store, name, verb string) (redis
 
 func action(verb string) func(context.Context, []string, io.Writer) error {
 	return func(ctx context.Context, args []string, out io.Writer) error {
-		fs := flags(verb, "[flags] NAME",
+		fs := cli.FlagSet(verb, "[flags] NAME",
 			fmt.Sprintf("%s the breaker NAME for every member of the fleet, and prints its resulting state.", strings.ToUpper(verb[:1])+verb[1:]),
 			fmt.Sprintf("  infuse %s payments\n  infuse %s -redis rediss://ops:secret@redis.internal:6380/0 -namespace checkout payments", verb, verb))
-		rf := addRedisFlags(fs)
-		rest, err := parse(fs, args)
+		rf := cli.AddRedisFlags(fs)
+		rest, err := cli.Parse(fs, args)
 		if err != nil {
 			return err
 		}
 		if len(rest) != 1 {
-			return &usageError{fmt.Sprintf("give exactly one breaker NAME (got %d arguments)", len(rest))}
+			return cli.Usage(fmt.Sprintf("give exactly one breaker NAME (got %d arguments)", len(rest)))
 		}
 		name := rest[0]
-		store, closeStore, err := rf.connect(ctx)
+		store, closeStore, err := rf.Connect(ctx)
 		if err != nil {
 			return err
 		}
@@ -267,19 +268,19 @@ func action(verb string) func(context.Context, []string, io.Writer) error {
 }
 
 func runWatch(ctx context.Context, args []string, out io.Writer) error {
-	fs := flags("watch", "[flags]", "Prints every transition made across the fleet, as it happens, until interrupted.",
+	fs := cli.FlagSet("watch", "[flags]", "Prints every transition made across the fleet, as it happens, until interrupted.",
 		"  infuse watch\n  infuse watch -namespace checkout -duration 10m")
-	rf := addRedisFlags(fs)
+	rf := cli.AddRedisFlags(fs)
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
-	if _, err := parse(fs, args); err != nil {
+	if _, err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	store, closeStore, err := rf.connect(ctx)
+	store, closeStore, err := rf.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	ctx, cancel := withDuration(ctx, *duration)
+	ctx, cancel := cli.WithDuration(ctx, *duration)
 	defer cancel()
 	var seen transitions
 	return store.Watch(ctx, func() {

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/redisstore"
 )
 
@@ -191,7 +192,7 @@ func (d *dashboard) serveAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, err := d.src.act(r.Context(), r.PathValue("name"), r.PathValue("verb"))
-	var ue *usageError
+	var ue *cli.UsageError
 	switch {
 	case errors.As(err, &ue):
 		http.Error(w, err.Error(), http.StatusBadRequest)
@@ -509,27 +510,27 @@ func (d *dashboard) serve(ctx context.Context, addr string, ready func(string)) 
 }
 
 func runDashboard(ctx context.Context, args []string, out io.Writer) error {
-	fs := flags("dashboard", "[flags]",
+	fs := cli.FlagSet("dashboard", "[flags]",
 		"Serves a live web page of every breaker under a namespace: state, counts, a timeline of\ntransitions, and buttons for the operator's actions. It listens on loopback unless told\notherwise; the actions are off unless a token is set, and then need it.\n\nLimits: 8 live pages per client address (an IPv4 address or an IPv6 /64; loopback counts\ntoo, so operators behind one SSH tunnel share them), 64 in all. When full, the page that\nhas left a ping unanswered longest, 10 s at least (it is not reading), gives way to a new\none; with none such, the new one gets 429 or 503. Past 10 wrong tokens from an address,\nits actions get 429 with Retry-After: one more try every 10 s.",
 		"  infuse dashboard\n  INFUSE_TOKEN=$(openssl rand -hex 16) infuse dashboard -listen 127.0.0.1:8080")
-	rf := addRedisFlags(fs)
+	rf := cli.AddRedisFlags(fs)
 	listen := fs.String("listen", "127.0.0.1:8080", "`address` to listen on")
-	token := tokenFlag(fs)
+	token := cli.TokenFlag(fs)
 	allow := fs.String("allow-host", "", "more host `names` the page answers to, comma-separated (it answers to loopback names and the -listen host)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
-	rest, err := parse(fs, args)
+	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 0 {
-		return &usageError{"dashboard takes no arguments"}
+		return cli.Usage("dashboard takes no arguments")
 	}
-	store, closeStore, err := rf.connect(ctx)
+	store, closeStore, err := rf.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	ctx, cancel := withDuration(ctx, *duration)
+	ctx, cancel := cli.WithDuration(ctx, *duration)
 	defer cancel()
 	d := newDashboard(&redisSource{store: store}, token())
 	if *allow != "" {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/redisstore"
 )
 
@@ -104,7 +105,7 @@ func (d *demoSource) act(ctx context.Context, name, verb string) (view, error) {
 	do, known := actions[verb]
 	switch {
 	case !known:
-		return view{}, &usageError{fmt.Sprintf("unknown action %q", verb)}
+		return view{}, cli.Usage(fmt.Sprintf("unknown action %q", verb))
 	case !ok:
 		return view{}, fmt.Errorf("%w: %q", redisstore.ErrUnknownBreaker, name)
 	}
@@ -132,7 +133,7 @@ func (d *demoSource) watch(ctx context.Context, fn func(change)) error {
 }
 
 func runDemo(ctx context.Context, args []string, out io.Writer) error {
-	fs := flags("demo", "[flags]",
+	fs := cli.FlagSet("demo", "[flags]",
 		"Runs an upstream, simulated in this process, that goes healthy, failing, slow and recovering,\ncalled by a few clients through circuit breakers, and shows what the breakers do: live in a\nterminal, as log lines otherwise. It also serves the dashboard on loopback. With -redis,\nthe clients are members of one fleet sharing their breaker through Redis: watch a trip\nin one reach all.",
 		"  infuse demo\n  infuse demo -duration 30s\n  infuse demo -redis redis://127.0.0.1:6379/0 -members 4")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
@@ -141,14 +142,14 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	redisURL := fs.String("redis", "", "Redis `URL`: share one breaker among simulated members through Redis")
 	namespace := fs.String("namespace", "infuse-demo", "with -redis: the `namespace`")
 	listen := fs.String("listen", "127.0.0.1:0", "dashboard `address` (port 0: any free port)")
-	token := tokenFlag(fs)
-	if _, err := parse(fs, args); err != nil {
+	token := cli.TokenFlag(fs)
+	if _, err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *clients < 1 || *clients > 50 || *members < 1 || *members > 50 {
-		return &usageError{"-clients and -members must be between 1 and 50"}
+		return cli.Usage("-clients and -members must be between 1 and 50")
 	}
-	ctx, cancel := withDuration(ctx, *duration)
+	ctx, cancel := cli.WithDuration(ctx, *duration)
 	defer cancel()
 
 	src := &demoSource{breakers: map[string]*demoBreaker{}, changes: make(chan change, 256)}
@@ -168,9 +169,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			Listeners: []infuse.Listener{listener}}
 	}
 	if *redisURL != "" {
-		rf := redisFlags{url: redisURL, namespace: namespace, member: true}
 		for i := range *members {
-			store, closeStore, err := rf.connect(ctx)
+			store, closeStore, err := cli.Connect(ctx, *redisURL, *namespace, true)
 			if err != nil {
 				return err
 			}
@@ -209,7 +209,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(&header, "dashboard on %s\n", url)
 	}
 	if *redisURL != "" {
-		u, _ := redactedURL(*redisURL) // it parsed: the members connected
+		u, _ := cli.RedactedURL(*redisURL) // it parsed: the members connected
 		ns := shellQuote(*namespace)
 		fmt.Fprintf(&header, "namespace %s in Redis; in another terminal:\n", printable(*namespace))
 		for _, c := range []string{"status", "watch", "dashboard"} {

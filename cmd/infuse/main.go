@@ -24,12 +24,9 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 )
-
-// usageError is an error in how the command was called: exit status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
 
 type command struct {
 	name, summary string
@@ -77,11 +74,11 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	for _, c := range commands {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:], out)
-			var ue *usageError
+			var ue *cli.UsageError
 			switch {
 			case err == nil:
 				return 0
-			case errors.Is(err, errHelp):
+			case errors.Is(err, cli.ErrHelp):
 				return 0
 			case errors.As(err, &ue):
 				fmt.Fprintf(errOut, "infuse %s: %v\nRun \"infuse %s -help\" for usage.\n", c.name, err, c.name)

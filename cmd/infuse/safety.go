@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
 	"net"
 	"net/http"
-	"net/url"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode"
@@ -29,31 +26,6 @@ func printable(name string) string {
 		}
 	}
 	return name
-}
-
-// redactedURL is a Redis URL fit to print, its password replaced by
-// "xxxxx"; ok is false when it does not parse (then the text may hold a
-// password anywhere, and none of it is fit to print).
-func redactedURL(raw string) (shown string, ok bool) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", false
-	}
-	return u.Redacted(), true
-}
-
-// quoted matches what an error quotes of its input.
-var quoted = regexp.MustCompile(`"[^"]*"`)
-
-// urlProblem says what is wrong with a Redis URL without repeating any of
-// it: url.Parse's and go-redis's errors quote the text they were given,
-// which may be a password.
-func urlProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return quoted.ReplaceAllString(err.Error(), `"…"`)
 }
 
 // hostGuard answers only requests whose Host is one the dashboard is

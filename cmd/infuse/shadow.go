@@ -9,16 +9,17 @@ import (
 	"text/tabwriter"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/redisstore"
 )
 
 // runShadow starts, stops or lists the fleet's shadows (see
 // infuse.Breaker.StartShadow and redisstore.Options.Shadows).
 func runShadow(ctx context.Context, args []string, out io.Writer) error {
-	fs := flags("shadow", "[flags] [NAME]",
+	fs := cli.FlagSet("shadow", "[flags] [NAME]",
 		"Starts a shadow of the breaker NAME on every member whose store follows shadows\n(redisstore.Options.Shadows): a candidate configuration that runs beside the live breaker on\nthe same outcomes, never rejects, and shows what it would have done (its state is listed by\ninfuse status as NAME"+infuse.ShadowSuffix+"). With -stop, stops it. Without NAME, lists the shadows.",
 		"  infuse shadow -fail-max 3 -reset-timeout 10s payments\n  infuse shadow -window 1m -bucket 1s -failure-rate 0.3 -min-calls 50 payments\n  infuse shadow -window-calls 100 -slow-call-duration 500ms -slow-call-rate 0.5 payments\n  infuse shadow -stop payments\n  infuse shadow")
-	rf := addRedisFlags(fs)
+	rf := cli.AddRedisFlags(fs)
 	stop := fs.Bool("stop", false, "stop the shadow of NAME")
 	var c infuse.Candidate
 	fs.IntVar(&c.FailMax, "fail-max", 0, "the candidate's FailMax (0: the default, 5)")
@@ -32,15 +33,15 @@ func runShadow(ctx context.Context, args []string, out io.Writer) error {
 	fs.IntVar(&c.MinCalls, "min-calls", 0, "the candidate's MinCalls")
 	fs.DurationVar(&c.SlowCallDuration, "slow-call-duration", 0, "calls slower than this count as slow, for -slow-call-rate")
 	fs.Float64Var(&c.SlowCallRate, "slow-call-rate", 0, "the candidate's SlowCallRate, 0 to 1 (needs a window and -slow-call-duration)")
-	rest, err := parse(fs, args)
+	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 1 {
-		return &usageError{fmt.Sprintf("give at most one breaker NAME (got %d arguments)", len(rest))}
+		return cli.Usage(fmt.Sprintf("give at most one breaker NAME (got %d arguments)", len(rest)))
 	}
 	if len(rest) == 0 && *stop {
-		return &usageError{"-stop needs the breaker NAME"}
+		return cli.Usage("-stop needs the breaker NAME")
 	}
 	set := 0
 	fs.Visit(func(f *flag.Flag) {
@@ -51,15 +52,15 @@ func runShadow(ctx context.Context, args []string, out io.Writer) error {
 	starting := len(rest) == 1 && !*stop
 	switch {
 	case !starting && set > 0:
-		return &usageError{"the candidate's flags go with a NAME to start a shadow, not with -stop or a listing"}
+		return cli.Usage("the candidate's flags go with a NAME to start a shadow, not with -stop or a listing")
 	case starting && set == 0:
-		return &usageError{"give the candidate's settings (-fail-max, -reset-timeout, -failure-rate with a window, ...)"}
+		return cli.Usage("give the candidate's settings (-fail-max, -reset-timeout, -failure-rate with a window, ...)")
 	case starting:
 		if err := c.Validate(); err != nil {
-			return &usageError{err.Error()}
+			return cli.Usage(err.Error())
 		}
 	}
-	store, closeStore, err := rf.connect(ctx)
+	store, closeStore, err := rf.Connect(ctx)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/infusesim"
 )
 
@@ -24,7 +25,7 @@ const defaultCandidate = "failmax=5,open=1s,trials=1,successes=1"
 var scenarioFlags = []string{"members", "rate", "phases", "latency", "error-rate", "seed", "jitter", "sequential", "fleet", "delay"}
 
 func runSimulate(_ context.Context, args []string, out io.Writer) error {
-	fs := flags("simulate", "[flags]",
+	fs := cli.FlagSet("simulate", "[flags]",
 		"Measures candidate breaker configurations without a fleet or a backend: a fleet of members\n"+
 			"calls a backend through the phases of a scenario (by default 32 members at 500 calls/s each,\n"+
 			"healthy 2 s, failing every call 6 s, healthy 4 s), each member through its own breaker made\n"+
@@ -61,12 +62,12 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	})
 	replay := fs.String("replay", "", "replay the recording in `FILE` instead of a scenario")
 	svg := fs.String("svg", "", "also draw the runs, as an SVG picture, to `FILE`")
-	rest, err := parse(fs, args)
+	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 0 {
-		return &usageError{fmt.Sprintf("simulate takes no arguments; got %q", rest[0])}
+		return cli.Usage(fmt.Sprintf("simulate takes no arguments; got %q", rest[0]))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -78,7 +79,7 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	for i, s := range specs {
 		c, err := parseCandidate(s)
 		if err != nil {
-			return &usageError{fmt.Sprintf("-candidate %q: %v", s, err)}
+			return cli.Usage(fmt.Sprintf("-candidate %q: %v", s, err))
 		}
 		cands[i] = c
 	}
@@ -86,7 +87,7 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	if *replay != "" {
 		for _, name := range scenarioFlags {
 			if set[name] {
-				return &usageError{fmt.Sprintf("-%s does not apply with -replay: a replay takes its calls from the recording", name)}
+				return cli.Usage(fmt.Sprintf("-%s does not apply with -replay: a replay takes its calls from the recording", name))
 			}
 		}
 		return simulateReplay(out, *replay, cands, *svg)
@@ -95,12 +96,12 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	sc := infusesim.Scenario{Members: *members, Rate: *rate}
 	ph, err := parsePhases(*phases, *latency)
 	if err != nil {
-		return &usageError{"-phases: " + err.Error()}
+		return cli.Usage("-phases: " + err.Error())
 	}
 	sc.Phases = ph
 	if set["error-rate"] {
 		if !(*errorRate > 0 && *errorRate <= 1) {
-			return &usageError{fmt.Sprintf("-error-rate %v: want more than 0 and at most 1", *errorRate)}
+			return cli.Usage(fmt.Sprintf("-error-rate %v: want more than 0 and at most 1", *errorRate))
 		}
 		outage := false
 		for i := range sc.Phases {
@@ -109,11 +110,11 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 			}
 		}
 		if !outage {
-			return &usageError{"-error-rate: the phases have no outage (no phase with an error rate above 0) to apply it to"}
+			return cli.Usage("-error-rate: the phases have no outage (no phase with an error rate above 0) to apply it to")
 		}
 	}
 	if err := sc.Validate(); err != nil {
-		return &usageError{strings.TrimPrefix(err.Error(), "infusesim: ")}
+		return cli.Usage(strings.TrimPrefix(err.Error(), "infusesim: "))
 	}
 	var fleets []infusesim.Fleet
 	switch *fleet {
@@ -124,15 +125,15 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	case "both":
 		fleets = []infusesim.Fleet{infusesim.Shared, infusesim.Local}
 	default:
-		return &usageError{fmt.Sprintf("-fleet %q: want shared, local or both", *fleet)}
+		return cli.Usage(fmt.Sprintf("-fleet %q: want shared, local or both", *fleet))
 	}
 	switch {
 	case *delay < 0:
-		return &usageError{fmt.Sprintf("-delay %v: want 0 or more", *delay)}
+		return cli.Usage(fmt.Sprintf("-delay %v: want 0 or more", *delay))
 	case set["delay"] && *fleet == "local":
-		return &usageError{"-delay applies to a shared fleet; -fleet local shares nothing"}
+		return cli.Usage("-delay applies to a shared fleet; -fleet local shares nothing")
 	case !(*jitter >= 0 && *jitter < 1):
-		return &usageError{fmt.Sprintf("-jitter %v: want at least 0 and below 1", *jitter)}
+		return cli.Usage(fmt.Sprintf("-jitter %v: want at least 0 and below 1", *jitter))
 	}
 
 	var names []string
@@ -146,7 +147,7 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 			}
 			run, err := infusesim.SimulateRun(sc, c.cfg, opts)
 			if err != nil { // what the flags asked for is more than it can run
-				return &usageError{strings.TrimPrefix(err.Error(), "infusesim: ")}
+				return cli.Usage(strings.TrimPrefix(err.Error(), "infusesim: "))
 			}
 			name := c.name
 			if len(fleets) > 1 {

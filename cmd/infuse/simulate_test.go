@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/infusesim"
 	"github.com/infuse-go/infuse/infusetest"
 )
@@ -156,7 +157,7 @@ func TestSimulateBadInputIsAUsageError(t *testing.T) {
 		{[]string{"-bogus"}, "flag provided but not defined"},
 	} {
 		_, err := simulateOut(t, c.args...)
-		var ue *usageError
+		var ue *cli.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("simulate %q: %v; want a usage error with %q", c.args, err, c.want)
 		}
@@ -272,7 +273,7 @@ func TestSimulateReplayOfABadFileSaysWhereAndWhy(t *testing.T) {
 		{filepath.Join(dir, "nosuch.rec"), "no such file"},
 	} {
 		_, err := simulateOut(t, "-replay", c.path)
-		var ue *usageError
+		var ue *cli.UsageError
 		if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("-replay %s: %v; want an error with %q (exit 1)", c.path, err, c.want)
 		}
