@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
 	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/redisstore"
 )
@@ -25,8 +26,8 @@ var assets embed.FS
 
 // source is what the dashboard shows: the breakers in Redis, or the demo's.
 type source interface {
-	list(ctx context.Context) ([]view, error)
-	act(ctx context.Context, name, verb string) (view, error)
+	list(ctx context.Context) ([]breaker.View, error)
+	act(ctx context.Context, name, verb string) (breaker.View, error)
 	// watch calls fn with each change until ctx is done.
 	watch(ctx context.Context, fn func(change)) error
 }
@@ -44,24 +45,24 @@ type change struct {
 // redisSource is the fleet's breakers, read from Redis.
 type redisSource struct {
 	store *redisstore.Store
-	seen  transitions
+	seen  breaker.Transitions
 }
 
-func (r *redisSource) list(ctx context.Context) ([]view, error) {
+func (r *redisSource) list(ctx context.Context) ([]breaker.View, error) {
 	l, err := r.store.Breakers(ctx)
-	return toViews(l), err
+	return breaker.FromInfos(l), err
 }
 
-func (r *redisSource) act(ctx context.Context, name, verb string) (view, error) {
-	info, err := act(ctx, r.store, name, verb)
-	return toView(info), err
+func (r *redisSource) act(ctx context.Context, name, verb string) (breaker.View, error) {
+	info, err := breaker.Act(ctx, r.store, name, verb)
+	return breaker.FromInfo(info), err
 }
 
 func (r *redisSource) watch(ctx context.Context, fn func(change)) error {
 	return r.store.Watch(ctx, nil, func(c redisstore.Change) {
-		if cause, ok := r.seen.next(c); ok {
-			fn(change{Name: c.Name, Label: printable(c.Name), State: c.State.String(), Mode: c.Mode.String(),
-				Cause: cause, At: c.At.Format("15:04:05.000")})
+		if t, ok := r.seen.Next(c); ok {
+			fn(change{Name: c.Name, Label: breaker.Printable(c.Name), State: c.State.String(), Mode: c.Mode.String(),
+				Cause: breaker.Cause(t), At: c.At.Format("15:04:05.000")})
 		}
 	})
 }
@@ -86,11 +87,11 @@ type dashboard struct {
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
-	state   map[string]view // the last listing, by name
-	listed  bool            // state holds a listing
-	outage  string          // why the last listing failed; "" when it did not
-	since   time.Time       // when outage began
-	kick    chan struct{}   // asks run for a listing soon
+	state   map[string]breaker.View // the last listing, by name
+	listed  bool                    // state holds a listing
+	outage  string                  // why the last listing failed; "" when it did not
+	since   time.Time               // when outage began
+	kick    chan struct{}           // asks run for a listing soon
 }
 
 const (
@@ -136,7 +137,7 @@ func (c *client) notify() {
 }
 
 func newDashboard(src source, token string) *dashboard {
-	return &dashboard{src: src, token: token, clients: make(map[*client]struct{}), state: map[string]view{}}
+	return &dashboard{src: src, token: token, clients: make(map[*client]struct{}), state: map[string]breaker.View{}}
 }
 
 // handler is the dashboard's HTTP handler: its routes behind the host
@@ -165,7 +166,7 @@ func (d *dashboard) serveList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
-	_ = writeJSON(w, map[string]any{"breakers": l, "actions": d.token != ""})
+	_ = breaker.WriteJSON(w, map[string]any{"breakers": l, "actions": d.token != ""})
 }
 
 // serveAction runs an operator's action: only with the dashboard's token,
@@ -206,7 +207,7 @@ func (d *dashboard) serveAction(w http.ResponseWriter, r *http.Request) {
 	}
 	d.refreshSoon()
 	w.Header().Set("Content-Type", "application/json")
-	_ = writeJSON(w, v)
+	_ = breaker.WriteJSON(w, v)
 }
 
 // clock is the dashboard's time.
@@ -307,7 +308,7 @@ func (d *dashboard) serveAck(w http.ResponseWriter, r *http.Request) {
 
 // snapshotLocked is the "snapshot" event of the current state; d.mu held.
 func (d *dashboard) snapshotLocked() []byte {
-	l := make([]view, 0, len(d.state))
+	l := make([]breaker.View, 0, len(d.state))
 	for _, v := range d.state {
 		l = append(l, v)
 	}
@@ -339,16 +340,16 @@ func (d *dashboard) owed(c *client) []byte {
 		return out
 	}
 	up := struct {
-		Breakers []view   `json:"breakers"`
-		Removed  []string `json:"removed"`
-		Outage   any      `json:"outage"`
-	}{Breakers: []view{}, Removed: []string{}}
+		Breakers []breaker.View `json:"breakers"`
+		Removed  []string       `json:"removed"`
+		Outage   any            `json:"outage"`
+	}{Breakers: []breaker.View{}, Removed: []string{}}
 	d.mu.Lock()
 	for n := range names {
 		if v, ok := d.state[n]; ok {
 			up.Breakers = append(up.Breakers, v)
 		} else {
-			up.Removed = append(up.Removed, pathID(n))
+			up.Removed = append(up.Removed, breaker.PathID(n))
 		}
 	}
 	up.Outage = d.outageLocked()
@@ -390,7 +391,7 @@ func (d *dashboard) refresh(ctx context.Context) {
 		return
 	}
 	changed := map[string]bool{}
-	next := make(map[string]view, len(l))
+	next := make(map[string]breaker.View, len(l))
 	for _, v := range l {
 		next[v.Name] = v
 		if old, ok := d.state[v.Name]; !ok || old != v {
@@ -537,7 +538,7 @@ func runDashboard(ctx context.Context, args []string, out io.Writer) error {
 		d.allowHosts = strings.Split(*allow, ",")
 	}
 	return d.serve(ctx, *listen, func(url string) {
-		fmt.Fprintf(out, "dashboard on %s (namespace %s, actions %s)\n", url, printable(store.Namespace()), onOff(d.token != ""))
+		fmt.Fprintf(out, "dashboard on %s (namespace %s, actions %s)\n", url, breaker.Printable(store.Namespace()), onOff(d.token != ""))
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
 	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/redisstore"
 )
@@ -81,36 +82,31 @@ type demoSource struct {
 	changes  chan change
 }
 
-func (d *demoSource) list(context.Context) ([]view, error) {
+func (d *demoSource) list(context.Context) ([]breaker.View, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var out []view
+	var out []breaker.View
 	for name, db := range d.breakers {
 		m := db.b.Metrics()
-		out = append(out, view{
-			Name: name, ID: pathID(name), Label: printable(name), Reason: demoReason(m), State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
-			Failures: m.Counts.ConsecutiveFailures, Successes: m.Counts.ConsecutiveSuccesses, Trips: m.Trips,
-			RetryAfterS: m.RetryAfter.Seconds(), Members: 1, Calls: m.Calls, FailureRate: m.FailureRate,
-			RejectProbability: m.RejectProbability, ThrottleK: m.Throttle.K, RampShare: m.RampShare,
-		})
+		out = append(out, breaker.FromMetrics(name, m))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
-func (d *demoSource) act(ctx context.Context, name, verb string) (view, error) {
+func (d *demoSource) act(ctx context.Context, name, verb string) (breaker.View, error) {
 	d.mu.Lock()
 	db, ok := d.breakers[name]
 	d.mu.Unlock()
-	do, known := actions[verb]
+	do, known := breaker.Actions[verb]
 	switch {
 	case !known:
-		return view{}, cli.Usage(fmt.Sprintf("unknown action %q", verb))
+		return breaker.View{}, cli.Usage(fmt.Sprintf("unknown action %q", verb))
 	case !ok:
-		return view{}, fmt.Errorf("%w: %q", redisstore.ErrUnknownBreaker, name)
+		return breaker.View{}, fmt.Errorf("%w: %q", redisstore.ErrUnknownBreaker, name)
 	}
 	if err := do(db.b, ctx); err != nil {
-		return view{}, err
+		return breaker.View{}, err
 	}
 	l, _ := d.list(ctx)
 	for _, v := range l {
@@ -118,7 +114,7 @@ func (d *demoSource) act(ctx context.Context, name, verb string) (view, error) {
 			return v, nil
 		}
 	}
-	return view{}, nil
+	return breaker.View{}, nil
 }
 
 func (d *demoSource) watch(ctx context.Context, fn func(change)) error {
@@ -156,8 +152,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	listener := infuse.ListenerFunc(func(e infuse.Event) {
 		if e.Kind == infuse.EventStateChange {
 			select {
-			case src.changes <- change{Name: e.Name, Label: printable(e.Name), State: e.To.String(), Mode: "normal",
-				Cause: demoCause(e), At: time.Now().Format("15:04:05.000")}:
+			case src.changes <- change{Name: e.Name, Label: breaker.Printable(e.Name), State: e.To.String(), Mode: "normal",
+				Cause: breaker.Cause(breaker.Transition{Name: e.Name, To: e.To, From: e.From, Seen: true}), At: time.Now().Format("15:04:05.000")}:
 			default:
 			}
 		}
@@ -211,7 +207,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	if *redisURL != "" {
 		u, _ := cli.RedactedURL(*redisURL) // it parsed: the members connected
 		ns := shellQuote(*namespace)
-		fmt.Fprintf(&header, "namespace %s in Redis; in another terminal:\n", printable(*namespace))
+		fmt.Fprintf(&header, "namespace %s in Redis; in another terminal:\n", breaker.Printable(*namespace))
 		for _, c := range []string{"status", "watch", "dashboard"} {
 			fmt.Fprintf(&header, "  infuse %s -redis %s -namespace %s\n", c, shellQuote(u), ns)
 		}
@@ -309,19 +305,4 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
-}
-
-// demoCause says what a demo breaker's transition follows from.
-func demoCause(e infuse.Event) string {
-	switch {
-	case e.To == infuse.Open && e.From == infuse.HalfOpen:
-		return "a trial call failed"
-	case e.To == infuse.Open:
-		return "failures in a row, or a failure or slow-call rate over its threshold"
-	case e.To == infuse.HalfOpen:
-		return "open period over: trial calls"
-	case e.From == infuse.HalfOpen:
-		return "trial calls succeeded"
-	}
-	return "closed by an operator"
 }

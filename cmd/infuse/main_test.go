@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
 	"github.com/infuse-go/infuse/redisstore"
 	"github.com/infuse-go/infuse/redisstore/redistest"
 )
@@ -118,7 +119,7 @@ func TestStatus(t *testing.T) {
 		t.Fatalf("status:\n%s", out)
 	}
 	out, _, _ = runInfuse(t, "status", "-redis", url, "-namespace", "ops", "-json")
-	var views []view
+	var views []breaker.View
 	if err := json.Unmarshal([]byte(out), &views); err != nil {
 		t.Fatalf("status -json: %v\n%s", err, out)
 	}
@@ -222,7 +223,7 @@ func TestDashboardAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	var list struct {
-		Breakers []view
+		Breakers []breaker.View
 		Actions  bool
 	}
 	_ = json.NewDecoder(resp.Body).Decode(&list)
@@ -314,9 +315,9 @@ func (r *recorder) WriteHeader(code int)        { r.code = code }
 // statusUntil runs status -json on namespace ops until it lists one
 // breaker that ok accepts, or the deadline passes; it returns the last
 // listing.
-func statusUntil(t *testing.T, url string, deadline time.Time, ok func(view) bool) []view {
+func statusUntil(t *testing.T, url string, deadline time.Time, ok func(breaker.View) bool) []breaker.View {
 	t.Helper()
-	var views []view
+	var views []breaker.View
 	for time.Now().Before(deadline) {
 		out, _, _ := runInfuse(t, "status", "-redis", url, "-namespace", "ops", "-json")
 		if err := json.Unmarshal([]byte(out), &views); err != nil {
@@ -346,7 +347,7 @@ func TestStatusShowsThrottling(t *testing.T) {
 		_ = b.Call(context.Background(), func(context.Context) error { return io.EOF })
 		time.Sleep(time.Millisecond)
 	}
-	views := statusUntil(t, url, deadline, func(v view) bool { return v.RejectProbability == 0.5 })
+	views := statusUntil(t, url, deadline, func(v breaker.View) bool { return v.RejectProbability == 0.5 })
 	if len(views) != 1 || views[0].Reason != "throttled: 50%" || views[0].ThrottleK != 1 || views[0].State != "closed" {
 		t.Fatalf("views %+v", views)
 	}
@@ -375,7 +376,7 @@ func TestStatusShowsTheRamp(t *testing.T) {
 	if got := b.RampShare(); got != 0.25 {
 		t.Fatalf("the member's ramp share %v", got)
 	}
-	views := statusUntil(t, url, time.Now().Add(10*time.Second), func(v view) bool { return v.RampShare < 1 })
+	views := statusUntil(t, url, time.Now().Add(10*time.Second), func(v breaker.View) bool { return v.RampShare < 1 })
 	if len(views) != 1 || views[0].Reason != "ramping: admits 25%" || views[0].RampShare != 0.25 || views[0].State != "closed" {
 		t.Fatalf("views %+v", views)
 	}

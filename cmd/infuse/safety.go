@@ -3,30 +3,8 @@ package main
 import (
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
-
-// printable returns name as one visible line: as it is when every rune of
-// it is printable and valid UTF-8, else Go-quoted (control characters,
-// escape sequences and invalid bytes written as \x.., \u....), so that a
-// name can neither move the cursor, clear a line nor forge a row, and two
-// names that differ show differently.
-func printable(name string) string {
-	// A name that begins with a quote is quoted too, so that it cannot
-	// pass for another name's quoted form.
-	if name == "" || name[0] == '"' {
-		return strconv.Quote(name)
-	}
-	for _, r := range name {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return strconv.Quote(name)
-		}
-	}
-	return name
-}
 
 // hostGuard answers only requests whose Host is one the dashboard is
 // bound to: a page on another site that makes its name resolve to

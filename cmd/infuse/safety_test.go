@@ -14,28 +14,9 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
 	"github.com/infuse-go/infuse/redisstore"
 )
-
-// Every name prints as one visible line, and names that differ print
-// differently.
-func TestPrintable(t *testing.T) {
-	for name, want := range map[string]string{
-		"payments":                          "payments",
-		"zz\r\x1b[2K\x1b[1Apayments closed": `"zz\r\x1b[2K\x1b[1Apayments closed"`,
-		"a\nb":                              `"a\nb"`,
-		"bad\xff":                           `"bad\xff"`,
-		"bad\xfe":                           `"bad\xfe"`,
-		`"payments"`:                        `"\"payments\""`,
-		"":                                  `""`,
-		"café":                              "café",
-		"\u202egnp.exe":                     `"\u202egnp.exe"`,
-	} {
-		if got := printable(name); got != want {
-			t.Errorf("printable(%q) = %s, want %s", name, got, want)
-		}
-	}
-}
 
 // A hostile name is printed escaped by status, watch and the actions: it
 // cannot overwrite or forge a row.
@@ -219,7 +200,7 @@ func TestOperatorCommandsAreNoMembers(t *testing.T) {
 			t.Fatalf("%s: %d %s", verb, code, errOut)
 		}
 		out, _, _ := runInfuse(t, "status", "-json", "-redis", url, "-namespace", "ops")
-		var list []view
+		var list []breaker.View
 		if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != 1 || list[0].Members != 1 {
 			t.Fatalf("after %s: %v %+v", verb, err, list)
 		}

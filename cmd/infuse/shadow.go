@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
 	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/redisstore"
 )
@@ -72,12 +73,12 @@ func runShadow(ctx context.Context, args []string, out io.Writer) error {
 		if err := store.SetShadow(ctx, rest[0], nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "%s: shadow stopped\n", printable(rest[0]))
+		fmt.Fprintf(out, "%s: shadow stopped\n", breaker.Printable(rest[0]))
 		return nil
 	}
 	// A candidate that ran before under this name starts afresh.
 	if info, err := store.Breaker(ctx, rest[0]+infuse.ShadowSuffix); err == nil && (info.State != infuse.Closed || info.Mode != infuse.ModeNormal) {
-		if _, err := act(ctx, store, rest[0]+infuse.ShadowSuffix, "close"); err != nil {
+		if _, err := breaker.Act(ctx, store, rest[0]+infuse.ShadowSuffix, "close"); err != nil {
 			return err
 		}
 	}
@@ -85,7 +86,7 @@ func runShadow(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "%s: shadow started (%s); members that follow shadows run it within their refresh interval\n",
-		printable(rest[0]), c)
+		breaker.Printable(rest[0]), c)
 	return nil
 }
 
@@ -97,7 +98,7 @@ func listShadows(ctx context.Context, store *redisstore.Store, out io.Writer) er
 		return err
 	}
 	if len(shadows) == 0 {
-		fmt.Fprintf(out, "no shadows under namespace %s\n", printable(store.Namespace()))
+		fmt.Fprintf(out, "no shadows under namespace %s\n", breaker.Printable(store.Namespace()))
 	} else {
 		states := map[string]redisstore.Info{}
 		if list, err := store.Breakers(ctx); err == nil {
@@ -116,11 +117,11 @@ func listShadows(ctx context.Context, store *redisstore.Store, out io.Writer) er
 			st, reason, members := "not running yet", "-", "0"
 			if i, ok := states[n+infuse.ShadowSuffix]; ok {
 				st, members = i.State.String(), fmt.Sprint(i.Members)
-				if r := rejects(i.State, i.Mode); r != "" {
+				if r := breaker.Rejects(i.State, i.Mode); r != "" {
 					reason = r
 				}
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(n), shadows[n], st, reason, members)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", breaker.Printable(n), shadows[n], st, reason, members)
 		}
 		if err := tw.Flush(); err != nil {
 			return err
