@@ -16,7 +16,7 @@ import (
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
 	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
-	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/dashboard"
 )
 
 // phase is the simulated upstream's behaviour for a while.
@@ -75,59 +75,6 @@ type demoBreaker struct {
 	calls, failures, rejected, trials atomic.Int64
 }
 
-// demoSource is the dashboard's view of the demo's breakers.
-type demoSource struct {
-	mu       sync.Mutex
-	breakers map[string]*demoBreaker
-	changes  chan change
-}
-
-func (d *demoSource) list(context.Context) ([]breaker.View, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []breaker.View
-	for name, db := range d.breakers {
-		m := db.b.Metrics()
-		out = append(out, breaker.FromMetrics(name, m))
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-func (d *demoSource) act(ctx context.Context, name, verb string) (breaker.View, error) {
-	d.mu.Lock()
-	db, ok := d.breakers[name]
-	d.mu.Unlock()
-	do, known := breaker.Actions[verb]
-	switch {
-	case !known:
-		return breaker.View{}, cli.Usage(fmt.Sprintf("unknown action %q", verb))
-	case !ok:
-		return breaker.View{}, fmt.Errorf("%w: %q", redisstore.ErrUnknownBreaker, name)
-	}
-	if err := do(db.b, ctx); err != nil {
-		return breaker.View{}, err
-	}
-	l, _ := d.list(ctx)
-	for _, v := range l {
-		if v.Name == name {
-			return v, nil
-		}
-	}
-	return breaker.View{}, nil
-}
-
-func (d *demoSource) watch(ctx context.Context, fn func(change)) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case c := <-d.changes:
-			fn(c)
-		}
-	}
-}
-
 func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	fs := cli.FlagSet("demo", "[flags]",
 		"Runs an upstream, simulated in this process, that goes healthy, failing, slow and recovering,\ncalled by a few clients through circuit breakers, and shows what the breakers do: live in a\nterminal, as log lines otherwise. It also serves the dashboard on loopback. With -redis,\nthe clients are members of one fleet sharing their breaker through Redis: watch a trip\nin one reach all.",
@@ -148,16 +95,9 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	ctx, cancel := cli.WithDuration(ctx, *duration)
 	defer cancel()
 
-	src := &demoSource{breakers: map[string]*demoBreaker{}, changes: make(chan change, 256)}
-	listener := infuse.ListenerFunc(func(e infuse.Event) {
-		if e.Kind == infuse.EventStateChange {
-			select {
-			case src.changes <- change{Name: e.Name, Label: breaker.Printable(e.Name), State: e.To.String(), Mode: "normal",
-				Cause: breaker.Cause(breaker.Transition{Name: e.Name, To: e.To, From: e.From, Seen: true}), At: time.Now().Format("15:04:05.000")}:
-			default:
-			}
-		}
-	})
+	src := dashboard.NewLocal()
+	listener := src.Listener()
+	breakers := map[string]*demoBreaker{}
 	cfg := func(name string, storage infuse.Storage) infuse.Config {
 		return infuse.Config{Name: name, Storage: storage, FailMax: 5, ResetTimeout: 2 * time.Second,
 			SuccessThreshold: 2, SlowCallDuration: 40 * time.Millisecond, RampDuration: 3 * time.Second,
@@ -175,7 +115,9 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			src.breakers[fmt.Sprintf("member-%d", i+1)] = &demoBreaker{b: b}
+			name := fmt.Sprintf("member-%d", i+1)
+			breakers[name] = &demoBreaker{b: b}
+			src.Add(name, b)
 		}
 	} else {
 		for i := range *clients {
@@ -183,19 +125,20 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			src.breakers[b.Name()] = &demoBreaker{b: b}
+			breakers[b.Name()] = &demoBreaker{b: b}
+			src.Add(b.Name(), b)
 		}
 	}
 
 	up := &upstream{start: time.Now()}
 	var wg sync.WaitGroup
-	for _, db := range src.breakers {
+	for _, db := range breakers {
 		wg.Go(func() { drive(ctx, up, db) })
 	}
-	d := newDashboard(src, token())
+	d := dashboard.New(src, token())
 	ready := make(chan string, 1)
 	wg.Go(func() {
-		if err := d.serve(ctx, *listen, func(url string) { ready <- url }); err != nil {
+		if err := d.Serve(ctx, *listen, func(url string) { ready <- url }); err != nil {
 			fmt.Fprintln(os.Stderr, "dashboard:", err)
 			close(ready)
 		}
@@ -215,7 +158,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	header.WriteString("calls: made through the breaker; failed: of those, failed; rejected: refused unrun;\n" +
 		"trials: half-open trial calls (the four are running totals); failure rate: over the last 5s\n")
 	_, _ = io.WriteString(out, header.String())
-	show(ctx, out, header.String(), up, src)
+	show(ctx, out, header.String(), up, breakers)
 	cancel()
 	wg.Wait()
 	return nil
@@ -251,7 +194,7 @@ func drive(ctx context.Context, up *upstream, db *demoBreaker) {
 
 // show prints the breakers each second: redrawn in place on a terminal,
 // as log lines otherwise.
-func show(ctx context.Context, out io.Writer, header string, up *upstream, src *demoSource) {
+func show(ctx context.Context, out io.Writer, header string, up *upstream, breakers map[string]*demoBreaker) {
 	tty := isTerminal(out)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -269,20 +212,20 @@ func show(ctx context.Context, out io.Writer, header string, up *upstream, src *
 		}
 		fmt.Fprintf(&sb, "%s upstream %s\n", time.Now().Format("15:04:05"), up.phase().name)
 		var storeErrors uint64
-		for _, db := range src.breakers {
+		for _, db := range breakers {
 			storeErrors += db.b.Totals().StoreErrors
 		}
 		if storeErrors > lastErrors {
 			fmt.Fprintf(&sb, "REDIS FAILING: %d errors in the last second; the members go on with their local state\n", storeErrors-lastErrors)
 		}
 		lastErrors = storeErrors
-		names := make([]string, 0, len(src.breakers))
-		for n := range src.breakers {
+		names := make([]string, 0, len(breakers))
+		for n := range breakers {
 			names = append(names, n)
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			db := src.breakers[n]
+			db := breakers[n]
 			m := db.b.Metrics()
 			fmt.Fprintf(&sb, "  %-10s %-9v calls=%-6d failed=%-5d rejected=%-6d trials=%-4d failure-rate=%s\n",
 				n, m.State, db.calls.Load(), db.failures.Load(), db.rejected.Load(), db.trials.Load(), rate(m.FailureRate))
@@ -305,4 +248,14 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/dashboard"
 )
 
 type command struct {
@@ -44,7 +45,7 @@ var commands = []command{
 	{"release", "end a forced state fleet-wide", action("release")},
 	{"shadow", "start, stop or list shadow configurations, fleet-wide", runShadow},
 	{"watch", "print transitions across the fleet as they happen", runWatch},
-	{"dashboard", "serve a live web page of every breaker", runDashboard},
+	{"dashboard", "serve a live web page of every breaker", dashboard.Run},
 	{"simulate", "measure breaker configurations on a simulated fleet, or on a recording", runSimulate},
 }
 

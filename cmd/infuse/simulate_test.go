@@ -15,6 +15,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cmdtest"
 	"github.com/infuse-go/infuse/infusesim"
 	"github.com/infuse-go/infuse/infusetest"
 )
@@ -282,15 +283,15 @@ func TestSimulateReplayOfABadFileSaysWhereAndWhy(t *testing.T) {
 
 // As a user runs it: the exit status and the messages.
 func TestSimulateExitStatus(t *testing.T) {
-	out, errOut, code := runInfuse(t, "simulate", "-members", "2", "-rate", "50")
+	out, errOut, code := cmdtest.Run(t, "simulate", "-members", "2", "-rate", "50")
 	if code != 0 || !strings.Contains(out, "| calls that reached the backend while it failed |") {
 		t.Fatalf("simulate: %d\n%s\n%s", code, out, errOut)
 	}
-	_, errOut, code = runInfuse(t, "simulate", "-candidate", "failmax=-1")
+	_, errOut, code = cmdtest.Run(t, "simulate", "-candidate", "failmax=-1")
 	if code != 2 || !strings.Contains(errOut, `infuse simulate: -candidate "failmax=-1"`) || !strings.Contains(errOut, `Run "infuse simulate -help"`) {
 		t.Fatalf("a bad candidate: %d %q", code, errOut)
 	}
-	_, errOut, code = runInfuse(t, "simulate", "-replay", filepath.Join(t.TempDir(), "nosuch"))
+	_, errOut, code = cmdtest.Run(t, "simulate", "-replay", filepath.Join(t.TempDir(), "nosuch"))
 	if code != 1 || !strings.Contains(errOut, "no such file") {
 		t.Fatalf("a missing recording: %d %q", code, errOut)
 	}
