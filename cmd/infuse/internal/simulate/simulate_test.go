@@ -1,4 +1,4 @@
-package main
+package simulate
 
 import (
 	"bytes"
@@ -20,11 +20,13 @@ import (
 	"github.com/infuse-go/infuse/infusetest"
 )
 
+func TestMain(m *testing.M) { os.Exit(cmdtest.Main(m)) }
+
 // simulateOut runs "infuse simulate args" in this process.
 func simulateOut(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := runSimulate(context.Background(), args, &out)
+	err := Run(context.Background(), args, &out)
 	return out.String(), err
 }
 

@@ -1,4 +1,4 @@
-package main
+package console
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	"github.com/infuse-go/infuse/redisstore"
 )
 
-// runShadow starts, stops or lists the fleet's shadows (see
+// Shadow is "infuse shadow": it starts, stops or lists the fleet's shadows (see
 // infuse.Breaker.StartShadow and redisstore.Options.Shadows).
-func runShadow(ctx context.Context, args []string, out io.Writer) error {
+func Shadow(ctx context.Context, args []string, out io.Writer) error {
 	fs := cli.FlagSet("shadow", "[flags] [NAME]",
 		"Starts a shadow of the breaker NAME on every member whose store follows shadows\n(redisstore.Options.Shadows): a candidate configuration that runs beside the live breaker on\nthe same outcomes, never rejects, and shows what it would have done (its state is listed by\ninfuse status as NAME"+infuse.ShadowSuffix+"). With -stop, stops it. Without NAME, lists the shadows.",
 		"  infuse shadow -fail-max 3 -reset-timeout 10s payments\n  infuse shadow -window 1m -bucket 1s -failure-rate 0.3 -min-calls 50 payments\n  infuse shadow -window-calls 100 -slow-call-duration 500ms -slow-call-rate 0.5 payments\n  infuse shadow -stop payments\n  infuse shadow")

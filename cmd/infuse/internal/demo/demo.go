@@ -1,11 +1,14 @@
-package main
+// Package demo is "infuse demo": an upstream simulated in this process
+// that goes healthy, failing, slow and recovering (upstream.go), called by
+// a few clients through circuit breakers, shown live in the terminal and
+// on the dashboard.
+package demo
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
@@ -19,63 +22,17 @@ import (
 	"github.com/infuse-go/infuse/cmd/infuse/internal/dashboard"
 )
 
-// phase is the simulated upstream's behaviour for a while.
-type phase struct {
-	name     string
-	length   time.Duration
-	failRate float64
-	latency  time.Duration
-}
-
-// schedule is the upstream's story, repeated: healthy, failing, slow,
-// recovering.
-var schedule = []phase{
-	{"healthy", 4 * time.Second, 0.02, 2 * time.Millisecond},
-	{"failing", 5 * time.Second, 0.9, 2 * time.Millisecond},
-	{"slow", 4 * time.Second, 0.1, 60 * time.Millisecond},
-	{"recovering", 4 * time.Second, 0.05, 2 * time.Millisecond},
-}
-
-// upstream is the simulated dependency.
-type upstream struct{ start time.Time }
-
-func (u *upstream) phase() phase {
-	var total time.Duration
-	for _, p := range schedule {
-		total += p.length
-	}
-	at := time.Since(u.start) % total
-	for _, p := range schedule {
-		if at < p.length {
-			return p
-		}
-		at -= p.length
-	}
-	return schedule[0]
-}
-
-var errUpstream = errors.New("upstream error")
-
-func (u *upstream) call(ctx context.Context) error {
-	p := u.phase()
-	select {
-	case <-time.After(p.latency):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if rand.Float64() < p.failRate {
-		return errUpstream
-	}
-	return nil
-}
-
 // demoBreaker is one simulated client's breaker with its tallies.
 type demoBreaker struct {
 	b                                 *infuse.Breaker
 	calls, failures, rejected, trials atomic.Int64
 }
 
-func runDemo(ctx context.Context, args []string, out io.Writer) error {
+// Run is "infuse demo": an upstream simulated in this process, called by
+// clients through breakers (or members sharing one through Redis), shown
+// live in the terminal and on the dashboard, until ctx is done or
+// -duration has passed.
+func Run(ctx context.Context, args []string, out io.Writer) error {
 	fs := cli.FlagSet("demo", "[flags]",
 		"Runs an upstream, simulated in this process, that goes healthy, failing, slow and recovering,\ncalled by a few clients through circuit breakers, and shows what the breakers do: live in a\nterminal, as log lines otherwise. It also serves the dashboard on loopback. With -redis,\nthe clients are members of one fleet sharing their breaker through Redis: watch a trip\nin one reach all.",
 		"  infuse demo\n  infuse demo -duration 30s\n  infuse demo -redis redis://127.0.0.1:6379/0 -members 4")
