@@ -1,6 +1,10 @@
 package infuse
 
 import (
+	"github.com/infuse-go/infuse/internal/coarse"
+	"github.com/infuse-go/infuse/internal/meter"
+	"github.com/infuse-go/infuse/storage"
+
 	"context"
 	"fmt"
 	"strings"
@@ -41,7 +45,7 @@ type Breaker struct {
 	// rejecting is, while the breaker is open, the rejection that Call,
 	// Execute and Allow return before anything else, in line at the
 	// caller: made at a tick of the coarse clock and withdrawn at its next
-	// (coarse.go), or a forced open's; nil when calls must go further:
+	// (internal/coarse), or a forced open's; nil when calls must go further:
 	// the breaker is not open, the rejection is due again, near the end
 	// of the open period, or a listener or Totals wants every rejection.
 	// (An unsafe.Pointer: Call fits the inliner's budget with
@@ -125,7 +129,7 @@ type epoch struct {
 	// when another member's success resets the merged run.
 	failures  atomic.Int64
 	successes atomic.Int64 // half-open: successful trials
-	meter     meter        // closed, with a Window: the rates' window
+	meter     meter.Meter  // closed, with a Window: the rates' window
 	// counts are the breaker's call counts (Totals), nil until counting
 	// starts; beside the fast path's other fields, so a call reads one line.
 	counts atomic.Pointer[callCounts]
@@ -155,7 +159,7 @@ const epochPad = 128 - 112
 // opened is what only an open epoch has.
 type opened struct {
 	at time.Time // when it opened
-	// mono is at as the coarse clock counts (since coarseBase), for
+	// mono is at as the coarse clock counts (since coarse.Base), for
 	// rejections with the real clock.
 	mono int64
 	// ahead is how far in the future it opened (a hold: see HoldOpen),
@@ -181,11 +185,11 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 		// A shadow's candidate breaker of the name without it binds
 		// there, on the same Storage: a live breaker there would share
 		// its state, and reject calls on a candidate's say.
-		return nil, &ConfigError{"Name", fmt.Sprintf("%q ends with %q, which names shadows' candidates", cfg.Name, ShadowSuffix)}
+		return nil, &ConfigError{Field: "Name", Reason: fmt.Sprintf("%q ends with %q, which names shadows' candidates", cfg.Name, ShadowSuffix)}
 	}
 	b := &Breaker{name: cfg.Name, clock: cfg.Clock, candidate: candidate}
 	if b.clock == nil {
-		b.clock, b.realClock = systemClock{}, true
+		b.clock, b.realClock = storage.SystemClock{}, true
 	}
 	b.pol.Store(internPolicy(p))
 	if cfg.ExcludeFunc != nil {
@@ -255,18 +259,18 @@ func (b *Breaker) observeWindow(c WindowCounts) {
 }
 
 func (b *Breaker) newEpoch(s Snapshot) *epoch {
-	e := &epoch{state: s.State, mode: s.Mode, trips: int32(min(s.Trips, maxCount)), gen: s.Generation, b: b}
+	e := &epoch{state: s.State, mode: s.Mode, trips: int32(min(s.Trips, storage.MaxCount)), gen: s.Generation, b: b}
 	e.counts.Store(b.counts.Load())
 	p := b.pol.Load()
 	switch s.State {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
-		e.meter = newMeter(p.Window, b.clock, b.realClock, b.fleetWindow, int64(p.MinCalls))
-		m, timed := e.meter.(*timeMeter)
+		e.meter = meter.New(p.Window, b.clock, b.realClock, b.fleetWindow, int64(p.MinCalls))
+		m, timed := e.meter.(*meter.Time)
 		if timed && !p.Throttle.IsZero() && s.Mode != ModeDisabled {
 			e.throttle = newThrottler()
 		}
-		rates := b.realClock && !b.fleetWindow && p.anyRate()
+		rates := b.realClock && !b.fleetWindow && anyRate(p)
 		if timed && b.realClock && (rates || e.throttle != nil) {
 			// Weakly: a pending timer must not keep a breaker nobody uses.
 			we := weak.Make(e)
@@ -278,14 +282,14 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 					e.b.rethrottle(e)
 				}
 			}
-			m.onTick.Store(&check)
+			m.SetOnTick(&check)
 		}
 	case Open:
 		e.open = &opened{at: s.OpenedAt, tripped: s.Failures}
 		if b.realClock && !s.OpenedAt.IsZero() {
 			// Through the system clock, so that an OpenedAt without a
 			// monotonic reading (a store's) is measured as it is.
-			e.open.mono = int64(time.Since(coarseBase)) - int64(time.Since(s.OpenedAt))
+			e.open.mono = int64(time.Since(coarse.Base)) - int64(time.Since(s.OpenedAt))
 			e.open.ahead = max(time.Until(s.OpenedAt), 0)
 		}
 	case HalfOpen:
@@ -312,12 +316,12 @@ func (b *Breaker) counted() (WindowCounts, bool) {
 	if e == nil || e.state != Closed {
 		return WindowCounts{}, false
 	}
-	m, ok := e.meter.(*timeMeter)
-	if !ok || !m.cum {
+	m, ok := e.meter.(*meter.Time)
+	if !ok || !m.Cumulates() {
 		return WindowCounts{}, false
 	}
-	t := m.cumulative()
-	return WindowCounts{Generation: e.gen, Calls: t.calls, Failures: t.failures, SlowCalls: t.slow, Requests: t.requests}, true
+	t := m.Cumulative()
+	return WindowCounts{Generation: e.gen, Calls: t.Calls, Failures: t.Failures, SlowCalls: t.Slow, Requests: t.Requests}, true
 }
 
 // Name returns Config.Name.
@@ -397,8 +401,8 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	b.startRamp(ne, cur, s)
 	b.cur.Store(ne)
 	atomic.StorePointer(&b.rejecting, nil) // the old epoch's (see publish)
-	if m, ok := cur.meter.(*timeMeter); ok {
-		m.stop()
+	if m, ok := cur.meter.(*meter.Time); ok {
+		m.Stop()
 	}
 	b.flushWaiting() // an older change's event goes first
 	if cur.state != s.State {

@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 	"time"
 	"unsafe"
+
+	"github.com/infuse-go/infuse/internal/coarse"
+	"github.com/infuse-go/infuse/internal/meter"
 )
 
 // ticket is an admitted call: the generation that admitted it and, in the
@@ -67,7 +70,7 @@ func (b *Breaker) finishClosed(ctx context.Context, e *epoch, err error) error {
 	if err == nil && e.failures.Load() == 0 {
 		// The fast path saw failures that a concurrent success has reset
 		// since; with no window there is nothing to record.
-		if e.meter != nil && e.meter.record(false, false) {
+		if e.meter != nil && e.meter.Record(false, false) {
 			b.rateTrip(e) // a success can bring the window to MinCalls over a rate
 		}
 		e.counts.Load().add(countSuccess)
@@ -241,7 +244,7 @@ func (e *epoch) completion() func(error) {
 // complete is a closed epoch's Allow completion.
 func (e *epoch) complete(err error) {
 	if err == nil && e.failures.Load() == 0 && !e.b.hooks.Load().wantsCalls() && (e.ramp == nil || e.ramp.over.Load()) {
-		if e.meter != nil && e.meter.record(false, false) {
+		if e.meter != nil && e.meter.Record(false, false) {
 			e.b.rateTrip(e)
 		}
 		e.counts.Load().add(countSuccess)
@@ -357,7 +360,7 @@ func (e *epoch) reusable() *OpenError {
 	if r == nil {
 		return nil
 	}
-	if at := r.at; at != coarse.now.Load() && at != reuseAlways {
+	if at := r.at; at != coarse.Now() && at != reuseAlways {
 		return nil
 	}
 	if c := e.counts.Load(); c != nil {
@@ -372,9 +375,9 @@ type rejection struct {
 	err OpenError
 	// at is the coarse clock's reading when it was made, which reusable
 	// wants to read still; or reuseAlways, or reuseNever.
-	at   int64
-	b    *Breaker
-	next *rejection // the coarse clock's list of those to withdraw at its tick
+	at int64
+	// w has the coarse clock's next tick take it back from the breaker.
+	w coarse.Withdrawal
 }
 
 // dropRejections has the next rejection made afresh: the settings it
@@ -393,7 +396,8 @@ func (b *Breaker) dropRejections() {
 // withdrawals (adopt, Totals, AddListener) might have come first.
 func (b *Breaker) publish(e *epoch, r *rejection) {
 	atomic.StorePointer(&b.rejecting, unsafe.Pointer(r))
-	if r.at != reuseAlways && !coarse.withdrawAtTick(r) {
+	r.w = coarse.Withdrawal{Slot: &b.rejecting, Value: unsafe.Pointer(r)}
+	if r.at != reuseAlways && !coarse.WithdrawAtTick(&r.w, r.at) {
 		atomic.CompareAndSwapPointer(&b.rejecting, unsafe.Pointer(r), nil)
 		return
 	}
@@ -412,7 +416,7 @@ const (
 
 // rejectFast rejects a call in open epoch e without reading the system
 // clock: forced open, or, with the real clock and an open period of at
-// least coarseMinOpen, while the coarse clock says the period has not
+// least coarse.MinOpen, while the coarse clock says the period has not
 // ended (it may say so a tick late; RetryAfter is then up to that much
 // long, well within 1 % of the period). It returns nil when the slow path
 // must decide: the period may be over, or the clock is injected.
@@ -424,16 +428,16 @@ func (b *Breaker) rejectFast(e *epoch) error {
 		return nil
 	}
 	openFor := b.openFor(e)
-	if openFor < coarseMinOpen {
+	if openFor < coarse.MinOpen {
 		return nil // a tick would be more than 1 % of it
 	}
-	now, ok := coarse.read()
+	now, ok := coarse.Read()
 	if !ok {
 		return nil
 	}
 	// At most the open period, and a hold's (see HoldOpen) beyond it.
 	left := min(time.Duration(e.open.mono+int64(openFor)-now), openFor+e.open.ahead)
-	if left <= max(coarseMargin, openFor/10) {
+	if left <= max(coarse.Margin, openFor/10) {
 		// Near the end the system clock decides: a timer starved of CPU
 		// moves the coarse clock late, and no call may be rejected once
 		// the period is over.
@@ -459,7 +463,7 @@ func (b *Breaker) rejectOpen(e *epoch, left time.Duration, at int64) error {
 		if e.mode == ModeForcedOpen {
 			reason = ReasonForcedOpen
 		}
-		r = &rejection{err: OpenError{Name: b.name, State: Open, RetryAfter: left, Reason: reason}, at: at, b: b}
+		r = &rejection{err: OpenError{Name: b.name, State: Open, RetryAfter: left, Reason: reason}, at: at}
 		e.open.rej.Store(r)
 		if at != reuseNever && b.hooks.Load().want(EventRejected) {
 			e.open.rej.CompareAndSwap(r, nil) // a listener came meanwhile (see AddListener)
@@ -587,7 +591,7 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 		b.rampOutcome(e, false)
 	}
 	if e.meter != nil {
-		moved := e.meter.record(false, slow)
+		moved := e.meter.Record(false, slow)
 		if moved || slow {
 			b.rateTrip(e)
 		}
@@ -618,7 +622,7 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		return changed
 	}
 	e := t.e
-	if e.meter != nil && e.meter.record(true, slow) && e.throttle != nil {
+	if e.meter != nil && e.meter.Record(true, slow) && e.throttle != nil {
 		b.rethrottle(e)
 	}
 	fm := int64(b.FailMax())
@@ -684,13 +688,13 @@ func (b *Breaker) rateTrip(e *epoch) bool {
 		return false // the store trips on the fleet's window instead
 	}
 	p := b.pol.Load()
-	exceeded := p.exceeded(e.meter.tally())
-	if m, ok := e.meter.(*timeMeter); ok && !exceeded {
-		if last := m.last.Swap(nil); last != nil {
-			exceeded = p.exceeded(*last)
+	over := exceeded(p, e.meter.Tally())
+	if m, ok := e.meter.(*meter.Time); ok && !over {
+		if last := m.TakeLast(); last != nil {
+			over = exceeded(p, *last)
 		}
 	}
-	if exceeded {
+	if over {
 		return b.trip(e, int(min(e.failures.Load(), int64(p.FailMax))))
 	}
 	return false

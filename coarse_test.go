@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/infuse-go/infuse/internal/coarse"
 )
 
 // openForCoarse trips a breaker with the real clock and an open period of
@@ -18,17 +20,12 @@ func openForCoarse(t *testing.T, listeners ...Listener) (*Breaker, *epoch) {
 		t.Fatal(err)
 	}
 	_ = b.Call(context.Background(), func(context.Context) error { return errors.New("boom") })
-	coarse.read()    // started
-	coarse.mu.Lock() // and held
-	t.Cleanup(coarse.mu.Unlock)
+	t.Cleanup(coarse.Hold())
 	return b, b.cur.Load()
 }
 
 // tick moves the held coarse clock on by a tick, as its timer does.
-func tick() {
-	coarse.now.Add(int64(coarseTick))
-	coarse.withdraw()
-}
+func tick() { coarse.Tick() }
 
 func rejectedByCoarseClock(err error) *OpenError {
 	var oe *OpenError
@@ -48,8 +45,8 @@ func TestALateCoarseClockRejectsNothingLate(t *testing.T) {
 	b, e := openForCoarse(t)
 	// Opened 1.001 s ago by the system clock: the period is over.
 	e.open.at = time.Now().Add(-1001 * time.Millisecond)
-	e.open.mono = int64(time.Since(coarseBase)) - int64(1001*time.Millisecond)
-	coarse.now.Store(int64(time.Since(coarseBase)) - int64(99*time.Millisecond))
+	e.open.mono = int64(time.Since(coarse.Base)) - int64(1001*time.Millisecond)
+	coarse.Set(int64(time.Since(coarse.Base)) - int64(99*time.Millisecond))
 	for range 100 {
 		if oe := rejectedByCoarseClock(b.Call(context.Background(), func(context.Context) error { return nil })); oe != nil {
 			t.Fatalf("a call rejected after the open period ended: %v", oe)
@@ -75,9 +72,9 @@ func testRejectionMadeOnceATick(t *testing.T, counted bool) {
 	if counted {
 		b.Totals()
 	}
-	now := int64(time.Since(coarseBase))
+	now := int64(time.Since(coarse.Base))
 	e.open.mono = now - int64(200*time.Millisecond)
-	coarse.now.Store(now)
+	coarse.Set(now)
 	call := func() *OpenError {
 		t.Helper()
 		oe := rejectedByCoarseClock(b.Call(context.Background(), func(context.Context) error { return nil }))
@@ -152,9 +149,9 @@ func TestAForcedOpenRejectionIsReused(t *testing.T) {
 // period at once, not from the next tick.
 func TestSetResetTimeoutRemakesTheRejection(t *testing.T) {
 	b, e := openForCoarse(t)
-	now := int64(time.Since(coarseBase))
+	now := int64(time.Since(coarse.Base))
 	e.open.mono = now - int64(200*time.Millisecond)
-	coarse.now.Store(now)
+	coarse.Set(now)
 	first := rejectedByCoarseClock(b.Call(context.Background(), func(context.Context) error { return nil }))
 	if first == nil || first.RetryAfter != 800*time.Millisecond {
 		t.Fatalf("first rejection %v, want 800ms left", first)

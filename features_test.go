@@ -126,7 +126,7 @@ func newRig(t promiseTB, cfg infuse.Config, shadowed, listening bool) *rig {
 		if r.shadow, err = b.StartShadow(shadowCandidate); err != nil {
 			t.Fatalf("StartShadow: %v", err)
 		}
-		rc := shadowCandidate.Config("reference")
+		rc := infuse.Config{Name: "reference"}.WithSettings(shadowCandidate)
 		rc.Clock = r.clock
 		if r.ref, err = infuse.New(rc); err != nil {
 			t.Fatalf("the reference candidate: %v", err)

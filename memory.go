@@ -157,7 +157,7 @@ func (r *memRecord) transition(b memOwner, self *memBinding, ctx context.Context
 	if err := ctx.Err(); err != nil {
 		return r.unlock(), false, err
 	}
-	if !t.To.valid() || (t.From != AnyGeneration && (t.From != r.snap.Generation || r.snap.Mode != ModeNormal)) {
+	if !t.To.Valid() || (t.From != AnyGeneration && (t.From != r.snap.Generation || r.snap.Mode != ModeNormal)) {
 		return r.unlock(), false, nil
 	}
 	switch t.To {
@@ -270,8 +270,8 @@ func (r *memRecord) expire(now time.Time, te TrialExpiry, c Clock) bool {
 }
 
 func (r *memRecord) setMode(b memOwner, self *memBinding, ctx context.Context, m Mode) (Snapshot, error) {
-	if !m.valid() {
-		return r.snapshot(), &ConfigError{"Mode", fmt.Sprintf("%d is not a Mode", int(m))}
+	if !m.Valid() {
+		return r.snapshot(), &ConfigError{Field: "Mode", Reason: fmt.Sprintf("%d is not a Mode", int(m))}
 	}
 	r.mu.Lock()
 	if err := ctx.Err(); err != nil {

@@ -1,9 +1,10 @@
 package infuse
 
 import (
-	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/infuse-go/infuse/internal/shed"
 )
 
 // A recovery ramp (Config.RampDuration): once the breaker closes after
@@ -24,19 +25,6 @@ import (
 // rampMinCalls is how many admitted calls a ramp needs before its failure
 // rate may re-open the breaker.
 const rampMinCalls = 10
-
-func (cfg *Config) validateRamp() error {
-	if cfg.RampDuration < 0 {
-		return &ConfigError{"RampDuration", fmt.Sprintf("%v is negative", cfg.RampDuration)}
-	}
-	if cfg.RampSteps < 0 || cfg.RampSteps > 1000 {
-		return &ConfigError{"RampSteps", fmt.Sprintf("%d is not between 0 and 1000", cfg.RampSteps)}
-	}
-	if cfg.RampSteps > 0 && cfg.RampDuration == 0 {
-		return &ConfigError{"RampSteps", "steps without a RampDuration"}
-	}
-	return nil
-}
 
 // The ramp comes before throttling (Config.Throttle): it sheds its share
 // of every call offered, and throttling counts as requests only the calls
@@ -120,7 +108,7 @@ func (b *Breaker) ramping(e *epoch) error {
 		b.endRamp(e)
 		return nil
 	}
-	if !r.shed(scaled(1 - share)) {
+	if !r.Shed(shed.Scaled(1 - share)) {
 		return nil
 	}
 	return b.rejectShed(e, &r.shedder)

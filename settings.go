@@ -2,7 +2,11 @@ package infuse
 
 // The run-time setters: each makes a new Policy and swaps it in (policy.go).
 
-import "time"
+import (
+	"time"
+
+	"github.com/infuse-go/infuse/storage"
+)
 
 // FailMax returns the run of failures that trips the breaker.
 func (b *Breaker) FailMax() int { return b.pol.Load().FailMax }
@@ -11,7 +15,7 @@ func (b *Breaker) FailMax() int { return b.pol.Load().FailMax }
 // n is capped at math.MaxInt32. A run already at the new FailMax trips the
 // breaker on its next failure.
 func (b *Breaker) SetFailMax(n int) {
-	b.update(func(p *Policy) { p.FailMax = clampCount(n, defaultFailMax) })
+	b.update(func(p *Policy) { p.FailMax = clampCount(n, storage.DefaultFailMax) })
 }
 
 // ResetTimeout returns how long the breaker stays open.
@@ -22,7 +26,7 @@ func (b *Breaker) ResetTimeout() time.Duration { return b.pol.Load().ResetTimeou
 // default, 60s.
 func (b *Breaker) SetResetTimeout(d time.Duration) {
 	if d <= 0 {
-		d = defaultResetTimeout
+		d = storage.DefaultResetTimeout
 	}
 	b.update(func(p *Policy) { p.ResetTimeout = d })
 }
@@ -33,7 +37,7 @@ func (b *Breaker) SuccessThreshold() int { return b.pol.Load().SuccessThreshold 
 // SetSuccessThreshold changes SuccessThreshold from now on. n < 1 restores
 // the default, 1; n is capped at math.MaxInt32.
 func (b *Breaker) SetSuccessThreshold(n int) {
-	b.update(func(p *Policy) { p.SuccessThreshold = clampCount(n, defaultSuccessThreshold) })
+	b.update(func(p *Policy) { p.SuccessThreshold = clampCount(n, storage.DefaultSuccessThreshold) })
 }
 
 // HalfOpenMaxCalls returns the number of trials allowed in flight at once.
@@ -42,12 +46,12 @@ func (b *Breaker) HalfOpenMaxCalls() int { return b.pol.Load().HalfOpenMaxCalls 
 // SetHalfOpenMaxCalls changes HalfOpenMaxCalls from now on. n < 1 restores
 // the default, 1; n is capped at math.MaxInt32.
 func (b *Breaker) SetHalfOpenMaxCalls(n int) {
-	b.update(func(p *Policy) { p.HalfOpenMaxCalls = clampCount(n, defaultHalfOpenMaxCalls) })
+	b.update(func(p *Policy) { p.HalfOpenMaxCalls = clampCount(n, storage.DefaultHalfOpenMaxCalls) })
 }
 
 func clampCount(n, def int) int {
 	if n < 1 {
 		return def
 	}
-	return min(n, maxCount)
+	return min(n, storage.MaxCount)
 }

@@ -11,8 +11,10 @@ import (
 	"errors"
 	"sync"
 	"testing"
-	"testing/synctest"
 	"time"
+
+	"github.com/infuse-go/infuse/internal/coarse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // stubStore binds through a MemoryStorage and lets a test replace what
@@ -139,30 +141,30 @@ func TestCountedIsEveryCallOfTheClosedGeneration(t *testing.T) {
 	}
 }
 
-// With the real clock and an open period of at least coarseMinOpen, a
+// With the real clock and an open period of at least coarse.MinOpen, a
 // rejection reads the coarse clock and says what is left of the period;
 // near its end, or for a shorter period, the slow path decides.
 func TestRejectFastReadsTheCoarseClock(t *testing.T) {
-	b := newInternal(t, Config{ResetTimeout: coarseMinOpen})
+	b := newInternal(t, Config{ResetTimeout: coarse.MinOpen})
 	if err := b.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	e := b.cur.Load()
 	fast := func() error {
 		t.Helper()
-		coarse.read() // starts the clock if stopped
+		coarse.Read() // starts the clock if stopped
 		return b.rejectFast(e)
 	}
 	err := fast()
 	if err == nil {
-		t.Fatal("no fast rejection of an open period of coarseMinOpen")
+		t.Fatal("no fast rejection of an open period of coarse.MinOpen")
 	}
-	if left := openError(t, err).RetryAfter; left > coarseMinOpen || left < coarseMinOpen-coarseMargin {
-		t.Fatalf("RetryAfter = %v just after opening for %v", left, coarseMinOpen)
+	if left := openError(t, err).RetryAfter; left > coarse.MinOpen || left < coarse.MinOpen-coarse.Margin {
+		t.Fatalf("RetryAfter = %v just after opening for %v", left, coarse.MinOpen)
 	}
-	b.SetResetTimeout(coarseMinOpen - 1)
+	b.SetResetTimeout(coarse.MinOpen - 1)
 	if err := fast(); err != nil {
-		t.Fatalf("a period below coarseMinOpen rejected fast: %v", err)
+		t.Fatalf("a period below coarse.MinOpen rejected fast: %v", err)
 	}
 	b.SetResetTimeout(time.Minute)
 	e.open.mono -= int64(10 * time.Second)
@@ -189,7 +191,7 @@ func TestAJoiningBreakerTakesTheStoresOpenPeriodAndGeneration(t *testing.T) {
 	if g := b.Generation(); g != 5 {
 		t.Fatalf("Generation() = %d, want the store's 5", g)
 	}
-	coarse.read()
+	coarse.Read()
 	err := b.rejectFast(b.cur.Load())
 	if err == nil {
 		t.Fatal("no fast rejection")
@@ -276,46 +278,6 @@ func TestARefusedTrialSaysWhatTheStoreLeft(t *testing.T) {
 	}
 }
 
-// A stopped time window records nothing more.
-func TestAStoppedTimeMeterStaysStopped(t *testing.T) {
-	clock := &manualClock{now: time.Unix(1000, 0)}
-	m := newTimeMeter(TimeWindow(10*time.Second, time.Second), clock, false)
-	m.record(true, false)
-	m.stop()
-	if !m.stopped() {
-		t.Fatal("stop() did not stop the meter")
-	}
-	clock.now = clock.now.Add(time.Second)
-	m.record(true, true)
-	if tl := m.tallyAt(m.cur.Load()); tl != (tally{}) {
-		t.Fatalf("a stopped meter's tally = %+v", tl)
-	}
-}
-
-// A time window whose length is not a whole number of buckets has one
-// bucket more, and holds a call as long as that.
-func TestATimeWindowCountsAPartBucketAsOne(t *testing.T) {
-	for _, c := range []struct {
-		d, bucket time.Duration
-		n         int64
-	}{{time.Second, 300 * time.Millisecond, 4}, {900 * time.Millisecond, 300 * time.Millisecond, 3}, {time.Second, time.Second, 1}} {
-		if n := TimeWindow(c.d, c.bucket).buckets(); n != c.n {
-			t.Errorf("TimeWindow(%v, %v) has %d buckets, want %d", c.d, c.bucket, n, c.n)
-		}
-	}
-	clock := &manualClock{now: time.Unix(1000, 0)}
-	m := newTimeMeter(TimeWindow(time.Second, 300*time.Millisecond), clock, false)
-	m.record(true, false)
-	clock.now = clock.now.Add(900 * time.Millisecond) // the fourth bucket
-	if tl := m.tally(); tl.failures != 1 {
-		t.Fatalf("a failure 900ms into a 1s window of 300ms buckets is gone: %+v", tl)
-	}
-	clock.now = clock.now.Add(300 * time.Millisecond)
-	if tl := m.tally(); tl.failures != 0 {
-		t.Fatalf("a failure 1.2s ago is still in a 1s window: %+v", tl)
-	}
-}
-
 // An EventKind outside the known ones has no name, at either end.
 func TestEventKindStringOutsideTheKinds(t *testing.T) {
 	for _, k := range []EventKind{0, EventKind(len(eventKindNames))} {
@@ -326,31 +288,6 @@ func TestEventKindStringOutsideTheKinds(t *testing.T) {
 	if s := EventKind(len(eventKindNames) - 1).String(); s == "EventKind(?)" {
 		t.Errorf("the last kind has no name")
 	}
-}
-
-// The coarse clock's timer stops after coarseIdle ticks without a read,
-// and not before.
-func TestAnIdleCoarseClockStopsOnTime(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		var c coarseClock
-		if _, ok := c.read(); ok {
-			t.Fatal("a stopped clock read as running")
-		}
-		if _, ok := c.read(); !ok {
-			t.Fatal("the clock did not start")
-		}
-		// Ticks come every coarseTick; the first finds the read, each
-		// later one adds to idle, and the one that reaches coarseIdle
-		// stops the clock.
-		time.Sleep(coarseIdle*coarseTick + coarseTick/2)
-		if c.now.Load() == 0 {
-			t.Fatal("stopped a tick early")
-		}
-		time.Sleep(coarseTick)
-		if c.now.Load() != 0 {
-			t.Fatalf("still running %d ticks after its last read", coarseIdle+1)
-		}
-	})
 }
 
 // A breaker whose store merges outcomes later (Report trips nothing)
@@ -410,19 +347,19 @@ func TestConfigLimitsAreInclusive(t *testing.T) {
 	for _, c := range []struct {
 		ok, bad Config
 	}{
-		{Config{FailMax: maxCount}, Config{FailMax: maxCount + 1}},
+		{Config{FailMax: storage.MaxCount}, Config{FailMax: storage.MaxCount + 1}},
 		{Config{FailMax: 0}, Config{FailMax: -1}},
 		{Config{FleetMinMembers: 1000}, Config{FleetMinMembers: 1001}},
-		{rate(Config{Window: CountWindow(10), MinCalls: maxCount}), rate(Config{Window: CountWindow(10), MinCalls: maxCount + 1})},
+		{rate(Config{Window: CountWindow(10), MinCalls: storage.MaxCount}), rate(Config{Window: CountWindow(10), MinCalls: storage.MaxCount + 1})},
 		{Config{Backoff: Backoff{Multiplier: 1}}, Config{Backoff: Backoff{Multiplier: 0.999}}},
 		{Config{Backoff: Backoff{Multiplier: 1000}}, Config{Backoff: Backoff{Multiplier: 1000.001}}},
 		{Config{Backoff: Backoff{Multiplier: 2, Jitter: 1}}, Config{Backoff: Backoff{Multiplier: 2, Jitter: 1.001}}},
 		{Config{Backoff: Backoff{Multiplier: 2, Max: 0}}, Config{Backoff: Backoff{Multiplier: 2, Max: -1}}},
-		{rate(Config{Window: CountWindow(maxWindowCalls)}), rate(Config{Window: CountWindow(maxWindowCalls + 1)})},
+		{rate(Config{Window: CountWindow(storage.MaxWindowCalls)}), rate(Config{Window: CountWindow(storage.MaxWindowCalls + 1)})},
 		{rate(Config{Window: TimeWindow(time.Second, time.Second)}), rate(Config{Window: TimeWindow(0, time.Second)})},
 		{rate(Config{Window: TimeWindow(time.Second, time.Second)}), rate(Config{Window: TimeWindow(time.Second, 0)})},
 		{rate(Config{Window: TimeWindow(time.Second, time.Millisecond)}), rate(Config{Window: TimeWindow(time.Second, time.Millisecond-1)})},
-		{rate(Config{Window: TimeWindow(maxWindowBuckets*time.Second, time.Second)}), rate(Config{Window: TimeWindow(maxWindowBuckets*time.Second+1, time.Second)})},
+		{rate(Config{Window: TimeWindow(storage.MaxWindowBuckets*time.Second, time.Second)}), rate(Config{Window: TimeWindow(storage.MaxWindowBuckets*time.Second+1, time.Second)})},
 	} {
 		c.ok.Name, c.bad.Name = "x", "x"
 		if _, err := c.ok.validate(); err != nil {

@@ -88,6 +88,13 @@ func BenchmarkMemoryPerBreaker(b *testing.B) {
 				return infuse.Config{Name: hostName(i), ResetTimeout: time.Hour, Window: infuse.CountWindow(100), FailureRate: 0.5}
 			})
 		}},
+		{"infuse-count-window-1000000", memBreakers / 10, func(b *testing.B, n int) any {
+			// The ring is allocated as calls reach it (issue 23): 4 KiB
+			// after one call, where the whole ring was 4 MB.
+			return infuseBreakers(b, n, func(i int) infuse.Config {
+				return infuse.Config{Name: hostName(i), ResetTimeout: time.Hour, Window: infuse.CountWindow(1_000_000), FailureRate: 0.5}
+			})
+		}},
 		{"infuse-counted", memBreakers, func(b *testing.B, n int) any {
 			// What a watched breaker adds to itself: its call counts,
 			// allocated the first time Totals is read.

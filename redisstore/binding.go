@@ -1231,9 +1231,11 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		b.restore = true // its key was lost on its own: put it back
 		b.enqueueLocked()
 	}
-	if changed && b.inflight > 0 && b.local.Maker == infuse.MakerUnknown {
-		// Redis does not say who made it (a state an older version
-		// wrote): the breaker's own calls in flight may claim it.
+	if changed && b.inflight > 0 && b.local.Maker != infuse.MakerElsewhere {
+		// This binding made it, or Redis does not say who did (a state an
+		// older version wrote): the breaker's own calls in flight may
+		// claim it from their answers. (Another's change is told at once:
+		// Redis says whose it is.)
 		b.held, changed = true, false
 		b.heldMade = madeHere
 	}
@@ -1243,7 +1245,7 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		return report
 	}
 	tell := b.cfg.Observe
-	if madeHere {
+	if madeHere || s.Maker == infuse.MakerHere {
 		tell = b.cfg.Made // the breaker reports it as its own; others observe it
 	}
 	return func() {

@@ -29,7 +29,7 @@ import (
 // bounded before it leaves Redis: at most maxShadows shadows (a hash with
 // more is read not at all), each of at most maxCandidate bytes and a name
 // of at most maxShadowName (a bigger one is left in Redis unread); and
-// what a candidate may cost is bounded by infuse.Candidate.Validate. The
+// what a candidate may cost is bounded by Candidate.ValidateCandidate. The
 // shadows have a goroutine of their own: reading them never holds up the
 // reads that carry real breakers' state.
 
@@ -61,7 +61,7 @@ func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate)
 	}
 	data := ""
 	if c != nil {
-		if err := c.Validate(); err != nil {
+		if err := c.ValidateCandidate(); err != nil {
 			return fmt.Errorf("redisstore: the shadow of %q: %w", name, err)
 		}
 		b, err := json.Marshal(c)
@@ -159,7 +159,7 @@ func decodeCandidate(v string) (infuse.Candidate, bool) {
 	dec := json.NewDecoder(strings.NewReader(v))
 	dec.DisallowUnknownFields()
 	var c infuse.Candidate
-	if err := dec.Decode(&c); err != nil || c.Validate() != nil {
+	if err := dec.Decode(&c); err != nil || c.ValidateCandidate() != nil {
 		return infuse.Candidate{}, false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {

@@ -12,6 +12,7 @@ import (
 	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
 	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Shadow is "infuse shadow": it starts, stops or lists the fleet's shadows (see
@@ -19,21 +20,15 @@ import (
 func Shadow(ctx context.Context, args []string, out io.Writer) error {
 	fs := cli.FlagSet("shadow", "[flags] [NAME]",
 		"Starts a shadow of the breaker NAME on every member whose store follows shadows\n(redisstore.Options.Shadows): a candidate configuration that runs beside the live breaker on\nthe same outcomes, never rejects, and shows what it would have done (its state is listed by\ninfuse status as NAME"+infuse.ShadowSuffix+"). With -stop, stops it. Without NAME, lists the shadows.",
-		"  infuse shadow -fail-max 3 -reset-timeout 10s payments\n  infuse shadow -window 1m -bucket 1s -failure-rate 0.3 -min-calls 50 payments\n  infuse shadow -window-calls 100 -slow-call-duration 500ms -slow-call-rate 0.5 payments\n  infuse shadow -stop payments\n  infuse shadow")
+		"  infuse shadow -fail-max 3 -reset-timeout 10s payments\n  infuse shadow -window 1m/1s -failure-rate 0.3 -min-calls 50 payments\n  infuse shadow -window 100 -slow-call-duration 500ms -slow-call-rate 0.5 payments\n  infuse shadow -stop payments\n  infuse shadow")
 	rf := cli.AddRedisFlags(fs)
 	stop := fs.Bool("stop", false, "stop the shadow of NAME")
 	var c infuse.Candidate
-	fs.IntVar(&c.FailMax, "fail-max", 0, "the candidate's FailMax (0: the default, 5)")
-	fs.DurationVar(&c.ResetTimeout, "reset-timeout", 0, "the candidate's ResetTimeout (0: the default, 60s)")
-	fs.IntVar(&c.SuccessThreshold, "success-threshold", 0, "the candidate's SuccessThreshold")
-	fs.IntVar(&c.HalfOpenMaxCalls, "half-open-max-calls", 0, "the candidate's HalfOpenMaxCalls")
-	fs.IntVar(&c.WindowSize, "window-calls", 0, "a count window of this many calls, for -failure-rate")
-	fs.DurationVar(&c.WindowDuration, "window", 0, "a time window this long, for -failure-rate (with -bucket)")
-	fs.DurationVar(&c.WindowBucket, "bucket", 0, "the time window's bucket")
-	fs.Float64Var(&c.FailureRate, "failure-rate", 0, "the candidate's FailureRate, 0 to 1 (needs a window)")
-	fs.IntVar(&c.MinCalls, "min-calls", 0, "the candidate's MinCalls")
-	fs.DurationVar(&c.SlowCallDuration, "slow-call-duration", 0, "calls slower than this count as slow, for -slow-call-rate")
-	fs.Float64Var(&c.SlowCallRate, "slow-call-rate", 0, "the candidate's SlowCallRate, 0 to 1 (needs a window and -slow-call-duration)")
+	// The candidate's settings, by the names every command gives them
+	// (storage.Fields).
+	for _, f := range storage.Fields() {
+		fs.Func(f.Flag, "the candidate's "+f.Name+": "+f.Doc, func(v string) error { return c.Set(f.Flag, v) })
+	}
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -57,7 +52,7 @@ func Shadow(ctx context.Context, args []string, out io.Writer) error {
 	case starting && set == 0:
 		return cli.Usage("give the candidate's settings (-fail-max, -reset-timeout, -failure-rate with a window, ...)")
 	case starting:
-		if err := c.Validate(); err != nil {
+		if err := c.ValidateCandidate(); err != nil {
 			return cli.Usage(err.Error())
 		}
 	}

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -221,6 +223,63 @@ func TestSimulateReplaysARecording(t *testing.T) {
 		t.Errorf("failures reaching the backend %v: want the recorded configuration to reproduce the recording, and the lenient one to let more through", failures)
 	}
 	checkSVG(t, svg, "payments <main>", "failmax=50,open=5s")
+}
+
+// recordManyNames writes a recording of names breakers, each called
+// each times, a call a millisecond, a failure in three, to a file.
+func recordManyNames(t *testing.T, names, each int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "names.rec")
+	rec, err := infusesim.CreateRecorder(path, infusesim.RecorderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	for i := range names * each {
+		o := infusesim.Succeeded
+		if i%3 == 0 {
+			o = infusesim.Failed
+		}
+		if err := rec.Add(infusesim.Record{Time: start.Add(time.Duration(i) * time.Millisecond), Name: fmt.Sprintf("svc-%04d", i%names), Outcome: o, Latency: time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// A replay's memory follows the recording, not names × window (issue 23:
+// a 43 KB recording of 2,000 names with window=1000000 ran out of memory
+// at 6.4 GB): the command allocates, in all, at most 1 KiB a record and
+// 8 KiB a name (README, "Your own traffic"). One name comes first, so that
+// a window allocated whole fails the test at 4 MB rather than asking the
+// host for 8 GB.
+func TestSimulateReplayMemoryFollowsTheRecording(t *testing.T) {
+	for _, c := range []struct{ names, each int }{{1, 2}, {2000, 2}, {1, 20_000}} {
+		path := recordManyNames(t, c.names, c.each)
+		var out string
+		var err error
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		out, err = simulateOut(t, "-replay", path, "-candidate", "window=1000000,failure-rate=0.5")
+		runtime.ReadMemStats(&after)
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := c.names * c.each
+		if want := fmt.Sprintf("%d calls of %d breakers", calls, c.names); !strings.Contains(out, want) {
+			t.Fatalf("no %q in\n%s", want, out)
+		}
+		got := after.TotalAlloc - before.TotalAlloc
+		limit := 1<<10*uint64(calls) + 8<<10*uint64(c.names) + 256<<10
+		if got > limit {
+			t.Fatalf("replaying %d names × %d calls with window=1000000 allocated %d KiB; want at most %d KiB (1 KiB a record, 8 KiB a name, 256 KiB more)",
+				c.names, c.each, got>>10, limit>>10)
+		}
+		t.Logf("%d names × %d calls: %d KiB allocated, %d bytes a record", c.names, c.each, got>>10, got/uint64(calls))
+	}
 }
 
 func TestSimulateWritesAPicture(t *testing.T) {

@@ -1,4 +1,4 @@
-package infuse
+package storage
 
 import "time"
 
@@ -12,6 +12,8 @@ type Clock interface {
 	Now() time.Time
 }
 
-type systemClock struct{}
+// SystemClock is the real clock: time.Now.
+type SystemClock struct{}
 
-func (systemClock) Now() time.Time { return time.Now() }
+// Now returns time.Now().
+func (SystemClock) Now() time.Time { return time.Now() }

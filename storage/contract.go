@@ -1,4 +1,4 @@
-package infuse
+package storage
 
 import (
 	"context"
@@ -78,10 +78,10 @@ type BindConfig struct {
 	ObserveWindow func(c WindowCounts)
 	// Shadow, when not nil, lets a store that carries shadow candidates
 	// (redisstore with Options.Shadows) start the breaker's shadow (c not
-	// nil) or stop the one it started (nil); see Breaker.StartShadow. It
+	// nil) or stop the one it started (nil); see infuse.Breaker.StartShadow. It
 	// must not be called under the store's own locks; it may bind the
 	// candidate breaker to the store.
-	Shadow func(c *Candidate)
+	Shadow func(c *Settings)
 }
 
 // WindowCounts are the calls a breaker's window has recorded in one closed
@@ -111,16 +111,16 @@ type WindowMerger interface {
 // nothing), or an error for an empty Name or an invalid InitialState.
 func (c BindConfig) Check() (BindConfig, error) {
 	if c.Name == "" {
-		return c, errEmptyName
+		return c, ErrEmptyName
 	}
-	if !c.InitialState.valid() {
+	if !c.InitialState.Valid() {
 		return c, &unknownStateError{c.InitialState.String()}
 	}
 	if c.Clock == nil {
-		c.Clock = systemClock{}
+		c.Clock = SystemClock{}
 	}
 	if c.Policy == nil {
-		c.Policy = func() Policy { return defaultPolicy }
+		c.Policy = func() Policy { return Settings{}.WithDefaults() }
 	}
 	if c.Observe == nil {
 		c.Observe = func(Snapshot) {}

@@ -1,4 +1,4 @@
-package infuse
+package meter
 
 import (
 	"runtime"
@@ -26,7 +26,7 @@ import (
 //     for two goroutines and 32 shards), for as long as they run: a
 //     benchmark ran 5× slower in one run than in the next, depending on
 //     where the stacks of its goroutines had landed. So the hash also
-//     picks a slot of shardProbes, whose value is added to it; a write
+//     picks a slot of Probes, whose value is added to it; a write
 //     that finds its counter contended (its compare-and-swap failed:
 //     another core wrote the counter between its load and its swap) moves
 //     its slot on by one, and the goroutines that collided part within a
@@ -34,24 +34,24 @@ import (
 //     choice that works is kept: the figures no longer depend on where a
 //     stack landed.
 //   - The number of shards follows the cores (twice GOMAXPROCS when the
-//     counters are made, a power of two between 2 and maxShards): fewer
+//     counters are made, a power of two between 2 and MaxShards): fewer
 //     would leave goroutines nowhere to part to, more would cost memory for
 //     nothing, which matters with 10⁵ breakers.
 //
 // The probe table is shared by every breaker: a goroutine that moves
 // moves for all of them, which is as good as any other place.
 
-// maxShards bounds the shards of one set of counters.
-const maxShards = 64
+// MaxShards bounds the shards of one set of counters.
+const MaxShards = 64
 
-// probeBits is the size of shardProbes, as a power of two: two goroutines
+// ProbeBits is the size of Probes, as a power of two: two goroutines
 // share a slot (and so cannot part) 1 time in 1024.
-const probeBits = 10
+const ProbeBits = 10
 
-// shardProbes are the offsets added to the stack hashes of the goroutines
+// Probes are the offsets added to the stack hashes of the goroutines
 // that share a slot (see above). It is the package's one table of its own
 // beside the coarse clock: 4 KiB, written only on contention.
-var shardProbes [1 << probeBits]atomic.Uint32
+var Probes [1 << ProbeBits]atomic.Uint32
 
 // stackHash is the calling goroutine's hash: its low bits are added to
 // the slot's probe to pick a shard, its high bits pick the slot.
@@ -59,17 +59,17 @@ var shardProbes [1 << probeBits]atomic.Uint32
 // stack will do.)
 func stackHash() uint64 {
 	var x byte
-	return uint64(uintptr(unsafe.Pointer(&x))) * hashMul
+	return uint64(uintptr(unsafe.Pointer(&x))) * HashMul
 }
 
-// hashMul is 2⁶⁴ over the golden ratio: multiplied by it, addresses that
+// HashMul is 2⁶⁴ over the golden ratio: multiplied by it, addresses that
 // differ in their low bits differ in the high bits of the product.
-const hashMul = 0x9E3779B97F4A7C15
+const HashMul = 0x9E3779B97F4A7C15
 
 // shardOf is the shard, of those that mask selects, that a goroutine of
-// hash h writes, and the slot of shardProbes that moves it on contention.
+// hash h writes, and the slot of Probes that moves it on contention.
 func shardOf(h uint64, mask uint32) (shard uint32, slot *atomic.Uint32) {
-	slot = &shardProbes[h>>(64-probeBits)]
+	slot = &Probes[h>>(64-ProbeBits)]
 	return (uint32(h>>32) + slot.Load()) & mask, slot
 }
 
@@ -88,11 +88,11 @@ func contended(n *atomic.Int64, slot *atomic.Uint32) {
 	n.Add(1)
 }
 
-// shardCount is how many shards a set of counters made now has: twice
-// GOMAXPROCS, as a power of two, between 2 and maxShards.
-func shardCount() int {
+// ShardCount is how many shards a set of counters made now has: twice
+// GOMAXPROCS, as a power of two, between 2 and MaxShards.
+func ShardCount() int {
 	n := 2
-	for n < 2*runtime.GOMAXPROCS(0) && n < maxShards {
+	for n < 2*runtime.GOMAXPROCS(0) && n < MaxShards {
 		n <<= 1
 	}
 	return n
