@@ -9,6 +9,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusesim"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // parsePhases parses duration:errorRate[:latency],... into phases;
@@ -53,104 +54,117 @@ type candidate struct {
 	cfg  infuse.Config
 }
 
-var candidateKeys = "failmax, open, trials, successes, backoff, backoff-max, window, failure-rate, min-calls, name"
+// oldKeys are the names -candidate took before it spoke storage.Fields'
+// vocabulary, and what to write now.
+var oldKeys = map[string]string{
+	"failmax":     "fail-max",
+	"open":        "reset-timeout",
+	"trials":      "half-open-max-calls",
+	"successes":   "success-threshold",
+	"backoff-max": "part of backoff (backoff=MULTIPLIER/MAX)",
+}
 
-// parseCandidate parses key=value,... over the default candidate.
+// candidateNames lists the names a candidate takes: the settings' (those
+// of infuse shadow's flags), then name.
+func candidateNames() string {
+	var names []string
+	for _, f := range storage.Fields() {
+		names = append(names, f.Flag)
+	}
+	return strings.Join(append(names, "name"), ", ")
+}
+
+// candidateHelp describes each name a candidate takes, a line each, for
+// -help.
+func candidateHelp() string {
+	var b strings.Builder
+	for _, f := range storage.Fields() {
+		fmt.Fprintf(&b, "  %-20s %s\n", f.Flag, f.Doc)
+	}
+	fmt.Fprintf(&b, "  %-20s %s", "name", "the column's heading (default: the candidate as written)")
+	return b.String()
+}
+
+// parseCandidate parses name=value,... over defaultCandidate: the names
+// are those of the settings (storage.Fields, the flags of infuse shadow),
+// each parsed by storage.Settings.Set, and name, the column's heading.
 func parseCandidate(spec string) (candidate, error) {
-	c := candidate{name: strings.TrimSpace(spec), cfg: infuse.Config{
-		FailMax: 5, ResetTimeout: time.Second, HalfOpenMaxCalls: 1, SuccessThreshold: 1,
-	}}
+	var s storage.Settings
+	for _, kv := range strings.Split(defaultCandidate, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		if err := s.Set(k, v); err != nil {
+			panic("defaultCandidate: " + err.Error())
+		}
+	}
+	c := candidate{name: strings.TrimSpace(spec)}
 	if c.name == "" {
-		return c, errors.New("empty: want key=value,... with keys " + candidateKeys)
+		return c, errors.New("empty: want name=value,... with the names " + candidateNames())
+	}
+	settings := map[string]bool{}
+	for _, f := range storage.Fields() {
+		settings[f.Flag] = true
 	}
 	seen := map[string]bool{}
-	var window string
 	for _, kv := range strings.Split(spec, ",") {
 		key, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
 		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
 		switch {
 		case !ok:
-			return c, fmt.Errorf("%q is not key=value", kv)
+			return c, fmt.Errorf("%q is not name=value", kv)
 		case seen[key]:
 			return c, fmt.Errorf("%s is given twice", key)
 		}
 		seen[key] = true
-		var err error
-		switch key {
-		case "failmax":
-			c.cfg.FailMax, err = count(val)
-		case "trials":
-			c.cfg.HalfOpenMaxCalls, err = count(val)
-		case "successes":
-			c.cfg.SuccessThreshold, err = count(val)
-		case "min-calls":
-			c.cfg.MinCalls, err = count(val)
-		case "open":
-			c.cfg.ResetTimeout, err = positive(val)
-		case "backoff":
-			c.cfg.Backoff.Multiplier, err = strconv.ParseFloat(val, 64)
-			if err != nil || !(c.cfg.Backoff.Multiplier >= 1) {
-				err = fmt.Errorf("%q is not a multiplier of 1 or more", val)
-			}
-		case "backoff-max":
-			c.cfg.Backoff.Max, err = positive(val)
-		case "failure-rate":
-			c.cfg.FailureRate, err = strconv.ParseFloat(val, 64)
-			if err != nil || !(c.cfg.FailureRate > 0 && c.cfg.FailureRate <= 1) {
-				err = fmt.Errorf("%q is not a rate above 0 and at most 1", val)
-			}
-		case "window":
-			window = val
-			if n, cerr := strconv.Atoi(val); cerr == nil && n > 0 {
-				c.cfg.Window = infuse.CountWindow(n)
-			} else if d, derr := time.ParseDuration(val); derr == nil && d > 0 {
-				c.cfg.Window = infuse.TimeWindow(d, d/10)
-			} else {
-				err = fmt.Errorf("%q is neither a call count nor a duration", val)
-			}
-		case "name":
+		if key == "name" {
 			if val == "" {
-				err = errors.New("empty")
+				return c, errors.New("name: empty")
 			}
 			c.name = val
-		default:
-			return c, fmt.Errorf("unknown key %q; the keys are %s", key, candidateKeys)
+			continue
 		}
-		if err != nil {
-			return c, fmt.Errorf("%s: %v", key, err)
+		if !settings[key] {
+			return c, unknownName(key)
+		}
+		if key == "window" {
+			if d, err := time.ParseDuration(val); err == nil && d > 0 {
+				return c, fmt.Errorf("window=%s: a time window is DURATION/BUCKET, such as %v/%v", val, d, d/10)
+			}
+		}
+		if err := s.Set(key, val); err != nil {
+			return c, err
 		}
 	}
-	switch {
-	case c.cfg.FailureRate > 0 && window == "":
-		return c, errors.New("failure-rate needs a window")
-	case window != "" && c.cfg.FailureRate == 0:
-		return c, errors.New("window needs a failure-rate")
-	case seen["backoff-max"] && !seen["backoff"]:
-		return c, errors.New("backoff-max needs a backoff multiplier")
+	if err := s.Validate(); err != nil {
+		return c, inFlagWords(err)
 	}
-	// What else infuse would refuse, say now.
-	probe := c.cfg
-	probe.Name = "candidate"
-	if _, err := infuse.New(probe); err != nil {
-		return c, err
-	}
+	c.cfg = infuse.Config{}.WithSettings(s)
 	return c, nil
 }
 
-// count parses a whole number of 1 or more.
-func count(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%q is not a whole number of 1 or more", s)
+// unknownName is the error for a name a candidate does not take: it
+// names the setting meant where it can.
+func unknownName(key string) error {
+	if now, ok := oldKeys[key]; ok {
+		return fmt.Errorf("unknown name %q: it is now %s, as infuse shadow's flags name it", key, now)
 	}
-	return n, nil
+	for _, f := range storage.Fields() {
+		if strings.EqualFold(key, f.JSON) || strings.EqualFold(key, f.Name) {
+			return fmt.Errorf("unknown name %q: write %s, as infuse shadow's flags name it", key, f.Flag)
+		}
+	}
+	return fmt.Errorf("unknown name %q; the names are %s", key, candidateNames())
 }
 
-// positive parses a duration above 0.
-func positive(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive duration such as 1s", s)
+// inFlagWords says a *storage.ConfigError with the setting's name as a
+// candidate writes it (fail-max, not Config.FailMax).
+func inFlagWords(err error) error {
+	var ce *storage.ConfigError
+	if errors.As(err, &ce) {
+		for _, f := range storage.Fields() {
+			if f.Name == ce.Field {
+				return fmt.Errorf("%s: %s", f.Flag, ce.Reason)
+			}
+		}
 	}
-	return d, nil
+	return err
 }

@@ -19,8 +19,10 @@ import (
 )
 
 // defaultCandidate is the configuration simulated when no -candidate is
-// given; a candidate's unset keys take its values.
-const defaultCandidate = "failmax=5,open=1s,trials=1,successes=1"
+// given; a candidate's unset settings take its values, and the library's
+// defaults for the others. Its reset timeout is shorter than the
+// library's 60s, for a scenario of seconds.
+const defaultCandidate = "fail-max=5,reset-timeout=1s"
 
 // scenarioFlags are the flags that describe a scenario, which a replay
 // does not take.
@@ -40,15 +42,17 @@ func Run(_ context.Context, args []string, out io.Writer) error {
 			"member and the shared state (a trip, a member's failures); local gives each member its own;\n"+
 			"both prints a column of each. With -replay, the calls of a recording (made with\n"+
 			"infusesim.Recorder) are replayed through each candidate instead, a breaker per recorded name.\n\n"+
-			"A candidate is key=value pairs, comma-separated; the keys are failmax, open (the reset\n"+
-			"timeout), trials (half-open max calls), successes (success threshold), backoff (a multiplier),\n"+
-			"backoff-max, window (a call count, or a duration in 10 buckets), failure-rate, min-calls and\n"+
-			"name (the column's heading). Unset keys take "+defaultCandidate+".",
+			"A candidate is name=value pairs, comma-separated, with the names and values of infuse\n"+
+			"shadow's flags (the settings of storage.Fields), and name for the column's heading:\n"+
+			candidateHelp()+"\n"+
+			"Unset settings take "+defaultCandidate+", and the library's defaults for the others\n"+
+			"(0 means the default, as for infuse shadow: reset-timeout=0 is 60s).",
 		"  infuse simulate\n"+
-			"  infuse simulate -fleet both -candidate failmax=5,open=1s -candidate failmax=20,open=5s\n"+
+			"  infuse simulate -fleet both -candidate fail-max=5,reset-timeout=1s -candidate fail-max=20,reset-timeout=5s\n"+
 			"  infuse simulate -fleet shared -delay 5ms -members 100 -rate 50 -phases 10s:0,30s:0.5:20ms,20s:0\n"+
 			"  infuse simulate -svg outage.svg\n"+
-			"  infuse simulate -replay calls.rec -candidate failmax=3,open=10s -candidate 'failmax=10,name=lenient'")
+			"  infuse simulate -error-rate 0.3 -candidate fail-max=100 -candidate fail-max=100,window=1s/100ms,failure-rate=0.2,min-calls=20\n"+
+			"  infuse simulate -replay calls.rec -candidate fail-max=3,reset-timeout=10s -candidate 'fail-max=10,name=lenient'")
 	members := fs.Int("members", 32, "members of the fleet, each calling through its own breaker")
 	rate := fs.Float64("rate", 500, "calls a second each member makes")
 	phases := fs.String("phases", "2s:0,6s:1,4s:0", "the backend's phases, in order: a `LIST` of duration:errorRate[:latency]")
@@ -60,7 +64,7 @@ func Run(_ context.Context, args []string, out io.Writer) error {
 	fleet := fs.String("fleet", "shared", "how the members hold their breaker's state (`MODEL`): shared, local or both")
 	delay := fs.Duration("delay", time.Millisecond, "with -fleet shared: how long news takes between a member and the shared state (0: none)")
 	var specs []string
-	fs.Func("candidate", "a candidate `CONFIG` (repeatable): key=value,... (default "+defaultCandidate+")", func(s string) error {
+	fs.Func("candidate", "a candidate `CONFIG` (repeatable): name=value,... (default "+defaultCandidate+")", func(s string) error {
 		specs = append(specs, s)
 		return nil
 	})
