@@ -257,3 +257,19 @@ func TestEachSharedTransitionHasOneMaker(t *testing.T) {
 		t.Errorf("b: %s, want %s", got, want)
 	}
 }
+
+// BindConfig.Check fills only what was left nil.
+func TestBindConfigCheckKeepsWhatIsGiven(t *testing.T) {
+	var errs []error
+	var windows []infuse.WindowCounts
+	c, err := infuse.BindConfig{Name: "x", OnError: func(err error) { errs = append(errs, err) },
+		ObserveWindow: func(w infuse.WindowCounts) { windows = append(windows, w) }}.Check()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.OnError(errBoom)
+	c.ObserveWindow(infuse.WindowCounts{Calls: 1})
+	if len(errs) != 1 || len(windows) != 1 {
+		t.Fatalf("Check replaced the given callbacks: %v, %v", errs, windows)
+	}
+}

@@ -162,3 +162,72 @@ func TestSetResetTimeoutRemakesTheRejection(t *testing.T) {
 		t.Fatalf("after SetResetTimeout(2s): %v, want 1.8s left", next)
 	}
 }
+
+// With the real clock and an open period of at least coarse.MinOpen, a
+// rejection reads the coarse clock and says what is left of the period;
+// near its end, or for a shorter period, the slow path decides.
+func TestRejectFastReadsTheCoarseClock(t *testing.T) {
+	b := newInternal(t, Config{ResetTimeout: coarse.MinOpen})
+	if err := b.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := b.cur.Load()
+	fast := func() error {
+		t.Helper()
+		coarse.Read() // starts the clock if stopped
+		return b.rejectFast(e)
+	}
+	err := fast()
+	if err == nil {
+		t.Fatal("no fast rejection of an open period of coarse.MinOpen")
+	}
+	if left := openError(t, err).RetryAfter; left > coarse.MinOpen || left < coarse.MinOpen-coarse.Margin {
+		t.Fatalf("RetryAfter = %v just after opening for %v", left, coarse.MinOpen)
+	}
+	b.SetResetTimeout(coarse.MinOpen - 1)
+	if err := fast(); err != nil {
+		t.Fatalf("a period below coarse.MinOpen rejected fast: %v", err)
+	}
+	b.SetResetTimeout(time.Minute)
+	e.open.mono -= int64(10 * time.Second)
+	// The coarse clock may run behind by more than a tick on a busy
+	// machine: RetryAfter is then that much long, within a second here.
+	err = fast()
+	if err == nil {
+		t.Fatal("no fast rejection 10s into a minute")
+	}
+	if left := openError(t, err).RetryAfter; left > 51*time.Second || left < 49*time.Second {
+		t.Fatalf("RetryAfter = %v 10s into a minute", left)
+	}
+	e.open.mono -= int64(45 * time.Second) // 5s left: within a tenth of the period
+	if err := fast(); err != nil {
+		t.Fatalf("rejected fast %v before the end of the period: %v", openError(t, err).RetryAfter, err)
+	}
+}
+
+// A rejection reuses its error while RetryAfter stays within a
+// millisecond above what is left, never below it.
+func TestRejectOpenReusesItsErrorWithinAMillisecond(t *testing.T) {
+	b := newInternal(t, Config{Clock: &manualClock{now: time.Unix(1000, 0)}})
+	if err := b.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e := b.cur.Load()
+	const left = 10 * time.Second
+	first := openError(t, b.rejectOpen(e, left, reuseNever))
+	for _, c := range []struct {
+		left time.Duration
+		same bool
+	}{
+		{left, true},
+		{left - time.Millisecond + 1, true},
+		{left - time.Millisecond, false},
+		{left + 1, false},
+	} {
+		got := openError(t, b.rejectOpen(e, c.left, reuseNever))
+		if (got == first) != c.same || (!c.same && got.RetryAfter != c.left) {
+			t.Fatalf("left %v after %v: same error %v (RetryAfter %v), want same %v", c.left, first.RetryAfter, got == first, got.RetryAfter, c.same)
+		}
+		first = got
+	}
+}

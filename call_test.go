@@ -404,3 +404,60 @@ func TestManualTransitionsStartNewGenerations(t *testing.T) {
 		t.Fatalf("RetryAfter = %v, want a full period again", got)
 	}
 }
+
+// Execute's own path for a breaker that is not plainly closed (a listener
+// attached, open, half-open) refuses what Call refuses, and a closed
+// breaker's Execute records its successes in the window and the totals.
+func TestExecuteOffTheFastPath(t *testing.T) {
+	run := func(b *infuse.Breaker, ctx context.Context) (bool, error) {
+		ran := false
+		_, err := infuse.Execute(ctx, b, func(context.Context) (int, error) { ran = true; return 1, nil })
+		return ran, err
+	}
+	b, _ := newBreaker(t, infuse.Config{FailMax: 1, HalfOpenMaxCalls: 1})
+	var events []infuse.EventKind
+	b.AddListener(infuse.ListenerFunc(func(ev infuse.Event) { events = append(events, ev.Kind) }))
+	cancelled, cancel := context.WithCancel(bg)
+	cancel()
+	var nilCtx context.Context
+	if ran, err := run(b, cancelled); ran || err != context.Canceled {
+		t.Fatalf("cancelled: ran %v, err %v", ran, err)
+	}
+	if ran, err := run(b, nilCtx); ran || err == nil {
+		t.Fatalf("nil ctx: ran %v, err %v", ran, err)
+	}
+	if _, err := infuse.Execute[int](bg, b, nil); err == nil {
+		t.Fatal("nil fn accepted")
+	}
+	if ran, err := run(b, bg); !ran || err != nil || len(events) == 0 {
+		t.Fatalf("closed with a listener: ran %v, err %v, events %v", ran, err, events)
+	}
+	_ = b.Open(bg)
+	if ran, err := run(b, bg); ran || !errors.Is(err, infuse.ErrOpen) {
+		t.Fatalf("open: ran %v, err %v", ran, err)
+	}
+	_ = b.HalfOpen(bg)
+	done, err := b.Allow(bg) // holds the one trial permit
+	if err != nil {
+		t.Fatal(err)
+	}
+	var oe *infuse.OpenError
+	if ran, err := run(b, bg); ran || !errors.As(err, &oe) || oe.Reason != infuse.ReasonNoPermit {
+		t.Fatalf("half-open, no permit free: ran %v, err %v", ran, err)
+	}
+	done(nil)
+
+	w, _ := newBreaker(t, infuse.Config{Name: "window", Window: infuse.CountWindow(10), FailureRate: 0.5})
+	w.Totals() // counting from here
+	for range 3 {
+		if ran, err := run(w, bg); !ran || err != nil {
+			t.Fatal(ran, err)
+		}
+	}
+	if m := w.Metrics(); m.Calls != 3 || m.Counts != (infuse.Counts{}) {
+		t.Fatalf("the window holds %d calls after 3 successes: %+v", m.Calls, m)
+	}
+	if tot := w.Totals(); tot.Successes != 3 {
+		t.Fatalf("Totals after 3 successes: %+v", tot)
+	}
+}

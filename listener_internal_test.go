@@ -32,3 +32,15 @@ func TestOnlyCallListenersCloseTheGate(t *testing.T) {
 		t.Fatal("counting closed the gate")
 	}
 }
+
+// An EventKind outside the known ones has no name, at either end.
+func TestEventKindStringOutsideTheKinds(t *testing.T) {
+	for _, k := range []EventKind{0, EventKind(len(eventKindNames))} {
+		if s := k.String(); s != "EventKind(?)" {
+			t.Errorf("EventKind(%d).String() = %q", k, s)
+		}
+	}
+	if s := EventKind(len(eventKindNames) - 1).String(); s == "EventKind(?)" {
+		t.Errorf("the last kind has no name")
+	}
+}

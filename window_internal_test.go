@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"sync"
 	"testing"
 	"time"
 
@@ -53,7 +54,7 @@ func bytesAllocated(f func()) uint64 {
 
 // A count window's memory follows the calls it has held, not its size: a
 // breaker with a window of a million calls that has seen ten takes a few
-// KiB, not the 4 MB of a ring allocated at once (issue 23: 2,000 such
+// KiB, not the 4 MB of a ring allocated at once (2,000 such
 // breakers in a replay ran out of memory at 6.4 GB).
 func TestACountWindowsMemoryFollowsItsCalls(t *testing.T) {
 	ctx := context.Background()
@@ -80,5 +81,57 @@ func TestACountWindowsMemoryFollowsItsCalls(t *testing.T) {
 	}
 	if got > 4<<10+2<<10+allocSlack {
 		t.Errorf("a breaker with a count window of 1,000,000 calls, called 10 times, allocated %d bytes; want at most 6 KiB (and %d slack)", got, allocSlack)
+	}
+}
+
+// A merging store reads the closed generation's running totals of every
+// call, whichever goroutine (and so whichever shard) recorded it; outside
+// the closed state, or without a time window kept for it, there are none.
+func TestCountedIsEveryCallOfTheClosedGeneration(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1000, 0)}
+	st := &stubStore{merges: true}
+	b := newInternal(t, Config{Storage: st, Clock: clock, FailMax: 1000, Window: TimeWindow(10*time.Second, time.Second),
+		FailureRate: 0.9, SlowCallRate: 0.9, SlowCallDuration: time.Second})
+	if c, ok := st.cfg.Counted(); !ok || c != (WindowCounts{Generation: b.Generation()}) {
+		t.Fatalf("Counted() of a fresh breaker = %+v, %v", c, ok)
+	}
+	// 64 goroutines alive at once, on 64 stacks, so that their calls
+	// spread over the shards (see shard.go).
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range 64 {
+		wg.Go(func() {
+			var err error
+			if i%4 == 0 {
+				err = errors.New("failed")
+			}
+			<-start
+			_ = b.Call(context.Background(), func(context.Context) error { return err })
+		})
+	}
+	close(start)
+	wg.Wait()
+	_ = b.Call(context.Background(), func(context.Context) error { clock.now = clock.now.Add(2 * time.Second); return nil })
+	want := WindowCounts{Generation: b.Generation(), Calls: 65, Failures: 16, SlowCalls: 1}
+	if c, ok := st.cfg.Counted(); !ok || c != want {
+		t.Fatalf("Counted() = %+v, %v; want %+v", c, ok, want)
+	}
+	if err := b.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if c, ok := st.cfg.Counted(); ok {
+		t.Fatalf("Counted() of an open breaker = %+v, true", c)
+	}
+
+	for _, cfg := range []Config{
+		{Storage: &stubStore{merges: true}, Window: CountWindow(10), FailureRate: 0.5},
+		{Storage: &stubStore{}, Window: TimeWindow(time.Minute, time.Second), FailureRate: 0.5},
+	} {
+		st := cfg.Storage.(*stubStore)
+		cfg.Clock = clock
+		newInternal(t, cfg)
+		if c, ok := st.cfg.Counted(); ok {
+			t.Errorf("%v, merging %v: Counted() = %+v, true", cfg.Window, st.merges, c)
+		}
 	}
 }
