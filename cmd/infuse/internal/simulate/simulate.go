@@ -1,8 +1,11 @@
-package main
+// Package simulate is "infuse simulate", the command-line front of
+// infusesim: it reads a scenario or a recording and candidate
+// configurations from flags (parse.go), runs each, and prints the table
+// (and the picture) infusesim makes.
+package simulate
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,20 +14,24 @@ import (
 	"strings"
 	"time"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/infusesim"
 )
 
 // defaultCandidate is the configuration simulated when no -candidate is
-// given; a candidate's unset keys take its values.
-const defaultCandidate = "failmax=5,open=1s,trials=1,successes=1"
+// given; a candidate's unset settings take its values, and the library's
+// defaults for the others. Its reset timeout is shorter than the
+// library's 60s, for a scenario of seconds.
+const defaultCandidate = "fail-max=5,reset-timeout=1s"
 
 // scenarioFlags are the flags that describe a scenario, which a replay
 // does not take.
 var scenarioFlags = []string{"members", "rate", "phases", "latency", "error-rate", "seed", "jitter", "sequential", "fleet", "delay"}
 
-func runSimulate(_ context.Context, args []string, out io.Writer) error {
-	fs := flags("simulate", "[flags]",
+// Run is "infuse simulate": it measures candidate configurations on a
+// simulated fleet, or on a recording, and prints a table.
+func Run(_ context.Context, args []string, out io.Writer) error {
+	fs := cli.FlagSet("simulate", "[flags]",
 		"Measures candidate breaker configurations without a fleet or a backend: a fleet of members\n"+
 			"calls a backend through the phases of a scenario (by default 32 members at 500 calls/s each,\n"+
 			"healthy 2 s, failing every call 6 s, healthy 4 s), each member through its own breaker made\n"+
@@ -35,15 +42,17 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 			"member and the shared state (a trip, a member's failures); local gives each member its own;\n"+
 			"both prints a column of each. With -replay, the calls of a recording (made with\n"+
 			"infusesim.Recorder) are replayed through each candidate instead, a breaker per recorded name.\n\n"+
-			"A candidate is key=value pairs, comma-separated; the keys are failmax, open (the reset\n"+
-			"timeout), trials (half-open max calls), successes (success threshold), backoff (a multiplier),\n"+
-			"backoff-max, window (a call count, or a duration in 10 buckets), failure-rate, min-calls and\n"+
-			"name (the column's heading). Unset keys take "+defaultCandidate+".",
+			"A candidate is name=value pairs, comma-separated, with the names and values of infuse\n"+
+			"shadow's flags (the settings of storage.Fields), and name for the column's heading:\n"+
+			candidateHelp()+"\n"+
+			"Unset settings take "+defaultCandidate+", and the library's defaults for the others\n"+
+			"(0 means the default, as for infuse shadow: reset-timeout=0 is 60s).",
 		"  infuse simulate\n"+
-			"  infuse simulate -fleet both -candidate failmax=5,open=1s -candidate failmax=20,open=5s\n"+
+			"  infuse simulate -fleet both -candidate fail-max=5,reset-timeout=1s -candidate fail-max=20,reset-timeout=5s\n"+
 			"  infuse simulate -fleet shared -delay 5ms -members 100 -rate 50 -phases 10s:0,30s:0.5:20ms,20s:0\n"+
 			"  infuse simulate -svg outage.svg\n"+
-			"  infuse simulate -replay calls.rec -candidate failmax=3,open=10s -candidate 'failmax=10,name=lenient'")
+			"  infuse simulate -error-rate 0.3 -candidate fail-max=100 -candidate fail-max=100,window=1s/100ms,failure-rate=0.2,min-calls=20\n"+
+			"  infuse simulate -replay calls.rec -candidate fail-max=3,reset-timeout=10s -candidate 'fail-max=10,name=lenient'")
 	members := fs.Int("members", 32, "members of the fleet, each calling through its own breaker")
 	rate := fs.Float64("rate", 500, "calls a second each member makes")
 	phases := fs.String("phases", "2s:0,6s:1,4s:0", "the backend's phases, in order: a `LIST` of duration:errorRate[:latency]")
@@ -55,18 +64,18 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	fleet := fs.String("fleet", "shared", "how the members hold their breaker's state (`MODEL`): shared, local or both")
 	delay := fs.Duration("delay", time.Millisecond, "with -fleet shared: how long news takes between a member and the shared state (0: none)")
 	var specs []string
-	fs.Func("candidate", "a candidate `CONFIG` (repeatable): key=value,... (default "+defaultCandidate+")", func(s string) error {
+	fs.Func("candidate", "a candidate `CONFIG` (repeatable): name=value,... (default "+defaultCandidate+")", func(s string) error {
 		specs = append(specs, s)
 		return nil
 	})
 	replay := fs.String("replay", "", "replay the recording in `FILE` instead of a scenario")
 	svg := fs.String("svg", "", "also draw the runs, as an SVG picture, to `FILE`")
-	rest, err := parse(fs, args)
+	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(rest) != 0 {
-		return &usageError{fmt.Sprintf("simulate takes no arguments; got %q", rest[0])}
+		return cli.Usage(fmt.Sprintf("simulate takes no arguments; got %q", rest[0]))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -78,7 +87,7 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	for i, s := range specs {
 		c, err := parseCandidate(s)
 		if err != nil {
-			return &usageError{fmt.Sprintf("-candidate %q: %v", s, err)}
+			return cli.Usage(fmt.Sprintf("-candidate %q: %v", s, err))
 		}
 		cands[i] = c
 	}
@@ -86,7 +95,7 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	if *replay != "" {
 		for _, name := range scenarioFlags {
 			if set[name] {
-				return &usageError{fmt.Sprintf("-%s does not apply with -replay: a replay takes its calls from the recording", name)}
+				return cli.Usage(fmt.Sprintf("-%s does not apply with -replay: a replay takes its calls from the recording", name))
 			}
 		}
 		return simulateReplay(out, *replay, cands, *svg)
@@ -95,12 +104,12 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	sc := infusesim.Scenario{Members: *members, Rate: *rate}
 	ph, err := parsePhases(*phases, *latency)
 	if err != nil {
-		return &usageError{"-phases: " + err.Error()}
+		return cli.Usage("-phases: " + err.Error())
 	}
 	sc.Phases = ph
 	if set["error-rate"] {
 		if !(*errorRate > 0 && *errorRate <= 1) {
-			return &usageError{fmt.Sprintf("-error-rate %v: want more than 0 and at most 1", *errorRate)}
+			return cli.Usage(fmt.Sprintf("-error-rate %v: want more than 0 and at most 1", *errorRate))
 		}
 		outage := false
 		for i := range sc.Phases {
@@ -109,11 +118,11 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 			}
 		}
 		if !outage {
-			return &usageError{"-error-rate: the phases have no outage (no phase with an error rate above 0) to apply it to"}
+			return cli.Usage("-error-rate: the phases have no outage (no phase with an error rate above 0) to apply it to")
 		}
 	}
 	if err := sc.Validate(); err != nil {
-		return &usageError{strings.TrimPrefix(err.Error(), "infusesim: ")}
+		return cli.Usage(strings.TrimPrefix(err.Error(), "infusesim: "))
 	}
 	var fleets []infusesim.Fleet
 	switch *fleet {
@@ -124,15 +133,15 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 	case "both":
 		fleets = []infusesim.Fleet{infusesim.Shared, infusesim.Local}
 	default:
-		return &usageError{fmt.Sprintf("-fleet %q: want shared, local or both", *fleet)}
+		return cli.Usage(fmt.Sprintf("-fleet %q: want shared, local or both", *fleet))
 	}
 	switch {
 	case *delay < 0:
-		return &usageError{fmt.Sprintf("-delay %v: want 0 or more", *delay)}
+		return cli.Usage(fmt.Sprintf("-delay %v: want 0 or more", *delay))
 	case set["delay"] && *fleet == "local":
-		return &usageError{"-delay applies to a shared fleet; -fleet local shares nothing"}
+		return cli.Usage("-delay applies to a shared fleet; -fleet local shares nothing")
 	case !(*jitter >= 0 && *jitter < 1):
-		return &usageError{fmt.Sprintf("-jitter %v: want at least 0 and below 1", *jitter)}
+		return cli.Usage(fmt.Sprintf("-jitter %v: want at least 0 and below 1", *jitter))
 	}
 
 	var names []string
@@ -146,7 +155,7 @@ func runSimulate(_ context.Context, args []string, out io.Writer) error {
 			}
 			run, err := infusesim.SimulateRun(sc, c.cfg, opts)
 			if err != nil { // what the flags asked for is more than it can run
-				return &usageError{strings.TrimPrefix(err.Error(), "infusesim: ")}
+				return cli.Usage(strings.TrimPrefix(err.Error(), "infusesim: "))
 			}
 			name := c.name
 			if len(fleets) > 1 {
@@ -256,148 +265,4 @@ func describeScenario(s infusesim.Scenario) string {
 	}
 	return fmt.Sprintf("%d members × %s calls/s for %v: %s", s.Members,
 		strconv.FormatFloat(s.Rate, 'g', -1, 64), s.Duration(), strings.Join(parts, ", "))
-}
-
-// parsePhases parses duration:errorRate[:latency],... into phases;
-// latency is that of the phases that give none.
-func parsePhases(list string, latency time.Duration) ([]infusesim.Phase, error) {
-	if strings.TrimSpace(list) == "" {
-		return nil, errors.New("no phases: want a list of duration:errorRate[:latency], comma-separated")
-	}
-	var phases []infusesim.Phase
-	for i, entry := range strings.Split(list, ",") {
-		entry = strings.TrimSpace(entry)
-		f := strings.Split(entry, ":")
-		if len(f) < 2 || len(f) > 3 {
-			return nil, fmt.Errorf("phase %d %q: want duration:errorRate or duration:errorRate:latency", i+1, entry)
-		}
-		p := infusesim.Phase{Latency: latency}
-		d, err := time.ParseDuration(f[0])
-		if err != nil || d <= 0 {
-			return nil, fmt.Errorf("phase %d %q: the duration %q is not a positive duration such as 2s", i+1, entry, f[0])
-		}
-		p.Duration = d
-		r, err := strconv.ParseFloat(f[1], 64)
-		if err != nil || !(r >= 0 && r <= 1) {
-			return nil, fmt.Errorf("phase %d %q: the error rate %q is not a number from 0 to 1", i+1, entry, f[1])
-		}
-		p.ErrorRate = r
-		if len(f) == 3 {
-			l, err := time.ParseDuration(f[2])
-			if err != nil || l < 0 {
-				return nil, fmt.Errorf("phase %d %q: the latency %q is not a duration of 0 or more, such as 5ms", i+1, entry, f[2])
-			}
-			p.Latency = l
-		}
-		phases = append(phases, p)
-	}
-	return phases, nil
-}
-
-// candidate is a configuration to measure, with its column's heading.
-type candidate struct {
-	name string
-	cfg  infuse.Config
-}
-
-var candidateKeys = "failmax, open, trials, successes, backoff, backoff-max, window, failure-rate, min-calls, name"
-
-// parseCandidate parses key=value,... over the default candidate.
-func parseCandidate(spec string) (candidate, error) {
-	c := candidate{name: strings.TrimSpace(spec), cfg: infuse.Config{
-		FailMax: 5, ResetTimeout: time.Second, HalfOpenMaxCalls: 1, SuccessThreshold: 1,
-	}}
-	if c.name == "" {
-		return c, errors.New("empty: want key=value,... with keys " + candidateKeys)
-	}
-	seen := map[string]bool{}
-	var window string
-	for _, kv := range strings.Split(spec, ",") {
-		key, val, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		key, val = strings.TrimSpace(key), strings.TrimSpace(val)
-		switch {
-		case !ok:
-			return c, fmt.Errorf("%q is not key=value", kv)
-		case seen[key]:
-			return c, fmt.Errorf("%s is given twice", key)
-		}
-		seen[key] = true
-		var err error
-		switch key {
-		case "failmax":
-			c.cfg.FailMax, err = count(val)
-		case "trials":
-			c.cfg.HalfOpenMaxCalls, err = count(val)
-		case "successes":
-			c.cfg.SuccessThreshold, err = count(val)
-		case "min-calls":
-			c.cfg.MinCalls, err = count(val)
-		case "open":
-			c.cfg.ResetTimeout, err = positive(val)
-		case "backoff":
-			c.cfg.Backoff.Multiplier, err = strconv.ParseFloat(val, 64)
-			if err != nil || !(c.cfg.Backoff.Multiplier >= 1) {
-				err = fmt.Errorf("%q is not a multiplier of 1 or more", val)
-			}
-		case "backoff-max":
-			c.cfg.Backoff.Max, err = positive(val)
-		case "failure-rate":
-			c.cfg.FailureRate, err = strconv.ParseFloat(val, 64)
-			if err != nil || !(c.cfg.FailureRate > 0 && c.cfg.FailureRate <= 1) {
-				err = fmt.Errorf("%q is not a rate above 0 and at most 1", val)
-			}
-		case "window":
-			window = val
-			if n, cerr := strconv.Atoi(val); cerr == nil && n > 0 {
-				c.cfg.Window = infuse.CountWindow(n)
-			} else if d, derr := time.ParseDuration(val); derr == nil && d > 0 {
-				c.cfg.Window = infuse.TimeWindow(d, d/10)
-			} else {
-				err = fmt.Errorf("%q is neither a call count nor a duration", val)
-			}
-		case "name":
-			if val == "" {
-				err = errors.New("empty")
-			}
-			c.name = val
-		default:
-			return c, fmt.Errorf("unknown key %q; the keys are %s", key, candidateKeys)
-		}
-		if err != nil {
-			return c, fmt.Errorf("%s: %v", key, err)
-		}
-	}
-	switch {
-	case c.cfg.FailureRate > 0 && window == "":
-		return c, errors.New("failure-rate needs a window")
-	case window != "" && c.cfg.FailureRate == 0:
-		return c, errors.New("window needs a failure-rate")
-	case seen["backoff-max"] && !seen["backoff"]:
-		return c, errors.New("backoff-max needs a backoff multiplier")
-	}
-	// What else infuse would refuse, say now.
-	probe := c.cfg
-	probe.Name = "candidate"
-	if _, err := infuse.New(probe); err != nil {
-		return c, err
-	}
-	return c, nil
-}
-
-// count parses a whole number of 1 or more.
-func count(s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%q is not a whole number of 1 or more", s)
-	}
-	return n, nil
-}
-
-// positive parses a duration above 0.
-func positive(s string) (time.Duration, error) {
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("%q is not a positive duration such as 1s", s)
-	}
-	return d, nil
 }

@@ -1,4 +1,4 @@
-package main
+package simulate
 
 import (
 	"bytes"
@@ -16,15 +16,20 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cmdtest"
 	"github.com/infuse-go/infuse/infusesim"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 )
+
+func TestMain(m *testing.M) { os.Exit(cmdtest.Main(m)) }
 
 // simulateOut runs "infuse simulate args" in this process.
 func simulateOut(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := runSimulate(context.Background(), args, &out)
+	err := Run(context.Background(), args, &out)
 	return out.String(), err
 }
 
@@ -58,7 +63,7 @@ func TestSimulateByDefaultRunsTheOutageOnASharedFleet(t *testing.T) {
 	for _, want := range []string{
 		"scenario: 32 members × 500 calls/s for 12s: 2s healthy, 6s failing 100% of calls, 4s healthy\n",
 		"fleet: shared (one state, news delayed 1ms between a member and it); seed 1\n",
-		"| | failmax=5,open=1s,trials=1,successes=1 |\n",
+		"| | fail-max=5,reset-timeout=1s |\n",
 		"| calls/s per member while healthy | 500.0 |",
 	} {
 		if !strings.Contains(out, want) {
@@ -79,7 +84,7 @@ func TestSimulateLocalPrintsTheLibrarysTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := infusesim.OutageScenario()
-	calls, err := infusesim.Simulate(s, infuse.Config{FailMax: 5, ResetTimeout: time.Second, HalfOpenMaxCalls: 1, SuccessThreshold: 1},
+	calls, err := infusesim.Simulate(s, infuse.Config{FailMax: 5, ResetTimeout: time.Second},
 		infusesim.Options{Fleet: infusesim.Local, Seed: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +98,11 @@ func TestSimulateLocalPrintsTheLibrarysTable(t *testing.T) {
 
 func TestSimulateComparesCandidatesOnBothFleets(t *testing.T) {
 	out, err := simulateOut(t, "-fleet", "both", "-members", "8", "-rate", "200", "-phases", "1s:0,3s:1:2ms,1s:0",
-		"-candidate", "failmax=5,open=1s", "-candidate", "failmax=20, open=500ms, name=lenient")
+		"-candidate", "fail-max=5,reset-timeout=1s", "-candidate", "fail-max=20, reset-timeout=500ms, name=lenient")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out, "| | shared: failmax=5,open=1s | local: failmax=5,open=1s | shared: lenient | local: lenient |\n") ||
+	if !strings.Contains(out, "| | shared: fail-max=5,reset-timeout=1s | local: fail-max=5,reset-timeout=1s | shared: lenient | local: lenient |\n") ||
 		!strings.Contains(out, "3s failing 100% of calls (latency 2ms)") {
 		t.Fatalf("output:\n%s", out)
 	}
@@ -139,26 +144,39 @@ func TestSimulateBadInputIsAUsageError(t *testing.T) {
 		{[]string{"-error-rate", "0"}, "-error-rate 0"},
 		{[]string{"-phases", "1s:0", "-error-rate", "0.5"}, "no outage"},
 		{[]string{"-candidate", ""}, "empty"},
-		{[]string{"-candidate", "failmax=0"}, `failmax: "0" is not a whole number of 1 or more`},
-		{[]string{"-candidate", "failmax"}, `"failmax" is not key=value`},
-		{[]string{"-candidate", "bogus=1"}, `unknown key "bogus"; the keys are failmax, open`},
-		{[]string{"-candidate", "failmax=1,failmax=2"}, "failmax is given twice"},
-		{[]string{"-candidate", "open=-1s"}, `open: "-1s" is not a positive duration`},
-		{[]string{"-candidate", "trials=x"}, "trials:"},
-		{[]string{"-candidate", "backoff=0.5"}, "backoff:"},
-		{[]string{"-candidate", "backoff-max=1s"}, "needs a backoff multiplier"},
-		{[]string{"-candidate", "failure-rate=0.5"}, "failure-rate needs a window"},
-		{[]string{"-candidate", "window=100"}, "window needs a failure-rate"},
-		{[]string{"-candidate", "window=5ms,failure-rate=0.5"}, "shorter than a millisecond"},
-		{[]string{"-candidate", "window=soon,failure-rate=0.5"}, "neither a call count nor a duration"},
+		{[]string{"-candidate", "fail-max=-1"}, "fail-max: -1 is negative"},
+		{[]string{"-candidate", "fail-max"}, `"fail-max" is not name=value`},
+		{[]string{"-candidate", "bogus=1"}, `unknown name "bogus"; the names are fail-max, reset-timeout, success-threshold, half-open-max-calls, window,`},
+		{[]string{"-candidate", "fail-max=1,fail-max=2"}, "fail-max is given twice"},
+		{[]string{"-candidate", "reset-timeout=-1s"}, "reset-timeout: -1s is negative"},
+		{[]string{"-candidate", "reset-timeout=soon"}, "reset-timeout=soon: cannot parse it"},
+		{[]string{"-candidate", "half-open-max-calls=x"}, "half-open-max-calls=x: cannot parse it"},
+		{[]string{"-candidate", "backoff=0.5"}, "backoff: a multiplier of 0.5"},
+		{[]string{"-candidate", "backoff=2/soon"}, "backoff=2/soon: a backoff's max is a duration"},
+		{[]string{"-candidate", "failure-rate=0.5"}, "window: a rate needs a window"},
+		{[]string{"-candidate", "window=100"}, "window: a window without FailureRate, SlowCallRate or Throttle measures nothing"},
+		{[]string{"-candidate", "window=5ms/500us,failure-rate=0.5"}, "shorter than a millisecond"},
+		{[]string{"-candidate", "window=soon,failure-rate=0.5"}, "window=soon: a window is a number of calls, or DURATION/BUCKET"},
+		{[]string{"-candidate", "window=10s,failure-rate=0.5"}, "window=10s: a time window is DURATION/BUCKET, such as 10s/1s"},
+		{[]string{"-candidate", "throttle=2"}, "throttle: throttling needs a time Window"},
+		{[]string{"-candidate", "trial-expiry=never"}, "trial-expiry=never: not one of opens, closes, frees"},
 		{[]string{"-candidate", "name="}, "name: empty"},
+		// The names -candidate took before it spoke infuse shadow's words.
+		{[]string{"-candidate", "failmax=3"}, `unknown name "failmax": it is now fail-max`},
+		{[]string{"-candidate", "open=1s"}, `unknown name "open": it is now reset-timeout`},
+		{[]string{"-candidate", "trials=2"}, `unknown name "trials": it is now half-open-max-calls`},
+		{[]string{"-candidate", "successes=2"}, `unknown name "successes": it is now success-threshold`},
+		{[]string{"-candidate", "backoff=2,backoff-max=1s"}, `unknown name "backoff-max": it is now part of backoff (backoff=MULTIPLIER/MAX)`},
+		// The settings' JSON and Go names are storage's, not the command line's.
+		{[]string{"-candidate", "failMax=3"}, `unknown name "failMax": write fail-max`},
+		{[]string{"-candidate", "ResetTimeout=1s"}, `unknown name "ResetTimeout": write reset-timeout`},
 		{[]string{"-replay", "x.rec", "-members", "3"}, "-members does not apply with -replay"},
 		{[]string{"-replay", "x.rec", "-fleet", "local"}, "-fleet does not apply with -replay"},
 		{[]string{"extra"}, `simulate takes no arguments; got "extra"`},
 		{[]string{"-bogus"}, "flag provided but not defined"},
 	} {
 		_, err := simulateOut(t, c.args...)
-		var ue *usageError
+		var ue *cli.UsageError
 		if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("simulate %q: %v; want a usage error with %q", c.args, err, c.want)
 		}
@@ -199,13 +217,13 @@ func recordOutage(t *testing.T) string {
 func TestSimulateReplaysARecording(t *testing.T) {
 	path := recordOutage(t)
 	svg := filepath.Join(t.TempDir(), "replay.svg")
-	out, err := simulateOut(t, "-replay", path, "-candidate", "failmax=5,open=1s", "-candidate", "failmax=50,open=5s", "-svg", svg)
+	out, err := simulateOut(t, "-replay", path, "-candidate", "fail-max=5,reset-timeout=1s", "-candidate", "fail-max=50,reset-timeout=5s", "-svg", svg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{
 		"recording: " + path + ": 2000 calls of 1 breakers over 19.99s, closed by its recorder; 0 dropped past its cap\n",
-		"| | as recorded | failmax=5,open=1s | failmax=50,open=5s |\n",
+		"| | as recorded | fail-max=5,reset-timeout=1s | fail-max=50,reset-timeout=5s |\n",
 		"| calls replayed (rejected ones included) | 2000 | 2000 | 2000 |",
 		"| times a breaker opened | — |",
 		"picture: " + svg,
@@ -218,7 +236,7 @@ func TestSimulateReplaysARecording(t *testing.T) {
 	if failures[0] != failures[1] || failures[2] <= failures[1] {
 		t.Errorf("failures reaching the backend %v: want the recorded configuration to reproduce the recording, and the lenient one to let more through", failures)
 	}
-	checkSVG(t, svg, "payments <main>", "failmax=50,open=5s")
+	checkSVG(t, svg, "payments <main>", "fail-max=50,reset-timeout=5s")
 }
 
 // recordManyNames writes a recording of names breakers, each called
@@ -331,7 +349,7 @@ func TestSimulateReplayOfABadFileSaysWhereAndWhy(t *testing.T) {
 		{filepath.Join(dir, "nosuch.rec"), "no such file"},
 	} {
 		_, err := simulateOut(t, "-replay", c.path)
-		var ue *usageError
+		var ue *cli.UsageError
 		if err == nil || errors.As(err, &ue) || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("-replay %s: %v; want an error with %q (exit 1)", c.path, err, c.want)
 		}
@@ -340,16 +358,89 @@ func TestSimulateReplayOfABadFileSaysWhereAndWhy(t *testing.T) {
 
 // As a user runs it: the exit status and the messages.
 func TestSimulateExitStatus(t *testing.T) {
-	out, errOut, code := runInfuse(t, "simulate", "-members", "2", "-rate", "50")
+	out, errOut, code := cmdtest.Run(t, "simulate", "-members", "2", "-rate", "50")
 	if code != 0 || !strings.Contains(out, "| calls that reached the backend while it failed |") {
 		t.Fatalf("simulate: %d\n%s\n%s", code, out, errOut)
 	}
-	_, errOut, code = runInfuse(t, "simulate", "-candidate", "failmax=-1")
-	if code != 2 || !strings.Contains(errOut, `infuse simulate: -candidate "failmax=-1"`) || !strings.Contains(errOut, `Run "infuse simulate -help"`) {
+	_, errOut, code = cmdtest.Run(t, "simulate", "-candidate", "fail-max=-1")
+	if code != 2 || !strings.Contains(errOut, `infuse simulate: -candidate "fail-max=-1": fail-max: -1 is negative`) || !strings.Contains(errOut, `Run "infuse simulate -help"`) {
 		t.Fatalf("a bad candidate: %d %q", code, errOut)
 	}
-	_, errOut, code = runInfuse(t, "simulate", "-replay", filepath.Join(t.TempDir(), "nosuch"))
+	_, errOut, code = cmdtest.Run(t, "simulate", "-replay", filepath.Join(t.TempDir(), "nosuch"))
 	if code != 1 || !strings.Contains(errOut, "no such file") {
 		t.Fatalf("a missing recording: %d %q", code, errOut)
+	}
+}
+
+// A candidate's settings are infuse shadow's flags, word for word and
+// value for value (storage.Fields): the same pairs given to shadow as
+// flags and to simulate as -candidate make the same settings. Every
+// setting is here; a new one fails the test until it is.
+func TestSimulateCandidateTakesShadowsFlags(t *testing.T) {
+	sample := map[string]string{
+		"fail-max": "3", "reset-timeout": "10s", "success-threshold": "2", "half-open-max-calls": "2",
+		"window": "10s/1s", "failure-rate": "0.5", "min-calls": "20", "slow-call-duration": "50ms",
+		"slow-call-rate": "0.8", "fleet-min-members": "2", "backoff": "2/1m/0.1", "half-open-max-wait": "5s",
+		"trial-expiry": "closes", "max-hold-open": "1m", "ramp-duration": "10s", "ramp-steps": "4", "throttle": "2/0.5",
+	}
+	var pairs, flags []string
+	for _, f := range storage.Fields() {
+		v, ok := sample[f.Flag]
+		if !ok {
+			t.Fatalf("no sample value for the setting %s (-%s)", f.Name, f.Flag)
+		}
+		pairs = append(pairs, f.Flag+"="+v)
+		flags = append(flags, "-"+f.Flag, v)
+	}
+	spec := strings.Join(pairs, ",")
+
+	c, err := parseCandidate(spec)
+	if err != nil {
+		t.Fatalf("-candidate %s: %v", spec, err)
+	}
+	want := c.cfg.Settings().String()
+	if strings.Contains(want, "defaults") || strings.Count(want, "=") != len(sample) {
+		t.Fatalf("-candidate %s makes %s; want every setting set", spec, want)
+	}
+
+	_, url, _, _ := cmdtest.Fleet(t, "payments")
+	out, errOut, code := cmdtest.Run(t, append(append([]string{"shadow", "-redis", url, "-namespace", "ops"}, flags...), "payments")...)
+	if code != 0 || !strings.Contains(out, "payments: shadow started ("+want+")") {
+		t.Fatalf("shadow %q: %d %q %q; want it started with (%s)", flags, code, out, errOut, want)
+	}
+
+	out, errOut, code = cmdtest.Run(t, "simulate", "-members", "2", "-rate", "50", "-candidate", spec)
+	if code != 0 || !strings.Contains(out, "| | "+spec+" |") {
+		t.Fatalf("simulate -candidate %s: %d\n%s\n%s", spec, code, out, errOut)
+	}
+}
+
+// The README's simulate commands speak the candidate's words as they are.
+func TestSimulateCandidatesInTheREADMEParse(t *testing.T) {
+	readme, err := os.ReadFile("../../../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(readme), "\n") {
+		_, cmd, ok := strings.Cut(line, "go run ./cmd/infuse simulate")
+		if !ok {
+			continue
+		}
+		cmd, _, _ = strings.Cut(cmd, "#")
+		fields := strings.Fields(cmd)
+		for i, f := range fields {
+			if f != "-candidate" || i+1 == len(fields) {
+				continue
+			}
+			spec := strings.Trim(fields[i+1], "'")
+			if _, err := parseCandidate(spec); err != nil {
+				t.Errorf("the README's -candidate %s: %v", spec, err)
+			}
+			n++
+		}
+	}
+	if n < 4 {
+		t.Fatalf("found %d -candidate in the README's simulate commands", n)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package dashboard
 
 import (
 	"crypto/rand"
@@ -91,7 +91,7 @@ func (c *client) idleLocked(now time.Time) bool {
 // admitLocked makes room for a stream from addr, dropping idle streams
 // as needed; it returns 0, or the status and message that refuse the
 // stream; d.mu held.
-func (d *dashboard) admitLocked(addr string, now time.Time) (int, string) {
+func (d *Server) admitLocked(addr string, now time.Time) (int, string) {
 	maxAll, maxOne := d.maxStreams, d.maxStreamsPerClient
 	if maxAll == 0 {
 		maxAll = defaultMaxStreams
@@ -124,7 +124,7 @@ func (d *dashboard) admitLocked(addr string, now time.Time) (int, string) {
 
 // oldestIdleLocked is the idle stream among those of which that has owed
 // an answer longest, or nil; d.mu held.
-func (d *dashboard) oldestIdleLocked(now time.Time, of func(*client) bool) *client {
+func (d *Server) oldestIdleLocked(now time.Time, of func(*client) bool) *client {
 	var oldest *client
 	for c := range d.clients {
 		if of(c) && c.idleLocked(now) && (oldest == nil || c.owedSince.Before(oldest.owedSince)) {
@@ -137,14 +137,14 @@ func (d *dashboard) oldestIdleLocked(now time.Time, of func(*client) bool) *clie
 // dropLocked ends c's stream: its place is free at once, and its writer
 // stops at its next wake (or when a blocked write meets its deadline);
 // d.mu held.
-func (d *dashboard) dropLocked(c *client) {
+func (d *Server) dropLocked(c *client) {
 	delete(d.clients, c)
 	close(c.gone)
 }
 
 // pingLocked is a "ping" event for c, which owes an answer to it from
 // now if it owed none; d.mu held.
-func (d *dashboard) pingLocked(c *client, now time.Time) []byte {
+func (d *Server) pingLocked(c *client, now time.Time) []byte {
 	c.prevPing, c.ping, c.pingAt = c.ping, randomID(8), now
 	if c.owedSince.IsZero() {
 		c.owedSince = now
@@ -156,7 +156,7 @@ func (d *dashboard) pingLocked(c *client, now time.Time) []byte {
 // stream owes, the one before leaves it owing the last since it was sent
 // (the answer crossed it). It reports whether the stream and its ping
 // are known; d.mu held.
-func (d *dashboard) ackLocked(stream, ping string) bool {
+func (d *Server) ackLocked(stream, ping string) bool {
 	for c := range d.clients {
 		if c.id != stream {
 			continue

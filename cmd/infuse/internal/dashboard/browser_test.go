@@ -1,4 +1,4 @@
-package main
+package dashboard
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cmdtest"
 )
 
 // chromium finds Debian's Chromium, which make test installs.
@@ -67,8 +68,8 @@ func poll(t *testing.T, ctx context.Context, expr string, within time.Duration) 
 // Names that differ only in bytes that are not UTF-8 show, and are acted
 // on, apart.
 func TestDashboardInABrowser(t *testing.T) {
-	srv, url, store, bs := fleet(t, "payments", "search", "bad\xff", "bad\xfe")
-	base := startDashboard(t, url, "s3cret")
+	srv, url, store, bs := cmdtest.Fleet(t, "payments", "search", "bad\xff", "bad\xfe")
+	base := cmdtest.StartDashboard(t, url, "s3cret")
 	ctx := browser(t)
 
 	if err := chromedp.Do(ctx,
@@ -187,13 +188,13 @@ func TestDashboardWithTenThousandBreakers(t *testing.T) {
 	for i := range names {
 		names[i] = fmt.Sprintf("svc-%05d", i)
 	}
-	_, url, _, bs := fleet(t, names...)
+	_, url, _, bs := cmdtest.Fleet(t, names...)
 	for i := 0; i < n; i += n / 50 { // 50 open, spread over the names
 		if err := bs[i].Open(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	base := startDashboard(t, url, "s3cret")
+	base := cmdtest.StartDashboard(t, url, "s3cret")
 	ctx := browser(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
 		t.Fatal(err)

@@ -1,11 +1,14 @@
-package main
+// Package demo is "infuse demo": an upstream simulated in this process
+// that goes healthy, failing, slow and recovering (upstream.go), called by
+// a few clients through circuit breakers, shown live in the terminal and
+// on the dashboard.
+package demo
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"sort"
 	"strings"
@@ -14,58 +17,10 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
-	"github.com/infuse-go/infuse/redisstore"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/dashboard"
 )
-
-// phase is the simulated upstream's behaviour for a while.
-type phase struct {
-	name     string
-	length   time.Duration
-	failRate float64
-	latency  time.Duration
-}
-
-// schedule is the upstream's story, repeated: healthy, failing, slow,
-// recovering.
-var schedule = []phase{
-	{"healthy", 4 * time.Second, 0.02, 2 * time.Millisecond},
-	{"failing", 5 * time.Second, 0.9, 2 * time.Millisecond},
-	{"slow", 4 * time.Second, 0.1, 60 * time.Millisecond},
-	{"recovering", 4 * time.Second, 0.05, 2 * time.Millisecond},
-}
-
-// upstream is the simulated dependency.
-type upstream struct{ start time.Time }
-
-func (u *upstream) phase() phase {
-	var total time.Duration
-	for _, p := range schedule {
-		total += p.length
-	}
-	at := time.Since(u.start) % total
-	for _, p := range schedule {
-		if at < p.length {
-			return p
-		}
-		at -= p.length
-	}
-	return schedule[0]
-}
-
-var errUpstream = errors.New("upstream error")
-
-func (u *upstream) call(ctx context.Context) error {
-	p := u.phase()
-	select {
-	case <-time.After(p.latency):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if rand.Float64() < p.failRate {
-		return errUpstream
-	}
-	return nil
-}
 
 // demoBreaker is one simulated client's breaker with its tallies.
 type demoBreaker struct {
@@ -73,66 +28,12 @@ type demoBreaker struct {
 	calls, failures, rejected, trials atomic.Int64
 }
 
-// demoSource is the dashboard's view of the demo's breakers.
-type demoSource struct {
-	mu       sync.Mutex
-	breakers map[string]*demoBreaker
-	changes  chan change
-}
-
-func (d *demoSource) list(context.Context) ([]view, error) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	var out []view
-	for name, db := range d.breakers {
-		m := db.b.Metrics()
-		out = append(out, view{
-			Name: name, ID: pathID(name), Label: printable(name), Reason: demoReason(m), State: m.State.String(), Mode: m.Mode.String(), Generation: m.Generation,
-			Failures: m.Counts.ConsecutiveFailures, Successes: m.Counts.ConsecutiveSuccesses, Trips: m.Trips,
-			RetryAfterS: m.RetryAfter.Seconds(), Members: 1, Calls: m.Calls, FailureRate: m.FailureRate,
-			RejectProbability: m.RejectProbability, ThrottleK: m.Throttle.K, RampShare: m.RampShare,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
-}
-
-func (d *demoSource) act(ctx context.Context, name, verb string) (view, error) {
-	d.mu.Lock()
-	db, ok := d.breakers[name]
-	d.mu.Unlock()
-	do, known := actions[verb]
-	switch {
-	case !known:
-		return view{}, &usageError{fmt.Sprintf("unknown action %q", verb)}
-	case !ok:
-		return view{}, fmt.Errorf("%w: %q", redisstore.ErrUnknownBreaker, name)
-	}
-	if err := do(db.b, ctx); err != nil {
-		return view{}, err
-	}
-	l, _ := d.list(ctx)
-	for _, v := range l {
-		if v.Name == name {
-			return v, nil
-		}
-	}
-	return view{}, nil
-}
-
-func (d *demoSource) watch(ctx context.Context, fn func(change)) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case c := <-d.changes:
-			fn(c)
-		}
-	}
-}
-
-func runDemo(ctx context.Context, args []string, out io.Writer) error {
-	fs := flags("demo", "[flags]",
+// Run is "infuse demo": an upstream simulated in this process, called by
+// clients through breakers (or members sharing one through Redis), shown
+// live in the terminal and on the dashboard, until ctx is done or
+// -duration has passed.
+func Run(ctx context.Context, args []string, out io.Writer) error {
+	fs := cli.FlagSet("demo", "[flags]",
 		"Runs an upstream, simulated in this process, that goes healthy, failing, slow and recovering,\ncalled by a few clients through circuit breakers, and shows what the breakers do: live in a\nterminal, as log lines otherwise. It also serves the dashboard on loopback. With -redis,\nthe clients are members of one fleet sharing their breaker through Redis: watch a trip\nin one reach all.",
 		"  infuse demo\n  infuse demo -duration 30s\n  infuse demo -redis redis://127.0.0.1:6379/0 -members 4")
 	duration := fs.Duration("duration", 0, "stop after this long (0: until interrupted)")
@@ -141,26 +42,19 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	redisURL := fs.String("redis", "", "Redis `URL`: share one breaker among simulated members through Redis")
 	namespace := fs.String("namespace", "infuse-demo", "with -redis: the `namespace`")
 	listen := fs.String("listen", "127.0.0.1:0", "dashboard `address` (port 0: any free port)")
-	token := tokenFlag(fs)
-	if _, err := parse(fs, args); err != nil {
+	token := cli.TokenFlag(fs)
+	if _, err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *clients < 1 || *clients > 50 || *members < 1 || *members > 50 {
-		return &usageError{"-clients and -members must be between 1 and 50"}
+		return cli.Usage("-clients and -members must be between 1 and 50")
 	}
-	ctx, cancel := withDuration(ctx, *duration)
+	ctx, cancel := cli.WithDuration(ctx, *duration)
 	defer cancel()
 
-	src := &demoSource{breakers: map[string]*demoBreaker{}, changes: make(chan change, 256)}
-	listener := infuse.ListenerFunc(func(e infuse.Event) {
-		if e.Kind == infuse.EventStateChange {
-			select {
-			case src.changes <- change{Name: e.Name, Label: printable(e.Name), State: e.To.String(), Mode: "normal",
-				Cause: demoCause(e), At: time.Now().Format("15:04:05.000")}:
-			default:
-			}
-		}
-	})
+	src := dashboard.NewLocal()
+	listener := src.Listener()
+	breakers := map[string]*demoBreaker{}
 	cfg := func(name string, storage infuse.Storage) infuse.Config {
 		return infuse.Config{Name: name, Storage: storage, FailMax: 5, ResetTimeout: 2 * time.Second,
 			SuccessThreshold: 2, SlowCallDuration: 40 * time.Millisecond, RampDuration: 3 * time.Second,
@@ -168,9 +62,8 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			Listeners: []infuse.Listener{listener}}
 	}
 	if *redisURL != "" {
-		rf := redisFlags{url: redisURL, namespace: namespace, member: true}
 		for i := range *members {
-			store, closeStore, err := rf.connect(ctx)
+			store, closeStore, err := cli.Connect(ctx, *redisURL, *namespace, true)
 			if err != nil {
 				return err
 			}
@@ -179,7 +72,9 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			src.breakers[fmt.Sprintf("member-%d", i+1)] = &demoBreaker{b: b}
+			name := fmt.Sprintf("member-%d", i+1)
+			breakers[name] = &demoBreaker{b: b}
+			src.Add(name, b)
 		}
 	} else {
 		for i := range *clients {
@@ -187,19 +82,20 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			src.breakers[b.Name()] = &demoBreaker{b: b}
+			breakers[b.Name()] = &demoBreaker{b: b}
+			src.Add(b.Name(), b)
 		}
 	}
 
 	up := &upstream{start: time.Now()}
 	var wg sync.WaitGroup
-	for _, db := range src.breakers {
+	for _, db := range breakers {
 		wg.Go(func() { drive(ctx, up, db) })
 	}
-	d := newDashboard(src, token())
+	d := dashboard.New(src, token())
 	ready := make(chan string, 1)
 	wg.Go(func() {
-		if err := d.serve(ctx, *listen, func(url string) { ready <- url }); err != nil {
+		if err := d.Serve(ctx, *listen, func(url string) { ready <- url }); err != nil {
 			fmt.Fprintln(os.Stderr, "dashboard:", err)
 			close(ready)
 		}
@@ -209,9 +105,9 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(&header, "dashboard on %s\n", url)
 	}
 	if *redisURL != "" {
-		u, _ := redactedURL(*redisURL) // it parsed: the members connected
+		u, _ := cli.RedactedURL(*redisURL) // it parsed: the members connected
 		ns := shellQuote(*namespace)
-		fmt.Fprintf(&header, "namespace %s in Redis; in another terminal:\n", printable(*namespace))
+		fmt.Fprintf(&header, "namespace %s in Redis; in another terminal:\n", breaker.Printable(*namespace))
 		for _, c := range []string{"status", "watch", "dashboard"} {
 			fmt.Fprintf(&header, "  infuse %s -redis %s -namespace %s\n", c, shellQuote(u), ns)
 		}
@@ -219,7 +115,7 @@ func runDemo(ctx context.Context, args []string, out io.Writer) error {
 	header.WriteString("calls: made through the breaker; failed: of those, failed; rejected: refused unrun;\n" +
 		"trials: half-open trial calls (the four are running totals); failure rate: over the last 5s\n")
 	_, _ = io.WriteString(out, header.String())
-	show(ctx, out, header.String(), up, src)
+	show(ctx, out, header.String(), up, breakers)
 	cancel()
 	wg.Wait()
 	return nil
@@ -255,7 +151,7 @@ func drive(ctx context.Context, up *upstream, db *demoBreaker) {
 
 // show prints the breakers each second: redrawn in place on a terminal,
 // as log lines otherwise.
-func show(ctx context.Context, out io.Writer, header string, up *upstream, src *demoSource) {
+func show(ctx context.Context, out io.Writer, header string, up *upstream, breakers map[string]*demoBreaker) {
 	tty := isTerminal(out)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -273,20 +169,20 @@ func show(ctx context.Context, out io.Writer, header string, up *upstream, src *
 		}
 		fmt.Fprintf(&sb, "%s upstream %s\n", time.Now().Format("15:04:05"), up.phase().name)
 		var storeErrors uint64
-		for _, db := range src.breakers {
+		for _, db := range breakers {
 			storeErrors += db.b.Totals().StoreErrors
 		}
 		if storeErrors > lastErrors {
 			fmt.Fprintf(&sb, "REDIS FAILING: %d errors in the last second; the members go on with their local state\n", storeErrors-lastErrors)
 		}
 		lastErrors = storeErrors
-		names := make([]string, 0, len(src.breakers))
-		for n := range src.breakers {
+		names := make([]string, 0, len(breakers))
+		for n := range breakers {
 			names = append(names, n)
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			db := src.breakers[n]
+			db := breakers[n]
 			m := db.b.Metrics()
 			fmt.Fprintf(&sb, "  %-10s %-9v calls=%-6d failed=%-5d rejected=%-6d trials=%-4d failure-rate=%s\n",
 				n, m.State, db.calls.Load(), db.failures.Load(), db.rejected.Load(), db.trials.Load(), rate(m.FailureRate))
@@ -311,17 +207,12 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-// demoCause says what a demo breaker's transition follows from.
-func demoCause(e infuse.Event) string {
-	switch {
-	case e.To == infuse.Open && e.From == infuse.HalfOpen:
-		return "a trial call failed"
-	case e.To == infuse.Open:
-		return "failures in a row, or a failure or slow-call rate over its threshold"
-	case e.To == infuse.HalfOpen:
-		return "open period over: trial calls"
-	case e.From == infuse.HalfOpen:
-		return "trial calls succeeded"
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
+	}) < 0 {
+		return s
 	}
-	return "closed by an operator"
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -1,60 +1,10 @@
-package main
+package dashboard
 
 import (
-	"errors"
 	"net"
 	"net/http"
-	"net/url"
-	"regexp"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 )
-
-// printable returns name as one visible line: as it is when every rune of
-// it is printable and valid UTF-8, else Go-quoted (control characters,
-// escape sequences and invalid bytes written as \x.., \u....), so that a
-// name can neither move the cursor, clear a line nor forge a row, and two
-// names that differ show differently.
-func printable(name string) string {
-	// A name that begins with a quote is quoted too, so that it cannot
-	// pass for another name's quoted form.
-	if name == "" || name[0] == '"' {
-		return strconv.Quote(name)
-	}
-	for _, r := range name {
-		if r == utf8.RuneError || !unicode.IsPrint(r) {
-			return strconv.Quote(name)
-		}
-	}
-	return name
-}
-
-// redactedURL is a Redis URL fit to print, its password replaced by
-// "xxxxx"; ok is false when it does not parse (then the text may hold a
-// password anywhere, and none of it is fit to print).
-func redactedURL(raw string) (shown string, ok bool) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return "", false
-	}
-	return u.Redacted(), true
-}
-
-// quoted matches what an error quotes of its input.
-var quoted = regexp.MustCompile(`"[^"]*"`)
-
-// urlProblem says what is wrong with a Redis URL without repeating any of
-// it: url.Parse's and go-redis's errors quote the text they were given,
-// which may be a password.
-func urlProblem(err error) string {
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		err = ue.Err
-	}
-	return quoted.ReplaceAllString(err.Error(), `"…"`)
-}
 
 // hostGuard answers only requests whose Host is one the dashboard is
 // bound to: a page on another site that makes its name resolve to
@@ -108,14 +58,4 @@ func securityHeaders(next http.Handler) http.Handler {
 		h.Set("Referrer-Policy", "no-referrer")
 		next.ServeHTTP(w, r)
 	})
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@%+=,", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
