@@ -415,14 +415,19 @@ func TestSimulateCandidateTakesShadowsFlags(t *testing.T) {
 	}
 }
 
-// The README's simulate commands speak the candidate's words as they are.
-func TestSimulateCandidatesInTheREADMEParse(t *testing.T) {
-	readme, err := os.ReadFile("../../../../README.md")
-	if err != nil {
-		t.Fatal(err)
+// The simulate commands of the README and docs/ speak the candidate's
+// words as they are.
+func TestSimulateCandidatesInTheDocsParse(t *testing.T) {
+	var text []byte
+	for _, f := range []string{"../../../../README.md", "../../../../docs/simulate.md", "../../../../docs/upgrading.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text = append(text, b...)
 	}
 	n := 0
-	for _, line := range strings.Split(string(readme), "\n") {
+	for _, line := range strings.Split(string(text), "\n") {
 		_, cmd, ok := strings.Cut(line, "go run ./cmd/infuse simulate")
 		if !ok {
 			continue
@@ -435,12 +440,12 @@ func TestSimulateCandidatesInTheREADMEParse(t *testing.T) {
 			}
 			spec := strings.Trim(fields[i+1], "'")
 			if _, err := parseCandidate(spec); err != nil {
-				t.Errorf("the README's -candidate %s: %v", spec, err)
+				t.Errorf("the docs' -candidate %s: %v", spec, err)
 			}
 			n++
 		}
 	}
-	if n < 4 {
-		t.Fatalf("found %d -candidate in the README's simulate commands", n)
+	if n < 3 {
+		t.Fatalf("found %d -candidate in the docs' simulate commands", n)
 	}
 }
