@@ -4,51 +4,12 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
 
-	"pgregory.net/rapid"
-
 	"github.com/infuse-go/infuse"
 )
-
-// The rejection probability is the SRE book's formula, checked against a
-// model in exact rational arithmetic.
-func TestThrottleFormulaMatchesTheModel(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) {
-		k := rapid.Float64Range(1, 10).Draw(rt, "K")
-		maxRate := rapid.Float64Range(0, 1).Draw(rt, "MaxRejectRate")
-		requests := rapid.Int64Range(0, 1<<40).Draw(rt, "requests")
-		accepts := rapid.Int64Range(0, requests).Draw(rt, "accepts")
-		th := infuse.Throttle{K: k, MaxRejectRate: maxRate}
-		got := th.RejectProbability(requests, accepts)
-
-		// The model: max(0, (requests − K·accepts) / (requests + 1)),
-		// capped at MaxRejectRate (0 meaning 0.9).
-		if maxRate == 0 {
-			maxRate = 0.9
-		}
-		num := new(big.Rat).Sub(new(big.Rat).SetInt64(requests), new(big.Rat).Mul(new(big.Rat).SetFloat64(k), new(big.Rat).SetInt64(accepts)))
-		p := new(big.Rat).Quo(num, new(big.Rat).SetInt64(requests+1))
-		want, _ := p.Float64()
-		want = math.Min(math.Max(want, 0), maxRate)
-		if math.Abs(got-want) > 1e-9 {
-			rt.Fatalf("RejectProbability(%d, %d) with K %v, max %v = %v, want %v", requests, accepts, k, maxRate, got, want)
-		}
-		// More accepts never raise it; more requests never lower it.
-		if more := th.RejectProbability(requests, min(accepts+1, requests)); more > got+1e-12 {
-			rt.Fatalf("one more accept raised it: %v -> %v", got, more)
-		}
-		if more := th.RejectProbability(requests+1, accepts); more < got-1e-12 {
-			rt.Fatalf("one more request lowered it: %v -> %v", got, more)
-		}
-	})
-	if p := (infuse.Throttle{}).RejectProbability(100, 0); p != 0 {
-		t.Fatalf("no throttle rejects with probability %v", p)
-	}
-}
 
 func TestThrottleConfigErrors(t *testing.T) {
 	window := infuse.TimeWindow(10*time.Second, time.Second)
