@@ -1,6 +1,7 @@
 package infuse_test
 
 import (
+	"context"
 	"errors"
 	"math"
 	"testing"
@@ -204,4 +205,55 @@ func TestRampShareAfterProperties(t *testing.T) {
 			}
 		}
 	})
+}
+
+// forgetful is a store that records no close (Snapshot.ClosedAt), as a
+// store written before ramps may: its snapshots never carry one.
+type forgetful struct{ infuse.Storage }
+
+func (f forgetful) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+	observe, made := cfg.Observe, cfg.Made
+	cfg.Observe = func(s infuse.Snapshot) { s.ClosedAt = time.Time{}; observe(s) }
+	cfg.Made = func(s infuse.Snapshot) { s.ClosedAt = time.Time{}; made(s) }
+	in, err := f.Storage.Bind(cfg)
+	return forgetfulBinding{in}, err
+}
+
+type forgetfulBinding struct{ infuse.Binding }
+
+func forget(s infuse.Snapshot) infuse.Snapshot { s.ClosedAt = time.Time{}; return s }
+
+func (b forgetfulBinding) Snapshot() infuse.Snapshot { return forget(b.Binding.Snapshot()) }
+func (b forgetfulBinding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome) (infuse.Snapshot, bool) {
+	s, changed := b.Binding.Settle(ctx, p, o)
+	return forget(s), changed
+}
+func (b forgetfulBinding) Transition(ctx context.Context, t infuse.Transition) (infuse.Snapshot, bool, error) {
+	s, changed, err := b.Binding.Transition(ctx, t)
+	return forget(s), changed, err
+}
+
+// On a store that records no close, a breaker ramps from when it learns
+// that it recovered (a trial closed it, or a manual close from open), and
+// not after a close from closed.
+func TestARampRunsFromTheCloseWhenTheStoreRecordsNone(t *testing.T) {
+	clock := infusetest.NewClock()
+	b, _ := newBreaker(t, infuse.Config{FailMax: 1, ResetTimeout: time.Minute, RampDuration: 10 * time.Second,
+		Clock: clock, Storage: forgetful{infuse.NewMemoryStorage()}})
+	tripAndRecover(t, b, clock)
+	clock.Advance(4 * time.Second)
+	if got := admitted(t, b, 1000); got < 399 || got > 401 {
+		t.Fatalf("4 s into a 10 s ramp from a trial's close: %d of 1000 admitted, want 400", got)
+	}
+	_ = b.Open(bg)
+	_ = b.Close(bg)
+	clock.Advance(time.Second)
+	if got := admitted(t, b, 1000); got < 99 || got > 101 {
+		t.Fatalf("1 s into a ramp from a manual close: %d of 1000 admitted, want 100", got)
+	}
+	clock.Advance(10 * time.Second)
+	_ = b.Close(bg) // closed to closed: no recovery
+	if got := admitted(t, b, 100); got != 100 {
+		t.Fatalf("after a close from closed: %d of 100 admitted", got)
+	}
 }
