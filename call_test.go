@@ -461,3 +461,37 @@ func TestExecuteOffTheFastPath(t *testing.T) {
 		t.Fatalf("Totals after 3 successes: %+v", tot)
 	}
 }
+
+// Execute on a plainly closed breaker (its fast path) counts a success
+// wherever one is counted: in the window, which may hold it alone, and in
+// the totals, which may be watched alone; and a nil context or function
+// is an error there too, not a panic.
+func TestExecuteCountsItsSuccessesWhereverTheyAreCounted(t *testing.T) {
+	one := func(context.Context) (int, error) { return 1, nil }
+	w, _ := newBreaker(t, infuse.Config{Name: "window", Window: infuse.CountWindow(10), FailureRate: 0.5})
+	for range 3 {
+		if _, err := infuse.Execute(bg, w, one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := w.Metrics(); m.Calls != 3 {
+		t.Fatalf("a window, no totals watched: it holds %d calls after 3 successes", m.Calls)
+	}
+	tot, _ := newBreaker(t, infuse.Config{Name: "totals"})
+	tot.Totals() // counting from here
+	for range 3 {
+		if _, err := infuse.Execute(bg, tot, one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := tot.Totals(); got.Successes != 3 {
+		t.Fatalf("totals watched, no window: %+v after 3 successes", got)
+	}
+	var nilCtx context.Context // the point is a nil context
+	if _, err := infuse.Execute(nilCtx, tot, one); err == nil {
+		t.Fatal("a nil context accepted")
+	}
+	if _, err := infuse.Execute[int](bg, tot, nil); err == nil {
+		t.Fatal("a nil function accepted")
+	}
+}
