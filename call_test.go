@@ -495,3 +495,54 @@ func TestExecuteCountsItsSuccessesWhereverTheyAreCounted(t *testing.T) {
 		t.Fatal("a nil function accepted")
 	}
 }
+
+// countingClock counts its readings.
+type countingClock struct {
+	*infusetest.Clock
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingClock) Now() time.Time {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Clock.Now()
+}
+
+// A closed breaker reads no clock for a call, listener or not, unless it
+// times its calls (SlowCallDuration): its listeners' call events carry no
+// time and no latency.
+func TestAClosedBreakerReadsNoClockForACall(t *testing.T) {
+	for _, listen := range []bool{false, true} {
+		clock := &countingClock{Clock: infusetest.NewClock()}
+		var rec infusetest.Recorder
+		cfg := infuse.Config{Name: "untimed", Clock: clock, FailMax: 100}
+		if listen {
+			cfg.Listeners = []infuse.Listener{&rec}
+		}
+		b, _ := newBreaker(t, cfg)
+		before := clock.reads
+		for range 10 {
+			_ = b.Call(bg, func(context.Context) error { clock.Advance(time.Second); return nil })
+			_ = b.Call(bg, boom)
+			done, _ := b.Allow(bg)
+			done(nil)
+		}
+		if clock.reads != before {
+			t.Fatalf("listener %v: %d clock readings for 30 closed calls", listen, clock.reads-before)
+		}
+		for _, ev := range rec.Events() {
+			if !ev.Time.IsZero() || ev.Latency != 0 {
+				t.Fatalf("a call's event carries a time or a latency: %+v", ev)
+			}
+		}
+	}
+	clock := &countingClock{Clock: infusetest.NewClock()}
+	b, _ := newBreaker(t, infuse.Config{Name: "timed", Clock: clock, SlowCallDuration: time.Second})
+	before := clock.reads
+	_ = b.Call(bg, succeed)
+	if clock.reads != before+2 {
+		t.Fatalf("a timed call read the clock %d times, want 2", clock.reads-before)
+	}
+}
