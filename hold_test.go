@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"pgregory.net/rapid"
 )
 
 // A dependency's "retry after 30s" opens the breaker for 30 s: rejections
@@ -135,4 +136,59 @@ func TestRealClockRejectionsDuringAHold(t *testing.T) {
 			t.Fatalf("a rejection 30 s into a hold: %v", err)
 		}
 	}
+}
+
+// A hold keeps the breaker open until the end it was asked for: the
+// dependency's d from the moment it asks, capped at MaxHoldOpen, unless
+// the breaker is held already for at least d less a tenth of it (at most
+// a second), as when every call in flight is answered "retry after d"
+// together: then nothing changes. Checked against that model over random
+// asks (new ones, and the last one again, soon after it or exactly its
+// tolerance later) and waits, with RetryAfter after each.
+func TestAHoldKeepsTheBreakerOpenUntilTheEndItWasAskedFor(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		maxHold := time.Duration(rapid.IntRange(1, 600).Draw(rt, "maxHoldSec")) * time.Second
+		b, clock := newBreaker(t, infuse.Config{Name: "hold", ResetTimeout: time.Minute, MaxHoldOpen: maxHold})
+		var end time.Time // the model: when the hold ends; zero before any
+		last := time.Second
+		tolerance := func(d time.Duration) time.Duration { return min(d/10, time.Second) }
+		for i, step := range rapid.SliceOfN(rapid.IntRange(0, 4), 1, 40).Draw(rt, "steps") {
+			switch step {
+			case 0: // a while
+				clock.Advance(time.Duration(rapid.Int64Range(0, int64(2*maxHold)).Draw(rt, "wait")))
+			case 1: // a moment
+				clock.Advance(time.Duration(rapid.Int64Range(0, int64(2*tolerance(max(last, 0)))).Draw(rt, "moment")))
+			default: // an ask: a new one (3), or the last one again, now (4) or exactly its tolerance later (2)
+				if step == 2 {
+					clock.Advance(tolerance(max(min(last, maxHold), 0)))
+				}
+				d := last
+				if step == 3 {
+					d = time.Duration(rapid.Int64Range(-int64(time.Second), int64(2*maxHold)).Draw(rt, "d"))
+				}
+				last = d
+				now := clock.Now()
+				if d := min(d, maxHold); d > 0 && (end.IsZero() || end.Sub(now) < d-tolerance(d)) {
+					end = now.Add(d)
+				}
+				left, err := b.HoldOpen(bg, d)
+				if err != nil {
+					rt.Fatal(err)
+				}
+				if want := max(end.Sub(now), 0); left != want {
+					rt.Fatalf("step %d: HoldOpen(%v) with MaxHoldOpen %v: %v left, model %v", i, d, maxHold, left, want)
+				}
+			}
+			want := time.Duration(0)
+			if !end.IsZero() {
+				want = max(end.Sub(clock.Now()), 0)
+			}
+			if got := b.RetryAfter(); got != want {
+				rt.Fatalf("step %d: RetryAfter %v, model %v", i, got, want)
+			}
+			if end.IsZero() != (b.State() == infuse.Closed) {
+				rt.Fatalf("step %d: state %v, model held %v", i, b.State(), !end.IsZero())
+			}
+		}
+	})
 }
