@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
 	"pgregory.net/rapid"
 )
 
@@ -191,4 +192,55 @@ func TestAHoldKeepsTheBreakerOpenUntilTheEndItWasAskedFor(t *testing.T) {
 			}
 		}
 	})
+}
+
+// raced is a store on which another member moves the breaker just before
+// this one's next transition reaches the store (once, when first is set).
+type raced struct {
+	infuse.Storage
+	first func()
+}
+
+func (r *raced) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+	in, err := r.Storage.Bind(cfg)
+	return racedBinding{in, r}, err
+}
+
+type racedBinding struct {
+	infuse.Binding
+	r *raced
+}
+
+func (b racedBinding) Transition(ctx context.Context, t infuse.Transition) (infuse.Snapshot, bool, error) {
+	if f := b.r.first; f != nil {
+		b.r.first = nil
+		f()
+	}
+	return b.Binding.Transition(ctx, t)
+}
+
+// A hold that loses the race with another member's transition tries
+// again on the state that member left: the breaker is held for what the
+// dependency asked, not for the other member's open period.
+func TestAHoldThatLosesARaceTriesAgainOnTheNewState(t *testing.T) {
+	clock := infusetest.NewClock()
+	mem := infuse.NewMemoryStorage()
+	store := &raced{Storage: mem}
+	cfg := infuse.Config{Name: "raced", Clock: clock, ResetTimeout: 5 * time.Second}
+	cfg.Storage = mem
+	other, err := infuse.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Storage = store
+	b, err := infuse.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.first = func() { _ = other.Open(bg) }
+	left, err := b.HoldOpen(bg, 30*time.Second)
+	if err != nil || left != 30*time.Second || b.RetryAfter() != 30*time.Second || other.RetryAfter() != 30*time.Second {
+		t.Fatalf("a hold of 30 s after another member opened the breaker for 5 s: %v %v; RetryAfter %v here, %v there",
+			left, err, b.RetryAfter(), other.RetryAfter())
+	}
 }
