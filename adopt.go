@@ -106,7 +106,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	if (cur.state != s.State || !remote || waits) && b.hooks.Load() != nil {
 		ev := Event{
 			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
-			From: cur.state, To: s.State, Generation: s.Generation, Remote: remote,
+			From: cur.state, To: s.State, Generation: s.Generation, Remote: remote, Cause: s.Cause,
 		}
 		if x := b.extra(); waits {
 			x.unclaimed = &ev
@@ -157,7 +157,7 @@ func (b *Breaker) madeLate(s Snapshot) {
 	b.noteMade(s.Generation)
 	if b.hooks.Load() != nil {
 		x.pending = append(x.pending, Event{Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
-			From: s.From, To: s.State, Generation: s.Generation, Late: true})
+			From: s.From, To: s.State, Generation: s.Generation, Late: true, Cause: s.Cause})
 	}
 	b.mu.Unlock()
 	b.drain()

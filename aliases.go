@@ -95,3 +95,23 @@ const (
 	MakerHere      = storage.MakerHere
 	MakerElsewhere = storage.MakerElsewhere
 )
+
+// Cause says why a transition was made (Event.Cause).
+type Cause = storage.Cause
+
+// The causes of a transition.
+const (
+	CauseUnknown         = storage.CauseUnknown
+	CauseFailures        = storage.CauseFailures
+	CauseFailureRate     = storage.CauseFailureRate
+	CauseSlowCallRate    = storage.CauseSlowCallRate
+	CauseRampFailures    = storage.CauseRampFailures
+	CauseOpenPeriodOver  = storage.CauseOpenPeriodOver
+	CauseTrialFailed     = storage.CauseTrialFailed
+	CauseTrialsSucceeded = storage.CauseTrialsSucceeded
+	CauseTrialExpired    = storage.CauseTrialExpired
+	CauseOperator        = storage.CauseOperator
+	CauseHold            = storage.CauseHold
+	CauseRetryAfter      = storage.CauseRetryAfter
+	CausePushback        = storage.CausePushback
+)

@@ -392,7 +392,7 @@ func (b *Breaker) transition(ctx context.Context, to State) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t := Transition{From: AnyGeneration, To: to}
+	t := Transition{From: AnyGeneration, To: to, Cause: CauseOperator}
 	if to == Open {
 		t.Failures = b.Counts().ConsecutiveFailures
 	}

@@ -143,6 +143,7 @@ func (r *memRecord) report(b memOwner, self *memBinding, gen uint64, o Outcome) 
 		r.snap.Failures++
 		if p := b.policy(); r.snap.Failures >= p.FailMax && r.snap.Mode != ModeDisabled {
 			r.open(b.clock(), p.FailMax)
+			r.snap.Cause = CauseFailures
 			return r.publish(self), true
 		}
 	default:
@@ -176,6 +177,7 @@ func (r *memRecord) transition(b memOwner, self *memBinding, ctx context.Context
 	case Closed:
 		r.close(b.clock())
 	}
+	r.snap.Cause = t.Cause
 	return r.publish(self), true, nil
 }
 
@@ -195,6 +197,7 @@ func (r *memRecord) acquire(b memOwner, self *memBinding, ctx context.Context) (
 			return Permit{}, r.unlock(), false
 		}
 		r.next(HalfOpen)
+		r.snap.Cause = CauseOpenPeriodOver
 		moved = true
 	}
 	if r.expire(now, p.TrialExpiry, b.clock()) {
@@ -235,11 +238,13 @@ func (r *memRecord) settle(b memOwner, self *memBinding, permit Permit, o Outcom
 	switch o {
 	case OutcomeFailure:
 		r.open(b.clock(), 1)
+		r.snap.Cause = CauseTrialFailed
 		changed = true
 	case OutcomeSuccess:
 		r.snap.Successes++
 		if r.snap.Successes >= b.policy().SuccessThreshold {
 			r.close(b.clock())
+			r.snap.Cause = CauseTrialsSucceeded
 			changed = true
 		}
 	}
@@ -263,8 +268,10 @@ func (r *memRecord) expire(now time.Time, te TrialExpiry, c Clock) bool {
 	switch te {
 	case ExpiryOpens:
 		r.open(c, 1)
+		r.snap.Cause = CauseTrialExpired
 	case ExpiryCloses:
 		r.close(c)
+		r.snap.Cause = CauseTrialExpired
 	}
 	return true
 }
@@ -282,7 +289,7 @@ func (r *memRecord) setMode(b memOwner, self *memBinding, ctx context.Context, m
 	} else {
 		r.close(b.clock())
 	}
-	r.snap.Mode = m
+	r.snap.Mode, r.snap.Cause = m, CauseOperator
 	return r.publish(self), nil
 }
 

@@ -167,7 +167,7 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 	if n < fm {
 		return b.rateTrip(e)
 	}
-	return b.trip(e, int(fm))
+	return b.trip(e, int(fm), CauseFailures)
 }
 
 // reported takes the answer to a Report of closed epoch e: the trip it
@@ -185,10 +185,10 @@ func (b *Breaker) reported(e *epoch, s Snapshot, tripped bool) {
 
 // trip opens the breaker from closed epoch e; it reports whether this call
 // made the transition.
-func (b *Breaker) trip(e *epoch, failures int) bool {
+func (b *Breaker) trip(e *epoch, failures int, cause Cause) bool {
 	start := b.storeStart()
 	b.ownCall()
-	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: failures})
+	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: failures, Cause: cause})
 	b.storeDone(start)
 	b.adopt(s, madeIf(changed))
 	b.ownDone()
@@ -203,13 +203,13 @@ func (b *Breaker) rateTrip(e *epoch) bool {
 	}
 	p := b.pol.Load()
 	over := exceeded(p, e.meter.Tally())
-	if m, ok := e.meter.(*meter.Time); ok && !over {
+	if m, ok := e.meter.(*meter.Time); ok && over == CauseUnknown {
 		if last := m.TakeLast(); last != nil {
 			over = exceeded(p, *last)
 		}
 	}
-	if over {
-		return b.trip(e, int(min(e.failures.Load(), int64(p.FailMax))))
+	if over != CauseUnknown {
+		return b.trip(e, int(min(e.failures.Load(), int64(p.FailMax))), over)
 	}
 	return false
 }

@@ -140,7 +140,7 @@ func (b *Breaker) rampOutcome(e *epoch, failed bool) bool {
 		rate = 0.5
 	}
 	if float64(failures) >= rate*float64(calls) {
-		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))))
+		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))), CauseRampFailures)
 	}
 	return false
 }

@@ -114,13 +114,18 @@ var policies sync.Map // Policy -> weak.Pointer[Policy]
 // anyRate tells whether a rate of p can trip the breaker.
 func anyRate(p *Policy) bool { return p.FailureRate > 0 || p.SlowCallRate > 0 }
 
-// exceeded tells whether the window's tally t is over a rate threshold.
-func exceeded(p *Policy, t meter.Tally) bool {
-	if t.Calls < int64(p.MinCalls) || t.Calls == 0 {
-		return false
+// exceeded is the rate of the window's tally t that is over its threshold
+// (CauseFailureRate first), CauseUnknown when none is.
+func exceeded(p *Policy, t meter.Tally) Cause {
+	switch {
+	case t.Calls < int64(p.MinCalls) || t.Calls == 0:
+		return CauseUnknown
+	case p.FailureRate > 0 && float64(t.Failures) >= p.FailureRate*float64(t.Calls):
+		return CauseFailureRate
+	case p.SlowCallRate > 0 && float64(t.Slow) >= p.SlowCallRate*float64(t.Calls):
+		return CauseSlowCallRate
 	}
-	return (p.FailureRate > 0 && float64(t.Failures) >= p.FailureRate*float64(t.Calls)) ||
-		(p.SlowCallRate > 0 && float64(t.Slow) >= p.SlowCallRate*float64(t.Calls))
+	return CauseUnknown
 }
 
 // rate is part/calls, or -1 below the minimum number of calls.

@@ -18,15 +18,18 @@ type manualClock struct{ now time.Time }
 func (c *manualClock) Now() time.Time { return c.now }
 
 func TestRatesBoundaries(t *testing.T) {
-	r := &Policy{FailureRate: 0.5, MinCalls: 4}
+	r := &Policy{FailureRate: 0.5, SlowCallRate: 0.75, MinCalls: 4}
 	for _, c := range []struct {
 		t    meter.Tally
-		trip bool
+		trip Cause
 	}{
-		{meter.Tally{Calls: 3, Failures: 3}, false}, // minimum calls not reached
-		{meter.Tally{Calls: 4, Failures: 2}, true},  // exactly at the threshold
-		{meter.Tally{Calls: 4, Failures: 1}, false}, // below it
-		{meter.Tally{Calls: 0}, false},
+		{meter.Tally{Calls: 3, Failures: 3}, CauseUnknown},               // minimum calls not reached
+		{meter.Tally{Calls: 4, Failures: 2}, CauseFailureRate},           // exactly at the threshold
+		{meter.Tally{Calls: 4, Failures: 1}, CauseUnknown},               // below it
+		{meter.Tally{Calls: 4, Failures: 1, Slow: 3}, CauseSlowCallRate}, // slow calls at theirs
+		{meter.Tally{Calls: 4, Failures: 2, Slow: 4}, CauseFailureRate},  // both: failures first
+		{meter.Tally{Calls: 4, Failures: 1, Slow: 2}, CauseUnknown},
+		{meter.Tally{Calls: 0}, CauseUnknown},
 	} {
 		if got := exceeded(r, c.t); got != c.trip {
 			t.Errorf("%+v: exceeded = %v, want %v", c.t, got, c.trip)
