@@ -3,6 +3,8 @@ package infuse
 import (
 	"context"
 	"time"
+
+	"github.com/infuse-go/infuse/storage"
 )
 
 // HoldOpen opens the breaker for d, as a dependency asks when it answers
@@ -52,7 +54,7 @@ func (b *Breaker) HoldOpenBecause(ctx context.Context, d time.Duration, cause Ca
 		}
 		start := b.storeStart()
 		b.ownCall()
-		s, changed, err := b.bind.Transition(ctx, Transition{From: e.gen, To: Open, Failures: failures,
+		s, changed, err := b.bind.Transition(ctx, storage.Transition{From: e.gen, To: Open, Failures: failures,
 			OpenUntil: b.clock.Now().Add(d), Cause: cause})
 		b.storeDone(start)
 		b.adopt(s, madeIf(changed))
