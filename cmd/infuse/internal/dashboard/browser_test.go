@@ -250,7 +250,7 @@ func wantButtons(t *testing.T, ctx context.Context, verbs ...string) {
 	t.Helper()
 	want, _ := json.Marshal(verbs)
 	const got = `JSON.stringify([...document.querySelectorAll("#selactions button")].map(b => b.dataset.verb))`
-	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s === %q`, got, want), chromedp.WithPollingTimeout(5*time.Second))); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](fmt.Sprintf(`%s === %q`, got, want), chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		buttons, _ := chromedp.Run(ctx, chromedp.Evaluate[string](got))
 		t.Fatalf("the buttons: %s, want %s (%v)", buttons, want, err)
 	}

@@ -71,7 +71,9 @@ function put(v) {
   r.tr.className = v.state + (v.mode === "normal" ? "" : " " + v.mode);
   cellTexts(v).forEach((text, i) => {
     const s = String(text);
-    if (r.cells[i].textContent !== s) r.cells[i].textContent = s;
+    if (r.cells[i].textContent === s) return;
+    r.cells[i].textContent = s;
+    if (i === 0 || i === 2) r.cells[i].title = s; // the name and why it rejects, whole, where cut
   });
   r.tr.hidden = filter !== "" && !v.label.toLowerCase().includes(filter);
   return regroup;
