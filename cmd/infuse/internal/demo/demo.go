@@ -103,6 +103,7 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 	var header strings.Builder
 	if url, ok := <-ready; ok {
 		fmt.Fprintf(&header, "dashboard on %s\n", url)
+		header.WriteString(d.Warning()) // on stderr too, but the terminal view redraws over it
 	}
 	if *redisURL != "" {
 		u, _ := cli.RedactedURL(*redisURL) // it parsed: the members connected
