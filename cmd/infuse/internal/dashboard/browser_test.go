@@ -73,7 +73,7 @@ func poll(t *testing.T, ctx context.Context, expr string, within time.Duration) 
 }
 
 // The dashboard in a real browser: it lists the breakers, shows a
-// transition made elsewhere within a second, and the selected breaker's
+// transition made elsewhere as it is pushed, and the selected breaker's
 // buttons, only those of the actions that apply, act with the token,
 // confirm it, and are refused without it; force-open and disable ask
 // first. A forced or disabled breaker shows so, is counted so, and the
