@@ -50,7 +50,7 @@ race:
 bench-smoke:
 	@set -e; for m in $(MODULES); do (cd $$m && $(GO) test -short -run '^$$' -bench . -benchtime 1x ./... >/dev/null); done; echo "benchmarks: ok"
 
-# The tables in the README: the comparison (six runs of each benchmark),
+# The tables in docs/performance.md: the comparison (six runs of each benchmark),
 # the fleet store at scale (one run of each size, about a minute), and the
 # fleet's protection of a failing backend (three runs of each system,
 # about two and a half minutes), and fleet-wide throttling against a
@@ -63,7 +63,7 @@ bench:
 	cd redisstore && INFUSE_LONG=1 $(GO) test -count=1 -run 'FleetThrottle' -v . | grep -E 'members|^(ok|FAIL|---)' | tee ../bench/throttle.txt
 
 # Mutation testing, not part of make test (half an hour or more on 2
-# cores; the figures are in the README). First the Redis store's Lua
+# cores; the figures are in docs/testing.md). First the Redis store's Lua
 # scripts (mutate-lua), then the core package alone (its
 # subdirectories excluded), then redisstore's decoders and key layout
 # (codec.go, layout.go) against their own tests (Decode, Escape, Keys and

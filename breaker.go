@@ -1,6 +1,10 @@
 package infuse
 
 import (
+	"github.com/infuse-go/infuse/internal/coarse"
+	"github.com/infuse-go/infuse/internal/meter"
+	"github.com/infuse-go/infuse/storage"
+
 	"context"
 	"fmt"
 	"strings"
@@ -14,19 +18,7 @@ import (
 // Breaker is a circuit breaker: it protects callers from a failing
 // dependency by refusing calls to it for a while once it has failed enough.
 //
-// The model. A breaker is in one of three states. Closed, it lets every call
-// through and counts consecutive failures; the failure that makes the run
-// FailMax long trips it. Open, it rejects every call with ErrOpen, without
-// running it, until ResetTimeout has passed since it opened. Then the next
-// call becomes a trial and the breaker is half-open: at most
-// HalfOpenMaxCalls trials run at once and other calls are rejected; one
-// failed trial opens the breaker again for a new ResetTimeout, and
-// SuccessThreshold successful trials close it.
-//
-// Every transition starts a new generation. A call belongs to the generation
-// that admitted it, and its outcome counts only while that generation lasts,
-// so a slow call that returns after a trip or a manual transition changes
-// nothing: the run of failures can never pass FailMax.
+// The package documentation describes the model it follows.
 //
 // The breaker keeps the current generation in one atomic pointer. A call in
 // the closed state loads it, runs the function, and, when the function
@@ -41,7 +33,7 @@ type Breaker struct {
 	// rejecting is, while the breaker is open, the rejection that Call,
 	// Execute and Allow return before anything else, in line at the
 	// caller: made at a tick of the coarse clock and withdrawn at its next
-	// (coarse.go), or a forced open's; nil when calls must go further:
+	// (internal/coarse), or a forced open's; nil when calls must go further:
 	// the breaker is not open, the rejection is due again, near the end
 	// of the open period, or a listener or Totals wants every rejection.
 	// (An unsafe.Pointer: Call fits the inliner's budget with
@@ -50,7 +42,7 @@ type Breaker struct {
 	hooks     atomic.Pointer[listenerSet] // nil while there are no listeners
 	// pol is the settings: swapped whole, never changed, and shared by
 	// the breakers whose settings are equal (see internPolicy).
-	pol    atomic.Pointer[Policy]
+	pol    atomic.Pointer[storage.Policy]
 	counts atomic.Pointer[callCounts] // nil until Totals is first called
 	// more is what few breakers need, or need rarely: made when first
 	// needed (see extra), so that a breaker that needs none of it does
@@ -59,7 +51,7 @@ type Breaker struct {
 
 	name  string
 	clock Clock
-	bind  Binding
+	bind  storage.Binding
 
 	mu      sync.Mutex   // guards extra's events, and serialises adopt
 	calling atomic.Int32 // the breaker's calls to its store in flight
@@ -99,7 +91,7 @@ type breakerExtra struct {
 // fleetWindow is the fleet's window as the Storage pushed it, and when, in
 // UnixNano on the breaker's clock.
 type fleetWindow struct {
-	WindowCounts
+	storage.WindowCounts
 	at int64
 }
 
@@ -125,7 +117,7 @@ type epoch struct {
 	// when another member's success resets the merged run.
 	failures  atomic.Int64
 	successes atomic.Int64 // half-open: successful trials
-	meter     meter        // closed, with a Window: the rates' window
+	meter     meter.Meter  // closed, with a Window: the rates' window
 	// counts are the breaker's call counts (Totals), nil until counting
 	// starts; beside the fast path's other fields, so a call reads one line.
 	counts atomic.Pointer[callCounts]
@@ -155,7 +147,7 @@ const epochPad = 128 - 112
 // opened is what only an open epoch has.
 type opened struct {
 	at time.Time // when it opened
-	// mono is at as the coarse clock counts (since coarseBase), for
+	// mono is at as the coarse clock counts (since coarse.Base), for
 	// rejections with the real clock.
 	mono int64
 	// ahead is how far in the future it opened (a hold: see HoldOpen),
@@ -181,11 +173,11 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 		// A shadow's candidate breaker of the name without it binds
 		// there, on the same Storage: a live breaker there would share
 		// its state, and reject calls on a candidate's say.
-		return nil, &ConfigError{"Name", fmt.Sprintf("%q ends with %q, which names shadows' candidates", cfg.Name, ShadowSuffix)}
+		return nil, &ConfigError{Field: "Name", Reason: fmt.Sprintf("%q ends with %q, which names shadows' candidates", cfg.Name, ShadowSuffix)}
 	}
 	b := &Breaker{name: cfg.Name, clock: cfg.Clock, candidate: candidate}
 	if b.clock == nil {
-		b.clock, b.realClock = systemClock{}, true
+		b.clock, b.realClock = storage.SystemClock{}, true
 	}
 	b.pol.Store(internPolicy(p))
 	if cfg.ExcludeFunc != nil {
@@ -198,7 +190,7 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 	for _, l := range cfg.Listeners {
 		b.AddListener(l)
 	}
-	var bind Binding
+	var bind storage.Binding
 	if cfg.Storage == nil {
 		// A store of its own: a record nobody else binds to.
 		bind = newPrivateBinding(b, cfg.InitialState)
@@ -208,14 +200,14 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 		if !candidate {
 			shadow = b.storeShadow
 		}
-		bind, err = cfg.Storage.Bind(BindConfig{
+		bind, err = cfg.Storage.Bind(storage.BindConfig{
 			Shadow:        shadow,
 			Name:          cfg.Name,
 			InitialState:  cfg.InitialState,
 			Clock:         b.clock,
 			Policy:        b.policy,
-			Observe:       func(s Snapshot) { b.adopt(s, observed) },
-			Made:          func(s Snapshot) { b.adopt(s, made) },
+			Observe:       func(s storage.Snapshot) { b.adopt(s, observed) },
+			Made:          func(s storage.Snapshot) { b.adopt(s, made) },
 			OnError:       b.storeError,
 			Window:        cfg.Window,
 			Counted:       b.counted,
@@ -229,7 +221,7 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 		}
 	}
 	b.bind = bind
-	if wm, ok := bind.(WindowMerger); ok && !cfg.Window.IsZero() && wm.MergesWindows() {
+	if wm, ok := bind.(storage.WindowMerger); ok && !cfg.Window.IsZero() && wm.MergesWindows() {
 		b.fleetWindow = true
 	}
 	// Under mu, so that a snapshot the store observes meanwhile is either
@@ -247,26 +239,26 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 }
 
 // observeWindow is BindConfig.ObserveWindow: the fleet's window.
-func (b *Breaker) observeWindow(c WindowCounts) {
+func (b *Breaker) observeWindow(c storage.WindowCounts) {
 	b.extra().fleet.Store(&fleetWindow{WindowCounts: c, at: b.clock.Now().UnixNano()})
 	if e := b.cur.Load(); e != nil && e.gen == c.Generation {
 		b.rethrottle(e)
 	}
 }
 
-func (b *Breaker) newEpoch(s Snapshot) *epoch {
-	e := &epoch{state: s.State, mode: s.Mode, trips: int32(min(s.Trips, maxCount)), gen: s.Generation, b: b}
+func (b *Breaker) newEpoch(s storage.Snapshot) *epoch {
+	e := &epoch{state: s.State, mode: s.Mode, trips: int32(min(s.Trips, storage.MaxCount)), gen: s.Generation, b: b}
 	e.counts.Store(b.counts.Load())
 	p := b.pol.Load()
 	switch s.State {
 	case Closed:
 		e.failures.Store(int64(s.Failures))
-		e.meter = newMeter(p.Window, b.clock, b.realClock, b.fleetWindow, int64(p.MinCalls))
-		m, timed := e.meter.(*timeMeter)
+		e.meter = meter.New(p.Window, b.clock, b.realClock, b.fleetWindow, int64(p.MinCalls))
+		m, timed := e.meter.(*meter.Time)
 		if timed && !p.Throttle.IsZero() && s.Mode != ModeDisabled {
 			e.throttle = newThrottler()
 		}
-		rates := b.realClock && !b.fleetWindow && p.anyRate()
+		rates := b.realClock && !b.fleetWindow && anyRate(p)
 		if timed && b.realClock && (rates || e.throttle != nil) {
 			// Weakly: a pending timer must not keep a breaker nobody uses.
 			we := weak.Make(e)
@@ -278,14 +270,14 @@ func (b *Breaker) newEpoch(s Snapshot) *epoch {
 					e.b.rethrottle(e)
 				}
 			}
-			m.onTick.Store(&check)
+			m.SetOnTick(&check)
 		}
 	case Open:
 		e.open = &opened{at: s.OpenedAt, tripped: s.Failures}
 		if b.realClock && !s.OpenedAt.IsZero() {
 			// Through the system clock, so that an OpenedAt without a
 			// monotonic reading (a store's) is measured as it is.
-			e.open.mono = int64(time.Since(coarseBase)) - int64(time.Since(s.OpenedAt))
+			e.open.mono = int64(time.Since(coarse.Base)) - int64(time.Since(s.OpenedAt))
 			e.open.ahead = max(time.Until(s.OpenedAt), 0)
 		}
 	case HalfOpen:
@@ -307,284 +299,21 @@ func (b *Breaker) needsSlowPath(e *epoch) bool {
 
 // counted is BindConfig.Counted: the running totals of the current closed
 // generation's time window.
-func (b *Breaker) counted() (WindowCounts, bool) {
+func (b *Breaker) counted() (storage.WindowCounts, bool) {
 	e := b.cur.Load()
 	if e == nil || e.state != Closed {
-		return WindowCounts{}, false
+		return storage.WindowCounts{}, false
 	}
-	m, ok := e.meter.(*timeMeter)
-	if !ok || !m.cum {
-		return WindowCounts{}, false
+	m, ok := e.meter.(*meter.Time)
+	if !ok || !m.Cumulates() {
+		return storage.WindowCounts{}, false
 	}
-	t := m.cumulative()
-	return WindowCounts{Generation: e.gen, Calls: t.calls, Failures: t.failures, SlowCalls: t.slow, Requests: t.requests}, true
+	t := m.Cumulative()
+	return storage.WindowCounts{Generation: e.gen, Calls: t.Calls, Failures: t.Failures, SlowCalls: t.Slow, Requests: t.Requests}, true
 }
 
 // Name returns Config.Name.
 func (b *Breaker) Name() string { return b.name }
-
-// origin is where a snapshot reaches adopt from: it says what the change
-// is to listeners (Event.Remote) and how its counters are taken.
-type origin uint8
-
-const (
-	// observed: the store tells of a change this breaker did not make
-	// (Observe); counters are taken as they are.
-	observed origin = iota
-	// made: the store tells of a change it made for this breaker outside
-	// its calls (Made); counters are taken as they are.
-	made
-	// answerMade: the answer to this breaker's own call, which made the
-	// change.
-	answerMade
-	// answer: the answer to this breaker's own call, which did not make
-	// the change (another breaker did, or a concurrent call of this one).
-	answer
-)
-
-// remote tells what Event.Remote says of a change of this origin.
-func (o origin) remote() bool { return o == observed || o == answer }
-
-// own tells an answer to one of the breaker's calls: it may be older than
-// a concurrent call's answer, so its counters only ever raise the
-// breaker's.
-func (o origin) own() bool { return o >= answerMade }
-
-// adopt installs s if it is newer than the current generation, refreshes
-// the counters if it is the current one, and returns the current epoch.
-//
-// A change that an answer brings without its call having made it, while
-// other calls of this breaker to its store are in flight, is installed at
-// once but its event waits to learn who made it: a concurrent call whose
-// answer says it made it, or the store's Made, claims it (Event.Remote
-// false); the store's Observe of it, or a newer change, sends it as
-// another breaker's; else it goes out as another's when the last of those
-// calls ends (see ownDone).
-func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
-	cur := b.cur.Load()
-	if cur == nil {
-		// New has not read the binding's first snapshot yet; that read
-		// will include s, since a binding updates its Snapshot before it
-		// calls Observe.
-		return nil
-	}
-	if s.Generation < cur.gen {
-		if o == made && s.Maker == MakerHere {
-			b.madeLate(s)
-		}
-		return cur
-	}
-	if s.Generation == cur.gen {
-		cur.refresh(s, !o.own())
-		if o != answer && b.waiting.Load() {
-			b.resolve(s.Generation, o)
-		}
-		return cur
-	}
-	b.mu.Lock()
-	cur = b.cur.Load()
-	if s.Generation <= cur.gen {
-		b.mu.Unlock()
-		if s.Generation == cur.gen {
-			cur.refresh(s, !o.own())
-			if o != answer && b.waiting.Load() {
-				b.resolve(s.Generation, o)
-			}
-		}
-		return cur
-	}
-	ne := b.newEpoch(s)
-	b.startRamp(ne, cur, s)
-	b.cur.Store(ne)
-	atomic.StorePointer(&b.rejecting, nil) // the old epoch's (see publish)
-	if m, ok := cur.meter.(*timeMeter); ok {
-		m.stop()
-	}
-	b.flushWaiting() // an older change's event goes first
-	if cur.state != s.State {
-		b.transitions.Add(1)
-	}
-	// Who made it: the store's record, or else the way it came.
-	remote := o.remote()
-	switch s.Maker {
-	case MakerHere:
-		remote = false
-	case MakerElsewhere:
-		remote = true
-	}
-	// An answer to one of several calls in flight, from a store that
-	// records no maker, may be another of those calls' doing: its event
-	// waits for them (see resolve, ownDone).
-	waits := s.Maker == MakerUnknown && o == answer && b.calling.Load() > 1
-	// A change of state is reported; so is a change this breaker made (or
-	// may have made) to the state it had, after missing the ones between,
-	// which other members of a fleet made: each transition of a fleet is
-	// reported as made by one member (see flushWaiting for the rest).
-	if (cur.state != s.State || !remote || waits) && b.hooks.Load() != nil {
-		ev := Event{
-			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
-			From: cur.state, To: s.State, Generation: s.Generation, Remote: remote,
-		}
-		if x := b.extra(); waits {
-			x.unclaimed = &ev
-			b.waiting.Store(true)
-		} else {
-			x.pending = append(x.pending, ev)
-		}
-		if !remote && s.Maker != MakerUnknown {
-			b.noteMade(s.Generation)
-		}
-	}
-	b.mu.Unlock()
-	b.drain()
-	return ne
-}
-
-// madeGens are the generations a breaker last reported as made, so that
-// a change it made and learns of late (see madeLate) is reported once.
-type madeGens struct {
-	gens [4]uint64
-	next int
-}
-
-// noteMade records generation g as reported made. b.mu is held.
-func (b *Breaker) noteMade(g uint64) {
-	x := b.extra()
-	if x.made == nil {
-		x.made = &madeGens{}
-	}
-	x.made.gens[x.made.next] = g
-	x.made.next = (x.made.next + 1) % len(x.made.gens)
-}
-
-// madeLate reports a transition this breaker made that its store told of
-// only after newer ones (the answer to its call came late: a stalled
-// host), once, marked Late: each transition of a fleet has one maker.
-func (b *Breaker) madeLate(s Snapshot) {
-	b.mu.Lock()
-	x := b.extra()
-	if x.made != nil {
-		for _, g := range x.made.gens {
-			if g == s.Generation {
-				b.mu.Unlock()
-				return
-			}
-		}
-	}
-	b.noteMade(s.Generation)
-	if b.hooks.Load() != nil {
-		x.pending = append(x.pending, Event{Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
-			From: s.From, To: s.State, Generation: s.Generation, Late: true})
-	}
-	b.mu.Unlock()
-	b.drain()
-}
-
-// madeIf is the origin of an answer to the breaker's own call, which made
-// the change it brings or not.
-func madeIf(changed bool) origin {
-	if changed {
-		return answerMade
-	}
-	return answer
-}
-
-// ownCall counts one of the breaker's calls to its store in flight; the
-// caller calls ownDone once it has adopted the answer.
-func (b *Breaker) ownCall() { b.calling.Add(1) }
-
-// ownDone ends a call counted by ownCall. When the last one ends, a
-// change whose event waited for its maker and found none goes out as
-// another breaker's, on this goroutine (listeners run on the goroutine that
-// caused the event).
-func (b *Breaker) ownDone() {
-	if b.calling.Add(-1) == 0 && b.waiting.Load() {
-		b.mu.Lock()
-		if b.calling.Load() == 0 {
-			b.flushWaiting()
-		}
-		b.mu.Unlock()
-		b.drain()
-	}
-}
-
-// resolve sends the waiting event of generation gen, which the store has
-// now told of: as this breaker's own (made, answerMade) or another's
-// (observed).
-func (b *Breaker) resolve(gen uint64, o origin) {
-	b.mu.Lock()
-	if x := b.more.Load(); b.waiting.Load() && x.unclaimed.Generation == gen {
-		x.unclaimed.Remote = o.remote()
-		b.flushWaiting()
-	}
-	b.mu.Unlock()
-	b.drain()
-}
-
-// flushWaiting queues the waiting event, if any; one that no call of
-// this breaker claimed and that changes no state is dropped (the breaker
-// merely missed transitions other members made). b.mu is held.
-func (b *Breaker) flushWaiting() {
-	if b.waiting.Load() {
-		x := b.more.Load()
-		if !x.unclaimed.Remote || x.unclaimed.From != x.unclaimed.To {
-			x.pending = append(x.pending, *x.unclaimed)
-		}
-		x.unclaimed = nil
-		b.waiting.Store(false)
-	}
-}
-
-// refresh takes the counters of a snapshot of e's own generation: as they
-// are (asIs) when the store tells of them on its own; only ever raising
-// the breaker's when they come in an answer to one of its calls, which may
-// be older than a concurrent call's answer.
-func (e *epoch) refresh(s Snapshot, asIs bool) {
-	var c *atomic.Int64
-	var v int64
-	if s.State != e.state || s.State == Open {
-		return
-	}
-	if s.State == Closed {
-		c, v = &e.failures, int64(s.Failures)
-	} else {
-		c, v = &e.successes, int64(s.Successes)
-	}
-	if asIs {
-		c.Store(v)
-		return
-	}
-	for cur := c.Load(); v > cur && !c.CompareAndSwap(cur, v); cur = c.Load() {
-	}
-}
-
-// drain delivers queued state changes in order, one deliverer at a time,
-// with no lock held while listeners run.
-func (b *Breaker) drain() {
-	x := b.more.Load()
-	if x == nil {
-		return // nothing was ever queued: events are queued in extra
-	}
-	b.mu.Lock()
-	if b.draining {
-		b.mu.Unlock()
-		return
-	}
-	b.draining = true
-	for len(x.pending) > 0 {
-		evs := x.pending
-		x.pending = nil
-		b.mu.Unlock()
-		if hs := b.hooks.Load(); hs != nil {
-			for _, ev := range evs {
-				hs.emit(ev)
-			}
-		}
-		b.mu.Lock()
-	}
-	b.draining = false
-	b.mu.Unlock()
-}
 
 // State returns the current state, without I/O. The state changes only
 // when something happens: an open breaker whose ResetTimeout has passed
@@ -626,7 +355,7 @@ func (b *Breaker) openFor(e *epoch) time.Duration {
 	if p.Backoff.Multiplier == 0 { // the common case, on every rejection
 		return p.ResetTimeout
 	}
-	return p.OpenFor(Snapshot{Generation: e.gen, Trips: int(e.trips)})
+	return p.OpenFor(storage.Snapshot{Generation: e.gen, Trips: int(e.trips)})
 }
 
 // Detach lets go of the breaker's binding to its Storage: the store stops
@@ -663,7 +392,7 @@ func (b *Breaker) transition(ctx context.Context, to State) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t := Transition{From: AnyGeneration, To: to}
+	t := storage.Transition{From: storage.AnyGeneration, To: to, Cause: CauseOperator}
 	if to == Open {
 		t.Failures = b.Counts().ConsecutiveFailures
 	}

@@ -1,6 +1,8 @@
 package infuse
 
 import (
+	"github.com/infuse-go/infuse/storage"
+
 	"fmt"
 	"time"
 )
@@ -93,158 +95,56 @@ type Config struct {
 }
 
 // errEmptyName is the error for a breaker without a name: a *ConfigError
-// like every unusable setting.
-var errEmptyName error = &ConfigError{"Name", "Name is required: it names the breaker in storage and metrics"}
+// for the Name field.
+var errEmptyName = storage.ErrEmptyName
 
-// ConfigError is the error New returns for a setting it cannot use.
-type ConfigError struct {
-	Field  string // the Config field, such as "FailMax"
-	Reason string
+// Settings returns cfg's settings: its fields that decide when the
+// breaker opens and closes. Package storage declares them (Settings, with
+// their validation and defaults); a shadow's Candidate is such a value.
+func (cfg Config) Settings() Candidate {
+	return Candidate{
+		FailMax: cfg.FailMax, ResetTimeout: cfg.ResetTimeout, SuccessThreshold: cfg.SuccessThreshold,
+		HalfOpenMaxCalls: cfg.HalfOpenMaxCalls, Window: cfg.Window, FailureRate: cfg.FailureRate, MinCalls: cfg.MinCalls,
+		SlowCallDuration: cfg.SlowCallDuration, SlowCallRate: cfg.SlowCallRate, FleetMinMembers: cfg.FleetMinMembers,
+		Backoff: cfg.Backoff, HalfOpenMaxWait: cfg.HalfOpenMaxWait, TrialExpiry: cfg.TrialExpiry,
+		MaxHoldOpen: cfg.MaxHoldOpen, RampDuration: cfg.RampDuration, RampSteps: cfg.RampSteps, Throttle: cfg.Throttle,
+	}
 }
 
-func (e *ConfigError) Error() string {
-	return "infuse: invalid Config." + e.Field + ": " + e.Reason
-}
-
-func checkCount(field string, v int) error {
-	if v < 0 {
-		return &ConfigError{field, fmt.Sprintf("%d is negative", v)}
+// WithSettings returns cfg with its settings (see Settings) made s.
+func (cfg Config) WithSettings(s Candidate) Config {
+	return Config{
+		Name: cfg.Name, Exclude: cfg.Exclude, ExcludeFunc: cfg.ExcludeFunc, Listeners: cfg.Listeners,
+		Storage: cfg.Storage, Clock: cfg.Clock, InitialState: cfg.InitialState,
+		FailMax: s.FailMax, ResetTimeout: s.ResetTimeout, SuccessThreshold: s.SuccessThreshold,
+		HalfOpenMaxCalls: s.HalfOpenMaxCalls, Window: s.Window, FailureRate: s.FailureRate, MinCalls: s.MinCalls,
+		SlowCallDuration: s.SlowCallDuration, SlowCallRate: s.SlowCallRate, FleetMinMembers: s.FleetMinMembers,
+		Backoff: s.Backoff, HalfOpenMaxWait: s.HalfOpenMaxWait, TrialExpiry: s.TrialExpiry,
+		MaxHoldOpen: s.MaxHoldOpen, RampDuration: s.RampDuration, RampSteps: s.RampSteps, Throttle: s.Throttle,
 	}
-	if v > maxCount {
-		return &ConfigError{field, fmt.Sprintf("%d is above the limit of %d", v, maxCount)}
-	}
-	return nil
 }
 
 // validate checks cfg and returns the policy it sets, defaults applied.
-func (cfg *Config) validate() (Policy, error) {
+func (cfg *Config) validate() (storage.Policy, error) {
 	if cfg.Name == "" {
-		return Policy{}, errEmptyName
+		return storage.Policy{}, errEmptyName
 	}
-	for _, c := range []struct {
-		field string
-		v     int
-	}{
-		{"FailMax", cfg.FailMax},
-		{"SuccessThreshold", cfg.SuccessThreshold},
-		{"HalfOpenMaxCalls", cfg.HalfOpenMaxCalls},
-	} {
-		if err := checkCount(c.field, c.v); err != nil {
-			return Policy{}, err
-		}
-	}
-	if cfg.ResetTimeout < 0 {
-		return Policy{}, &ConfigError{"ResetTimeout", fmt.Sprintf("%v is negative", cfg.ResetTimeout)}
-	}
-	if !cfg.InitialState.valid() {
-		return Policy{}, &ConfigError{"InitialState", fmt.Sprintf("%d is not a State", int(cfg.InitialState))}
+	if !cfg.InitialState.Valid() {
+		return storage.Policy{}, &ConfigError{Field: "InitialState", Reason: fmt.Sprintf("%d is not a State", int(cfg.InitialState))}
 	}
 	for i, l := range cfg.Listeners {
 		if l == nil {
-			return Policy{}, &ConfigError{"Listeners", fmt.Sprintf("listener %d is nil", i)}
+			return storage.Policy{}, &ConfigError{Field: "Listeners", Reason: fmt.Sprintf("listener %d is nil", i)}
 		}
 	}
 	for i, e := range cfg.Exclude {
 		if e == nil {
-			return Policy{}, &ConfigError{"Exclude", fmt.Sprintf("error %d is nil", i)}
+			return storage.Policy{}, &ConfigError{Field: "Exclude", Reason: fmt.Sprintf("error %d is nil", i)}
 		}
 	}
-	if err := cfg.Throttle.validate(cfg.Window); err != nil {
-		return Policy{}, err
+	s := cfg.Settings()
+	if err := s.Validate(); err != nil {
+		return storage.Policy{}, err
 	}
-	if err := cfg.validateRates(); err != nil {
-		return Policy{}, err
-	}
-	if err := cfg.Backoff.validate(); err != nil {
-		return Policy{}, err
-	}
-	if err := cfg.validateRamp(); err != nil {
-		return Policy{}, err
-	}
-	if cfg.MaxHoldOpen < 0 || cfg.MaxHoldOpen > 24*time.Hour {
-		return Policy{}, &ConfigError{"MaxHoldOpen", fmt.Sprintf("%v is not between 0 and a day", cfg.MaxHoldOpen)}
-	}
-	if cfg.HalfOpenMaxWait < 0 {
-		return Policy{}, &ConfigError{"HalfOpenMaxWait", fmt.Sprintf("%v is negative", cfg.HalfOpenMaxWait)}
-	}
-	if cfg.TrialExpiry < ExpiryOpens || cfg.TrialExpiry > ExpiryFrees {
-		return Policy{}, &ConfigError{"TrialExpiry", fmt.Sprintf("%d is not a TrialExpiry", int(cfg.TrialExpiry))}
-	}
-	p := Policy{
-		FailMax:          orDefault(cfg.FailMax, defaultFailMax),
-		ResetTimeout:     cfg.ResetTimeout,
-		SuccessThreshold: orDefault(cfg.SuccessThreshold, defaultSuccessThreshold),
-		HalfOpenMaxCalls: orDefault(cfg.HalfOpenMaxCalls, defaultHalfOpenMaxCalls),
-		Backoff:          cfg.Backoff,
-		HalfOpenMaxWait:  cfg.HalfOpenMaxWait,
-		TrialExpiry:      cfg.TrialExpiry,
-		Window:           cfg.Window,
-		FailureRate:      cfg.FailureRate,
-		SlowCallRate:     cfg.SlowCallRate,
-		MinCalls:         orDefault(cfg.MinCalls, defaultMinCalls),
-		SlowCallDuration: cfg.SlowCallDuration,
-		FleetMinMembers:  orDefault(cfg.FleetMinMembers, 1),
-		Throttle:         cfg.Throttle.withDefaults(),
-		MaxHoldOpen:      cfg.MaxHoldOpen,
-		RampDuration:     cfg.RampDuration,
-		RampSteps:        cfg.RampSteps,
-	}
-	if p.MaxHoldOpen == 0 {
-		p.MaxHoldOpen = defaultMaxHoldOpen
-	}
-	if p.ResetTimeout == 0 {
-		p.ResetTimeout = defaultResetTimeout
-	}
-	if cfg.Window.size != 0 {
-		p.MinCalls = min(p.MinCalls, cfg.Window.size)
-	}
-	return p, nil
-}
-
-func orDefault(v, d int) int {
-	if v == 0 {
-		return d
-	}
-	return v
-}
-
-func checkRate(field string, v float64) error {
-	if !(v >= 0 && v <= 1) { // NaN fails both
-		return &ConfigError{field, fmt.Sprintf("%v is not between 0 and 1", v)}
-	}
-	return nil
-}
-
-func (cfg *Config) validateRates() error {
-	if err := cfg.Window.validate(); err != nil {
-		return err
-	}
-	if err := checkRate("FailureRate", cfg.FailureRate); err != nil {
-		return err
-	}
-	if err := checkRate("SlowCallRate", cfg.SlowCallRate); err != nil {
-		return err
-	}
-	if cfg.MinCalls < 0 {
-		return &ConfigError{"MinCalls", fmt.Sprintf("%d is negative", cfg.MinCalls)}
-	}
-	if cfg.FleetMinMembers < 0 || cfg.FleetMinMembers > 1000 {
-		return &ConfigError{"FleetMinMembers", fmt.Sprintf("%d is not between 0 and 1000", cfg.FleetMinMembers)}
-	}
-	if cfg.MinCalls > maxCount {
-		return &ConfigError{"MinCalls", fmt.Sprintf("%d is above the limit of %d", cfg.MinCalls, maxCount)}
-	}
-	if cfg.SlowCallDuration < 0 {
-		return &ConfigError{"SlowCallDuration", fmt.Sprintf("%v is negative", cfg.SlowCallDuration)}
-	}
-	if (cfg.FailureRate > 0 || cfg.SlowCallRate > 0) && cfg.Window.IsZero() {
-		return &ConfigError{"Window", "a rate needs a window: set Window to CountWindow(n) or TimeWindow(d, bucket)"}
-	}
-	if !cfg.Window.IsZero() && cfg.FailureRate == 0 && cfg.SlowCallRate == 0 && cfg.Throttle.IsZero() {
-		return &ConfigError{"Window", "a window without FailureRate, SlowCallRate or Throttle measures nothing"}
-	}
-	if cfg.SlowCallRate > 0 && cfg.SlowCallDuration == 0 {
-		return &ConfigError{"SlowCallRate", "needs a SlowCallDuration to tell slow calls"}
-	}
-	return nil
+	return s.WithDefaults(), nil
 }

@@ -92,7 +92,24 @@ func (e *OpenError) Error() string {
 	case ReasonThrottled:
 		return "infuse: circuit breaker " + strconv.Quote(e.Name) + " throttled the call: its backend accepts too few of the calls sent"
 	}
-	return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is open; retry after " + e.RetryAfter.String()
+	return "infuse: circuit breaker " + strconv.Quote(e.Name) + " is open; retry after " + roundUp(e.RetryAfter).String()
+}
+
+// roundUp rounds a wait up, to what a person reads: to the millisecond
+// under a second, to a tenth of a second under a minute, else to the
+// second (9.999944618s reads 10s). Up, so that a caller who waits what it
+// says is not turned away again; RetryAfter keeps the exact figure.
+func roundUp(d time.Duration) time.Duration {
+	unit := time.Second
+	switch {
+	case d <= 0:
+		return 0
+	case d < time.Second:
+		unit = time.Millisecond
+	case d < time.Minute:
+		unit = 100 * time.Millisecond
+	}
+	return (d + unit - 1) / unit * unit
 }
 
 // Is makes errors.Is(err, ErrOpen) hold.

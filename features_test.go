@@ -126,7 +126,7 @@ func newRig(t promiseTB, cfg infuse.Config, shadowed, listening bool) *rig {
 		if r.shadow, err = b.StartShadow(shadowCandidate); err != nil {
 			t.Fatalf("StartShadow: %v", err)
 		}
-		rc := shadowCandidate.Config("reference")
+		rc := infuse.Config{Name: "reference"}.WithSettings(shadowCandidate)
 		rc.Clock = r.clock
 		if r.ref, err = infuse.New(rc); err != nil {
 			t.Fatalf("the reference candidate: %v", err)
@@ -764,7 +764,7 @@ func diffFrom(a, b []string) string {
 	return "(a prefix)"
 }
 
-// The scenario: Throttle{K: 2}, a 5 s window and a 10 s ramp,
+// A scenario a user met: Throttle{K: 2}, a 5 s window and a 10 s ramp,
 // after recovery, 200 calls a second to a backend that accepts all it
 // gets. Each second the ramp's share goes through (to within a call) and
 // throttling rejects nothing: the backend accepted everything it was

@@ -1,6 +1,10 @@
 package infuse
 
-import "time"
+import (
+	"time"
+
+	"github.com/infuse-go/infuse/internal/meter"
+)
 
 // Metrics is a breaker's state for monitoring, read without I/O.
 type Metrics struct {
@@ -68,16 +72,16 @@ func (b *Breaker) Metrics() Metrics {
 		FailureRate: -1, SlowCallRate: -1,
 	}
 	if e.meter != nil {
-		var t tally
+		var t meter.Tally
 		t, m.Fleet = b.windowTally(e)
-		m.Calls, m.Failures, m.SlowCalls, m.Requests = t.calls, t.failures, t.slow, t.requests
+		m.Calls, m.Failures, m.SlowCalls, m.Requests = t.Calls, t.Failures, t.Slow, t.Requests
 		if e.throttle != nil {
 			// As of now: the window may have moved since it was last
 			// worked out.
 			m.RejectProbability = b.rethrottleFrom(e, t, m.Fleet)
 		}
-		m.FailureRate = p.rate(t.failures, t.calls)
-		m.SlowCallRate = p.rate(t.slow, t.calls)
+		m.FailureRate = rate(p, t.Failures, t.Calls)
+		m.SlowCallRate = rate(p, t.Slow, t.Calls)
 	}
 	return m
 }

@@ -5,35 +5,6 @@ import (
 	"fmt"
 )
 
-// Mode is a forced state, set by an operator and held until released; with
-// a shared store it holds fleet-wide.
-type Mode int
-
-const (
-	// ModeNormal: the state machine runs.
-	ModeNormal Mode = iota
-	// ModeForcedOpen: every call is rejected and nothing moves the breaker
-	// out of the open state but a release or a manual transition.
-	ModeForcedOpen
-	// ModeDisabled: every call is let through and counted, and nothing
-	// trips the breaker.
-	ModeDisabled
-)
-
-func (m Mode) String() string {
-	switch m {
-	case ModeNormal:
-		return "normal"
-	case ModeForcedOpen:
-		return "forced-open"
-	case ModeDisabled:
-		return "disabled"
-	}
-	return "Mode(?)"
-}
-
-func (m Mode) valid() bool { return m >= ModeNormal && m <= ModeDisabled }
-
 // Mode returns the forced mode, ModeNormal when none is.
 func (b *Breaker) Mode() Mode { return b.cur.Load().mode }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 func TestForceOpenRejectsUntilReleased(t *testing.T) {
@@ -103,15 +104,15 @@ func TestBackoffGrowsTheOpenPeriod(t *testing.T) {
 }
 
 func TestBackoffJitterStaysInBounds(t *testing.T) {
-	p := infuse.Policy{ResetTimeout: 10 * time.Second, Backoff: infuse.Backoff{Multiplier: 1, Jitter: 0.2}}
+	p := storage.Policy{ResetTimeout: 10 * time.Second, Backoff: infuse.Backoff{Multiplier: 1, Jitter: 0.2}}
 	seen := map[time.Duration]bool{}
 	for gen := uint64(1); gen < 200; gen++ {
-		d := p.OpenFor(infuse.Snapshot{Generation: gen, Trips: 1})
+		d := p.OpenFor(storage.Snapshot{Generation: gen, Trips: 1})
 		if d < 8*time.Second || d > 12*time.Second {
 			t.Fatalf("generation %d: %v is outside ±20 %% of 10s", gen, d)
 		}
 		seen[d] = true
-		if d != p.OpenFor(infuse.Snapshot{Generation: gen, Trips: 1}) {
+		if d != p.OpenFor(storage.Snapshot{Generation: gen, Trips: 1}) {
 			t.Fatal("jitter differs for one generation")
 		}
 	}

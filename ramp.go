@@ -1,9 +1,11 @@
 package infuse
 
 import (
-	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/infuse-go/infuse/internal/shed"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // A recovery ramp (Config.RampDuration): once the breaker closes after
@@ -24,19 +26,6 @@ import (
 // rampMinCalls is how many admitted calls a ramp needs before its failure
 // rate may re-open the breaker.
 const rampMinCalls = 10
-
-func (cfg *Config) validateRamp() error {
-	if cfg.RampDuration < 0 {
-		return &ConfigError{"RampDuration", fmt.Sprintf("%v is negative", cfg.RampDuration)}
-	}
-	if cfg.RampSteps < 0 || cfg.RampSteps > 1000 {
-		return &ConfigError{"RampSteps", fmt.Sprintf("%d is not between 0 and 1000", cfg.RampSteps)}
-	}
-	if cfg.RampSteps > 0 && cfg.RampDuration == 0 {
-		return &ConfigError{"RampSteps", "steps without a RampDuration"}
-	}
-	return nil
-}
 
 // The ramp comes before throttling (Config.Throttle): it sheds its share
 // of every call offered, and throttling counts as requests only the calls
@@ -59,19 +48,10 @@ func (r *ramp) share(now time.Time) float64 {
 
 // RampShareAfter is the share of calls a recovery ramp of the given
 // duration and steps (Config.RampDuration, RampSteps) admits elapsed
-// after the breaker closed: rising linearly from 1 % (steps 0) or in
-// steps of 1/steps, and 1 from the end of the ramp on, or without a ramp
-// (duration 0). Operators' tools use it to show a fleet's
-// ramp from what a store recorded.
+// after the breaker closed (storage.RampShare). Operators' tools use it to
+// show a fleet's ramp from what a store recorded.
 func RampShareAfter(elapsed, duration time.Duration, steps int) float64 {
-	if duration <= 0 || elapsed >= duration {
-		return 1
-	}
-	f := float64(max(elapsed, 0)) / float64(duration)
-	if steps > 0 {
-		return float64(int(f*float64(steps))+1) / float64(steps)
-	}
-	return max(f, 0.01)
+	return storage.RampShare(elapsed, duration, steps)
 }
 
 // startRamp gives new closed epoch ne, made from snapshot s, a ramp when
@@ -80,7 +60,7 @@ func RampShareAfter(elapsed, duration time.Duration, steps int) float64 {
 // same instant, and one that binds mid-ramp joins in), or, from a store
 // that records none, from now if prev, the epoch before (nil when the
 // breaker is new), was open or half-open.
-func (b *Breaker) startRamp(ne, prev *epoch, s Snapshot) {
+func (b *Breaker) startRamp(ne, prev *epoch, s storage.Snapshot) {
 	p := b.pol.Load()
 	if p.RampDuration <= 0 || ne.state != Closed || ne.mode != ModeNormal {
 		return
@@ -120,7 +100,7 @@ func (b *Breaker) ramping(e *epoch) error {
 		b.endRamp(e)
 		return nil
 	}
-	if !r.shed(scaled(1 - share)) {
+	if !r.Shed(shed.Scaled(1 - share)) {
 		return nil
 	}
 	return b.rejectShed(e, &r.shedder)
@@ -160,7 +140,7 @@ func (b *Breaker) rampOutcome(e *epoch, failed bool) bool {
 		rate = 0.5
 	}
 	if float64(failures) >= rate*float64(calls) {
-		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))))
+		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))), CauseRampFailures)
 	}
 	return false
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 	"pgregory.net/rapid"
 )
 
@@ -148,7 +149,7 @@ func TestRampRunsFromTheStoresClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	tripAndRecover(t, a, clock)
-	bnd, err := store.Bind(infuse.BindConfig{Name: "shared", Clock: clock})
+	bnd, err := store.Bind(storage.BindConfig{Name: "shared", Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}

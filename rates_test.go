@@ -266,3 +266,53 @@ func TestAOneBucketWindowChecksTheFullWindow(t *testing.T) {
 	_ = b.Call(bg, succeed)
 	wantState(t, b, infuse.Open)
 }
+
+// A call that lasts exactly SlowCallDuration is not slow: slow means
+// longer than it.
+func TestACallOfExactlySlowCallDurationIsNotSlow(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{Window: infuse.CountWindow(10), MinCalls: 1,
+		SlowCallDuration: time.Second, SlowCallRate: 0.5})
+	if err := b.Call(bg, func(context.Context) error { clock.Advance(time.Second); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if m := b.Metrics(); m.SlowCalls != 0 || b.State() != infuse.Closed {
+		t.Fatalf("a call of exactly SlowCallDuration counted slow: %+v", m)
+	}
+	_ = b.Call(bg, func(context.Context) error { clock.Advance(time.Second + time.Nanosecond); return nil })
+	if m := b.Metrics(); b.State() != infuse.Open {
+		t.Fatalf("a call a nanosecond longer was not slow: %+v", m)
+	}
+}
+
+// Without a window both rates are -1; SetResetTimeout below 1 restores
+// the default.
+func TestNoWindowNoRatesAndResetTimeoutDefault(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{})
+	if m := b.Metrics(); m.FailureRate != -1 || m.SlowCallRate != -1 {
+		t.Fatalf("rates without a window: %v, %v", m.FailureRate, m.SlowCallRate)
+	}
+	b.SetResetTimeout(time.Nanosecond)
+	if d := b.ResetTimeout(); d != time.Nanosecond {
+		t.Fatalf("SetResetTimeout(1ns): %v", d)
+	}
+	for _, d := range []time.Duration{0, -1} {
+		b.SetResetTimeout(d)
+		if got := b.ResetTimeout(); got != time.Minute {
+			t.Fatalf("SetResetTimeout(%v): %v, want the default 1m", d, got)
+		}
+	}
+}
+
+// The slow-call rate is slow calls over calls: one slow call in ten is
+// not half.
+func TestOneSlowCallInTenIsNotHalf(t *testing.T) {
+	b, clock := newBreaker(t, infuse.Config{Window: infuse.CountWindow(10), MinCalls: 10,
+		SlowCallRate: 0.5, SlowCallDuration: time.Second})
+	_ = b.Call(bg, func(context.Context) error { clock.Advance(2 * time.Second); return nil })
+	for range 9 {
+		_ = b.Call(bg, succeed)
+	}
+	if m := b.Metrics(); b.State() != infuse.Closed || m.SlowCallRate != 0.1 {
+		t.Fatalf("one slow call in ten: %v, %+v", b.State(), m)
+	}
+}

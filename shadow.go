@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/infuse-go/infuse/storage"
 )
 
 // A shadow runs a candidate configuration beside a live breaker, on the
@@ -29,125 +31,7 @@ import (
 // While a shadow runs, the live breaker's calls take its listener path.
 
 // ShadowSuffix ends the name of a shadow's candidate breaker.
-const ShadowSuffix = "#shadow"
-
-// Candidate is a configuration to try in a shadow: the settings that
-// decide when a breaker opens and closes, as in Config. Zero values mean
-// Config's defaults. It encodes to JSON, so that a store can carry it
-// (redisstore: an operator starts a fleet's shadow from the command line).
-type Candidate struct {
-	FailMax          int           `json:"failMax,omitempty"`
-	ResetTimeout     time.Duration `json:"resetTimeout,omitempty"`
-	SuccessThreshold int           `json:"successThreshold,omitempty"`
-	HalfOpenMaxCalls int           `json:"halfOpenMaxCalls,omitempty"`
-	// A count window (WindowSize) or a time window (WindowDuration in
-	// WindowBucket buckets) for FailureRate, with MinCalls.
-	WindowSize     int           `json:"windowSize,omitempty"`
-	WindowDuration time.Duration `json:"windowDuration,omitempty"`
-	WindowBucket   time.Duration `json:"windowBucket,omitempty"`
-	FailureRate    float64       `json:"failureRate,omitempty"`
-	MinCalls       int           `json:"minCalls,omitempty"`
-	// SlowCallDuration and SlowCallRate (with a window): calls slower
-	// than the duration count as slow, and a slow-call rate of at least
-	// SlowCallRate opens the candidate.
-	SlowCallDuration time.Duration `json:"slowCallDuration,omitempty"`
-	SlowCallRate     float64       `json:"slowCallRate,omitempty"`
-}
-
-// Config is the candidate as the Config of a breaker named name.
-func (c Candidate) Config(name string) Config {
-	cfg := Config{
-		Name: name, FailMax: c.FailMax, ResetTimeout: c.ResetTimeout, SuccessThreshold: c.SuccessThreshold,
-		HalfOpenMaxCalls: c.HalfOpenMaxCalls, FailureRate: c.FailureRate, MinCalls: c.MinCalls,
-		SlowCallDuration: c.SlowCallDuration, SlowCallRate: c.SlowCallRate,
-	}
-	switch {
-	case c.WindowSize != 0:
-		cfg.Window = CountWindow(c.WindowSize)
-	case c.WindowDuration != 0 || c.WindowBucket != 0:
-		cfg.Window = TimeWindow(c.WindowDuration, c.WindowBucket)
-	}
-	return cfg
-}
-
-// Validate tells whether c is a configuration a breaker can take, within
-// what a candidate may cost: a *ConfigError naming the field, or nil.
-//
-// A candidate may come from anyone who can write where a store keeps
-// shadows (redisstore), and each breaker bound there runs one, so its
-// cost is bounded below what a Config allows: a count window of at most
-// MaxCandidateWindowSize calls, a time window of at most
-// MaxCandidateBuckets buckets of at least MinCandidateBucket (a time
-// window keeps a counter per bucket and shard, and a timer fires every
-// bucket). A candidate's window then costs at most about 130 KB with 16
-// cores, and its timer ticks at most ten times a second.
-func (c Candidate) Validate() error {
-	if c.WindowSize != 0 && (c.WindowDuration != 0 || c.WindowBucket != 0) {
-		return &ConfigError{"Window", "both a count and a time window"}
-	}
-	cfg := c.Config("candidate")
-	if _, err := cfg.validate(); err != nil {
-		return err
-	}
-	switch w := cfg.Window; {
-	case w.size > MaxCandidateWindowSize:
-		return &ConfigError{"Window", fmt.Sprintf("a candidate's count window of %d calls is above the limit of %d", w.size, MaxCandidateWindowSize)}
-	case w.duration > 0 && w.bucket < MinCandidateBucket:
-		return &ConfigError{"Window", fmt.Sprintf("a candidate's bucket of %v is below the limit of %v", w.bucket, MinCandidateBucket)}
-	case w.duration > 0 && w.buckets() > MaxCandidateBuckets:
-		return &ConfigError{"Window", fmt.Sprintf("a candidate's %d buckets is above the limit of %d", w.buckets(), MaxCandidateBuckets)}
-	}
-	return nil
-}
-
-// What a candidate's window may cost (see Candidate.Validate).
-const (
-	MaxCandidateWindowSize = 10000
-	MaxCandidateBuckets    = 120
-	MinCandidateBucket     = 100 * time.Millisecond
-)
-
-// String describes the candidate's settings that are set.
-func (c Candidate) String() string {
-	s := ""
-	add := func(k string, v any) {
-		if s != "" {
-			s += " "
-		}
-		s += fmt.Sprintf("%s=%v", k, v)
-	}
-	if c.FailMax != 0 {
-		add("failMax", c.FailMax)
-	}
-	if c.ResetTimeout != 0 {
-		add("resetTimeout", c.ResetTimeout)
-	}
-	if c.SuccessThreshold != 0 {
-		add("successThreshold", c.SuccessThreshold)
-	}
-	if c.HalfOpenMaxCalls != 0 {
-		add("halfOpenMaxCalls", c.HalfOpenMaxCalls)
-	}
-	if w := c.Config("").Window; !w.IsZero() {
-		add("window", "\""+w.String()+"\"")
-	}
-	if c.FailureRate != 0 {
-		add("failureRate", c.FailureRate)
-	}
-	if c.MinCalls != 0 {
-		add("minCalls", c.MinCalls)
-	}
-	if c.SlowCallDuration != 0 {
-		add("slowCallDuration", c.SlowCallDuration)
-	}
-	if c.SlowCallRate != 0 {
-		add("slowCallRate", c.SlowCallRate)
-	}
-	if s == "" {
-		return "defaults"
-	}
-	return s
-}
+const ShadowSuffix = storage.ShadowSuffix
 
 // Shadow is a running shadow (see StartShadow).
 type Shadow struct {
@@ -239,10 +123,10 @@ func (b *Breaker) startShadow(c Candidate, fromStore bool, listeners []Listener)
 	if b.detached.Load() {
 		return nil, errors.New("infuse: the breaker is detached from its storage")
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.ValidateCandidate(); err != nil {
 		return nil, err
 	}
-	cfg := c.Config(b.name + ShadowSuffix)
+	cfg := Config{Name: b.name + ShadowSuffix}.WithSettings(c)
 	cfg.Clock = b.clock
 	if x := b.more.Load(); x != nil {
 		cfg.Storage = x.storage // nil: a breaker on its own memory; the candidate gets its own too

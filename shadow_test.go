@@ -89,8 +89,8 @@ func TestShadowReplacesAndValidates(t *testing.T) {
 	if first.Breaker().Metrics().Counts.ConsecutiveFailures != 0 {
 		t.Fatal("a replaced shadow is still fed")
 	}
-	for _, c := range []infuse.Candidate{{FailMax: -1}, {FailureRate: 2, WindowSize: 10}, {WindowSize: 10, WindowDuration: time.Second},
-		{WindowDuration: time.Second}, {FailureRate: 0.5}} {
+	for _, c := range []infuse.Candidate{{FailMax: -1}, {FailureRate: 2, Window: infuse.CountWindow(10)}, {Window: infuse.CountWindow(-10)},
+		{Window: infuse.TimeWindow(time.Second, 0)}, {FailureRate: 0.5}} {
 		if _, err := b.StartShadow(c); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
@@ -99,7 +99,7 @@ func TestShadowReplacesAndValidates(t *testing.T) {
 
 // A candidate encodes to JSON and back as it was, and says what it sets.
 func TestCandidateJSONAndString(t *testing.T) {
-	c := infuse.Candidate{FailMax: 3, ResetTimeout: 10 * time.Second, WindowDuration: time.Minute, WindowBucket: time.Second, FailureRate: 0.5, MinCalls: 20,
+	c := infuse.Candidate{FailMax: 3, ResetTimeout: 10 * time.Second, Window: infuse.TimeWindow(time.Minute, time.Second), FailureRate: 0.5, MinCalls: 20,
 		SlowCallDuration: time.Second, SlowCallRate: 0.8}
 	data, err := json.Marshal(c)
 	if err != nil {
@@ -124,7 +124,7 @@ func TestCandidateJSONAndString(t *testing.T) {
 func TestShadowJudgesSlowCalls(t *testing.T) {
 	rec := &infusetest.Recorder{}
 	b, clock := newBreaker(t, infuse.Config{Name: "api", Listeners: []infuse.Listener{rec}})
-	s, err := b.StartShadow(infuse.Candidate{WindowSize: 10, MinCalls: 10, SlowCallDuration: 100 * time.Millisecond, SlowCallRate: 0.5})
+	s, err := b.StartShadow(infuse.Candidate{Window: infuse.CountWindow(10), MinCalls: 10, SlowCallDuration: 100 * time.Millisecond, SlowCallRate: 0.5})
 	if err != nil {
 		t.Fatal(err)
 	}

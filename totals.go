@@ -3,6 +3,8 @@ package infuse
 import (
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/infuse-go/infuse/internal/meter"
 )
 
 // Totals are a breaker's running counts, for monitoring: what a
@@ -91,7 +93,7 @@ type countShard struct {
 }
 
 func newCallCounts() *callCounts {
-	n := shardCount()
+	n := meter.ShardCount()
 	return &callCounts{mask: uint32(n - 1), shards: make([]countShard, n)}
 }
 
@@ -100,10 +102,10 @@ func newCallCounts() *callCounts {
 func (c *callCounts) add(k uint) {
 	if c != nil {
 		// k's address is on the goroutine's stack (see stackHash).
-		i := uint32(uint64(uintptr(unsafe.Pointer(&k))) * hashMul >> (64 - probeBits))
-		n := &c.shards[(i+shardProbes[i].Load())&c.mask].n[k]
+		i := uint32(uint64(uintptr(unsafe.Pointer(&k))) * meter.HashMul >> (64 - meter.ProbeBits))
+		n := &c.shards[(i+meter.Probes[i].Load())&c.mask].n[k]
 		if old := n.Load(); n.Add(1) != old+1 {
-			shardProbes[i].Add(1) // another core wrote n meanwhile (see shard.go)
+			meter.Probes[i].Add(1) // another core wrote n meanwhile (see shard.go)
 		}
 	}
 }

@@ -82,3 +82,13 @@ func TestListenForPassesOnlyItsKinds(t *testing.T) {
 		t.Fatalf("events %v", kinds)
 	}
 }
+
+// Totals.Add adds every field.
+func TestTotalsAddAddsEveryField(t *testing.T) {
+	a := infuse.Totals{Successes: 1, Failures: 2, Ignored: 3, Rejections: 4, Transitions: 5, StoreErrors: 6}
+	b := infuse.Totals{Successes: 10, Failures: 20, Ignored: 30, Rejections: 40, Transitions: 50, StoreErrors: 60}
+	want := infuse.Totals{Successes: 11, Failures: 22, Ignored: 33, Rejections: 44, Transitions: 55, StoreErrors: 66}
+	if got := a.Add(b); got != want {
+		t.Fatalf("Add = %+v, want %+v", got, want)
+	}
+}

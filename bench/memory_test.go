@@ -27,6 +27,7 @@ import (
 	"github.com/infuse-go/infuse/infuseprom"
 	"github.com/infuse-go/infuse/redisstore"
 	"github.com/infuse-go/infuse/redisstore/redistest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 const (
@@ -86,6 +87,13 @@ func BenchmarkMemoryPerBreaker(b *testing.B) {
 		{"infuse-count-window-100", memBreakers, func(b *testing.B, n int) any {
 			return infuseBreakers(b, n, func(i int) infuse.Config {
 				return infuse.Config{Name: hostName(i), ResetTimeout: time.Hour, Window: infuse.CountWindow(100), FailureRate: 0.5}
+			})
+		}},
+		{"infuse-count-window-1000000", memBreakers / 10, func(b *testing.B, n int) any {
+			// The ring is allocated as calls reach it (issue 23): 4 KiB
+			// after one call, where the whole ring was 4 MB.
+			return infuseBreakers(b, n, func(i int) infuse.Config {
+				return infuse.Config{Name: hostName(i), ResetTimeout: time.Hour, Window: infuse.CountWindow(1_000_000), FailureRate: 0.5}
 			})
 		}},
 		{"infuse-counted", memBreakers, func(b *testing.B, n int) any {
@@ -157,12 +165,12 @@ func BenchmarkMemoryPerBreaker(b *testing.B) {
 		// The store's share: bindings alone, as a breaker makes them.
 		bindings := newStore("bindings")
 		store := perBreaker(n, func(n int) any {
-			bs := make([]infuse.Binding, n)
+			bs := make([]storage.Binding, n)
 			for i := range bs {
 				var err error
-				bs[i], err = bindings.Bind(infuse.BindConfig{Name: hostName(i), Clock: systemClock{},
-					Policy:  func() infuse.Policy { return infuse.Policy{FailMax: 5, ResetTimeout: time.Hour} },
-					Observe: func(infuse.Snapshot) {}, Made: func(infuse.Snapshot) {}})
+				bs[i], err = bindings.Bind(storage.BindConfig{Name: hostName(i), Clock: systemClock{},
+					Policy:  func() storage.Policy { return storage.Policy{FailMax: 5, ResetTimeout: time.Hour} },
+					Observe: func(storage.Snapshot) {}, Made: func(storage.Snapshot) {}})
 				if err != nil {
 					b.Fatal(err)
 				}

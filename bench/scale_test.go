@@ -205,7 +205,7 @@ func pct(d []time.Duration, p int) time.Duration {
 	return s[min(len(s)*p/100, len(s)-1)]
 }
 
-// BenchmarkFleetScale is the scale table in the README: for each size,
+// BenchmarkFleetScale is the scale table of docs/performance.md: for each size,
 // idle commands a second (all members), commands a second with every
 // breaker called 10 times a second per member and 1 % of calls failing,
 // the commands per failure beyond the idle load, how soon a failure

@@ -81,7 +81,10 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	done, err := b.Allow(req.Context())
 	if err != nil {
 		closeBody(req)
-		return nil, fmt.Errorf("infusehttp: %s %s: %w", req.Method, req.URL.Redacted(), err)
+		// As a transport's errors go: http.Client names the request
+		// (*url.Error: Get "URL": ...), and errors.Is(err, infuse.ErrOpen)
+		// holds through it.
+		return nil, err
 	}
 	resp, err := t.base.RoundTrip(req)
 	switch {
@@ -99,7 +102,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.opts.HoldOnRetryAfter && err == nil &&
 		(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if d, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > 0 {
-			_, _ = b.HoldOpen(context.WithoutCancel(req.Context()), d)
+			_, _ = b.HoldOpenBecause(context.WithoutCancel(req.Context()), d, infuse.CauseRetryAfter)
 		}
 	}
 	return resp, err

@@ -380,3 +380,25 @@ func FuzzRetryAfter(f *testing.F) {
 		}
 	})
 }
+
+// A rejection reads as one sentence: the request named once (by
+// http.Client), then the breaker's reason, with the wait rounded up.
+func TestARejectionNamesTheRequestOnce(t *testing.T) {
+	u := newUpstream(t)
+	clock := infusetest.NewClock()
+	b := newBreaker(t, infuse.Config{Name: "upstream", FailMax: 1, ResetTimeout: 10 * time.Second, Clock: clock})
+	c := client(t, infusehttp.ClientOptions{Breaker: b})
+	u.status.Store(http.StatusInternalServerError)
+	if _, _, err := get(t, c, u.URL); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(56 * time.Microsecond)
+	_, _, err := get(t, c, u.URL+"/items?id=7")
+	want := `Get "` + u.URL + `/items?id=7": infuse: circuit breaker "upstream" is open; retry after 10s`
+	if err == nil || err.Error() != want {
+		t.Fatalf("rejection reads\n%v\nwant\n%s", err, want)
+	}
+	if strings.Count(err.Error(), u.URL) != 1 {
+		t.Fatalf("the URL appears more than once: %v", err)
+	}
+}

@@ -70,6 +70,15 @@ func (r ReplayRun) Calls() []Call {
 // breaker counts as nothing). For a call the recording's breaker rejected,
 // both are inferred (see ReplayCall.Inferred). recs need not be sorted;
 // Replay does not change it.
+//
+// Its memory follows the recording: about 120 bytes a record and 1 KiB
+// a name, and the breakers' windows. A count window of any size starts at
+// 4 KiB and grows with the calls it holds (see infuse.CountWindow), so
+// with one a replay allocates, in all, under 256 bytes a record and 8 KiB
+// a name. A time window is allocated whole, for each name: 32 bytes a
+// bucket (the buckets rounded up to a power of two) in each of twice
+// GOMAXPROCS shards (2 to 64); the ten buckets of the command's windows
+// take 640 bytes a shard.
 func Replay(recs []Record, cfg infuse.Config) (ReplayRun, error) {
 	switch {
 	case len(recs) == 0:

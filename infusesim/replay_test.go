@@ -3,6 +3,8 @@ package infusesim_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -220,6 +222,59 @@ func TestReplayRefusesWhatItCannotRun(t *testing.T) {
 	} {
 		if _, err := infusesim.Replay(c.recs, c.cfg); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: want an error with %q", err, c.want)
+		}
+	}
+}
+
+// manyNames is a recording of names breakers, each called each times,
+// a call a millisecond, a failure in three.
+func manyNames(names, each int) []infusesim.Record {
+	recs := make([]infusesim.Record, names*each)
+	for i := range recs {
+		o := infusesim.Succeeded
+		if i%3 == 0 {
+			o = infusesim.Failed
+		}
+		recs[i] = infusesim.Record{Time: t0.Add(time.Duration(i) * time.Millisecond), Name: fmt.Sprintf("svc-%04d", i%names), Outcome: o, Latency: time.Millisecond}
+	}
+	return recs
+}
+
+// allocated is what f allocates on the heap in all, whatever it frees
+// again: a bound on the memory it needs (and a collection that runs
+// meanwhile may add a few KiB of its own).
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// Replay's memory follows the recording, not names × window: with a
+// count window of any size it allocates, in all, at most 256 bytes a
+// record and 8 KiB a name (as Replay's comment says). Issue 23: a 43 KB
+// recording of 2,000 names replayed with a window of a million calls ran
+// out of memory at 6.4 GB, each breaker's window allocated whole (4 MB).
+// One name comes first, so that a window allocated whole fails the test
+// at 4 MB rather than asking the host for 8 GB.
+func TestReplayMemoryFollowsTheRecording(t *testing.T) {
+	cfg := infuse.Config{FailMax: 5, ResetTimeout: time.Second, Window: infuse.CountWindow(1_000_000), FailureRate: 0.5}
+	for _, c := range []struct{ names, each int }{{1, 2}, {2000, 2}, {1, 50_000}} {
+		recs := manyNames(c.names, c.each)
+		var run infusesim.ReplayRun
+		var err error
+		got := allocated(func() { run, err = infusesim.Replay(recs, cfg) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(run.Names) != c.names || len(run.Replayed) != len(recs) {
+			t.Fatalf("%d names, %d calls replayed; want %d, %d", len(run.Names), len(run.Replayed), c.names, len(recs))
+		}
+		limit := 256*uint64(len(recs)) + 8<<10*uint64(c.names) + 16<<10
+		if got > limit {
+			t.Fatalf("replaying %d names × %d calls with a count window of a million calls allocated %d KiB; want at most %d KiB (256 bytes a record, 8 KiB a name, 16 KiB slack)",
+				c.names, c.each, got>>10, limit>>10)
 		}
 	}
 }

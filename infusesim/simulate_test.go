@@ -14,8 +14,8 @@ import (
 	"github.com/infuse-go/infuse/infusetest"
 )
 
-// candidate is the README's configuration: FailMax 5, a second open, one
-// trial that closes.
+// candidate is the configuration of docs/performance.md's protection
+// table: FailMax 5, a second open, one trial that closes.
 var candidate = infuse.Config{FailMax: 5, ResetTimeout: time.Second, HalfOpenMaxCalls: 1, SuccessThreshold: 1}
 
 func simulate(t testing.TB, s infusesim.Scenario, cfg infuse.Config, opts infusesim.Options) infusesim.Run {

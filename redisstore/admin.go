@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Info is what Redis holds of one breaker: what an operator's console
@@ -67,13 +68,13 @@ type Info struct {
 }
 
 // RampShare is the share of calls the members admit while they ramp up
-// after the breaker closed (see infuse.RampShareAfter), as of the
+// after the breaker closed (see storage.RampShare), as of the
 // listing: below 1 while the ramp runs, 1 otherwise.
 func (i Info) RampShare() float64 {
 	if i.State != infuse.Closed || i.Mode != infuse.ModeNormal || i.Ramp <= 0 {
 		return 1
 	}
-	return infuse.RampShareAfter(i.ClosedSince, i.Ramp, i.RampSteps)
+	return storage.RampShare(i.ClosedSince, i.Ramp, i.RampSteps)
 }
 
 // ErrUnknownBreaker is returned for a name Redis holds no state for and no

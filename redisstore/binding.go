@@ -124,8 +124,9 @@ type binding struct {
 	acquiring   int // Acquire calls waiting on Redis
 	inflight    int
 	held        bool
-	heldMade    bool // the held change was made by this member's sender
-	manual      bool // the local transitions include an operator's
+	heldMade    bool            // the held change was made by this member's sender
+	heldSnap    infuse.Snapshot // the held change (see supersede)
+	manual      bool            // the local transitions include an operator's
 	nextBatch   uint64
 	retries     []sentBatch // batches sent whose answer never came, oldest first
 	// offsetSet tells that offset holds a reading.
@@ -1128,6 +1129,9 @@ func (b *binding) ownAnswer(r reply, n uint64) (snap infuse.Snapshot, made bool)
 // held; after (a report of replaced data) is for once it is let go.
 func (b *binding) answered(r reply, n uint64) (after func(), outran *infuse.Snapshot, fire func(infuse.Snapshot)) {
 	after = b.applyOwn(r, n)
+	if first := b.supersede(); first != nil {
+		after = inOrder(after, first)
+	}
 	fire = b.ownEnd(&r)
 	if r.changed && r.inc == b.conf.inc && r.gen < b.conf.gen {
 		s := b.snapshotOf(r.remote)
@@ -1161,6 +1165,36 @@ func (b *binding) ownEnd(r *reply) func(infuse.Snapshot) {
 		return b.cfg.Made
 	}
 	return b.cfg.Observe
+}
+
+// supersede lets go of a change held for the breaker's own calls in
+// flight (see inflight) once the binding has applied a newer one: the
+// breaker must hear of the held change first, in order, or a transition
+// this member made would be reported by no member at all. It returns
+// what tells the breaker, nil if nothing was held or the held change is
+// still the binding's state. b.mu is held.
+func (b *binding) supersede() func() {
+	if !b.held || b.local.Generation == b.heldSnap.Generation {
+		return nil
+	}
+	s := b.heldSnap
+	tell := b.cfg.Observe
+	if b.heldMade || s.Maker == infuse.MakerHere {
+		tell = b.cfg.Made
+	}
+	b.held, b.heldMade = false, false
+	return func() { tell(s) }
+}
+
+// inOrder is a then b, either of them nil.
+func inOrder(a, b func()) func() {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	return func() { a(); b() }
 }
 
 // relabel numbers the binding's own transitions on top of a new conf.
@@ -1209,6 +1243,7 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		return report
 	}
 	changed := b.apply(r.remote, n)
+	first := b.supersede()
 	// The sender's own script made it (a trip its outcomes completed): the
 	// breaker is told so even if another answer brought the state first.
 	madeHere := own && r.changed && b.conf.sameIdentity(r.remote) && b.conf.gen == r.gen
@@ -1227,19 +1262,22 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		b.restore = true // its key was lost on its own: put it back
 		b.enqueueLocked()
 	}
-	if changed && b.inflight > 0 && b.local.Maker == infuse.MakerUnknown {
-		// Redis does not say who made it (a state an older version
-		// wrote): the breaker's own calls in flight may claim it.
+	if changed && b.inflight > 0 && b.local.Maker != infuse.MakerElsewhere {
+		// This binding made it, or Redis does not say who did (a state an
+		// older version wrote): the breaker's own calls in flight may
+		// claim it from their answers. (Another's change is told at once:
+		// Redis says whose it is.)
 		b.held, changed = true, false
-		b.heldMade = madeHere
+		b.heldMade, b.heldSnap = madeHere, b.local
 	}
 	s := b.local
 	b.mu.Unlock()
+	report = inOrder(report, first)
 	if !changed && outran == nil {
 		return report
 	}
 	tell := b.cfg.Observe
-	if madeHere {
+	if madeHere || s.Maker == infuse.MakerHere {
 		tell = b.cfg.Made // the breaker reports it as its own; others observe it
 	}
 	return func() {

@@ -202,5 +202,5 @@
 // that no two breakers share a key and each breaker's keys share one slot.
 // A breaker that finds nothing in this layout reads its key in the first
 // layout ("<namespace>:{<name>}") once, and carries an open period or a
-// forced mode over; see the README for a rolling upgrade.
+// forced mode over; see docs/upgrading.md for a rolling upgrade.
 package redisstore

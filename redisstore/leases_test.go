@@ -375,7 +375,7 @@ func startDropProxy(t *testing.T, target string) *dropProxy {
 	return p
 }
 
-// With a client as the README builds it (go-redis's default MaxRetries),
+// With a client as docs/fleets.md builds it (go-redis's default MaxRetries),
 // a connection lost after a report was written makes the client send it
 // again: the failure counts once.
 func TestAClientRetryCountsAReportOnce(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // reads its old key once: if the old layout held it open or in a forced
 // mode, the breaker starts from that (the rest of its open period, the
 // mode) and shares it in this layout. Nothing is written to the old keys;
-// they expire by their TTL. See the README for what happens during a
+// they expire by their TTL. See docs/upgrading.md for what happens during a
 // rolling upgrade.
 
 // legacyRead queues the reading of a breaker's state in the first layout;

@@ -100,7 +100,8 @@ func TestHalfOpenMaxWaitThroughRedis(t *testing.T) {
 }
 
 // A rate trip on one member opens the breaker for the fleet. The window
-// itself is each member's own (see the README: fleet windows are not done).
+// itself is each member's own: a count window is never the fleet's
+// (docs/fleets.md, "Fleet-wide windows").
 func TestRateTripReachesTheFleet(t *testing.T) {
 	m := twoMembers(t, infuse.Config{FailMax: 1000, Window: infuse.CountWindow(10), FailureRate: 0.5, MinCalls: 4})
 	a, b, sb := m.a, m.b, m.sb

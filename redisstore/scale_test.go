@@ -15,7 +15,7 @@ import (
 
 // Load on Redis is what limits a fleet. These tests count the commands
 // Redis runs (INFO commandstats: commands inside scripts count too); the
-// scale table in the README comes from bench/, with real time.
+// scale table in docs/performance.md comes from bench/, with real time.
 
 // scaleFleet is members stores, each with its own client, each binding
 // the same n breakers.

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Shadows. An operator starts a fleet's shadow of a breaker (see
@@ -23,13 +24,13 @@ import (
 // version every RefreshInterval (one HGET), and the shadows when it moved,
 // then starts or stops the shadows of the breakers it has bound to match;
 // each shadow's candidate is a breaker of its own, named with
-// infuse.ShadowSuffix, whose state the fleet shares.
+// storage.ShadowSuffix, whose state the fleet shares.
 //
 // Anyone who can write to Redis can write there, so what a member reads is
 // bounded before it leaves Redis: at most maxShadows shadows (a hash with
 // more is read not at all), each of at most maxCandidate bytes and a name
 // of at most maxShadowName (a bigger one is left in Redis unread); and
-// what a candidate may cost is bounded by infuse.Candidate.Validate. The
+// what a candidate may cost is bounded by Candidate.ValidateCandidate. The
 // shadows have a goroutine of their own: reading them never holds up the
 // reads that carry real breakers' state.
 
@@ -53,7 +54,7 @@ type shadowState struct {
 // on every member of the fleet whose store has Options.Shadows, within
 // their RefreshInterval. It fails for a candidate a breaker cannot take.
 func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate) error {
-	if strings.HasSuffix(name, infuse.ShadowSuffix) {
+	if strings.HasSuffix(name, storage.ShadowSuffix) {
 		return fmt.Errorf("redisstore: %q is a shadow's candidate, which has no shadow of its own", name)
 	}
 	if name == "" || len(name) > maxShadowName {
@@ -61,7 +62,7 @@ func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate)
 	}
 	data := ""
 	if c != nil {
-		if err := c.Validate(); err != nil {
+		if err := c.ValidateCandidate(); err != nil {
 			return fmt.Errorf("redisstore: the shadow of %q: %w", name, err)
 		}
 		b, err := json.Marshal(c)
@@ -127,7 +128,7 @@ func decodeCandidate(v string) (infuse.Candidate, bool) {
 	dec := json.NewDecoder(strings.NewReader(v))
 	dec.DisallowUnknownFields()
 	var c infuse.Candidate
-	if err := dec.Decode(&c); err != nil || c.Validate() != nil {
+	if err := dec.Decode(&c); err != nil || c.ValidateCandidate() != nil {
 		return infuse.Candidate{}, false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {

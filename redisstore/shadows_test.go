@@ -186,9 +186,9 @@ func TestAHostileShadowsHashIsBounded(t *testing.T) {
 
 	// A candidate too costly to run: refused.
 	for _, cand := range []infuse.Candidate{
-		{WindowDuration: time.Hour, WindowBucket: time.Second, FailureRate: 0.5},
-		{WindowDuration: 3600 * time.Millisecond, WindowBucket: time.Millisecond, FailureRate: 0.5},
-		{WindowSize: 1 << 20, FailureRate: 0.5},
+		{Window: infuse.TimeWindow(time.Hour, time.Second), FailureRate: 0.5},
+		{Window: infuse.TimeWindow(3600*time.Millisecond, time.Millisecond), FailureRate: 0.5},
+		{Window: infuse.CountWindow(1 << 20), FailureRate: 0.5},
 	} {
 		var ce *infuse.ConfigError
 		if err := op.SetShadow(bg, "api", &cand); !errors.As(err, &ce) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Harness tells Run how to drive one Storage implementation.
@@ -53,26 +54,26 @@ func Run(t *testing.T, h Harness) {
 type suite struct {
 	h      Harness
 	store  infuse.Storage
-	policy infuse.Policy
+	policy storage.Policy
 }
 
 // member is one binding with what its observer saw.
 type member struct {
-	infuse.Binding
+	storage.Binding
 	mu   sync.Mutex
-	seen []infuse.Snapshot
+	seen []storage.Snapshot
 	errs []error
 }
 
-func (m *member) observed() []infuse.Snapshot {
+func (m *member) observed() []storage.Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]infuse.Snapshot(nil), m.seen...)
+	return append([]storage.Snapshot(nil), m.seen...)
 }
 
 // lastSeen is the newest snapshot the observer received, by generation.
-func (m *member) lastSeen() (infuse.Snapshot, bool) {
-	var best infuse.Snapshot
+func (m *member) lastSeen() (storage.Snapshot, bool) {
+	var best storage.Snapshot
 	for _, s := range m.observed() {
 		if s.Generation >= best.Generation {
 			best = s
@@ -81,7 +82,7 @@ func (m *member) lastSeen() (infuse.Snapshot, bool) {
 	return best, best.Generation != 0
 }
 
-func (s *suite) pol() infuse.Policy {
+func (s *suite) pol() storage.Policy {
 	p := s.policy
 	if p.FailMax == 0 {
 		p.FailMax = 3
@@ -101,12 +102,12 @@ func (s *suite) pol() infuse.Policy {
 func (s *suite) bind(t *testing.T, name string, initial infuse.State) *member {
 	t.Helper()
 	m := &member{}
-	b, err := s.store.Bind(infuse.BindConfig{
+	b, err := s.store.Bind(storage.BindConfig{
 		Name:         name,
 		InitialState: initial,
 		Clock:        s.h.Clock,
 		Policy:       s.pol,
-		Observe: func(snap infuse.Snapshot) {
+		Observe: func(snap storage.Snapshot) {
 			m.mu.Lock()
 			m.seen = append(m.seen, snap)
 			m.mu.Unlock()
@@ -150,7 +151,7 @@ func (s *suite) advance(d time.Duration) {
 	}
 }
 
-func (s *suite) transition(t *testing.T, m *member, tr infuse.Transition) (infuse.Snapshot, bool) {
+func (s *suite) transition(t *testing.T, m *member, tr storage.Transition) (storage.Snapshot, bool) {
 	t.Helper()
 	snap, changed, err := m.Transition(context.Background(), tr)
 	if err != nil {
@@ -159,7 +160,7 @@ func (s *suite) transition(t *testing.T, m *member, tr infuse.Transition) (infus
 	return snap, changed
 }
 
-func wantState(t *testing.T, what string, snap infuse.Snapshot, state infuse.State) {
+func wantState(t *testing.T, what string, snap storage.Snapshot, state infuse.State) {
 	t.Helper()
 	if snap.State != state {
 		t.Fatalf("%s: state %v, want %v (snapshot %+v)", what, snap.State, state, snap)
@@ -200,7 +201,7 @@ var cases = []testCase{
 	{"NamesAreIndependent", func(t *testing.T, s *suite) {
 		a := s.bind(t, "a", infuse.Closed)
 		b := s.bind(t, "other", infuse.Closed)
-		s.transition(t, a, infuse.Transition{To: infuse.Open})
+		s.transition(t, a, storage.Transition{To: infuse.Open})
 		s.sync(t)
 		wantState(t, "other name", b.Snapshot(), infuse.Closed)
 		if len(b.observed()) != 0 {
@@ -210,7 +211,7 @@ var cases = []testCase{
 	{"TransitionCommitsFromCurrentGeneration", func(t *testing.T, s *suite) {
 		m := s.bind(t, "t", infuse.Closed)
 		before := m.Snapshot()
-		snap, changed := s.transition(t, m, infuse.Transition{From: before.Generation, To: infuse.Open, Failures: 3})
+		snap, changed := s.transition(t, m, storage.Transition{From: before.Generation, To: infuse.Open, Failures: 3})
 		if !changed || snap.State != infuse.Open || snap.Generation <= before.Generation {
 			t.Fatalf("Transition from the current generation: %+v changed=%v", snap, changed)
 		}
@@ -229,7 +230,7 @@ var cases = []testCase{
 			name := fmt.Sprintf("hold%d", i)
 			a, b := s.bind(t, name, infuse.Closed), s.bind(t, name, infuse.Closed)
 			until := s.clock().Now().Add(hold)
-			snap, changed := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, OpenUntil: until})
+			snap, changed := s.transition(t, a, storage.Transition{From: a.Snapshot().Generation, To: infuse.Open, OpenUntil: until})
 			if !changed || snap.State != infuse.Open {
 				t.Fatalf("a hold of %v: %+v changed=%v", hold, snap, changed)
 			}
@@ -248,10 +249,10 @@ var cases = []testCase{
 		// which a ramp counts from) is stamped for every member; a close
 		// from closed is not.
 		a, b := s.bind(t, "rec", infuse.Closed), s.bind(t, "rec", infuse.Closed)
-		s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.Open})
-		s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.HalfOpen})
+		s.transition(t, a, storage.Transition{From: storage.AnyGeneration, To: infuse.Open})
+		s.transition(t, a, storage.Transition{From: storage.AnyGeneration, To: infuse.HalfOpen})
 		at := s.clock().Now()
-		snap, changed := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Closed})
+		snap, changed := s.transition(t, a, storage.Transition{From: a.Snapshot().Generation, To: infuse.Closed})
 		if !changed || snap.State != infuse.Closed {
 			t.Fatalf("closing from half-open: %+v changed=%v", snap, changed)
 		}
@@ -262,7 +263,7 @@ var cases = []testCase{
 			}
 		}
 		s.advance(time.Millisecond)
-		snap, _ = s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.Closed})
+		snap, _ = s.transition(t, a, storage.Transition{From: storage.AnyGeneration, To: infuse.Closed})
 		s.sync(t)
 		if !snap.ClosedAt.IsZero() || !b.Snapshot().ClosedAt.IsZero() {
 			t.Fatalf("a close from closed: %+v, other member %+v; want no ClosedAt", snap, b.Snapshot())
@@ -274,8 +275,8 @@ var cases = []testCase{
 	{"TransitionFromStaleGenerationChangesNothing", func(t *testing.T, s *suite) {
 		m := s.bind(t, "t", infuse.Closed)
 		old := m.Snapshot().Generation
-		cur, _ := s.transition(t, m, infuse.Transition{From: old, To: infuse.Open})
-		snap, changed := s.transition(t, m, infuse.Transition{From: old, To: infuse.Closed})
+		cur, _ := s.transition(t, m, storage.Transition{From: old, To: infuse.Open})
+		snap, changed := s.transition(t, m, storage.Transition{From: old, To: infuse.Closed})
 		if changed || snap.State != infuse.Open || snap.Generation != cur.Generation {
 			t.Fatalf("stale Transition: %+v changed=%v, want the current %+v unchanged", snap, changed, cur)
 		}
@@ -284,7 +285,7 @@ var cases = []testCase{
 		m := s.bind(t, "t", infuse.Closed)
 		prev := m.Snapshot()
 		for _, to := range []infuse.State{infuse.Open, infuse.Open, infuse.HalfOpen, infuse.Closed, infuse.Closed} {
-			snap, changed := s.transition(t, m, infuse.Transition{From: infuse.AnyGeneration, To: to})
+			snap, changed := s.transition(t, m, storage.Transition{From: storage.AnyGeneration, To: to})
 			if !changed || snap.State != to || snap.Generation <= prev.Generation {
 				t.Fatalf("AnyGeneration to %v after %+v: %+v changed=%v", to, prev, snap, changed)
 			}
@@ -303,7 +304,7 @@ var cases = []testCase{
 		winners := 0
 		for _, m := range members {
 			wg.Go(func() {
-				_, changed, err := m.Transition(bg, infuse.Transition{From: gen, To: infuse.Open})
+				_, changed, err := m.Transition(bg, storage.Transition{From: gen, To: infuse.Open})
 				if err != nil {
 					t.Error(err)
 				}
@@ -322,7 +323,7 @@ var cases = []testCase{
 	{"OthersObserveAChange", func(t *testing.T, s *suite) {
 		a := s.bind(t, "o", infuse.Closed)
 		b := s.bind(t, "o", infuse.Closed)
-		snap, _ := s.transition(t, a, infuse.Transition{To: infuse.Open})
+		snap, _ := s.transition(t, a, storage.Transition{To: infuse.Open})
 		s.sync(t)
 		got, ok := b.lastSeen()
 		if !ok || got.Generation != snap.Generation || got.State != infuse.Open {
@@ -342,15 +343,15 @@ var cases = []testCase{
 		a := s.bind(t, "r", infuse.Closed)
 		b := s.bind(t, "r", infuse.Closed)
 		gen := a.Snapshot().Generation
-		report(a, gen, infuse.OutcomeFailure, 2)
+		report(a, gen, storage.OutcomeFailure, 2)
 		s.sync(t)
-		report(b, gen, infuse.OutcomeFailure, 1)
+		report(b, gen, storage.OutcomeFailure, 1)
 		s.sync(t)
 		wantState(t, "three merged failures", a.Snapshot(), infuse.Closed)
 		if got := b.Snapshot().Failures; got != 3 {
 			t.Fatalf("merged run = %d, want 3", got)
 		}
-		report(b, gen, infuse.OutcomeFailure, 1)
+		report(b, gen, storage.OutcomeFailure, 1)
 		s.sync(t)
 		for i, m := range []*member{a, b} {
 			wantState(t, "after the fourth merged failure, member "+string(rune('a'+i)), m.Snapshot(), infuse.Open)
@@ -361,14 +362,14 @@ var cases = []testCase{
 		a := s.bind(t, "r", infuse.Closed)
 		b := s.bind(t, "r", infuse.Closed)
 		gen := a.Snapshot().Generation
-		report(a, gen, infuse.OutcomeFailure, 2)
+		report(a, gen, storage.OutcomeFailure, 2)
 		s.sync(t)
-		report(b, gen, infuse.OutcomeSuccess, 1)
+		report(b, gen, storage.OutcomeSuccess, 1)
 		s.sync(t)
-		report(a, gen, infuse.OutcomeFailure, 2)
+		report(a, gen, storage.OutcomeFailure, 2)
 		s.sync(t)
 		wantState(t, "two failures after a success", a.Snapshot(), infuse.Closed)
-		report(b, gen, infuse.OutcomeFailure, 1)
+		report(b, gen, storage.OutcomeFailure, 1)
 		s.sync(t)
 		wantState(t, "three failures after a success", b.Snapshot(), infuse.Open)
 	}},
@@ -376,8 +377,8 @@ var cases = []testCase{
 		s.policy.FailMax = 2
 		m := s.bind(t, "r", infuse.Closed)
 		old := m.Snapshot().Generation
-		cur, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
-		report(m, old, infuse.OutcomeFailure, 5)
+		cur, _ := s.transition(t, m, storage.Transition{To: infuse.Closed})
+		report(m, old, storage.OutcomeFailure, 5)
 		s.sync(t)
 		if got := m.Snapshot(); got.State != infuse.Closed || got.Generation != cur.Generation || got.Failures != 0 {
 			t.Fatalf("stale reports changed the state: %+v", got)
@@ -392,7 +393,7 @@ var cases = []testCase{
 	{"OpenGrantsTheFirstPermitOnlyAfterResetTimeout", func(t *testing.T, s *suite) {
 		a := s.bind(t, "p", infuse.Closed)
 		b := s.bind(t, "p", infuse.Closed)
-		opened, _ := s.transition(t, a, infuse.Transition{To: infuse.Open})
+		opened, _ := s.transition(t, a, storage.Transition{To: infuse.Open})
 		s.sync(t)
 		if _, snap, ok := b.Acquire(bg); ok || snap.State != infuse.Open {
 			t.Fatalf("Acquire before the period ended: ok=%v %+v", ok, snap)
@@ -412,7 +413,7 @@ var cases = []testCase{
 		s.policy.HalfOpenMaxCalls = 2
 		members := []*member{s.bind(t, "p", infuse.HalfOpen), s.bind(t, "p", infuse.HalfOpen), s.bind(t, "p", infuse.HalfOpen)}
 		granted := 0
-		var held []infuse.Permit
+		var held []storage.Permit
 		for range 2 {
 			for _, m := range members {
 				if p, _, ok := m.Acquire(bg); ok {
@@ -440,11 +441,11 @@ var cases = []testCase{
 		b := s.bind(t, "s", infuse.HalfOpen)
 		pa, _, _ := a.Acquire(bg)
 		pb, _, _ := b.Acquire(bg)
-		snap, changed := a.Settle(bg, pa, infuse.OutcomeSuccess)
+		snap, changed := a.Settle(bg, pa, storage.OutcomeSuccess)
 		if changed || snap.State != infuse.HalfOpen || snap.Successes != 1 {
 			t.Fatalf("first success: %+v changed=%v", snap, changed)
 		}
-		snap, changed = b.Settle(bg, pb, infuse.OutcomeSuccess)
+		snap, changed = b.Settle(bg, pb, storage.OutcomeSuccess)
 		if !changed || snap.State != infuse.Closed {
 			t.Fatalf("second success: %+v changed=%v, want closed by this call", snap, changed)
 		}
@@ -455,7 +456,7 @@ var cases = []testCase{
 	{"FailedTrialReopens", func(t *testing.T, s *suite) {
 		m := s.bind(t, "f", infuse.HalfOpen)
 		p, before, _ := m.Acquire(bg)
-		snap, changed := m.Settle(bg, p, infuse.OutcomeFailure)
+		snap, changed := m.Settle(bg, p, storage.OutcomeFailure)
 		if !changed || snap.State != infuse.Open || snap.Generation <= before.Generation || snap.OpenedAt.IsZero() {
 			t.Fatalf("failed trial: %+v changed=%v", snap, changed)
 		}
@@ -466,8 +467,8 @@ var cases = []testCase{
 	{"PermitsOfAnEarlierGenerationChangeNothing", func(t *testing.T, s *suite) {
 		m := s.bind(t, "f", infuse.HalfOpen)
 		p, _, _ := m.Acquire(bg)
-		closed, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
-		snap, changed := m.Settle(bg, p, infuse.OutcomeFailure)
+		closed, _ := s.transition(t, m, storage.Transition{To: infuse.Closed})
+		snap, changed := m.Settle(bg, p, storage.OutcomeFailure)
 		if changed || snap.State != infuse.Closed || snap.Generation != closed.Generation {
 			t.Fatalf("stale permit settled: %+v changed=%v", snap, changed)
 		}
@@ -478,8 +479,8 @@ var cases = []testCase{
 		s.policy.SuccessThreshold = 2
 		m := s.bind(t, "once", infuse.HalfOpen)
 		p, _, _ := m.Acquire(bg)
-		m.Settle(bg, p, infuse.OutcomeSuccess)
-		snap, changed := m.Settle(bg, p, infuse.OutcomeSuccess)
+		m.Settle(bg, p, storage.OutcomeSuccess)
+		snap, changed := m.Settle(bg, p, storage.OutcomeSuccess)
 		if changed || snap.State != infuse.HalfOpen || snap.Successes != 1 {
 			t.Fatalf("settling a permit twice counted twice: %+v changed=%v", snap, changed)
 		}
@@ -498,7 +499,7 @@ var cases = []testCase{
 		if _, _, ok := b.Acquire(bg); ok {
 			t.Fatal("a trial permit while forced open")
 		}
-		if _, changed := s.transition(t, b, infuse.Transition{From: b.Snapshot().Generation, To: infuse.Closed}); changed {
+		if _, changed := s.transition(t, b, storage.Transition{From: b.Snapshot().Generation, To: infuse.Closed}); changed {
 			t.Fatal("an automatic transition ended a forced mode")
 		}
 		snap, err = b.SetMode(bg, infuse.ModeNormal)
@@ -516,7 +517,7 @@ var cases = []testCase{
 		if err != nil || snap.State != infuse.Closed || snap.Mode != infuse.ModeDisabled {
 			t.Fatalf("SetMode(disabled): %+v %v", snap, err)
 		}
-		report(m, snap.Generation, infuse.OutcomeFailure, 2*s.pol().FailMax)
+		report(m, snap.Generation, storage.OutcomeFailure, 2*s.pol().FailMax)
 		s.sync(t)
 		if got := m.Snapshot(); got.State != infuse.Closed || got.Mode != infuse.ModeDisabled {
 			t.Fatalf("failures tripped a disabled breaker: %+v", got)
@@ -539,7 +540,7 @@ var cases = []testCase{
 	}},
 	{"TripsGrowWhileTrialsFailAndEndOnClose", func(t *testing.T, s *suite) {
 		m := s.bind(t, "trips", infuse.Closed)
-		snap, _ := s.transition(t, m, infuse.Transition{From: m.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		snap, _ := s.transition(t, m, storage.Transition{From: m.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
 		if snap.Trips != 1 {
 			t.Fatalf("first trip: Trips %d", snap.Trips)
 		}
@@ -549,12 +550,12 @@ var cases = []testCase{
 			if !ok {
 				t.Fatalf("no trial after the open period (trip %d)", want-1)
 			}
-			snap, _ = m.Settle(bg, p, infuse.OutcomeFailure)
+			snap, _ = m.Settle(bg, p, storage.OutcomeFailure)
 			if snap.State != infuse.Open || snap.Trips != want {
 				t.Fatalf("failed trial %d: %+v", want-1, snap)
 			}
 		}
-		closed, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
+		closed, _ := s.transition(t, m, storage.Transition{To: infuse.Closed})
 		if closed.Trips != 0 {
 			t.Fatalf("Trips %d after closing", closed.Trips)
 		}
@@ -566,7 +567,7 @@ var cases = []testCase{
 		}{{infuse.ExpiryOpens, infuse.Open}, {infuse.ExpiryCloses, infuse.Closed}, {infuse.ExpiryFrees, infuse.HalfOpen}} {
 			// A suite of its own: the bindings' background work reads
 			// their policy, which must not change under them.
-			sub := &suite{h: s.h, store: s.store, policy: infuse.Policy{HalfOpenMaxWait: s.pol().ResetTimeout, TrialExpiry: c.expiry}}
+			sub := &suite{h: s.h, store: s.store, policy: storage.Policy{HalfOpenMaxWait: s.pol().ResetTimeout, TrialExpiry: c.expiry}}
 			name := "expiry" + c.want.String()
 			a, b := sub.bind(t, name, infuse.HalfOpen), sub.bind(t, name, infuse.HalfOpen)
 			if _, _, ok := a.Acquire(bg); !ok {
@@ -583,13 +584,13 @@ var cases = []testCase{
 		// A trial left hanging by a manual close belongs to its generation:
 		// it neither holds a permit of a later half-open period nor expires
 		// into it (ARCHITECTURE.md, "Generations").
-		s.policy = infuse.Policy{HalfOpenMaxWait: 4 * s.pol().ResetTimeout, TrialExpiry: infuse.ExpiryOpens}
+		s.policy = storage.Policy{HalfOpenMaxWait: 4 * s.pol().ResetTimeout, TrialExpiry: infuse.ExpiryOpens}
 		a, b := s.bind(t, "hang", infuse.HalfOpen), s.bind(t, "hang", infuse.HalfOpen)
 		if _, _, ok := a.Acquire(bg); !ok {
 			t.Fatal("no first permit")
 		}
-		s.transition(t, a, infuse.Transition{To: infuse.Closed})
-		open, _ := s.transition(t, a, infuse.Transition{To: infuse.Open, Failures: s.pol().FailMax})
+		s.transition(t, a, storage.Transition{To: infuse.Closed})
+		open, _ := s.transition(t, a, storage.Transition{To: infuse.Open, Failures: s.pol().FailMax})
 		s.sync(t)
 		s.advance(s.pol().OpenFor(open) + s.h.Slack + time.Millisecond)
 		p, snap, ok := b.Acquire(bg)
@@ -603,13 +604,13 @@ var cases = []testCase{
 		if _, snap, ok := a.Acquire(bg); ok || snap.State != infuse.HalfOpen || snap.Generation != p.Generation {
 			t.Fatalf("after the hanging trial's wait: %+v granted=%v, want half-open generation %d, no permit", snap, ok, p.Generation)
 		}
-		if snap, _ := b.Settle(bg, p, infuse.OutcomeSuccess); snap.State != infuse.Closed {
+		if snap, _ := b.Settle(bg, p, storage.OutcomeSuccess); snap.State != infuse.Closed {
 			t.Fatalf("the trial's success: %+v", snap)
 		}
 	}},
 	{"AJoiningMemberSeesTheOpenPeriodLeft", func(t *testing.T, s *suite) {
 		a := s.bind(t, "join", infuse.Closed)
-		open, _ := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		open, _ := s.transition(t, a, storage.Transition{From: a.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
 		s.advance(s.pol().ResetTimeout / 2)
 		b := s.bind(t, "join", infuse.Closed)
 		got := b.Snapshot()
@@ -626,7 +627,7 @@ var cases = []testCase{
 			t.Fatalf("Close: %v", err)
 		}
 		seen := len(b.observed())
-		open, _ := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		open, _ := s.transition(t, a, storage.Transition{From: a.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
 		s.sync(t)
 		if got, ok := c.lastSeen(); !ok || got.Generation != open.Generation {
 			t.Fatalf("a member still bound observed %+v, want generation %d", got, open.Generation)
@@ -639,7 +640,7 @@ var cases = []testCase{
 		m := s.bind(t, "ctx", infuse.Closed)
 		ctx, cancel := context.WithCancel(bg)
 		cancel()
-		snap, changed, err := m.Transition(ctx, infuse.Transition{To: infuse.Open})
+		snap, changed, err := m.Transition(ctx, storage.Transition{To: infuse.Open})
 		if changed || err == nil || snap.State != infuse.Closed {
 			t.Fatalf("Transition on a done ctx: %+v changed=%v err=%v", snap, changed, err)
 		}
@@ -653,7 +654,7 @@ func absDiff(a, b time.Time) time.Duration {
 	return b.Sub(a)
 }
 
-func report(m *member, gen uint64, o infuse.Outcome, n int) {
+func report(m *member, gen uint64, o storage.Outcome, n int) {
 	for range n {
 		m.Report(gen, o)
 	}

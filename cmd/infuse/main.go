@@ -24,31 +24,36 @@ import (
 	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/console"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/dashboard"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/demo"
+	"github.com/infuse-go/infuse/cmd/infuse/internal/simulate"
 )
 
-// usageError is an error in how the command was called: exit status 2.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
+// command is a subcommand: run parses its own flags from args and writes
+// to out; a *cli.UsageError exits 2, cli.ErrHelp 0, any other error 1.
 type command struct {
 	name, summary string
 	run           func(ctx context.Context, args []string, out io.Writer) error
 }
 
+// commands are infuse's subcommands, in the order usage lists them; each
+// lives in a package of its own under internal/.
 var commands = []command{
-	{"demo", "run a simulated upstream and clients through breakers, live", runDemo},
-	{"status", "show every breaker stored under a namespace", runStatus},
-	{"open", "open a breaker fleet-wide (for its open period)", action("open")},
-	{"half-open", "move a breaker to half-open fleet-wide: the next calls are trials", action("half-open")},
-	{"close", "close a breaker fleet-wide", action("close")},
-	{"force-open", "hold a breaker open fleet-wide until released", action("force-open")},
-	{"disable", "let every call through fleet-wide, counting, until released", action("disable")},
-	{"release", "end a forced state fleet-wide", action("release")},
-	{"shadow", "start, stop or list shadow configurations, fleet-wide", runShadow},
-	{"watch", "print transitions across the fleet as they happen", runWatch},
-	{"dashboard", "serve a live web page of every breaker", runDashboard},
-	{"simulate", "measure breaker configurations on a simulated fleet, or on a recording", runSimulate},
+	{"demo", "run a simulated upstream and clients through breakers, live", demo.Run},
+	{"status", "show every breaker stored under a namespace", console.Status},
+	{"open", "open a breaker fleet-wide (for its open period)", console.Action("open")},
+	{"half-open", "move a breaker to half-open fleet-wide: the next calls are trials", console.Action("half-open")},
+	{"close", "close a breaker fleet-wide", console.Action("close")},
+	{"force-open", "hold a breaker open fleet-wide until released", console.Action("force-open")},
+	{"disable", "let every call through fleet-wide, counting, until released", console.Action("disable")},
+	{"release", "end a forced state fleet-wide", console.Action("release")},
+	{"shadow", "start, stop or list shadow configurations, fleet-wide", console.Shadow},
+	{"watch", "print transitions across the fleet as they happen", console.Watch},
+	{"dashboard", "serve a live web page of every breaker", dashboard.Run},
+	{"simulate", "measure breaker configurations on a simulated fleet, or on a recording", simulate.Run},
 }
 
 // quietRedis drops go-redis's own log lines (dial retries and the like):
@@ -77,11 +82,11 @@ func run(ctx context.Context, args []string, out, errOut io.Writer) int {
 	for _, c := range commands {
 		if c.name == args[0] {
 			err := c.run(ctx, args[1:], out)
-			var ue *usageError
+			var ue *cli.UsageError
 			switch {
 			case err == nil:
 				return 0
-			case errors.Is(err, errHelp):
+			case errors.Is(err, cli.ErrHelp):
 				return 0
 			case errors.As(err, &ue):
 				fmt.Fprintf(errOut, "infuse %s: %v\nRun \"infuse %s -help\" for usage.\n", c.name, err, c.name)

@@ -1,0 +1,103 @@
+package redisstore
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/redisstore/redistest"
+)
+
+// A trip this member's sender made, learned while one of the breaker's
+// own calls is in flight, is held for that call's answer (it may be the
+// call's own doing). When another member's newer change arrives first,
+// the breaker hears of the held trip before it, as its own: otherwise the
+// trip would be reported by no member at all (a busy host makes this
+// order common: the call's answer is late).
+func TestAHeldTripOutrunByAnothersChangeIsStillReportedAsMade(t *testing.T) {
+	srv := redistest.Start(t)
+	opts := Options{Namespace: "held", OpTimeout: 2 * time.Second}
+	s1, s2 := New(srv.Client(t), opts), New(srv.Client(t), opts)
+	t.Cleanup(func() { _ = s1.Close(); _ = s2.Close() })
+	pol := func() infuse.Policy {
+		return infuse.Policy{FailMax: 3, ResetTimeout: time.Hour, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
+	}
+	type told struct {
+		made bool
+		s    infuse.Snapshot
+	}
+	var mu sync.Mutex
+	var heard []told
+	bound, err := s1.Bind(infuse.BindConfig{Name: "dep", Policy: pol,
+		Observe: func(s infuse.Snapshot) { mu.Lock(); heard = append(heard, told{false, s}); mu.Unlock() },
+		Made:    func(s infuse.Snapshot) { mu.Lock(); heard = append(heard, told{true, s}); mu.Unlock() },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := bound.(*binding)
+	other, err := s2.Bind(infuse.BindConfig{Name: "dep", Policy: pol})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	syncOf := func(s *Store) {
+		t.Helper()
+		if err := s.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	syncOf(s1)
+	syncOf(s2)
+
+	a.mu.Lock()
+	a.inflight++ // one of the breaker's calls waits on Redis
+	a.mu.Unlock()
+	gen := a.Snapshot().Generation
+	for range 3 {
+		a.Report(gen, infuse.OutcomeFailure)
+	}
+	syncOf(s1) // the sender's batch trips the fleet
+	if s := a.Snapshot(); s.State != infuse.Open {
+		t.Fatalf("after three failures sent: %v", s.State)
+	}
+	trip := a.Snapshot().Generation
+	mu.Lock()
+	if len(heard) != 0 {
+		t.Fatalf("the trip was told while a call that may have made it was in flight: %+v", heard)
+	}
+	mu.Unlock()
+
+	// Another member moves the breaker on; this one learns of it before
+	// its call answers.
+	if _, _, err := other.Transition(ctx, infuse.Transition{From: infuse.AnyGeneration, To: infuse.HalfOpen}); err != nil {
+		t.Fatal(err)
+	}
+	syncOf(s2)
+	for deadline := time.Now().Add(30 * time.Second); a.Snapshot().Generation <= trip; {
+		if time.Now().After(deadline) {
+			t.Fatal("the member never learned of the other's change")
+		}
+		syncOf(s1)
+	}
+	a.mu.Lock()
+	fire := a.ownEnd(nil) // the call ends in an error: it claims nothing
+	a.mu.Unlock()
+	if fire != nil {
+		fire(a.Snapshot())
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(heard) < 2 {
+		t.Fatalf("heard %+v, want the trip made here, then the other's change", heard)
+	}
+	if first := heard[0]; !first.made || first.s.Generation != trip || first.s.State != infuse.Open {
+		t.Fatalf("first heard %+v, want the trip (generation %#x) as made here", first, trip)
+	}
+	if second := heard[1]; second.made || second.s.State != infuse.HalfOpen {
+		t.Fatalf("then heard %+v, want the other's half-open, observed", second)
+	}
+}
