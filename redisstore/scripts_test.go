@@ -251,14 +251,8 @@ func (h *luaBed) seq() string {
 // changes is how many changes the bucket's counter has counted.
 func (h *luaBed) changes() int64 { return decodeCounter(h.seq()).n }
 
-// gen is the stored generation, as scripts compare it.
-func (h *luaBed) gen() (string, string) {
-	s := h.state()
-	return s["i"], s["g"]
-}
-
 // open stores an open state: generation g of incarnation i, opened ago
-// ms ago, with f failures.
+// ms ago, with 3 failures.
 func (h *luaBed) open(i string, g, ago int64) {
 	h.t.Helper()
 	h.put("st", 1, "g", g, "oa", h.now()-ago, "f", 3, "s", 0, "ps", 0, "md", 0, "tr", 1, "i", i, "rs", 0, "op", 0, "mk", "")
