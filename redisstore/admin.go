@@ -189,7 +189,7 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 // Breaker returns what Redis holds of the breaker called name.
 func (s *Store) Breaker(ctx context.Context, name string) (Info, error) {
 	k, kn := bucketOf(name), escape(name)
-	res := s.runAll(ctx, []call{{sc: readScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 1), kn)}})[0]
+	res := s.runAll(ctx, []call{s.bucketCall(k, readArgs{KNames: []string{kn}})})[0]
 	if res.err != nil {
 		return Info{}, fmt.Errorf("redisstore: reading breaker %q: %w", name, res.err)
 	}
@@ -329,7 +329,7 @@ func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]coun
 			if since.epoch == "" {
 				since.n = 0
 			}
-			c := call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 4), since.n, limit, since.epoch, since.token)}
+			c := s.bucketCall(k, changesArgs{Since: since.n, Limit: limit, Epoch: since.epoch, Token: since.token})
 			res := s.runAll(ctx, []call{c})[0]
 			if res.err != nil {
 				break

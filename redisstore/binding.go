@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/infuse-go/infuse"
 )
 
@@ -151,24 +149,23 @@ func newBinding(s *Store, cfg infuse.BindConfig) *binding {
 	return b
 }
 
-// call is a script on this breaker with its context (see scripts.go) and
-// extra arguments. b.mu is held.
-func (b *binding) call(sc *redis.Script, deadline int64, extra ...any) call {
+// call is the script of a's kind on this breaker, with its context (see
+// scriptargs.go) and a. b.mu is held.
+func (b *binding) call(deadline int64, a onBreaker) call {
 	s := b.s
-	args := s.bucketArgs(b.bucket, ctxArgs+len(extra))
-	args = b.appendContext(args, deadline)
-	return call{sc: sc, keys: s.l.scriptKeys(b.bucket, b.kname), args: append(args, extra...)}
+	sc := a.onBreaker()
+	args := s.bucketArgs(b.bucket, len(contextList.fields)+len(sc.args.fields))
+	args = contextList.append(args, b.context(deadline))
+	return call{sc: sc, keys: s.l.scriptKeys(b.bucket, b.kname), args: sc.args.append(args, a)}
 }
 
-const ctxArgs = 13
-
-// appendContext appends the breaker's context: its kname, TTLs, deadline,
-// a nonce, the seed Redis restores when it holds nothing (the confirmed
-// state, or before any, the breaker's own), and the binding's id, which
-// Redis records as the maker of a transition the script makes. A closed state is
+// context is the breaker's context: its kname, TTLs, deadline, a nonce,
+// the seed Redis restores when it holds nothing (the confirmed state, or
+// before any, the breaker's own), and the binding's id, which Redis
+// records as the maker of a transition the script makes. A closed state is
 // seeded without its failures: an idle state is restored as it was, with
 // nothing to announce. b.mu is held.
-func (b *binding) appendContext(args []any, deadline int64) []any {
+func (b *binding) context(deadline int64) breakerCtx {
 	o := &b.s.opts
 	var (
 		inc       string
@@ -206,8 +203,9 @@ func (b *binding) appendContext(args []any, deadline int64) []any {
 		// at least, 0 being a close from closed.
 		el = max(openSince.Milliseconds(), 1)
 	}
-	return append(args, b.kname, o.TTL.Milliseconds(), o.IdleTTL.Milliseconds(), deadline,
-		strconv.FormatUint(rand.Uint64(), 36), inc, g, int(st), el, f, int(md), tr, b.id)
+	return breakerCtx{KName: b.kname, TTL: o.TTL.Milliseconds(), IdleTTL: o.IdleTTL.Milliseconds(), Deadline: deadline,
+		Nonce: strconv.FormatUint(rand.Uint64(), 36), SeedInc: inc, SeedGen: g, SeedState: st, SeedElapsed: el,
+		SeedFailures: f, SeedMode: md, SeedTrips: tr, Binding: b.id}
 }
 
 // view is the merged run as this binding sees it: the run Redis last
@@ -225,13 +223,10 @@ func (b *binding) view() int {
 }
 
 // reportCall is the report script for batch sb. b.mu is held.
-func (b *binding) reportCall(sb sentBatch, deadline int64, force int) call {
-	again := 0
-	if sb.tries > 0 {
-		again = 1
-	}
-	return b.call(reportScript, deadline, sb.conf.inc, strconv.FormatUint(sb.conf.gen, 10), sb.before, sb.sawArg(), sb.after,
-		b.cfg.Policy().FailMax, force, b.conf.resets, b.id, sb.id, again)
+func (b *binding) reportCall(sb sentBatch, deadline int64, force bool) call {
+	return b.call(deadline, reportArgs{FromInc: sb.conf.inc, FromGen: strconv.FormatUint(sb.conf.gen, 10), Before: sb.before,
+		Saw: sb.saw, After: sb.after, FailMax: b.cfg.Policy().FailMax, Force: force, Resets: b.conf.resets, Binding: b.id,
+		Batch: sb.id, Again: sb.tries > 0})
 }
 
 // take takes the unsent outcomes as a numbered batch. b.mu is held.
@@ -253,7 +248,7 @@ func (b *binding) from() (string, string) {
 func (b *binding) bind(wait time.Duration) error {
 	start := time.Now()
 	b.mu.Lock()
-	c := b.call(bindScript, 0, b.s.memberID())
+	c := b.call(0, bindArgs{Member: b.s.memberID()})
 	b.mu.Unlock()
 	type bound struct {
 		r      reply
@@ -357,13 +352,14 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	var sent sentBatch
 	if run {
 		sent, b.holdUntil = b.take(), time.Time{}
-		c = b.reportCall(sent, deadline, 1)
+		c = b.reportCall(sent, deadline, true)
 	} else {
 		if t.From == infuse.AnyGeneration {
 			fg = "0"
 		}
 		// The script applies the shift to an opening only.
-		c = b.call(transitionScript, deadline, fi, fg, int(t.To), t.Failures, 0, b.holdShift(t.OpenUntil, p).Milliseconds())
+		c = b.call(deadline, transitionArgs{FromInc: fi, FromGen: fg, To: t.To, Failures: t.Failures,
+			ShiftMs: b.holdShift(t.OpenUntil, p).Milliseconds()})
 	}
 	b.inflight++
 	b.mu.Unlock()
@@ -542,8 +538,8 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	id := rand.Uint64()&(1<<52-1) | 1 // the lease's number: this binding's, to give back unanswered
 	b.lastAcquire = time.Now()
 	b.acquiring++
-	c := b.call(acquireScript, b.callerDeadline(ctx),
-		openFor.Milliseconds(), p.HalfOpenMaxCalls, leaseFor.Milliseconds(), int(expiry), id)
+	c := b.call(b.callerDeadline(ctx), acquireArgs{OpenMs: openFor.Milliseconds(), MaxCalls: p.HalfOpenMaxCalls,
+		LeaseMs: leaseFor.Milliseconds(), Expiry: expiry, Permit: id})
 	b.inflight++
 	b.mu.Unlock()
 
@@ -683,8 +679,8 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 		delete(b.leases, p.ID)
 		ran, leaseMs = max(time.Since(l.at).Milliseconds(), 0), l.ms
 	}
-	c := b.call(settleScript, b.redisDeadline(b.s.opts.OpTimeout), fi, fg, p.ID, int(o), b.cfg.Policy().SuccessThreshold,
-		ran, leaseMs)
+	c := b.call(b.redisDeadline(b.s.opts.OpTimeout), settleArgs{FromInc: fi, FromGen: fg, Permit: p.ID, Outcome: o,
+		SuccessThreshold: b.cfg.Policy().SuccessThreshold, RanMs: ran, LeaseMs: leaseMs})
 	again := resettle{conf: b.conf, id: p.ID, o: o, ran: ran, leaseMs: leaseMs}
 	b.inflight++
 	b.mu.Unlock()
@@ -801,7 +797,7 @@ func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, 
 	local := b.s.degraded() || b.seq > 0 || b.conf.gen == 0
 	var c call
 	if !local {
-		c = b.call(setModeScript, b.callerDeadline(ctx), int(m), "", "0")
+		c = b.call(b.callerDeadline(ctx), setModeArgs{Mode: m, FromGen: "0"})
 		b.inflight++
 	}
 	b.mu.Unlock()
@@ -1352,13 +1348,6 @@ func (a *batch) add(o infuse.Outcome) {
 	default:
 		a.before++
 	}
-}
-
-func (a batch) sawArg() int {
-	if a.saw {
-		return 1
-	}
-	return 0
 }
 
 // view is the merged run after this batch, from a run of f before it.

@@ -22,8 +22,9 @@
 // only from the generation the caller saw: one winner, no lost updates.
 // A store loads its scripts when it starts, so that the first reports of
 // an outage go as short EVALSHAs (a script Redis has lost since is sent
-// whole again on its next use). See layout.go for the keys and scripts.go
-// for the scripts.
+// whole again on its next use). See layout.go for the keys, lua/ for the
+// scripts (prelude.lua first) and scripts.go for how they are built and
+// called.
 //
 // A script that makes a transition publishes a hint on the namespace's
 // channel: "h <bucket> <epoch> <counter>". A hint says only where to look;

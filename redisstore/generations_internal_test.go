@@ -67,7 +67,8 @@ func TestAReportOfAnOlderGenerationChangesNothing(t *testing.T) {
 	// Five failures of the old generation: enough to trip it, were they
 	// counted in the new one.
 	a.mu.Lock()
-	c := a.call(reportScript, 0, old.inc, strconv.FormatUint(old.gen, 10), 5, "0", 0, 3, 0, old.resets, a.id, 0, 0)
+	c := a.call(0, reportArgs{FromInc: old.inc, FromGen: strconv.FormatUint(old.gen, 10), Before: 5, FailMax: 3,
+		Resets: old.resets, Binding: a.id})
 	a.mu.Unlock()
 	if _, _, _, err := s.run(ctx, a, c); err != nil {
 		t.Fatal(err)
@@ -94,7 +95,8 @@ func TestATrialAnswerOfAnOlderGenerationChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.mu.Lock()
-	c := a.call(settleScript, 0, inc, strconv.FormatUint(half.Generation-1, 10), uint64(77), int(infuse.OutcomeFailure), 1, -1, 0)
+	c := a.call(0, settleArgs{FromInc: inc, FromGen: strconv.FormatUint(half.Generation-1, 10), Permit: 77,
+		Outcome: infuse.OutcomeFailure, SuccessThreshold: 1, RanMs: -1})
 	a.mu.Unlock()
 	if _, _, _, err := s.run(ctx, a, c); err != nil {
 		t.Fatal(err)

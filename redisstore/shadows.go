@@ -71,7 +71,7 @@ func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate)
 		}
 		data = string(b)
 	}
-	if err := setShadowScript.Run(ctx, s.client, []string{s.l.shadows}, name, data).Err(); err != nil {
+	if err := setShadowScript.Run(ctx, s.client, []string{s.l.shadows}, scriptArgs(shadowsSetArgs{Name: name, Data: data})...).Err(); err != nil {
 		what := "starting"
 		if c == nil {
 			what = "stopping"
@@ -86,7 +86,8 @@ func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate)
 // else), one too big to read, or every one when there are more than 256,
 // is left out; bad counts them.
 func (s *Store) Shadows(ctx context.Context) (shadows map[string]infuse.Candidate, bad int, err error) {
-	v, err := readShadowsScript.Run(ctx, s.client, []string{s.l.shadows}, maxShadows, maxCandidate, maxShadowName).Result()
+	v, err := readShadowsScript.Run(ctx, s.client, []string{s.l.shadows},
+		scriptArgs(shadowsReadArgs{MaxShadows: maxShadows, MaxSize: maxCandidate, MaxName: maxShadowName})...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, 0, fmt.Errorf("redisstore: reading the shadows: %w", err)
 	}
@@ -107,39 +108,6 @@ func (s *Store) Shadows(ctx context.Context) (shadows map[string]infuse.Candidat
 	}
 	return shadows, max(int(n)-len(shadows), 0), nil
 }
-
-// readShadowsScript answers {n, name, candidate, ...} for the shadows hash
-// KEYS[1], n the number of its shadows: every one if there are at most
-// ARGV[1], those of at most ARGV[2] bytes with a name of at most ARGV[3]
-// (the others left unread in Redis); {n} alone when there are more.
-var readShadowsScript = redis.NewScript(`
-local h = KEYS[1]
-local n = redis.pcall('HLEN', h)
-if type(n) ~= 'number' then return {0} end
-if redis.call('HEXISTS', h, '') == 1 then n = n - 1 end
-local out = {n}
-if n > tonumber(ARGV[1]) then return out end
-local names = redis.call('HKEYS', h)
-for _, name in ipairs(names) do
-  if name ~= '' and #name <= tonumber(ARGV[3]) and redis.call('HSTRLEN', h, name) <= tonumber(ARGV[2]) then
-    out[#out + 1] = name
-    out[#out + 1] = redis.call('HGET', h, name)
-  end
-end
-return out
-`)
-
-// setShadowScript sets (ARGV[2] not empty) or deletes the shadow ARGV[1]
-// of the shadows hash KEYS[1], and bumps its version (field ""); a key of
-// another type is replaced.
-var setShadowScript = redis.NewScript(`
-local h = KEYS[1]
-if redis.call('TYPE', h)['ok'] ~= 'hash' then redis.call('DEL', h) end
-if ARGV[2] == '' then redis.call('HDEL', h, ARGV[1]) else redis.call('HSET', h, ARGV[1], ARGV[2]) end
-local v = redis.pcall('HINCRBY', h, '', 1)
-if type(v) ~= 'number' then redis.call('HSET', h, '', 1) end
-return 1
-`)
 
 // shadowsVersion reads the shadows hash's version: "" for none.
 func (s *Store) shadowsVersion(ctx context.Context) (string, error) {

@@ -135,7 +135,7 @@ func (s *Store) Close() error {
 	if !s.degraded() {
 		_, _ = bounded(s, s.ctx, s.opts.OpTimeout, "closing", func(ctx context.Context) (struct{}, error) {
 			s.sendRound(ctx, true)
-			s.eachBucket(ctx, unregisterScript, "leaving", []any{s.id})
+			s.eachBucket(ctx, "leaving", func(knames []string) onBucket { return unregisterArgs{Member: s.id, KNames: knames} })
 			// A heartbeat of long ago: the next member to send its own
 			// reaps whatever this one registers after this.
 			return struct{}{}, s.client.ZAdd(ctx, s.l.members, redis.Z{Score: 0, Member: s.id}).Err()
@@ -259,7 +259,7 @@ func (s *Store) enter() bool {
 
 // call is one script to run; result what came of it.
 type call struct {
-	sc   *redis.Script
+	sc   *luaScript
 	keys []string
 	args []any
 }
@@ -474,7 +474,7 @@ func (s *Store) releaseNow(b *binding, id uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.OpTimeout)
 	defer cancel()
 	b.mu.Lock()
-	c := b.call(releaseScript, 0, "", "0", id)
+	c := b.call(0, releaseArgs{FromGen: "0", Permits: []uint64{id}})
 	b.mu.Unlock()
 	_ = s.runAll(ctx, []call{c})
 }
@@ -590,13 +590,6 @@ func (s *Store) boundNames() [nBuckets][]string {
 	return out
 }
 
-// bucketArgs are the first arguments of every script: the channel, the
-// bucket and its key prefix.
-func (s *Store) bucketArgs(k int, n int) []any {
-	args := make([]any, 0, 3+n)
-	return append(args, s.l.channel, k, s.l.base[k])
-}
-
 // Sync sends everything the bindings have gathered (outcomes, windows,
 // transitions made while Redis was away), then reads every bound breaker's
 // state from Redis: after it, each breaker on this store has adopted every
@@ -644,7 +637,7 @@ func (s *Store) Sync(ctx context.Context) error {
 }
 
 // scripts are every script the store runs.
-var scripts = []*redis.Script{bindScript, reportScript, transitionScript, acquireScript, settleScript,
+var scripts = []*luaScript{bindScript, reportScript, transitionScript, acquireScript, settleScript,
 	releaseScript, setModeScript, raiseScript, noteScript, readScript, changesScript, windowScript,
 	registerScript, unregisterScript, reapScript, renewScript}
 
@@ -660,7 +653,7 @@ var scripts = []*redis.Script{bindScript, reportScript, transitionScript, acquir
 func (s *Store) loadScripts(ctx context.Context, half int) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
-	var some []*redis.Script
+	var some []*luaScript
 	for i, sc := range scripts {
 		if i%2 == half {
 			some = append(some, sc)
@@ -668,7 +661,7 @@ func (s *Store) loadScripts(ctx context.Context, half int) {
 	}
 	if c, ok := s.client.(*redis.ClusterClient); ok {
 		for _, sc := range some { // SCRIPT LOAD on every master
-			if sha, err := c.ScriptLoad(ctx, sources[sc]).Result(); err == nil && sha == sc.Hash() {
+			if sha, err := c.ScriptLoad(ctx, sc.src).Result(); err == nil && sha == sc.Hash() {
 				s.loaded.Store(sc, true)
 			}
 		}
@@ -677,7 +670,7 @@ func (s *Store) loadScripts(ctx context.Context, half int) {
 	pipe := s.client.Pipeline()
 	cmds := make([]*redis.StringCmd, len(some))
 	for i, sc := range some {
-		cmds[i] = pipe.ScriptLoad(ctx, sources[sc])
+		cmds[i] = pipe.ScriptLoad(ctx, sc.src)
 	}
 	_, _ = pipe.Exec(ctx)
 	if _, ring := s.client.(*redis.Ring); ring {
