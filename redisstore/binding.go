@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Generations. A binding's snapshots number Redis's generation G as
@@ -67,7 +68,7 @@ type binding struct {
 	kname  string // the name as it appears in keys
 	id     string // names its batches of outcomes
 	bucket int
-	cfg    infuse.BindConfig
+	cfg    storage.BindConfig
 
 	mu sync.Mutex
 	// conf is Redis's state as last confirmed (gen 0: never yet), read at
@@ -81,11 +82,11 @@ type binding struct {
 	// one generation, an answer to an earlier request (a read that
 	// crossed a report's answer on another connection) is older news.
 	confN uint64
-	seq   uint64          // local transitions since conf
-	moves []move          // the first of them (at most maxMoves)
-	base  int             // the run of failures the last local transition left
-	local infuse.Snapshot // what the breaker is told
-	batch batch           // outcomes not yet sent
+	seq   uint64           // local transitions since conf
+	moves []move           // the first of them (at most maxMoves)
+	base  int              // the run of failures the last local transition left
+	local storage.Snapshot // what the breaker is told
+	batch batch            // outcomes not yet sent
 	// What the sender has to do: releases to give back, Redis's state to
 	// raise above conf (it went back), a state to restore (Redis lost
 	// it), an open period to record for operators.
@@ -103,7 +104,7 @@ type binding struct {
 	// breaker's tripping call, which sends them itself (so that the
 	// sender does not trip the fleet behind its back).
 	holdUntil time.Time
-	// holdEnd is the end of a hold (infuse.Transition.OpenUntil) the
+	// holdEnd is the end of a hold (storage.Transition.OpenUntil) the
 	// binding made alone, for the sender to push with it; zero when none.
 	holdEnd time.Time
 	permits map[uint64]struct{}
@@ -124,25 +125,25 @@ type binding struct {
 	acquiring   int // Acquire calls waiting on Redis
 	inflight    int
 	held        bool
-	heldMade    bool            // the held change was made by this member's sender
-	heldSnap    infuse.Snapshot // the held change (see supersede)
-	manual      bool            // the local transitions include an operator's
+	heldMade    bool             // the held change was made by this member's sender
+	heldSnap    storage.Snapshot // the held change (see supersede)
+	manual      bool             // the local transitions include an operator's
 	nextBatch   uint64
 	retries     []sentBatch // batches sent whose answer never came, oldest first
 	// offsetSet tells that offset holds a reading.
 	offsetSet atomic.Bool
-	sent      infuse.WindowCounts // the window growth sent so far
+	sent      storage.WindowCounts // the window growth sent so far
 	// offset is Redis's clock minus this host's, in ms, as of the last
 	// reply. It only turns a wait on this host into a
 	// deadline on Redis's clock; no decision compares the two clocks.
 	offset atomic.Int64
 }
 
-func newBinding(s *Store, cfg infuse.BindConfig) *binding {
+func newBinding(s *Store, cfg storage.BindConfig) *binding {
 	b := &binding{s: s, name: cfg.Name, kname: escape(cfg.Name), bucket: bucketOf(cfg.Name), cfg: cfg, seq: 1,
 		permits: make(map[uint64]struct{}), leases: make(map[uint64]lease)}
 	b.id = s.id + "." + strconv.FormatUint(s.bindSeq.Add(1), 36)
-	b.local = infuse.Snapshot{State: cfg.InitialState, Generation: 1}
+	b.local = storage.Snapshot{State: cfg.InitialState, Generation: 1}
 	if cfg.InitialState == infuse.Open {
 		b.local.OpenedAt = cfg.Clock.Now()
 	}
@@ -287,7 +288,7 @@ func (b *binding) bind(wait time.Duration) error {
 	return nil
 }
 
-func (b *binding) Snapshot() infuse.Snapshot {
+func (b *binding) Snapshot() storage.Snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.local
@@ -295,11 +296,11 @@ func (b *binding) Snapshot() infuse.Snapshot {
 
 // Report gathers a closed-state outcome for the sender. It takes a mutex
 // and does no I/O.
-func (b *binding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, bool) {
+func (b *binding) Report(gen uint64, o storage.Outcome) (storage.Snapshot, bool) {
 	b.mu.Lock()
-	if gen != b.local.Generation || b.local.State != infuse.Closed || (o != infuse.OutcomeSuccess && o != infuse.OutcomeFailure) {
+	if gen != b.local.Generation || b.local.State != infuse.Closed || (o != storage.OutcomeSuccess && o != storage.OutcomeFailure) {
 		b.mu.Unlock()
-		return infuse.Snapshot{}, false
+		return storage.Snapshot{}, false
 	}
 	b.batch.add(o)
 	b.local.Failures = b.view()
@@ -312,7 +313,7 @@ func (b *binding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, bool) {
 	return s, false
 }
 
-func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.Snapshot, bool, error) {
+func (b *binding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
 	b.mu.Lock()
 	if err := ctx.Err(); err != nil {
 		s := b.local
@@ -320,7 +321,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		return s, false, err
 	}
 	if t.To < infuse.Closed || t.To > infuse.HalfOpen ||
-		(t.From != infuse.AnyGeneration && (t.From != b.local.Generation || b.local.Mode != infuse.ModeNormal)) {
+		(t.From != storage.AnyGeneration && (t.From != b.local.Generation || b.local.Mode != infuse.ModeNormal)) {
 		s := b.local
 		b.mu.Unlock()
 		return s, false, nil
@@ -328,7 +329,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	if b.s.degraded() || b.seq > 0 || b.conf.gen == 0 {
 		// Redis is out of reach, or this binding is ahead of it: commit
 		// locally; the sender shares it.
-		b.step(t.To, t.Failures, t.From == infuse.AnyGeneration)
+		b.step(t.To, t.Failures, t.From == storage.AnyGeneration)
 		b.hold(t, b.cfg.Policy())
 		s := b.local
 		degraded := b.s.degraded()
@@ -344,7 +345,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	// merged run unless a success elsewhere has reset the run since this
 	// member last saw it.
 	p := b.cfg.Policy()
-	run := t.From != infuse.AnyGeneration && b.local.State == infuse.Closed && t.To == infuse.Open && t.Failures >= p.FailMax &&
+	run := t.From != storage.AnyGeneration && b.local.State == infuse.Closed && t.To == infuse.Open && t.Failures >= p.FailMax &&
 		t.OpenUntil.IsZero()
 	deadline := b.callerDeadline(ctx)
 	fi, fg := b.from()
@@ -354,7 +355,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		sent, b.holdUntil = b.take(), time.Time{}
 		c = b.reportCall(sent, deadline, true)
 	} else {
-		if t.From == infuse.AnyGeneration {
+		if t.From == storage.AnyGeneration {
 			fg = "0"
 		}
 		// The script applies the shift to an opening only.
@@ -367,7 +368,7 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 	// An automatic move (a trip) is made alone only while Redis is taken
 	// for unreachable (see health); a manual one, or a hold, is made here
 	// whenever Redis does not confirm it, and shared when it answers.
-	automatic := t.From != infuse.AnyGeneration && t.OpenUntil.IsZero()
+	automatic := t.From != storage.AnyGeneration && t.OpenUntil.IsZero()
 	r, n, later, err := b.s.ask(ctx, b, c, func(r reply, n uint64, err error) {
 		b.late(r, n, err, func() {
 			if run && sent.n > 0 && sent.conf.sameIdentity(b.conf) && b.seq == 0 {
@@ -386,8 +387,8 @@ func (b *binding) Transition(ctx context.Context, t infuse.Transition) (infuse.S
 		}
 		changed := false
 		if !b.s.gaveUp(ctx, err) && (!automatic || b.s.alone()) &&
-			(t.From == infuse.AnyGeneration || t.From == b.local.Generation) {
-			b.step(t.To, t.Failures, t.From == infuse.AnyGeneration)
+			(t.From == storage.AnyGeneration || t.From == b.local.Generation) {
+			b.step(t.To, t.Failures, t.From == storage.AnyGeneration)
 			b.hold(t, p)
 			changed = b.tell(t.From, true)
 		}
@@ -476,7 +477,7 @@ func (b *binding) late(r reply, n uint64, err error, lost func()) {
 // gives one ErrTripped, even when one caller made it alone (Redis did not
 // answer in time) and another's script made it in Redis. b.mu is held.
 func (b *binding) tell(from uint64, changed bool) bool {
-	if !changed || from == infuse.AnyGeneration {
+	if !changed || from == storage.AnyGeneration {
 		return changed
 	}
 	if b.told == from {
@@ -502,7 +503,7 @@ func (b *binding) retry(sb sentBatch) {
 	}
 }
 
-func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, bool) {
+func (b *binding) Acquire(ctx context.Context) (storage.Permit, storage.Snapshot, bool) {
 	p := b.cfg.Policy()
 	b.mu.Lock()
 	openFor := p.OpenFor(b.local)
@@ -510,11 +511,11 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 	case ctx.Err() != nil || b.local.State == infuse.Closed || b.local.Mode == infuse.ModeForcedOpen:
 		s := b.local
 		b.mu.Unlock()
-		return infuse.Permit{}, s, false
+		return storage.Permit{}, s, false
 	case b.local.State == infuse.Open && b.cfg.Clock.Now().Before(b.local.OpenedAt.Add(openFor)):
 		s := b.local
 		b.mu.Unlock()
-		return infuse.Permit{}, s, false
+		return storage.Permit{}, s, false
 	case b.s.degraded() || b.seq > 0 || b.conf.gen == 0:
 		defer b.mu.Unlock()
 		return b.acquireLocally(p)
@@ -527,7 +528,7 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 		// for every call.
 		s := b.local
 		b.mu.Unlock()
-		return infuse.Permit{}, s, false
+		return storage.Permit{}, s, false
 	}
 	// The lease: HalfOpenMaxWait, with the breaker's TrialExpiry, or else
 	// TrialLease, which only frees the permit of a member that died.
@@ -564,7 +565,7 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 		if b.s.alone() && !b.s.gaveUp(ctx, err) {
 			return b.acquireLocally(p)
 		}
-		return infuse.Permit{}, b.local, false
+		return storage.Permit{}, b.local, false
 	}
 	b.mu.Lock()
 	b.acquiring--
@@ -579,7 +580,7 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 		if b.s.alone() && !b.s.gaveUp(ctx, err) {
 			return b.acquireLocally(p)
 		}
-		return infuse.Permit{}, b.local, false
+		return storage.Permit{}, b.local, false
 	}
 	b.mu.Lock()
 	before, held := b.local.Generation, b.held
@@ -616,43 +617,43 @@ func (b *binding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, 
 }
 
 // granted is what Acquire returns for a reply. b.mu is held.
-func (b *binding) granted(r reply) (infuse.Permit, infuse.Snapshot, bool) {
+func (b *binding) granted(r reply) (storage.Permit, storage.Snapshot, bool) {
 	if r.extra == 0 {
-		return infuse.Permit{}, b.local, false
+		return storage.Permit{}, b.local, false
 	}
 	if b.local.Generation != r.gen<<provisionalBits || !b.conf.sameIdentity(r.remote) {
 		// This binding moved on by itself meanwhile: give the lease back
 		// rather than let it block the fleet's trials until it expires.
 		b.releases = append(b.releases, r.extra)
 		b.enqueueLocked()
-		return infuse.Permit{}, b.local, false
+		return storage.Permit{}, b.local, false
 	}
-	return infuse.Permit{Generation: b.local.Generation, ID: r.extra}, b.local, true
+	return storage.Permit{Generation: b.local.Generation, ID: r.extra}, b.local, true
 }
 
 // acquireLocally grants a permit from local state. b.mu is held.
-func (b *binding) acquireLocally(p infuse.Policy) (infuse.Permit, infuse.Snapshot, bool) {
+func (b *binding) acquireLocally(p storage.Policy) (storage.Permit, storage.Snapshot, bool) {
 	if b.local.Mode == infuse.ModeForcedOpen {
-		return infuse.Permit{}, b.local, false
+		return storage.Permit{}, b.local, false
 	}
 	if b.local.State == infuse.Open {
 		if b.cfg.Clock.Now().Before(b.local.OpenedAt.Add(p.OpenFor(b.local))) {
-			return infuse.Permit{}, b.local, false
+			return storage.Permit{}, b.local, false
 		}
 		b.step(infuse.HalfOpen, 0, false)
 		b.enqueueLocked()
 	}
 	if b.local.State != infuse.HalfOpen || b.local.Trials >= p.HalfOpenMaxCalls {
-		return infuse.Permit{}, b.local, false
+		return storage.Permit{}, b.local, false
 	}
 	b.nextID++
 	id := localPermit | b.nextID
 	b.permits[id] = struct{}{}
 	b.local.Trials++
-	return infuse.Permit{Generation: b.local.Generation, ID: id}, b.local, true
+	return storage.Permit{Generation: b.local.Generation, ID: id}, b.local, true
 }
 
-func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome) (infuse.Snapshot, bool) {
+func (b *binding) Settle(ctx context.Context, p storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	b.mu.Lock()
 	if p.Generation != b.local.Generation || b.local.State != infuse.HalfOpen {
 		s := b.local
@@ -730,7 +731,7 @@ func (b *binding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome)
 type resettle struct {
 	conf         remote
 	id           uint64
-	o            infuse.Outcome
+	o            storage.Outcome
 	ran, leaseMs int64
 }
 
@@ -746,7 +747,7 @@ func (b *binding) settleAgain(r resettle) {
 }
 
 // settleLocally counts a trial's outcome in local state. b.mu is held.
-func (b *binding) settleLocally(p infuse.Permit, o infuse.Outcome) (infuse.Snapshot, bool) {
+func (b *binding) settleLocally(p storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	if p.ID&localPermit != 0 {
 		if _, ok := b.permits[p.ID]; !ok {
 			return b.local, false
@@ -754,7 +755,7 @@ func (b *binding) settleLocally(p infuse.Permit, o infuse.Outcome) (infuse.Snaps
 		delete(b.permits, p.ID)
 		b.local.Trials--
 	}
-	if o == infuse.OutcomeFailure {
+	if o == storage.OutcomeFailure {
 		b.step(infuse.Open, 1, false)
 		b.enqueueLocked()
 		return b.local, true
@@ -768,7 +769,7 @@ func (b *binding) settleLocally(p infuse.Permit, o infuse.Outcome) (infuse.Snaps
 	return b.local, false
 }
 
-func (b *binding) Release(p infuse.Permit) {
+func (b *binding) Release(p storage.Permit) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if p.Generation != b.local.Generation {
@@ -786,7 +787,7 @@ func (b *binding) Release(p infuse.Permit) {
 	b.enqueueLocked()
 }
 
-func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, error) {
+func (b *binding) SetMode(ctx context.Context, m infuse.Mode) (storage.Snapshot, error) {
 	if m < infuse.ModeNormal || m > infuse.ModeDisabled {
 		return b.Snapshot(), fmt.Errorf("redisstore: %d is not a Mode", int(m))
 	}
@@ -855,10 +856,10 @@ func (b *binding) Close() error {
 const maxHoldAhead = 24 * time.Hour
 
 // holdShift is how far from Redis's now the transition script puts an
-// opening that holds until until (infuse.Transition.OpenUntil), so that
+// opening that holds until until (storage.Transition.OpenUntil), so that
 // the open period, as every member computes it for the generation the
 // script makes (the next one), ends then: 0 for no hold. b.mu is held.
-func (b *binding) holdShift(until time.Time, p infuse.Policy) time.Duration {
+func (b *binding) holdShift(until time.Time, p storage.Policy) time.Duration {
 	if until.IsZero() {
 		return 0
 	}
@@ -866,13 +867,13 @@ func (b *binding) holdShift(until time.Time, p infuse.Policy) time.Duration {
 	if b.conf.state == infuse.Open {
 		trips = b.conf.trips // a hold extending an open period is no new trip
 	}
-	next := infuse.Snapshot{State: infuse.Open, Generation: (b.conf.gen + 1) << provisionalBits, Trips: trips}
+	next := storage.Snapshot{State: infuse.Open, Generation: (b.conf.gen + 1) << provisionalBits, Trips: trips}
 	return until.Sub(b.cfg.Clock.Now()) - p.OpenFor(next)
 }
 
-// hold applies a hold (infuse.Transition.OpenUntil) to a transition the
+// hold applies a hold (storage.Transition.OpenUntil) to a transition the
 // binding made alone, and keeps it for the sender to push. b.mu is held.
-func (b *binding) hold(t infuse.Transition, p infuse.Policy) {
+func (b *binding) hold(t storage.Transition, p storage.Policy) {
 	if t.To == infuse.Open && !t.OpenUntil.IsZero() && b.local.State == infuse.Open {
 		b.local.OpenedAt = t.OpenUntil.Add(-p.OpenFor(b.local))
 		b.holdEnd = t.OpenUntil
@@ -898,8 +899,8 @@ func (b *binding) step(to infuse.State, failures int, manual bool) {
 		trips = 0
 	}
 	recovers := to == infuse.Closed && b.local.State != infuse.Closed
-	b.local = infuse.Snapshot{State: to, Generation: b.conf.gen<<provisionalBits + b.seq, Trips: trips,
-		Maker: infuse.MakerHere, From: b.local.State}
+	b.local = storage.Snapshot{State: to, Generation: b.conf.gen<<provisionalBits + b.seq, Trips: trips,
+		Maker: storage.MakerHere, From: b.local.State}
 	if to == infuse.Open {
 		b.local.OpenedAt = b.cfg.Clock.Now()
 		b.local.Failures = failures
@@ -1056,8 +1057,8 @@ func (b *binding) apply(r remote, n uint64) bool {
 }
 
 // snapshotOf is the snapshot of a state read from Redis.
-func (b *binding) snapshotOf(r remote) infuse.Snapshot {
-	s := infuse.Snapshot{
+func (b *binding) snapshotOf(r remote) storage.Snapshot {
+	s := storage.Snapshot{
 		State: r.state, Generation: r.gen << provisionalBits,
 		Failures: r.failures, Successes: r.successes, Trials: r.trials,
 		Mode: r.mode, Trips: r.trips,
@@ -1065,9 +1066,9 @@ func (b *binding) snapshotOf(r remote) infuse.Snapshot {
 	switch r.maker {
 	case "":
 	case b.id:
-		s.Maker, s.From = infuse.MakerHere, r.from
+		s.Maker, s.From = storage.MakerHere, r.from
 	default:
-		s.Maker, s.From = infuse.MakerElsewhere, r.from
+		s.Maker, s.From = storage.MakerElsewhere, r.from
 	}
 	now := b.cfg.Clock.Now()
 	switch {
@@ -1076,7 +1077,7 @@ func (b *binding) snapshotOf(r remote) infuse.Snapshot {
 		// says when that was here. No two clocks are compared.
 		ago := time.Duration(max(r.now-r.openedAt, -maxHoldAhead.Milliseconds())) * time.Millisecond
 		s.OpenedAt = now.Add(-ago)
-		// A hold (infuse.Transition.OpenUntil) put the opening ahead of
+		// A hold (storage.Transition.OpenUntil) put the opening ahead of
 		// when it was made: this member holds off for its own
 		// MaxHoldOpen at most from then (a Policy without one: a day),
 		// whoever made the hold, and for the open period after it opened
@@ -1102,7 +1103,7 @@ func (b *binding) snapshotOf(r remote) infuse.Snapshot {
 // ownAnswer takes the answer to one of the breaker's own calls, which
 // adopts the snapshot it returns; made tells whether the call made the
 // change that snapshot is.
-func (b *binding) ownAnswer(r reply, n uint64) (snap infuse.Snapshot, made bool) {
+func (b *binding) ownAnswer(r reply, n uint64) (snap storage.Snapshot, made bool) {
 	b.s.recovered()
 	b.mu.Lock()
 	after, outran, fire := b.answered(r, n)
@@ -1127,7 +1128,7 @@ func (b *binding) ownAnswer(r reply, n uint64) (snap infuse.Snapshot, made bool)
 // made: the breaker hears of it as its own (Made: in order if the newer
 // one was held from it, else late), and the call claims nothing. b.mu is
 // held; after (a report of replaced data) is for once it is let go.
-func (b *binding) answered(r reply, n uint64) (after func(), outran *infuse.Snapshot, fire func(infuse.Snapshot)) {
+func (b *binding) answered(r reply, n uint64) (after func(), outran *storage.Snapshot, fire func(storage.Snapshot)) {
 	after = b.applyOwn(r, n)
 	if first := b.supersede(); first != nil {
 		after = inOrder(after, first)
@@ -1145,7 +1146,7 @@ func (b *binding) answered(r reply, n uint64) (after func(), outran *infuse.Snap
 // this call's, it returns how the breaker must still be told of it:
 // Observe, or Made for a change this member's sender made (a trip its
 // outcomes completed). b.mu is held.
-func (b *binding) ownEnd(r *reply) func(infuse.Snapshot) {
+func (b *binding) ownEnd(r *reply) func(storage.Snapshot) {
 	b.inflight--
 
 	switch {
@@ -1179,7 +1180,7 @@ func (b *binding) supersede() func() {
 	}
 	s := b.heldSnap
 	tell := b.cfg.Observe
-	if b.heldMade || s.Maker == infuse.MakerHere {
+	if b.heldMade || s.Maker == storage.MakerHere {
 		tell = b.cfg.Made
 	}
 	b.held, b.heldMade = false, false
@@ -1250,7 +1251,7 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 	changed = changed || madeHere
 	// It made a change the binding has learned newer ones than already:
 	// the breaker hears of it late, as its own.
-	var outran *infuse.Snapshot
+	var outran *storage.Snapshot
 	if own && r.changed && r.inc == b.conf.inc && r.gen < b.conf.gen {
 		o := b.snapshotOf(r.remote)
 		outran = &o
@@ -1262,7 +1263,7 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		b.restore = true // its key was lost on its own: put it back
 		b.enqueueLocked()
 	}
-	if changed && b.inflight > 0 && b.local.Maker != infuse.MakerElsewhere {
+	if changed && b.inflight > 0 && b.local.Maker != storage.MakerElsewhere {
 		// This binding made it, or Redis does not say who did (a state an
 		// older version wrote): the breaker's own calls in flight may
 		// claim it from their answers. (Another's change is told at once:
@@ -1277,7 +1278,7 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		return report
 	}
 	tell := b.cfg.Observe
-	if madeHere || s.Maker == infuse.MakerHere {
+	if madeHere || s.Maker == storage.MakerHere {
 		tell = b.cfg.Made // the breaker reports it as its own; others observe it
 	}
 	return func() {
@@ -1338,10 +1339,10 @@ type batch struct {
 	after  int  // failures after the last success
 }
 
-func (a *batch) add(o infuse.Outcome) {
+func (a *batch) add(o storage.Outcome) {
 	a.n++
 	switch {
-	case o == infuse.OutcomeSuccess:
+	case o == storage.OutcomeSuccess:
 		a.saw, a.after = true, 0
 	case a.saw:
 		a.after++

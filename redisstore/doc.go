@@ -176,7 +176,7 @@
 //
 // Redis records which binding made each transition, with the generation
 // it started, so that every member reports each transition as made by
-// one member, whichever way it learns of it (see infuse.Snapshot.Maker). A trial permit carries
+// one member, whichever way it learns of it (see storage.Snapshot.Maker). A trial permit carries
 // its holder's random number, so a permit whose answer never came is
 // given back all the same.
 //

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Fleet windows. Every WindowInterval the store sends the growth of each
@@ -30,7 +30,7 @@ func (s *Store) windows() {
 // windowItem is one breaker's growth to send.
 type windowItem struct {
 	b    *binding
-	seen infuse.WindowCounts
+	seen storage.WindowCounts
 }
 
 // windowsPerScript bounds how many breakers one window script merges.
@@ -96,7 +96,7 @@ func (s *Store) sendWindows(ctx context.Context) {
 	}
 }
 
-// MergesWindows implements infuse.WindowMerger: a time window with a rate
+// MergesWindows implements storage.WindowMerger: a time window with a rate
 // is merged into the fleet's window in Redis.
 func (b *binding) MergesWindows() bool {
 	w := b.cfg.Window
@@ -113,9 +113,9 @@ func (b *binding) windowItem() (windowItem, windowEntry, bool) {
 		return windowItem{}, windowEntry{}, false
 	}
 	if c.Generation != b.sent.Generation {
-		b.sent = infuse.WindowCounts{Generation: c.Generation}
+		b.sent = storage.WindowCounts{Generation: c.Generation}
 	}
-	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures,
+	d := storage.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures,
 		SlowCalls: c.SlowCalls - b.sent.SlowCalls, Requests: c.Requests - b.sent.Requests}
 	if d.Calls <= 0 && d.Requests <= 0 {
 		return windowItem{}, windowEntry{}, false
@@ -134,7 +134,7 @@ func (b *binding) windowItem() (windowItem, windowEntry, bool) {
 // windowSent takes the window script's answer for this breaker, and
 // returns what tells the breaker: the fleet's window, pushed through
 // BindConfig.ObserveWindow, and any change the answer brings.
-func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) func() {
+func (b *binding) windowSent(c storage.WindowCounts, r reply, n uint64) func() {
 	b.mu.Lock()
 	if b.sent.Generation == c.Generation {
 		b.sent = c
@@ -144,7 +144,7 @@ func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) func() {
 	if !r.hasWindow {
 		return apply
 	}
-	fleet := infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, SlowCalls: r.wSlow, Requests: r.wRequests}
+	fleet := storage.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, SlowCalls: r.wSlow, Requests: r.wRequests}
 	return func() {
 		b.cfg.ObserveWindow(fleet)
 		if apply != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Upgrading from the first layout (keys "<namespace>:{<name>}", no
@@ -65,7 +66,7 @@ func (s *Store) legacyRead(ctx context.Context, name string) (queue func(redis.P
 func (b *binding) importLegacy(r remote) {
 	b.conf = remote{}
 	b.seq = 1
-	b.local = infuse.Snapshot{State: r.state, Generation: 1, Mode: r.mode, Trips: r.trips}
+	b.local = storage.Snapshot{State: r.state, Generation: 1, Mode: r.mode, Trips: r.trips}
 	switch {
 	case r.mode == infuse.ModeDisabled:
 		b.local.State = infuse.Closed

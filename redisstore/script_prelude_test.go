@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -747,7 +748,7 @@ func testKeyTTLs(t *testing.T, h *luaBed) {
 	h.halfOpen("abc", 3, 1, 60000, 2, -1, 3, 2*time.Hour.Milliseconds())
 	h.c.ZAdd(bg, h.key+":t", redis.Z{Score: float64(h.now() + 30000), Member: 4})
 	h.c.PExpire(bg, h.key+":t", time.Minute)
-	r := h.run(settleArgs{FromInc: "abc", FromGen: "3", Permit: 4, Outcome: infuse.OutcomeSuccess, SuccessThreshold: 5})
+	r := h.run(settleArgs{FromInc: "abc", FromGen: "3", Permit: 4, Outcome: storage.OutcomeSuccess, SuccessThreshold: 5})
 	if r.trials != 1 {
 		t.Errorf("trials after a settle: %d", r.trials)
 	}
@@ -769,7 +770,7 @@ func testLate(t *testing.T, h *luaBed) {
 			setModeArgs{FromGen: "0", Mode: infuse.ModeForcedOpen},
 			reportArgs{FromInc: "abc", FromGen: "3", Before: 3, FailMax: 3},
 			acquireArgs{MaxCalls: 1, LeaseMs: 1000, Permit: 5},
-			settleArgs{FromInc: "abc", FromGen: "3", Permit: 5, Outcome: infuse.OutcomeSuccess, SuccessThreshold: 1},
+			settleArgs{FromInc: "abc", FromGen: "3", Permit: 5, Outcome: storage.OutcomeSuccess, SuccessThreshold: 1},
 		} {
 			if _, ok := a.(settleArgs); ok {
 				h.halfOpen("abc", 3, 5, 60000)

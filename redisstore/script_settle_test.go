@@ -4,11 +4,12 @@ import (
 	"testing"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 	"github.com/redis/go-redis/v9"
 )
 
 func testSettleScript(t *testing.T, h *luaBed) {
-	ok := settleArgs{FromInc: "abc", FromGen: "4", Permit: 5, Outcome: infuse.OutcomeSuccess, SuccessThreshold: 2, RanMs: -1}
+	ok := settleArgs{FromInc: "abc", FromGen: "4", Permit: 5, Outcome: storage.OutcomeSuccess, SuccessThreshold: 2, RanMs: -1}
 	refusesArguments(t, h, ok, map[string]any{"from_gen": "4.0", "permit": "", "outcome": 3, "success_threshold": cMax,
 		"ran_ms": "x", "lease_ms": -1})
 	refusesLate(t, h, ok, func() { h.halfOpen("abc", 4, 5, 60000) })
@@ -60,7 +61,7 @@ func testSettleScript(t *testing.T, h *luaBed) {
 	} {
 		h.halfOpen("abc", 4, 5, c.expiry)
 		before := h.now()
-		r := h.run(settleArgs{FromInc: "abc", FromGen: "4", Permit: 5, Outcome: infuse.OutcomeFailure, SuccessThreshold: 2,
+		r := h.run(settleArgs{FromInc: "abc", FromGen: "4", Permit: 5, Outcome: storage.OutcomeFailure, SuccessThreshold: 2,
 			RanMs: c.ran, LeaseMs: c.lease})
 		if !r.changed || r.state != infuse.Open || r.failures != 1 || r.gen != 5 || r.trips != 2 {
 			t.Errorf("a failure: %+v", r)
@@ -74,12 +75,12 @@ func testSettleScript(t *testing.T, h *luaBed) {
 	h.halfOpen("abc", 4)
 	h.c.ZAdd(bg, leases, redis.Z{Score: -5, Member: 5})
 	before = h.now()
-	r = h.run(settleArgs{FromInc: "abc", FromGen: "4", Permit: 5, Outcome: infuse.OutcomeFailure, RanMs: 0, LeaseMs: 1})
+	r = h.run(settleArgs{FromInc: "abc", FromGen: "4", Permit: 5, Outcome: storage.OutcomeFailure, RanMs: 0, LeaseMs: 1})
 	within(t, "opened", r.openedAt, before, h.now())
 	// A lease granted at 0 (expiring at 0): from 0.
 	h.halfOpen("abc", 4)
 	h.c.ZAdd(bg, leases, redis.Z{Score: 0, Member: 5})
-	if r := h.run(settleArgs{FromInc: "abc", FromGen: "4", Permit: 5, Outcome: infuse.OutcomeFailure, RanMs: 0, LeaseMs: 1}); r.openedAt != 0 {
+	if r := h.run(settleArgs{FromInc: "abc", FromGen: "4", Permit: 5, Outcome: storage.OutcomeFailure, RanMs: 0, LeaseMs: 1}); r.openedAt != 0 {
 		t.Errorf("a lease expiring at 0: opened at %d", r.openedAt)
 	}
 	// Leases of another type: replaced, and nothing settled.

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Each script's arguments, by name: a struct per Lua list of arguments
@@ -87,13 +88,13 @@ type acquireArgs struct {
 
 // lua/settle.lua
 type settleArgs struct {
-	FromInc          string         `lua:"from_inc"`
-	FromGen          string         `lua:"from_gen"`
-	Permit           uint64         `lua:"permit"`
-	Outcome          infuse.Outcome `lua:"outcome"`
-	SuccessThreshold int            `lua:"success_threshold"`
-	RanMs            int64          `lua:"ran_ms"` // -1: unknown
-	LeaseMs          int64          `lua:"lease_ms"`
+	FromInc          string          `lua:"from_inc"`
+	FromGen          string          `lua:"from_gen"`
+	Permit           uint64          `lua:"permit"`
+	Outcome          storage.Outcome `lua:"outcome"`
+	SuccessThreshold int             `lua:"success_threshold"`
+	RanMs            int64           `lua:"ran_ms"` // -1: unknown
+	LeaseMs          int64           `lua:"lease_ms"`
 }
 
 // lua/release.lua

@@ -10,9 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/infuse-go/infuse/storage"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/infuse-go/infuse"
 )
 
 // Store keeps breaker state in Redis, shared by every breaker that binds
@@ -498,7 +497,7 @@ func (s *Store) gaveUp(caller context.Context, err error) bool {
 // Bind implements infuse.Storage. It waits at most OpTimeout for Redis;
 // without an answer the breaker starts from cfg.InitialState locally and
 // joins the shared state once Redis answers.
-func (s *Store) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (s *Store) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	cfg, err := cfg.Check()
 	if err != nil {
 		return nil, fmt.Errorf("redisstore: %w", err)
