@@ -59,7 +59,7 @@ func (m *MemoryStorage) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	rec, ok := m.records[cfg.Name]
 	if !ok {
 		rec = &memRecord{snap: storage.Snapshot{State: cfg.InitialState, Generation: 1}}
-		if cfg.InitialState == Open {
+		if cfg.InitialState == storage.Open {
 			rec.snap.OpenedAt = cfg.Clock.Now()
 		}
 		m.records[cfg.Name] = rec
@@ -78,12 +78,12 @@ func (m *MemoryStorage) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 // outside its calls.
 type memOwner interface {
 	policy() storage.Policy
-	clock() Clock
+	clock() storage.Clock
 	made(storage.Snapshot)
 }
 
 func (b *memBinding) policy() storage.Policy  { return b.cfg.Policy() }
-func (b *memBinding) clock() Clock            { return b.cfg.Clock }
+func (b *memBinding) clock() storage.Clock    { return b.cfg.Clock }
 func (b *memBinding) made(s storage.Snapshot) { b.cfg.Made(s) }
 
 func (b *memBinding) Snapshot() storage.Snapshot { return b.rec.snapshot() }
@@ -99,7 +99,7 @@ func (b *memBinding) Acquire(ctx context.Context) (storage.Permit, storage.Snaps
 func (b *memBinding) Settle(ctx context.Context, permit storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	return b.rec.settle(b, b, permit, o)
 }
-func (b *memBinding) SetMode(ctx context.Context, m Mode) (storage.Snapshot, error) {
+func (b *memBinding) SetMode(ctx context.Context, m storage.Mode) (storage.Snapshot, error) {
 	return b.rec.setMode(b, b, ctx, m)
 }
 func (b *memBinding) Release(permit storage.Permit) { b.rec.release(permit) }
@@ -130,7 +130,7 @@ func (r *memRecord) snapshot() storage.Snapshot {
 
 func (r *memRecord) report(b memOwner, self *memBinding, gen uint64, o storage.Outcome) (storage.Snapshot, bool) {
 	r.mu.Lock()
-	if gen != r.snap.Generation || r.snap.State != Closed {
+	if gen != r.snap.Generation || r.snap.State != storage.Closed {
 		r.unlock()
 		return storage.Snapshot{}, false
 	}
@@ -143,9 +143,9 @@ func (r *memRecord) report(b memOwner, self *memBinding, gen uint64, o storage.O
 		r.snap.Failures = 0
 	case storage.OutcomeFailure:
 		r.snap.Failures++
-		if p := b.policy(); r.snap.Failures >= p.FailMax && r.snap.Mode != ModeDisabled {
+		if p := b.policy(); r.snap.Failures >= p.FailMax && r.snap.Mode != storage.ModeDisabled {
 			r.open(b.clock(), p.FailMax)
-			r.snap.Cause = CauseFailures
+			r.snap.Cause = storage.CauseFailures
 			return r.publish(self), true
 		}
 	default:
@@ -160,13 +160,13 @@ func (r *memRecord) transition(b memOwner, self *memBinding, ctx context.Context
 	if err := ctx.Err(); err != nil {
 		return r.unlock(), false, err
 	}
-	if !t.To.Valid() || (t.From != storage.AnyGeneration && (t.From != r.snap.Generation || r.snap.Mode != ModeNormal)) {
+	if !t.To.Valid() || (t.From != storage.AnyGeneration && (t.From != r.snap.Generation || r.snap.Mode != storage.ModeNormal)) {
 		return r.unlock(), false, nil
 	}
 	switch t.To {
-	case Open:
+	case storage.Open:
 		trips := r.snap.Trips
-		wasOpen := r.snap.State == Open
+		wasOpen := r.snap.State == storage.Open
 		r.open(b.clock(), t.Failures)
 		if !t.OpenUntil.IsZero() {
 			if wasOpen {
@@ -174,9 +174,9 @@ func (r *memRecord) transition(b memOwner, self *memBinding, ctx context.Context
 			}
 			r.snap.OpenedAt = t.OpenUntil.Add(-b.policy().OpenFor(r.snap))
 		}
-	case HalfOpen:
-		r.next(HalfOpen)
-	case Closed:
+	case storage.HalfOpen:
+		r.next(storage.HalfOpen)
+	case storage.Closed:
 		r.close(b.clock())
 	}
 	r.snap.Cause = t.Cause
@@ -191,20 +191,20 @@ func (r *memRecord) acquire(b memOwner, self *memBinding, ctx context.Context) (
 	p := b.policy()
 	now := b.clock().Now()
 	moved := false
-	if r.snap.State == Closed || r.snap.Mode == ModeForcedOpen {
+	if r.snap.State == storage.Closed || r.snap.Mode == storage.ModeForcedOpen {
 		return storage.Permit{}, r.unlock(), false
 	}
-	if r.snap.State == Open {
+	if r.snap.State == storage.Open {
 		if now.Before(r.snap.OpenedAt.Add(p.OpenFor(r.snap))) {
 			return storage.Permit{}, r.unlock(), false
 		}
-		r.next(HalfOpen)
-		r.snap.Cause = CauseOpenPeriodOver
+		r.next(storage.HalfOpen)
+		r.snap.Cause = storage.CauseOpenPeriodOver
 		moved = true
 	}
 	if r.expire(now, p.TrialExpiry, b.clock()) {
 		moved = true
-		if r.snap.State != HalfOpen {
+		if r.snap.State != storage.HalfOpen {
 			s := r.publish(self)
 			b.made(s) // this call made it, granting nothing (see Binding.Acquire)
 			return storage.Permit{}, s, false
@@ -240,13 +240,13 @@ func (r *memRecord) settle(b memOwner, self *memBinding, permit storage.Permit, 
 	switch o {
 	case storage.OutcomeFailure:
 		r.open(b.clock(), 1)
-		r.snap.Cause = CauseTrialFailed
+		r.snap.Cause = storage.CauseTrialFailed
 		changed = true
 	case storage.OutcomeSuccess:
 		r.snap.Successes++
 		if r.snap.Successes >= b.policy().SuccessThreshold {
 			r.close(b.clock())
-			r.snap.Cause = CauseTrialsSucceeded
+			r.snap.Cause = storage.CauseTrialsSucceeded
 			changed = true
 		}
 	}
@@ -255,7 +255,7 @@ func (r *memRecord) settle(b memOwner, self *memBinding, permit storage.Permit, 
 
 // expire frees the permits held past their expiry and does what te says;
 // it reports whether the snapshot changed.
-func (r *memRecord) expire(now time.Time, te TrialExpiry, c Clock) bool {
+func (r *memRecord) expire(now time.Time, te storage.TrialExpiry, c storage.Clock) bool {
 	expired := 0
 	for id, at := range r.permits {
 		if !at.IsZero() && !now.Before(at) {
@@ -268,30 +268,30 @@ func (r *memRecord) expire(now time.Time, te TrialExpiry, c Clock) bool {
 	}
 	r.snap.Trials -= expired
 	switch te {
-	case ExpiryOpens:
+	case storage.ExpiryOpens:
 		r.open(c, 1)
-		r.snap.Cause = CauseTrialExpired
-	case ExpiryCloses:
+		r.snap.Cause = storage.CauseTrialExpired
+	case storage.ExpiryCloses:
 		r.close(c)
-		r.snap.Cause = CauseTrialExpired
+		r.snap.Cause = storage.CauseTrialExpired
 	}
 	return true
 }
 
-func (r *memRecord) setMode(b memOwner, self *memBinding, ctx context.Context, m Mode) (storage.Snapshot, error) {
+func (r *memRecord) setMode(b memOwner, self *memBinding, ctx context.Context, m storage.Mode) (storage.Snapshot, error) {
 	if !m.Valid() {
-		return r.snapshot(), &ConfigError{Field: "Mode", Reason: fmt.Sprintf("%d is not a Mode", int(m))}
+		return r.snapshot(), &storage.ConfigError{Field: "Mode", Reason: fmt.Sprintf("%d is not a Mode", int(m))}
 	}
 	r.mu.Lock()
 	if err := ctx.Err(); err != nil {
 		return r.unlock(), err
 	}
-	if m == ModeForcedOpen {
+	if m == storage.ModeForcedOpen {
 		r.open(b.clock(), r.snap.Failures)
 	} else {
 		r.close(b.clock())
 	}
-	r.snap.Mode, r.snap.Cause = m, CauseOperator
+	r.snap.Mode, r.snap.Cause = m, storage.CauseOperator
 	return r.publish(self), nil
 }
 
@@ -304,7 +304,7 @@ func (r *memRecord) release(permit storage.Permit) {
 // take removes a held permit of the current generation; it reports whether
 // the permit was held.
 func (r *memRecord) take(p storage.Permit) bool {
-	if p.Generation != r.snap.Generation || r.snap.State != HalfOpen {
+	if p.Generation != r.snap.Generation || r.snap.State != storage.HalfOpen {
 		return false
 	}
 	if _, ok := r.permits[p.ID]; !ok {
@@ -317,9 +317,9 @@ func (r *memRecord) take(p storage.Permit) bool {
 
 // next starts a new generation in state s with fresh counters and no
 // forced mode. The run of trips carries on until the breaker closes.
-func (r *memRecord) next(s State) {
+func (r *memRecord) next(s storage.State) {
 	trips := r.snap.Trips
-	if s == Closed {
+	if s == storage.Closed {
 		trips = 0
 	}
 	r.snap = storage.Snapshot{State: s, Generation: r.snap.Generation + 1, Trips: trips}
@@ -328,16 +328,16 @@ func (r *memRecord) next(s State) {
 
 // close starts a closed generation, which records when it closed if the
 // breaker was open or half-open (Snapshot.ClosedAt).
-func (r *memRecord) close(c Clock) {
-	recovers := r.snap.State != Closed
-	r.next(Closed)
+func (r *memRecord) close(c storage.Clock) {
+	recovers := r.snap.State != storage.Closed
+	r.next(storage.Closed)
 	if recovers {
 		r.snap.ClosedAt = c.Now()
 	}
 }
 
-func (r *memRecord) open(c Clock, failures int) {
-	r.next(Open)
+func (r *memRecord) open(c storage.Clock, failures int) {
+	r.next(storage.Open)
 	r.snap.OpenedAt = c.Now()
 	r.snap.Failures = failures
 	r.snap.Trips++

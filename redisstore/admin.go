@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/storage"
 )
 
@@ -18,8 +17,8 @@ import (
 // shows.
 type Info struct {
 	Name       string
-	State      infuse.State
-	Mode       infuse.Mode
+	State      storage.State
+	Mode       storage.Mode
 	Generation uint64
 	// Failures is the merged run of failures (closed) or the run that
 	// tripped it (open); Successes and Trials are the half-open trials'.
@@ -52,8 +51,8 @@ type Info struct {
 	// Throttle is the members' Config.Throttle (zero without one);
 	// WindowRequests the fleet window's requests, and RejectProbability
 	// the share of calls the members throttle as of the window's last
-	// update (see infuse.Throttle).
-	Throttle          infuse.Throttle
+	// update (see storage.Throttle).
+	Throttle          storage.Throttle
 	WindowRequests    int64
 	RejectProbability float64
 	// ClosedSince is how long ago, by Redis's clock, it closed after being
@@ -71,7 +70,7 @@ type Info struct {
 // after the breaker closed (see storage.RampShare), as of the
 // listing: below 1 while the ramp runs, 1 otherwise.
 func (i Info) RampShare() float64 {
-	if i.State != infuse.Closed || i.Mode != infuse.ModeNormal || i.Ramp <= 0 {
+	if i.State != storage.Closed || i.Mode != storage.ModeNormal || i.Ramp <= 0 {
 		return 1
 	}
 	return storage.RampShare(i.ClosedSince, i.Ramp, i.RampSteps)
@@ -138,7 +137,7 @@ func (s *Store) Breakers(ctx context.Context) ([]Info, error) {
 // setRecovery fills i's ClosedSince and ramp from a closed breaker's
 // summary line, which holds when it closed and the ramp its members noted.
 func setRecovery(i *Info, sm summary, now int64) {
-	if sm.state == infuse.Closed && sm.openedAt > 0 {
+	if sm.state == storage.Closed && sm.openedAt > 0 {
 		i.ClosedSince = time.Duration(max(now-sm.openedAt, 0)) * time.Millisecond
 		i.Ramp, i.RampSteps = decodeRampNote(sm.openPeriod)
 	}
@@ -162,18 +161,18 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 	}
 	i.Members, _ = strconv.Atoi(members)
 	i.Members = max(i.Members, 0)
-	if sm.state == infuse.Open {
+	if sm.state == storage.Open {
 		i.OpenSince = time.Duration(max(now-sm.openedAt, 0)) * time.Millisecond
-		if sm.openPeriod > 0 && sm.mode != infuse.ModeForcedOpen {
+		if sm.openPeriod > 0 && sm.mode != storage.ModeForcedOpen {
 			// From the opening as stored, which a hold may put ahead.
 			i.RetryAfter = max(time.Duration(sm.openPeriod-(now-sm.openedAt))*time.Millisecond, 0)
 		}
-		if sm.madeAt > 0 && sm.openedAt > sm.madeAt && sm.mode != infuse.ModeForcedOpen {
+		if sm.madeAt > 0 && sm.openedAt > sm.madeAt && sm.mode != storage.ModeForcedOpen {
 			i.Held, i.HeldSince = true, time.Duration(max(now-sm.madeAt, 0))*time.Millisecond
 		}
 	}
 	setRecovery(&i, sm, now)
-	if sm.state == infuse.Closed {
+	if sm.state == storage.Closed {
 		if w, ok := decodeWindow(window); ok && w.expires >= now {
 			i.WindowCalls, i.WindowFailures, i.WindowSlowCalls = w.calls, w.failures, w.slow
 			if w.calls > 0 {
@@ -232,8 +231,8 @@ func (s *Store) Breaker(ctx context.Context, name string) (Info, error) {
 // when the watcher reads it.
 type Change struct {
 	Name       string
-	State      infuse.State
-	Mode       infuse.Mode
+	State      storage.State
+	Mode       storage.Mode
 	Generation uint64
 	Failures   int
 	// Redis's clock when it was read, a moment after it was made.

@@ -10,6 +10,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// The lock discipline is checked in every test (see checkLocks).
+func init() { checkLocks = true }
+
 // Pending tells whether the store has anything queued to send.
 func (s *Store) Pending() bool { return s.pending() || s.sending() }
 

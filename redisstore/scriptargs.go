@@ -1,7 +1,6 @@
 package redisstore
 
 import (
-	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/storage"
 )
 
@@ -23,19 +22,19 @@ type bucketHead struct {
 // breakerCtx is the context of a script on one breaker (prelude.lua,
 // CTX_ARGS): who calls, and what to restore if Redis holds nothing.
 type breakerCtx struct {
-	KName        string       `lua:"kname"`
-	TTL          int64        `lua:"ttl"`      // ms
-	IdleTTL      int64        `lua:"idle"`     // ms
-	Deadline     int64        `lua:"deadline"` // Redis ms; 0: none
-	Nonce        string       `lua:"nonce"`
-	SeedInc      string       `lua:"seed_i"`
-	SeedGen      uint64       `lua:"seed_g"`
-	SeedState    infuse.State `lua:"seed_st"`
-	SeedElapsed  int64        `lua:"seed_el"` // ms since it opened (or closed); negative: a hold ahead
-	SeedFailures int          `lua:"seed_f"`
-	SeedMode     infuse.Mode  `lua:"seed_md"`
-	SeedTrips    int          `lua:"seed_tr"`
-	Binding      string       `lua:"me"`
+	KName        string        `lua:"kname"`
+	TTL          int64         `lua:"ttl"`      // ms
+	IdleTTL      int64         `lua:"idle"`     // ms
+	Deadline     int64         `lua:"deadline"` // Redis ms; 0: none
+	Nonce        string        `lua:"nonce"`
+	SeedInc      string        `lua:"seed_i"`
+	SeedGen      uint64        `lua:"seed_g"`
+	SeedState    storage.State `lua:"seed_st"`
+	SeedElapsed  int64         `lua:"seed_el"` // ms since it opened (or closed); negative: a hold ahead
+	SeedFailures int           `lua:"seed_f"`
+	SeedMode     storage.Mode  `lua:"seed_md"`
+	SeedTrips    int           `lua:"seed_tr"`
+	Binding      string        `lua:"me"`
 }
 
 // onBreaker is the arguments of a script on one breaker (see
@@ -69,21 +68,21 @@ type reportArgs struct {
 
 // lua/transition.lua
 type transitionArgs struct {
-	FromInc  string       `lua:"from_inc"`
-	FromGen  string       `lua:"from_gen"` // "0": any (a manual transition)
-	To       infuse.State `lua:"to"`
-	Failures int          `lua:"failures"`
-	Manual   bool         `lua:"manual"`
-	ShiftMs  int64        `lua:"shift_ms"`
+	FromInc  string        `lua:"from_inc"`
+	FromGen  string        `lua:"from_gen"` // "0": any (a manual transition)
+	To       storage.State `lua:"to"`
+	Failures int           `lua:"failures"`
+	Manual   bool          `lua:"manual"`
+	ShiftMs  int64         `lua:"shift_ms"`
 }
 
 // lua/acquire.lua
 type acquireArgs struct {
-	OpenMs   int64              `lua:"open_ms"`
-	MaxCalls int                `lua:"max_calls"`
-	LeaseMs  int64              `lua:"lease_ms"`
-	Expiry   infuse.TrialExpiry `lua:"expiry"`
-	Permit   uint64             `lua:"permit"`
+	OpenMs   int64               `lua:"open_ms"`
+	MaxCalls int                 `lua:"max_calls"`
+	LeaseMs  int64               `lua:"lease_ms"`
+	Expiry   storage.TrialExpiry `lua:"expiry"`
+	Permit   uint64              `lua:"permit"`
 }
 
 // lua/settle.lua
@@ -106,9 +105,9 @@ type releaseArgs struct {
 
 // lua/setmode.lua
 type setModeArgs struct {
-	Mode    infuse.Mode `lua:"mode"`
-	FromInc string      `lua:"from_inc"`
-	FromGen string      `lua:"from_gen"` // "0": any
+	Mode    storage.Mode `lua:"mode"`
+	FromInc string       `lua:"from_inc"`
+	FromGen string       `lua:"from_gen"` // "0": any
 }
 
 // lua/raise.lua

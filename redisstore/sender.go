@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // The sender sends what bindings gather: outcomes, transitions made while
@@ -40,7 +40,10 @@ func (b *binding) enqueue() {
 
 // enqueueLocked is enqueue with b.mu held (the lock order is b.mu, then
 // the queue's).
-func (b *binding) enqueueLocked() { b.enqueue() }
+func (b *binding) enqueueLocked() {
+	b.mustHold()
+	b.enqueue()
+}
 
 func (s *Store) sender() {
 	defer s.wg.Done()
@@ -207,11 +210,11 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		// moved on meanwhile, its state wins.
 		var c call
 		fi, fg := b.from()
-		if b.local.Mode != infuse.ModeNormal {
+		if b.local.Mode != storage.ModeNormal {
 			c = b.call(0, setModeArgs{Mode: b.local.Mode, FromInc: fi, FromGen: fg})
 		} else {
 			shift := b.holdShift(b.holdEnd, b.cfg.Policy()) // zero but for a hold made alone
-			if b.local.State == infuse.Closed && !b.local.ClosedAt.IsZero() {
+			if b.local.State == storage.Closed && !b.local.ClosedAt.IsZero() {
 				// A recovery made alone: when it closed, so that the
 				// fleet's ramp runs from then (see lua/transition.lua).
 				shift = -max(b.cfg.Clock.Now().Sub(b.local.ClosedAt), time.Millisecond)
@@ -287,6 +290,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 // resettleOp settles a trial again (see binding.resettles), with the
 // deadline the sender waits for. b.mu is held.
 func (b *binding) resettleOp(rs resettle) op {
+	b.mustHold()
 	c := b.call(b.redisDeadline(b.s.opts.DownAfter), settleArgs{FromInc: rs.conf.inc, FromGen: strconv.FormatUint(rs.conf.gen, 10),
 		Permit: rs.id, Outcome: rs.o, SuccessThreshold: b.cfg.Policy().SuccessThreshold, RanMs: rs.ran, LeaseMs: rs.leaseMs})
 	again := func() {
@@ -306,6 +310,7 @@ func (b *binding) resettleOp(rs resettle) op {
 
 // releaseOp gives leases back by their numbers. b.mu is held.
 func (b *binding) releaseOp(ids []uint64) op {
+	b.mustHold()
 	fi, fg := b.from()
 	return op{b.call(0, releaseArgs{FromInc: fi, FromGen: fg, Permits: ids}), func(res result) func() {
 		return b.done(res, func() {
