@@ -31,8 +31,9 @@ type demoBreaker struct {
 // Run is "infuse demo": an upstream simulated in this process, called by
 // clients through breakers (or members sharing one through Redis), shown
 // live in the terminal and on the dashboard, until ctx is done or
-// -duration has passed.
-func Run(ctx context.Context, args []string, out io.Writer) error {
+// -duration has passed. It writes what goes wrong beside the demo (the
+// dashboard failing to serve) to errOut.
+func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := cli.FlagSet("demo", "[flags]",
 		"Runs an upstream, simulated in this process, that goes healthy, failing, slow and recovering,\ncalled by a few clients through circuit breakers, and shows what the breakers do: live in a\nterminal, as log lines otherwise. It also serves the dashboard on loopback. With -redis,\nthe clients are members of one fleet sharing their breaker through Redis: watch a trip\nin one reach all.",
 		"  infuse demo\n  infuse demo -duration 30s\n  infuse demo -redis redis://127.0.0.1:6379/0 -members 4")
@@ -96,7 +97,7 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 	ready := make(chan string, 1)
 	wg.Go(func() {
 		if err := d.Serve(ctx, *listen, func(url string) { ready <- url }); err != nil {
-			fmt.Fprintln(os.Stderr, "dashboard:", err)
+			fmt.Fprintln(errOut, "infuse demo: dashboard:", err)
 			close(ready)
 		}
 	})

@@ -30,7 +30,7 @@ var scenarioFlags = []string{"members", "rate", "phases", "latency", "error-rate
 
 // Run is "infuse simulate": it measures candidate configurations on a
 // simulated fleet, or on a recording, and prints a table.
-func Run(_ context.Context, args []string, out io.Writer) error {
+func Run(_ context.Context, args []string, out, errOut io.Writer) error {
 	fs := cli.FlagSet("simulate", "[flags]",
 		"Measures candidate breaker configurations without a fleet or a backend: a fleet of members\n"+
 			"calls a backend through the phases of a scenario (by default 32 members at 500 calls/s each,\n"+

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) { os.Exit(cmdtest.Main(m)) }
 func simulateOut(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := Run(context.Background(), args, &out)
+	err := Run(context.Background(), args, &out, io.Discard)
 	return out.String(), err
 }
 
