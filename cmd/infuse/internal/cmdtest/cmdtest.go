@@ -66,9 +66,10 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out
 // Run runs the command and returns its output and exit status.
 func Run(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	bin := Binary(t) // the first call builds it: not within the run's time
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
