@@ -108,3 +108,14 @@ func WithDuration(ctx context.Context, d time.Duration) (context.Context, contex
 	}
 	return context.WithCancel(ctx)
 }
+
+// IsTerminal tells whether w is a terminal (a character device), where a
+// command may redraw lines and tell its progress.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

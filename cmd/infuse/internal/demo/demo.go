@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -153,7 +152,7 @@ func drive(ctx context.Context, up *upstream, db *demoBreaker) {
 // show prints the breakers each second: redrawn in place on a terminal,
 // as log lines otherwise.
 func show(ctx context.Context, out io.Writer, header string, up *upstream, breakers map[string]*demoBreaker) {
-	tty := isTerminal(out)
+	tty := cli.IsTerminal(out)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastErrors uint64
@@ -197,15 +196,6 @@ func rate(r float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f%%", r*100)
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.
