@@ -245,8 +245,56 @@ type Change struct {
 // missed. A message on the channel only says where to look: what fn gets
 // is read from Redis, at most hintRate reads a second however many
 // messages arrive; changes that follow each other fast may be seen as
-// their last.
+// their last. It is WatchWith without Lost and Back: it says nothing of a
+// time Redis does not answer.
 func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error {
+	return s.WatchWith(ctx, WatchHandler{Ready: ready, Change: fn})
+}
+
+// WatchHandler is what WatchWith tells: the changes, and when Redis stops
+// and starts answering the watcher. Change is required; the others may be
+// nil.
+type WatchHandler struct {
+	// Ready is called once Redis has confirmed the subscription.
+	Ready func()
+	// Change is called with every change read.
+	Change func(Change)
+	// Lost is called when a read of Redis fails after the last one
+	// succeeded (Redis is down, out of reach, or silent for
+	// Options.DownAfter), with its error: until Back, no change is read,
+	// and the hints published meanwhile are lost.
+	Lost func(err error)
+	// Back is called when Redis answers again after Lost, before the
+	// changes made meanwhile are read and passed to Change (each
+	// breaker's latest, as Redis holds it then: the steps between are
+	// not told).
+	Back func(Outage)
+}
+
+// Outage is what a watcher can tell of a time Redis did not answer it.
+type Outage struct {
+	// Since is when the first read failed, by this process's clock; For
+	// how long it was until one succeeded again; Err the first failure.
+	Since time.Time
+	For   time.Duration
+	Err   error
+	// Changes is how many changes Redis recorded meanwhile (each a
+	// transition, a forced mode or a state put back), by its counters of
+	// changes; with Reset, those recorded since they started again.
+	Changes int64
+	// Reset tells that Redis's counters of changes started again
+	// meanwhile: Redis lost what it held (restarted without its data,
+	// flushed, or failed over to a replica that was behind). The
+	// breakers' states are then what members have put back since.
+	Reset bool
+}
+
+// WatchWith calls h.Change with every change recorded under the store's
+// namespace until ctx is done, as Watch does, and tells h.Lost and h.Back
+// when Redis stops answering and when it answers again. Redis is polled
+// every Options.RefreshInterval, so a loss is told within about
+// RefreshInterval plus DownAfter.
+func (s *Store) WatchWith(ctx context.Context, h WatchHandler) error {
 	ps := s.client.Subscribe(ctx, s.l.channel)
 	defer ps.Close()
 	if _, err := ps.Receive(ctx); err != nil {
@@ -256,27 +304,59 @@ func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error 
 	if err != nil {
 		return fmt.Errorf("redisstore: watching: %w", err)
 	}
-	if ready != nil {
-		ready()
+	if h.Ready != nil {
+		h.Ready()
 	}
 	ch := ps.Channel()
-	poll := time.NewTicker(s.opts.RefreshInterval)
-	defer poll.Stop()
+	ticker := time.NewTicker(s.opts.RefreshInterval)
+	defer ticker.Stop()
+	var down *Outage // while Redis does not answer
+	// poll reads the counters: the buckets that moved, and whether Redis
+	// answers.
+	poll := func() (mask uint32) {
+		seqs, err := s.readSeqs(ctx)
+		if err != nil {
+			if ctx.Err() == nil && down == nil {
+				down = &Outage{Since: time.Now(), Err: err}
+				if h.Lost != nil {
+					h.Lost(err)
+				}
+			}
+			return 0
+		}
+		if down != nil {
+			o := *down
+			down = nil
+			o.For = time.Since(o.Since)
+			for k, c := range seqs {
+				switch {
+				case c.epoch == last[k].epoch && c.n >= last[k].n:
+					o.Changes += c.n - last[k].n
+				case last[k] == counter{}: // the bucket's first changes
+					o.Changes += c.n
+				default: // its counter started again, or went back
+					o.Reset = true
+					o.Changes += c.n
+				}
+			}
+			if h.Back != nil {
+				h.Back(o)
+			}
+		}
+		for k, c := range seqs {
+			if c != last[k] {
+				mask |= 1 << k
+			}
+		}
+		return mask
+	}
 	for {
 		var mask uint32
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-poll.C:
-			seqs, err := s.readSeqs(ctx)
-			if err != nil {
-				continue
-			}
-			for k, c := range seqs {
-				if c != last[k] {
-					mask |= 1 << k
-				}
-			}
+		case <-ticker.C:
+			mask = poll()
 		case m, ok := <-ch:
 			if !ok {
 				return nil
@@ -294,9 +374,14 @@ func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error 
 					break drain
 				}
 			}
+			if down != nil {
+				// A hint while Redis was taken for lost: it is back, which
+				// is told before what changed.
+				mask = poll()
+			}
 		}
 		if mask != 0 {
-			s.watchRead(ctx, mask, &last, fn)
+			s.watchRead(ctx, mask, &last, h.Change)
 			t := time.NewTimer(time.Second / hintRate)
 			select {
 			case <-ctx.Done():
