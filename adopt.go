@@ -4,6 +4,7 @@ import (
 	"sync/atomic"
 
 	"github.com/infuse-go/infuse/internal/meter"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // origin is where a snapshot reaches adopt from: it says what the change
@@ -43,7 +44,7 @@ func (o origin) own() bool { return o >= answerMade }
 // false); the store's Observe of it, or a newer change, sends it as
 // another breaker's; else it goes out as another's when the last of those
 // calls ends (see ownDone).
-func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
+func (b *Breaker) adopt(s storage.Snapshot, o origin) *epoch {
 	cur := b.cur.Load()
 	if cur == nil {
 		// New has not read the binding's first snapshot yet; that read
@@ -52,7 +53,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 		return nil
 	}
 	if s.Generation < cur.gen {
-		if o == made && s.Maker == MakerHere {
+		if o == made && s.Maker == storage.MakerHere {
 			b.madeLate(s)
 		}
 		return cur
@@ -90,15 +91,15 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	// Who made it: the store's record, or else the way it came.
 	remote := o.remote()
 	switch s.Maker {
-	case MakerHere:
+	case storage.MakerHere:
 		remote = false
-	case MakerElsewhere:
+	case storage.MakerElsewhere:
 		remote = true
 	}
 	// An answer to one of several calls in flight, from a store that
 	// records no maker, may be another of those calls' doing: its event
 	// waits for them (see resolve, ownDone).
-	waits := s.Maker == MakerUnknown && o == answer && b.calling.Load() > 1
+	waits := s.Maker == storage.MakerUnknown && o == answer && b.calling.Load() > 1
 	// A change of state is reported; so is a change this breaker made (or
 	// may have made) to the state it had, after missing the ones between,
 	// which other members of a fleet made: each transition of a fleet is
@@ -106,7 +107,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 	if (cur.state != s.State || !remote || waits) && b.hooks.Load() != nil {
 		ev := Event{
 			Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
-			From: cur.state, To: s.State, Generation: s.Generation, Remote: remote,
+			From: cur.state, To: s.State, Generation: s.Generation, Remote: remote, Cause: s.Cause,
 		}
 		if x := b.extra(); waits {
 			x.unclaimed = &ev
@@ -114,7 +115,7 @@ func (b *Breaker) adopt(s Snapshot, o origin) *epoch {
 		} else {
 			x.pending = append(x.pending, ev)
 		}
-		if !remote && s.Maker != MakerUnknown {
+		if !remote && s.Maker != storage.MakerUnknown {
 			b.noteMade(s.Generation)
 		}
 	}
@@ -143,7 +144,7 @@ func (b *Breaker) noteMade(g uint64) {
 // madeLate reports a transition this breaker made that its store told of
 // only after newer ones (the answer to its call came late: a stalled
 // host), once, marked Late: each transition of a fleet has one maker.
-func (b *Breaker) madeLate(s Snapshot) {
+func (b *Breaker) madeLate(s storage.Snapshot) {
 	b.mu.Lock()
 	x := b.extra()
 	if x.made != nil {
@@ -157,7 +158,7 @@ func (b *Breaker) madeLate(s Snapshot) {
 	b.noteMade(s.Generation)
 	if b.hooks.Load() != nil {
 		x.pending = append(x.pending, Event{Kind: EventStateChange, Name: b.name, Time: b.clock.Now(),
-			From: s.From, To: s.State, Generation: s.Generation, Late: true})
+			From: s.From, To: s.State, Generation: s.Generation, Late: true, Cause: s.Cause})
 	}
 	b.mu.Unlock()
 	b.drain()
@@ -222,7 +223,7 @@ func (b *Breaker) flushWaiting() {
 // are (asIs) when the store tells of them on its own; only ever raising
 // the breaker's when they come in an answer to one of its calls, which may
 // be older than a concurrent call's answer.
-func (e *epoch) refresh(s Snapshot, asIs bool) {
+func (e *epoch) refresh(s storage.Snapshot, asIs bool) {
 	var c *atomic.Int64
 	var v int64
 	if s.State != e.state || s.State == Open {

@@ -10,20 +10,21 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse/internal/coarse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // stubStore binds through a MemoryStorage and lets a test replace what
 // its binding answers.
 type stubStore struct {
 	mem     *MemoryStorage
-	cfg     BindConfig
-	snap    *Snapshot // Snapshot's answer, when set
-	acquire func() (Permit, Snapshot, bool)
-	report  func(gen uint64, o Outcome) (Snapshot, bool)
+	cfg     storage.BindConfig
+	snap    *storage.Snapshot // Snapshot's answer, when set
+	acquire func() (storage.Permit, storage.Snapshot, bool)
+	report  func(gen uint64, o storage.Outcome) (storage.Snapshot, bool)
 	merges  bool
 }
 
-func (s *stubStore) Bind(cfg BindConfig) (Binding, error) {
+func (s *stubStore) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	if s.mem == nil {
 		s.mem = NewMemoryStorage()
 	}
@@ -36,25 +37,25 @@ func (s *stubStore) Bind(cfg BindConfig) (Binding, error) {
 }
 
 type stubBinding struct {
-	Binding
+	storage.Binding
 	s *stubStore
 }
 
-func (b *stubBinding) Snapshot() Snapshot {
+func (b *stubBinding) Snapshot() storage.Snapshot {
 	if b.s.snap != nil {
 		return *b.s.snap
 	}
 	return b.Binding.Snapshot()
 }
 
-func (b *stubBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
+func (b *stubBinding) Acquire(ctx context.Context) (storage.Permit, storage.Snapshot, bool) {
 	if b.s.acquire != nil {
 		return b.s.acquire()
 	}
 	return b.Binding.Acquire(ctx)
 }
 
-func (b *stubBinding) Report(gen uint64, o Outcome) (Snapshot, bool) {
+func (b *stubBinding) Report(gen uint64, o storage.Outcome) (storage.Snapshot, bool) {
 	if b.s.report != nil {
 		return b.s.report(gen, o)
 	}
@@ -87,7 +88,7 @@ func openError(t *testing.T, err error) *OpenError {
 // A breaker that joins a store's open period measures it from the store's
 // OpenedAt, through the real clock too; a store's generation 0 is 1.
 func TestAJoiningBreakerTakesTheStoresOpenPeriodAndGeneration(t *testing.T) {
-	st := &stubStore{snap: &Snapshot{State: Open, Generation: 5, Trips: 1, OpenedAt: time.Now().Add(-10 * time.Second)}}
+	st := &stubStore{snap: &storage.Snapshot{State: Open, Generation: 5, Trips: 1, OpenedAt: time.Now().Add(-10 * time.Second)}}
 	b := newInternal(t, Config{Storage: st, ResetTimeout: time.Minute})
 	if g := b.Generation(); g != 5 {
 		t.Fatalf("Generation() = %d, want the store's 5", g)
@@ -100,7 +101,7 @@ func TestAJoiningBreakerTakesTheStoresOpenPeriodAndGeneration(t *testing.T) {
 	if left := openError(t, err).RetryAfter; left > 51*time.Second || left < 49*time.Second {
 		t.Fatalf("RetryAfter = %v, 10s into a minute the store started", left)
 	}
-	st = &stubStore{snap: &Snapshot{State: Closed}}
+	st = &stubStore{snap: &storage.Snapshot{State: Closed}}
 	if g := newInternal(t, Config{Storage: st}).Generation(); g != 1 {
 		t.Fatalf("a store's generation 0 became %d, want 1", g)
 	}
@@ -124,19 +125,19 @@ func TestARefusedTrialSaysWhatTheStoreLeft(t *testing.T) {
 	}))
 	gen := b.Generation()
 	for _, c := range []struct {
-		s      Snapshot
+		s      storage.Snapshot
 		left   time.Duration
 		reason Reason
 		change bool
 	}{
-		{Snapshot{State: Open, Trips: 2, OpenedAt: clock.now.Add(-20 * time.Second)}, 40 * time.Second, ReasonOpen, false},
-		{Snapshot{State: HalfOpen}, 0, ReasonNoPermit, true},
-		{Snapshot{State: Open, Mode: ModeForcedOpen, OpenedAt: clock.now.Add(-20 * time.Second)}, 0, ReasonForcedOpen, true},
+		{storage.Snapshot{State: Open, Trips: 2, OpenedAt: clock.now.Add(-20 * time.Second)}, 40 * time.Second, ReasonOpen, false},
+		{storage.Snapshot{State: HalfOpen}, 0, ReasonNoPermit, true},
+		{storage.Snapshot{State: Open, Mode: ModeForcedOpen, OpenedAt: clock.now.Add(-20 * time.Second)}, 0, ReasonForcedOpen, true},
 	} {
 		gen++
 		c.s.Generation = gen
 		changes = nil
-		st.acquire = func() (Permit, Snapshot, bool) { return Permit{}, c.s, false }
+		st.acquire = func() (storage.Permit, storage.Snapshot, bool) { return storage.Permit{}, c.s, false }
 		oe := openError(t, b.Call(context.Background(), func(context.Context) error { return nil }))
 		if oe.RetryAfter != c.left || oe.Reason != c.reason || oe.State != c.s.State {
 			t.Errorf("refused with %+v: %+v; want RetryAfter %v, %v", c.s, oe, c.left, c.reason)
@@ -156,7 +157,7 @@ func TestARefusedTrialSaysWhatTheStoreLeft(t *testing.T) {
 // trips itself at FailMax consecutive failures, counts no more than
 // FailMax of them while disabled, and never trips then.
 func TestABreakerTripsItselfWhenTheStoreDoesNot(t *testing.T) {
-	st := &stubStore{report: func(uint64, Outcome) (Snapshot, bool) { return Snapshot{}, false }}
+	st := &stubStore{report: func(uint64, storage.Outcome) (storage.Snapshot, bool) { return storage.Snapshot{}, false }}
 	b := newInternal(t, Config{Storage: st, FailMax: 3, Clock: &manualClock{now: time.Unix(1000, 0)}})
 	fail := func(context.Context) error { return errors.New("failed") }
 	for i := 1; i <= 2; i++ {
@@ -188,14 +189,14 @@ func TestOwnAnswersOnlyRaiseTheCounters(t *testing.T) {
 	e := b.cur.Load()
 	e.failures.Store(5)
 	for _, o := range []origin{answerMade, answer} {
-		b.adopt(Snapshot{State: Closed, Generation: e.gen, Failures: 3}, o)
+		b.adopt(storage.Snapshot{State: Closed, Generation: e.gen, Failures: 3}, o)
 		if n := e.failures.Load(); n != 5 {
 			t.Fatalf("an answer (origin %d) with 3 failures lowered 5 to %d", o, n)
 		}
 	}
 	for _, o := range []origin{observed, made} {
 		e.failures.Store(5)
-		b.adopt(Snapshot{State: Closed, Generation: e.gen, Failures: 3}, o)
+		b.adopt(storage.Snapshot{State: Closed, Generation: e.gen, Failures: 3}, o)
 		if n := e.failures.Load(); n != 3 {
 			t.Fatalf("the store's own word (origin %d) of 3 failures left %d", o, n)
 		}
@@ -209,7 +210,7 @@ func changesOf(b *Breaker) *[]Event {
 	return &evs
 }
 
-// A store that records who made a transition (Snapshot.Maker) decides
+// A store that records who made a transition (storage.Snapshot.Maker) decides
 // whether the breaker reports it as its own or another's, whichever way
 // the snapshot reaches it (Observe or Made); a change to the state the
 // breaker already had is reported only by the member that made it.
@@ -219,18 +220,18 @@ func TestTheStoresRecordOfTheMakerDecidesWhoReportsAChange(t *testing.T) {
 	evs := changesOf(b)
 	gen := b.Generation()
 	for i, c := range []struct {
-		tell     func(Snapshot)
-		s        Snapshot
+		tell     func(storage.Snapshot)
+		s        storage.Snapshot
 		reported bool
 		remote   bool
 		what     string
 	}{
-		{st.cfg.Observe, Snapshot{State: Open, From: Closed, Maker: MakerHere}, true, false, "observed, made here"},
-		{st.cfg.Made, Snapshot{State: HalfOpen, From: Open, Maker: MakerElsewhere}, true, true, "made for it, made elsewhere"},
-		{st.cfg.Observe, Snapshot{State: HalfOpen, From: HalfOpen, Maker: MakerElsewhere}, false, true, "to the same state, elsewhere"},
-		{st.cfg.Observe, Snapshot{State: HalfOpen, From: HalfOpen, Maker: MakerHere}, true, false, "to the same state, here"},
-		{st.cfg.Made, Snapshot{State: Closed, From: HalfOpen}, true, false, "made for it, maker unknown"},
-		{st.cfg.Observe, Snapshot{State: Open, From: Closed}, true, true, "observed, maker unknown"},
+		{st.cfg.Observe, storage.Snapshot{State: Open, From: Closed, Maker: storage.MakerHere}, true, false, "observed, made here"},
+		{st.cfg.Made, storage.Snapshot{State: HalfOpen, From: Open, Maker: storage.MakerElsewhere}, true, true, "made for it, made elsewhere"},
+		{st.cfg.Observe, storage.Snapshot{State: HalfOpen, From: HalfOpen, Maker: storage.MakerElsewhere}, false, true, "to the same state, elsewhere"},
+		{st.cfg.Observe, storage.Snapshot{State: HalfOpen, From: HalfOpen, Maker: storage.MakerHere}, true, false, "to the same state, here"},
+		{st.cfg.Made, storage.Snapshot{State: Closed, From: HalfOpen}, true, false, "made for it, maker unknown"},
+		{st.cfg.Observe, storage.Snapshot{State: Open, From: Closed}, true, true, "observed, maker unknown"},
 	} {
 		gen++
 		c.s.Generation = gen
@@ -257,10 +258,10 @@ func TestAChangeMadeHereAndLearnedLateIsReportedOnceAsLate(t *testing.T) {
 	b := newInternal(t, Config{Storage: st, Clock: &manualClock{now: time.Unix(1000, 0)}})
 	evs := changesOf(b)
 	g := b.Generation()
-	st.cfg.Observe(Snapshot{State: Open, From: Closed, Generation: g + 2, Maker: MakerHere}) // reported now
-	st.cfg.Observe(Snapshot{State: HalfOpen, From: Open, Generation: g + 5})
+	st.cfg.Observe(storage.Snapshot{State: Open, From: Closed, Generation: g + 2, Maker: storage.MakerHere}) // reported now
+	st.cfg.Observe(storage.Snapshot{State: HalfOpen, From: Open, Generation: g + 5})
 	*evs = nil
-	late := Snapshot{State: Closed, From: HalfOpen, Generation: g + 4, Maker: MakerHere}
+	late := storage.Snapshot{State: Closed, From: HalfOpen, Generation: g + 4, Maker: storage.MakerHere}
 	st.cfg.Made(late)
 	if len(*evs) != 1 {
 		t.Fatalf("a late change made here: events %+v, want one", *evs)
@@ -272,10 +273,10 @@ func TestAChangeMadeHereAndLearnedLateIsReportedOnceAsLate(t *testing.T) {
 		t.Fatalf("a late change moved the breaker to %v at %d", b.State(), b.Generation())
 	}
 	*evs = nil
-	st.cfg.Made(late)                                                                          // told again
-	st.cfg.Made(Snapshot{State: Open, From: Closed, Generation: g + 2, Maker: MakerHere})      // reported when it came
-	st.cfg.Made(Snapshot{State: Open, From: Closed, Generation: g + 3, Maker: MakerElsewhere}) // not this breaker's
-	st.cfg.Observe(Snapshot{State: Open, From: Closed, Generation: g + 1, Maker: MakerHere})   // not through Made
+	st.cfg.Made(late)                                                                                          // told again
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: g + 2, Maker: storage.MakerHere})      // reported when it came
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: g + 3, Maker: storage.MakerElsewhere}) // not this breaker's
+	st.cfg.Observe(storage.Snapshot{State: Open, From: Closed, Generation: g + 1, Maker: storage.MakerHere})   // not through Made
 	if len(*evs) != 0 {
 		t.Fatalf("events %+v; want none", *evs)
 	}
@@ -283,11 +284,11 @@ func TestAChangeMadeHereAndLearnedLateIsReportedOnceAsLate(t *testing.T) {
 	// made all the same.
 	quiet := newInternal(t, Config{Name: "quiet", Storage: st, Clock: &manualClock{now: time.Unix(1000, 0)}})
 	qg := quiet.Generation()
-	st.cfg.Observe(Snapshot{State: Open, From: Closed, Generation: qg + 3})
-	st.cfg.Made(Snapshot{State: Open, From: Closed, Generation: qg + 1, Maker: MakerHere})
+	st.cfg.Observe(storage.Snapshot{State: Open, From: Closed, Generation: qg + 3})
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: qg + 1, Maker: storage.MakerHere})
 	qevs := changesOf(quiet)
-	st.cfg.Made(Snapshot{State: Open, From: Closed, Generation: qg + 1, Maker: MakerHere})
-	st.cfg.Made(Snapshot{State: Open, From: Closed, Generation: qg + 2, Maker: MakerHere})
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: qg + 1, Maker: storage.MakerHere})
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: qg + 2, Maker: storage.MakerHere})
 	if len(*qevs) != 1 || (*qevs)[0].Generation != qg+2 {
 		t.Fatalf("a quiet breaker's late changes, told again with a listener: %+v; want only the new one", *qevs)
 	}
@@ -308,19 +309,19 @@ func TestAChangeOfUnknownMakerWaitsForTheCallsInFlight(t *testing.T) {
 		}
 		clock.now = clock.now.Add(time.Second)
 		evs := changesOf(b)
-		half := Snapshot{State: HalfOpen, Generation: b.Generation() + 1, Trials: 1}
+		half := storage.Snapshot{State: HalfOpen, Generation: b.Generation() + 1, Trials: 1}
 		inFirst, answerFirst := make(chan struct{}), make(chan struct{})
 		calls := 0
-		st.acquire = func() (Permit, Snapshot, bool) {
+		st.acquire = func() (storage.Permit, storage.Snapshot, bool) {
 			calls++
 			if calls == 1 { // the first call: its answer waits
 				close(inFirst)
 				<-answerFirst
 				if claimed {
-					return Permit{Generation: half.Generation, ID: 1}, half, true
+					return storage.Permit{Generation: half.Generation, ID: 1}, half, true
 				}
 			}
-			return Permit{}, half, false
+			return storage.Permit{}, half, false
 		}
 		first := make(chan error, 1)
 		go func() { first <- b.Call(context.Background(), func(context.Context) error { return nil }) }()

@@ -70,28 +70,22 @@ func TimeWindow(d, bucket time.Duration) Window { return storage.TimeWindow(d, b
 // ParseState is the inverse of State.String.
 func ParseState(s string) (State, error) { return storage.ParseState(s) }
 
-// The store contract's types, named here for the modules of this
-// repository until they name them in package storage. Store authors: use
-// package storage.
-type (
-	Snapshot     = storage.Snapshot
-	Binding      = storage.Binding
-	BindConfig   = storage.BindConfig
-	Transition   = storage.Transition
-	Permit       = storage.Permit
-	Outcome      = storage.Outcome
-	Maker        = storage.Maker
-	WindowCounts = storage.WindowCounts
-	WindowMerger = storage.WindowMerger
-	Policy       = storage.Policy
-)
+// Cause says why a transition was made (Event.Cause).
+type Cause = storage.Cause
 
-// The store contract's constants (see above).
+// The causes of a transition.
 const (
-	AnyGeneration  = storage.AnyGeneration
-	OutcomeSuccess = storage.OutcomeSuccess
-	OutcomeFailure = storage.OutcomeFailure
-	MakerUnknown   = storage.MakerUnknown
-	MakerHere      = storage.MakerHere
-	MakerElsewhere = storage.MakerElsewhere
+	CauseUnknown         = storage.CauseUnknown
+	CauseFailures        = storage.CauseFailures
+	CauseFailureRate     = storage.CauseFailureRate
+	CauseSlowCallRate    = storage.CauseSlowCallRate
+	CauseRampFailures    = storage.CauseRampFailures
+	CauseOpenPeriodOver  = storage.CauseOpenPeriodOver
+	CauseTrialFailed     = storage.CauseTrialFailed
+	CauseTrialsSucceeded = storage.CauseTrialsSucceeded
+	CauseTrialExpired    = storage.CauseTrialExpired
+	CauseOperator        = storage.CauseOperator
+	CauseHold            = storage.CauseHold
+	CauseRetryAfter      = storage.CauseRetryAfter
+	CausePushback        = storage.CausePushback
 )

@@ -42,7 +42,7 @@ type Breaker struct {
 	hooks     atomic.Pointer[listenerSet] // nil while there are no listeners
 	// pol is the settings: swapped whole, never changed, and shared by
 	// the breakers whose settings are equal (see internPolicy).
-	pol    atomic.Pointer[Policy]
+	pol    atomic.Pointer[storage.Policy]
 	counts atomic.Pointer[callCounts] // nil until Totals is first called
 	// more is what few breakers need, or need rarely: made when first
 	// needed (see extra), so that a breaker that needs none of it does
@@ -51,7 +51,7 @@ type Breaker struct {
 
 	name  string
 	clock Clock
-	bind  Binding
+	bind  storage.Binding
 
 	mu      sync.Mutex   // guards extra's events, and serialises adopt
 	calling atomic.Int32 // the breaker's calls to its store in flight
@@ -91,7 +91,7 @@ type breakerExtra struct {
 // fleetWindow is the fleet's window as the Storage pushed it, and when, in
 // UnixNano on the breaker's clock.
 type fleetWindow struct {
-	WindowCounts
+	storage.WindowCounts
 	at int64
 }
 
@@ -190,7 +190,7 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 	for _, l := range cfg.Listeners {
 		b.AddListener(l)
 	}
-	var bind Binding
+	var bind storage.Binding
 	if cfg.Storage == nil {
 		// A store of its own: a record nobody else binds to.
 		bind = newPrivateBinding(b, cfg.InitialState)
@@ -200,14 +200,14 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 		if !candidate {
 			shadow = b.storeShadow
 		}
-		bind, err = cfg.Storage.Bind(BindConfig{
+		bind, err = cfg.Storage.Bind(storage.BindConfig{
 			Shadow:        shadow,
 			Name:          cfg.Name,
 			InitialState:  cfg.InitialState,
 			Clock:         b.clock,
 			Policy:        b.policy,
-			Observe:       func(s Snapshot) { b.adopt(s, observed) },
-			Made:          func(s Snapshot) { b.adopt(s, made) },
+			Observe:       func(s storage.Snapshot) { b.adopt(s, observed) },
+			Made:          func(s storage.Snapshot) { b.adopt(s, made) },
 			OnError:       b.storeError,
 			Window:        cfg.Window,
 			Counted:       b.counted,
@@ -221,7 +221,7 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 		}
 	}
 	b.bind = bind
-	if wm, ok := bind.(WindowMerger); ok && !cfg.Window.IsZero() && wm.MergesWindows() {
+	if wm, ok := bind.(storage.WindowMerger); ok && !cfg.Window.IsZero() && wm.MergesWindows() {
 		b.fleetWindow = true
 	}
 	// Under mu, so that a snapshot the store observes meanwhile is either
@@ -239,14 +239,14 @@ func newBreaker(cfg Config, candidate bool) (*Breaker, error) {
 }
 
 // observeWindow is BindConfig.ObserveWindow: the fleet's window.
-func (b *Breaker) observeWindow(c WindowCounts) {
+func (b *Breaker) observeWindow(c storage.WindowCounts) {
 	b.extra().fleet.Store(&fleetWindow{WindowCounts: c, at: b.clock.Now().UnixNano()})
 	if e := b.cur.Load(); e != nil && e.gen == c.Generation {
 		b.rethrottle(e)
 	}
 }
 
-func (b *Breaker) newEpoch(s Snapshot) *epoch {
+func (b *Breaker) newEpoch(s storage.Snapshot) *epoch {
 	e := &epoch{state: s.State, mode: s.Mode, trips: int32(min(s.Trips, storage.MaxCount)), gen: s.Generation, b: b}
 	e.counts.Store(b.counts.Load())
 	p := b.pol.Load()
@@ -299,17 +299,17 @@ func (b *Breaker) needsSlowPath(e *epoch) bool {
 
 // counted is BindConfig.Counted: the running totals of the current closed
 // generation's time window.
-func (b *Breaker) counted() (WindowCounts, bool) {
+func (b *Breaker) counted() (storage.WindowCounts, bool) {
 	e := b.cur.Load()
 	if e == nil || e.state != Closed {
-		return WindowCounts{}, false
+		return storage.WindowCounts{}, false
 	}
 	m, ok := e.meter.(*meter.Time)
 	if !ok || !m.Cumulates() {
-		return WindowCounts{}, false
+		return storage.WindowCounts{}, false
 	}
 	t := m.Cumulative()
-	return WindowCounts{Generation: e.gen, Calls: t.Calls, Failures: t.Failures, SlowCalls: t.Slow, Requests: t.Requests}, true
+	return storage.WindowCounts{Generation: e.gen, Calls: t.Calls, Failures: t.Failures, SlowCalls: t.Slow, Requests: t.Requests}, true
 }
 
 // Name returns Config.Name.
@@ -355,7 +355,7 @@ func (b *Breaker) openFor(e *epoch) time.Duration {
 	if p.Backoff.Multiplier == 0 { // the common case, on every rejection
 		return p.ResetTimeout
 	}
-	return p.OpenFor(Snapshot{Generation: e.gen, Trips: int(e.trips)})
+	return p.OpenFor(storage.Snapshot{Generation: e.gen, Trips: int(e.trips)})
 }
 
 // Detach lets go of the breaker's binding to its Storage: the store stops
@@ -392,7 +392,7 @@ func (b *Breaker) transition(ctx context.Context, to State) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	t := Transition{From: AnyGeneration, To: to}
+	t := storage.Transition{From: storage.AnyGeneration, To: to, Cause: CauseOperator}
 	if to == Open {
 		t.Failures = b.Counts().ConsecutiveFailures
 	}

@@ -4,13 +4,15 @@ import (
 	"context"
 	"sync/atomic"
 	"time"
+
+	"github.com/infuse-go/infuse/storage"
 )
 
 // ticket is an admitted call: the generation that admitted it and, in the
 // half-open state, its trial permit.
 type ticket struct {
 	e      *epoch
-	permit Permit
+	permit storage.Permit
 	start  time.Time // when the call began, if slow calls are timed
 }
 

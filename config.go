@@ -125,26 +125,26 @@ func (cfg Config) WithSettings(s Candidate) Config {
 }
 
 // validate checks cfg and returns the policy it sets, defaults applied.
-func (cfg *Config) validate() (Policy, error) {
+func (cfg *Config) validate() (storage.Policy, error) {
 	if cfg.Name == "" {
-		return Policy{}, errEmptyName
+		return storage.Policy{}, errEmptyName
 	}
 	if !cfg.InitialState.Valid() {
-		return Policy{}, &ConfigError{Field: "InitialState", Reason: fmt.Sprintf("%d is not a State", int(cfg.InitialState))}
+		return storage.Policy{}, &ConfigError{Field: "InitialState", Reason: fmt.Sprintf("%d is not a State", int(cfg.InitialState))}
 	}
 	for i, l := range cfg.Listeners {
 		if l == nil {
-			return Policy{}, &ConfigError{Field: "Listeners", Reason: fmt.Sprintf("listener %d is nil", i)}
+			return storage.Policy{}, &ConfigError{Field: "Listeners", Reason: fmt.Sprintf("listener %d is nil", i)}
 		}
 	}
 	for i, e := range cfg.Exclude {
 		if e == nil {
-			return Policy{}, &ConfigError{Field: "Exclude", Reason: fmt.Sprintf("error %d is nil", i)}
+			return storage.Policy{}, &ConfigError{Field: "Exclude", Reason: fmt.Sprintf("error %d is nil", i)}
 		}
 	}
 	s := cfg.Settings()
 	if err := s.Validate(); err != nil {
-		return Policy{}, err
+		return storage.Policy{}, err
 	}
 	return s.WithDefaults(), nil
 }

@@ -3,6 +3,8 @@ package infuse
 import (
 	"context"
 	"time"
+
+	"github.com/infuse-go/infuse/storage"
 )
 
 // HoldOpen opens the breaker for d, as a dependency asks when it answers
@@ -23,6 +25,17 @@ import (
 // reached the hold is made locally (and shared later), unless ctx ends
 // first, when the breaker may stay as it was.
 func (b *Breaker) HoldOpen(ctx context.Context, d time.Duration) (time.Duration, error) {
+	return b.HoldOpenBecause(ctx, d, CauseHold)
+}
+
+// HoldOpenBecause is HoldOpen with the hold's cause, which the store
+// records and events and the console show: CauseRetryAfter (infusehttp),
+// CausePushback (infusegrpc), or CauseHold (any other; what HoldOpen
+// gives). A cause that is no hold's is taken as CauseHold.
+func (b *Breaker) HoldOpenBecause(ctx context.Context, d time.Duration, cause Cause) (time.Duration, error) {
+	if !cause.IsHold() {
+		cause = CauseHold
+	}
 	if ctx == nil {
 		return 0, errNilArgument
 	}
@@ -41,8 +54,8 @@ func (b *Breaker) HoldOpen(ctx context.Context, d time.Duration) (time.Duration,
 		}
 		start := b.storeStart()
 		b.ownCall()
-		s, changed, err := b.bind.Transition(ctx, Transition{From: e.gen, To: Open, Failures: failures,
-			OpenUntil: b.clock.Now().Add(d)})
+		s, changed, err := b.bind.Transition(ctx, storage.Transition{From: e.gen, To: Open, Failures: failures,
+			OpenUntil: b.clock.Now().Add(d), Cause: cause})
 		b.storeDone(start)
 		b.adopt(s, madeIf(changed))
 		b.ownDone()

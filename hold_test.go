@@ -8,6 +8,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 	"pgregory.net/rapid"
 )
 
@@ -201,17 +202,17 @@ type raced struct {
 	first func()
 }
 
-func (r *raced) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (r *raced) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	in, err := r.Storage.Bind(cfg)
 	return racedBinding{in, r}, err
 }
 
 type racedBinding struct {
-	infuse.Binding
+	storage.Binding
 	r *raced
 }
 
-func (b racedBinding) Transition(ctx context.Context, t infuse.Transition) (infuse.Snapshot, bool, error) {
+func (b racedBinding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
 	if f := b.r.first; f != nil {
 		b.r.first = nil
 		f()

@@ -97,6 +97,10 @@ type Event struct {
 	// the fleet had moved on meanwhile. It is reported for the record,
 	// after the newer ones, and the breaker is not in state To.
 	Late bool
+	// Cause is why the transition of an EventStateChange was made, when
+	// the breaker's store records it (MemoryStorage and redisstore do):
+	// the same for every member of a fleet.
+	Cause Cause
 	// Err is the error of an EventFailure, EventRejected, EventIgnored or
 	// EventStoreError, and the excluded error of an EventSuccess (nil for a
 	// plain success).

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/infuse-go/infuse/storage"
 )
 
 // MemoryStorage keeps breaker state in this process. It is what a breaker
@@ -29,7 +31,7 @@ func NewMemoryStorage() *MemoryStorage { return &MemoryStorage{} }
 // memRecord is the state of one name.
 type memRecord struct {
 	mu         sync.Mutex
-	snap       Snapshot
+	snap       storage.Snapshot
 	permits    map[uint64]time.Time // held permits of the current generation, with their expiry (zero: none)
 	nextPermit uint64
 	// bindings is swapped whole, so observers can be called from a copy
@@ -40,12 +42,12 @@ type memRecord struct {
 type memBinding struct {
 	store  *MemoryStorage
 	rec    *memRecord
-	cfg    BindConfig
+	cfg    storage.BindConfig
 	closed atomic.Bool
 }
 
 // Bind implements Storage.
-func (m *MemoryStorage) Bind(cfg BindConfig) (Binding, error) {
+func (m *MemoryStorage) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	cfg, err := cfg.Check()
 	if err != nil {
 		return nil, err
@@ -56,8 +58,8 @@ func (m *MemoryStorage) Bind(cfg BindConfig) (Binding, error) {
 	}
 	rec, ok := m.records[cfg.Name]
 	if !ok {
-		rec = &memRecord{snap: Snapshot{State: cfg.InitialState, Generation: 1}}
-		if cfg.InitialState == Open {
+		rec = &memRecord{snap: storage.Snapshot{State: cfg.InitialState, Generation: 1}}
+		if cfg.InitialState == storage.Open {
 			rec.snap.OpenedAt = cfg.Clock.Now()
 		}
 		m.records[cfg.Name] = rec
@@ -75,32 +77,32 @@ func (m *MemoryStorage) Bind(cfg BindConfig) (Binding, error) {
 // settings, its clock, and where to send a change the record makes for it
 // outside its calls.
 type memOwner interface {
-	policy() Policy
-	clock() Clock
-	made(Snapshot)
+	policy() storage.Policy
+	clock() storage.Clock
+	made(storage.Snapshot)
 }
 
-func (b *memBinding) policy() Policy  { return b.cfg.Policy() }
-func (b *memBinding) clock() Clock    { return b.cfg.Clock }
-func (b *memBinding) made(s Snapshot) { b.cfg.Made(s) }
+func (b *memBinding) policy() storage.Policy  { return b.cfg.Policy() }
+func (b *memBinding) clock() storage.Clock    { return b.cfg.Clock }
+func (b *memBinding) made(s storage.Snapshot) { b.cfg.Made(s) }
 
-func (b *memBinding) Snapshot() Snapshot { return b.rec.snapshot() }
-func (b *memBinding) Report(gen uint64, o Outcome) (Snapshot, bool) {
+func (b *memBinding) Snapshot() storage.Snapshot { return b.rec.snapshot() }
+func (b *memBinding) Report(gen uint64, o storage.Outcome) (storage.Snapshot, bool) {
 	return b.rec.report(b, b, gen, o)
 }
-func (b *memBinding) Transition(ctx context.Context, t Transition) (Snapshot, bool, error) {
+func (b *memBinding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
 	return b.rec.transition(b, b, ctx, t)
 }
-func (b *memBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
+func (b *memBinding) Acquire(ctx context.Context) (storage.Permit, storage.Snapshot, bool) {
 	return b.rec.acquire(b, b, ctx)
 }
-func (b *memBinding) Settle(ctx context.Context, permit Permit, o Outcome) (Snapshot, bool) {
+func (b *memBinding) Settle(ctx context.Context, permit storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	return b.rec.settle(b, b, permit, o)
 }
-func (b *memBinding) SetMode(ctx context.Context, m Mode) (Snapshot, error) {
+func (b *memBinding) SetMode(ctx context.Context, m storage.Mode) (storage.Snapshot, error) {
 	return b.rec.setMode(b, b, ctx, m)
 }
-func (b *memBinding) Release(permit Permit) { b.rec.release(permit) }
+func (b *memBinding) Release(permit storage.Permit) { b.rec.release(permit) }
 
 func (b *memBinding) Close() error {
 	if b.closed.Swap(true) {
@@ -119,51 +121,52 @@ func (b *memBinding) Close() error {
 	return nil
 }
 
-func (r *memRecord) snapshot() Snapshot {
+func (r *memRecord) snapshot() storage.Snapshot {
 	r.mu.Lock()
 	s := r.snap
 	r.mu.Unlock()
 	return s
 }
 
-func (r *memRecord) report(b memOwner, self *memBinding, gen uint64, o Outcome) (Snapshot, bool) {
+func (r *memRecord) report(b memOwner, self *memBinding, gen uint64, o storage.Outcome) (storage.Snapshot, bool) {
 	r.mu.Lock()
-	if gen != r.snap.Generation || r.snap.State != Closed {
+	if gen != r.snap.Generation || r.snap.State != storage.Closed {
 		r.unlock()
-		return Snapshot{}, false
+		return storage.Snapshot{}, false
 	}
 	switch o {
-	case OutcomeSuccess:
+	case storage.OutcomeSuccess:
 		if r.snap.Failures == 0 {
 			r.unlock()
-			return Snapshot{}, false
+			return storage.Snapshot{}, false
 		}
 		r.snap.Failures = 0
-	case OutcomeFailure:
+	case storage.OutcomeFailure:
 		r.snap.Failures++
-		if p := b.policy(); r.snap.Failures >= p.FailMax && r.snap.Mode != ModeDisabled {
+		if p := b.policy(); r.snap.Failures >= p.FailMax && r.snap.Mode != storage.ModeDisabled {
 			r.open(b.clock(), p.FailMax)
+			r.snap.Cause = storage.CauseFailures
 			return r.publish(self), true
 		}
 	default:
 		r.unlock()
-		return Snapshot{}, false
+		return storage.Snapshot{}, false
 	}
 	return r.publish(self), false
 }
 
-func (r *memRecord) transition(b memOwner, self *memBinding, ctx context.Context, t Transition) (Snapshot, bool, error) {
+func (r *memRecord) transition(b memOwner, self *memBinding, ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
 	r.mu.Lock()
 	if err := ctx.Err(); err != nil {
 		return r.unlock(), false, err
 	}
-	if !t.To.Valid() || (t.From != AnyGeneration && (t.From != r.snap.Generation || r.snap.Mode != ModeNormal)) {
+	if !t.To.Valid() || (t.From != storage.AnyGeneration && (t.From != r.snap.Generation || r.snap.Mode != storage.ModeNormal)) {
 		return r.unlock(), false, nil
 	}
 	switch t.To {
-	case Open:
+	case storage.Open:
 		trips := r.snap.Trips
-		wasOpen := r.snap.State == Open
+		wasOpen := r.snap.State == storage.Open
 		r.open(b.clock(), t.Failures)
 		if !t.OpenUntil.IsZero() {
 			if wasOpen {
@@ -171,38 +174,40 @@ func (r *memRecord) transition(b memOwner, self *memBinding, ctx context.Context
 			}
 			r.snap.OpenedAt = t.OpenUntil.Add(-b.policy().OpenFor(r.snap))
 		}
-	case HalfOpen:
-		r.next(HalfOpen)
-	case Closed:
+	case storage.HalfOpen:
+		r.next(storage.HalfOpen)
+	case storage.Closed:
 		r.close(b.clock())
 	}
+	r.snap.Cause = t.Cause
 	return r.publish(self), true, nil
 }
 
-func (r *memRecord) acquire(b memOwner, self *memBinding, ctx context.Context) (Permit, Snapshot, bool) {
+func (r *memRecord) acquire(b memOwner, self *memBinding, ctx context.Context) (storage.Permit, storage.Snapshot, bool) {
 	r.mu.Lock()
 	if ctx.Err() != nil {
-		return Permit{}, r.unlock(), false
+		return storage.Permit{}, r.unlock(), false
 	}
 	p := b.policy()
 	now := b.clock().Now()
 	moved := false
-	if r.snap.State == Closed || r.snap.Mode == ModeForcedOpen {
-		return Permit{}, r.unlock(), false
+	if r.snap.State == storage.Closed || r.snap.Mode == storage.ModeForcedOpen {
+		return storage.Permit{}, r.unlock(), false
 	}
-	if r.snap.State == Open {
+	if r.snap.State == storage.Open {
 		if now.Before(r.snap.OpenedAt.Add(p.OpenFor(r.snap))) {
-			return Permit{}, r.unlock(), false
+			return storage.Permit{}, r.unlock(), false
 		}
-		r.next(HalfOpen)
+		r.next(storage.HalfOpen)
+		r.snap.Cause = storage.CauseOpenPeriodOver
 		moved = true
 	}
 	if r.expire(now, p.TrialExpiry, b.clock()) {
 		moved = true
-		if r.snap.State != HalfOpen {
+		if r.snap.State != storage.HalfOpen {
 			s := r.publish(self)
 			b.made(s) // this call made it, granting nothing (see Binding.Acquire)
-			return Permit{}, s, false
+			return storage.Permit{}, s, false
 		}
 	}
 	if r.snap.Trials >= p.HalfOpenMaxCalls {
@@ -210,10 +215,10 @@ func (r *memRecord) acquire(b memOwner, self *memBinding, ctx context.Context) (
 		if moved {
 			b.made(s)
 		}
-		return Permit{}, s, false
+		return storage.Permit{}, s, false
 	}
 	r.nextPermit++
-	permit := Permit{Generation: r.snap.Generation, ID: r.nextPermit}
+	permit := storage.Permit{Generation: r.snap.Generation, ID: r.nextPermit}
 	if r.permits == nil {
 		r.permits = make(map[uint64]time.Time)
 	}
@@ -226,20 +231,22 @@ func (r *memRecord) acquire(b memOwner, self *memBinding, ctx context.Context) (
 	return permit, r.unlockNotifying(self, moved), true
 }
 
-func (r *memRecord) settle(b memOwner, self *memBinding, permit Permit, o Outcome) (Snapshot, bool) {
+func (r *memRecord) settle(b memOwner, self *memBinding, permit storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	r.mu.Lock()
 	if !r.take(permit) {
 		return r.unlock(), false
 	}
 	changed := false
 	switch o {
-	case OutcomeFailure:
+	case storage.OutcomeFailure:
 		r.open(b.clock(), 1)
+		r.snap.Cause = storage.CauseTrialFailed
 		changed = true
-	case OutcomeSuccess:
+	case storage.OutcomeSuccess:
 		r.snap.Successes++
 		if r.snap.Successes >= b.policy().SuccessThreshold {
 			r.close(b.clock())
+			r.snap.Cause = storage.CauseTrialsSucceeded
 			changed = true
 		}
 	}
@@ -248,7 +255,7 @@ func (r *memRecord) settle(b memOwner, self *memBinding, permit Permit, o Outcom
 
 // expire frees the permits held past their expiry and does what te says;
 // it reports whether the snapshot changed.
-func (r *memRecord) expire(now time.Time, te TrialExpiry, c Clock) bool {
+func (r *memRecord) expire(now time.Time, te storage.TrialExpiry, c storage.Clock) bool {
 	expired := 0
 	for id, at := range r.permits {
 		if !at.IsZero() && !now.Before(at) {
@@ -261,32 +268,34 @@ func (r *memRecord) expire(now time.Time, te TrialExpiry, c Clock) bool {
 	}
 	r.snap.Trials -= expired
 	switch te {
-	case ExpiryOpens:
+	case storage.ExpiryOpens:
 		r.open(c, 1)
-	case ExpiryCloses:
+		r.snap.Cause = storage.CauseTrialExpired
+	case storage.ExpiryCloses:
 		r.close(c)
+		r.snap.Cause = storage.CauseTrialExpired
 	}
 	return true
 }
 
-func (r *memRecord) setMode(b memOwner, self *memBinding, ctx context.Context, m Mode) (Snapshot, error) {
+func (r *memRecord) setMode(b memOwner, self *memBinding, ctx context.Context, m storage.Mode) (storage.Snapshot, error) {
 	if !m.Valid() {
-		return r.snapshot(), &ConfigError{Field: "Mode", Reason: fmt.Sprintf("%d is not a Mode", int(m))}
+		return r.snapshot(), &storage.ConfigError{Field: "Mode", Reason: fmt.Sprintf("%d is not a Mode", int(m))}
 	}
 	r.mu.Lock()
 	if err := ctx.Err(); err != nil {
 		return r.unlock(), err
 	}
-	if m == ModeForcedOpen {
+	if m == storage.ModeForcedOpen {
 		r.open(b.clock(), r.snap.Failures)
 	} else {
 		r.close(b.clock())
 	}
-	r.snap.Mode = m
+	r.snap.Mode, r.snap.Cause = m, storage.CauseOperator
 	return r.publish(self), nil
 }
 
-func (r *memRecord) release(permit Permit) {
+func (r *memRecord) release(permit storage.Permit) {
 	r.mu.Lock()
 	r.take(permit)
 	r.mu.Unlock()
@@ -294,8 +303,8 @@ func (r *memRecord) release(permit Permit) {
 
 // take removes a held permit of the current generation; it reports whether
 // the permit was held.
-func (r *memRecord) take(p Permit) bool {
-	if p.Generation != r.snap.Generation || r.snap.State != HalfOpen {
+func (r *memRecord) take(p storage.Permit) bool {
+	if p.Generation != r.snap.Generation || r.snap.State != storage.HalfOpen {
 		return false
 	}
 	if _, ok := r.permits[p.ID]; !ok {
@@ -308,34 +317,34 @@ func (r *memRecord) take(p Permit) bool {
 
 // next starts a new generation in state s with fresh counters and no
 // forced mode. The run of trips carries on until the breaker closes.
-func (r *memRecord) next(s State) {
+func (r *memRecord) next(s storage.State) {
 	trips := r.snap.Trips
-	if s == Closed {
+	if s == storage.Closed {
 		trips = 0
 	}
-	r.snap = Snapshot{State: s, Generation: r.snap.Generation + 1, Trips: trips}
+	r.snap = storage.Snapshot{State: s, Generation: r.snap.Generation + 1, Trips: trips}
 	clear(r.permits)
 }
 
 // close starts a closed generation, which records when it closed if the
 // breaker was open or half-open (Snapshot.ClosedAt).
-func (r *memRecord) close(c Clock) {
-	recovers := r.snap.State != Closed
-	r.next(Closed)
+func (r *memRecord) close(c storage.Clock) {
+	recovers := r.snap.State != storage.Closed
+	r.next(storage.Closed)
 	if recovers {
 		r.snap.ClosedAt = c.Now()
 	}
 }
 
-func (r *memRecord) open(c Clock, failures int) {
-	r.next(Open)
+func (r *memRecord) open(c storage.Clock, failures int) {
+	r.next(storage.Open)
 	r.snap.OpenedAt = c.Now()
 	r.snap.Failures = failures
 	r.snap.Trips++
 }
 
 // unlock unlocks r and returns its snapshot as it was under the lock.
-func (r *memRecord) unlock() Snapshot {
+func (r *memRecord) unlock() storage.Snapshot {
 	s := r.snap
 	r.mu.Unlock()
 	return s
@@ -343,11 +352,11 @@ func (r *memRecord) unlock() Snapshot {
 
 // publish unlocks r after a change made through self and tells every
 // other binding, outside the lock; it returns the new snapshot.
-func (r *memRecord) publish(self *memBinding) Snapshot { return r.unlockNotifying(self, true) }
+func (r *memRecord) publish(self *memBinding) storage.Snapshot { return r.unlockNotifying(self, true) }
 
 // unlockNotifying unlocks r and, if changed, tells every binding but self
 // of the snapshot, outside the lock (observers must never run under it).
-func (r *memRecord) unlockNotifying(self *memBinding, changed bool) Snapshot {
+func (r *memRecord) unlockNotifying(self *memBinding, changed bool) storage.Snapshot {
 	s, obs := r.snap, r.bindings
 	r.mu.Unlock()
 	if changed {
@@ -357,7 +366,7 @@ func (r *memRecord) unlockNotifying(self *memBinding, changed bool) Snapshot {
 }
 
 // notify passes s to every binding but the one that made the change.
-func notify(bindings []*memBinding, self *memBinding, s Snapshot) {
+func notify(bindings []*memBinding, self *memBinding, s storage.Snapshot) {
 	for _, o := range bindings {
 		if o != self && !o.closed.Load() {
 			o.cfg.Observe(s)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // model is the breaker's specification as plain sequential code: the rules
@@ -333,7 +334,7 @@ type permitCounter struct {
 	most int
 }
 
-func (c *permitCounter) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (c *permitCounter) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	b, err := c.Storage.Bind(cfg)
 	return &countingBinding{Binding: b, c: c}, err
 }
@@ -356,11 +357,11 @@ func (c *permitCounter) outstanding() int {
 }
 
 type countingBinding struct {
-	infuse.Binding
+	storage.Binding
 	c *permitCounter
 }
 
-func (b *countingBinding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, bool) {
+func (b *countingBinding) Acquire(ctx context.Context) (storage.Permit, storage.Snapshot, bool) {
 	p, s, ok := b.Binding.Acquire(ctx)
 	if ok {
 		b.c.add(p.Generation, 1)
@@ -368,12 +369,12 @@ func (b *countingBinding) Acquire(ctx context.Context) (infuse.Permit, infuse.Sn
 	return p, s, ok
 }
 
-func (b *countingBinding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome) (infuse.Snapshot, bool) {
+func (b *countingBinding) Settle(ctx context.Context, p storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	b.c.add(p.Generation, -1)
 	return b.Binding.Settle(ctx, p, o)
 }
 
-func (b *countingBinding) Release(p infuse.Permit) {
+func (b *countingBinding) Release(p storage.Permit) {
 	b.c.add(p.Generation, -1)
 	b.Binding.Release(p)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/infuse-go/infuse/internal/meter"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // outcome classes a call's error.
@@ -94,7 +95,7 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 	if t.permit.Generation != 0 {
 		start := b.storeStart()
 		b.ownCall()
-		s, changed := b.bind.Settle(context.Background(), t.permit, OutcomeSuccess)
+		s, changed := b.bind.Settle(context.Background(), t.permit, storage.OutcomeSuccess)
 		b.storeDone(start)
 		b.adopt(s, madeIf(changed))
 		b.ownDone()
@@ -117,7 +118,7 @@ func (b *Breaker) succeed(t ticket, slow bool) {
 		e.failures.Store(0)
 		if b.cur.Load() == e {
 			b.ownCall()
-			s, _ := b.bind.Report(e.gen, OutcomeSuccess)
+			s, _ := b.bind.Report(e.gen, storage.OutcomeSuccess)
 			b.reported(e, s, false)
 			b.ownDone()
 		}
@@ -129,7 +130,7 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 	if t.permit.Generation != 0 {
 		start := b.storeStart()
 		b.ownCall()
-		s, changed := b.bind.Settle(context.Background(), t.permit, OutcomeFailure)
+		s, changed := b.bind.Settle(context.Background(), t.permit, storage.OutcomeFailure)
 		b.storeDone(start)
 		b.adopt(s, madeIf(changed))
 		b.ownDone()
@@ -154,11 +155,11 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 		return true
 	}
 	if e.mode == ModeDisabled {
-		b.bind.Report(e.gen, OutcomeFailure)
+		b.bind.Report(e.gen, storage.OutcomeFailure)
 		return false // counted, never tripping
 	}
 	b.ownCall() // a Report can make a trip that a concurrent call learns of first
-	s, tripped := b.bind.Report(e.gen, OutcomeFailure)
+	s, tripped := b.bind.Report(e.gen, storage.OutcomeFailure)
 	b.reported(e, s, tripped)
 	b.ownDone()
 	if tripped {
@@ -167,7 +168,7 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 	if n < fm {
 		return b.rateTrip(e)
 	}
-	return b.trip(e, int(fm))
+	return b.trip(e, int(fm), CauseFailures)
 }
 
 // reported takes the answer to a Report of closed epoch e: the trip it
@@ -175,7 +176,7 @@ func (b *Breaker) fail(t ticket, slow bool) bool {
 // shows and did not make is another's doing, which the store tells the
 // breaker of itself (Observe, Made): taken from here, the breaker could
 // not tell who made it.
-func (b *Breaker) reported(e *epoch, s Snapshot, tripped bool) {
+func (b *Breaker) reported(e *epoch, s storage.Snapshot, tripped bool) {
 	if tripped {
 		b.adopt(s, answerMade)
 	} else if s.Generation == e.gen {
@@ -185,10 +186,10 @@ func (b *Breaker) reported(e *epoch, s Snapshot, tripped bool) {
 
 // trip opens the breaker from closed epoch e; it reports whether this call
 // made the transition.
-func (b *Breaker) trip(e *epoch, failures int) bool {
+func (b *Breaker) trip(e *epoch, failures int, cause Cause) bool {
 	start := b.storeStart()
 	b.ownCall()
-	s, changed, _ := b.bind.Transition(context.Background(), Transition{From: e.gen, To: Open, Failures: failures})
+	s, changed, _ := b.bind.Transition(context.Background(), storage.Transition{From: e.gen, To: Open, Failures: failures, Cause: cause})
 	b.storeDone(start)
 	b.adopt(s, madeIf(changed))
 	b.ownDone()
@@ -203,13 +204,13 @@ func (b *Breaker) rateTrip(e *epoch) bool {
 	}
 	p := b.pol.Load()
 	over := exceeded(p, e.meter.Tally())
-	if m, ok := e.meter.(*meter.Time); ok && !over {
+	if m, ok := e.meter.(*meter.Time); ok && over == CauseUnknown {
 		if last := m.TakeLast(); last != nil {
 			over = exceeded(p, *last)
 		}
 	}
-	if over {
-		return b.trip(e, int(min(e.failures.Load(), int64(p.FailMax))))
+	if over != CauseUnknown {
+		return b.trip(e, int(min(e.failures.Load(), int64(p.FailMax))), over)
 	}
 	return false
 }

@@ -12,26 +12,27 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // pausing wraps a Storage; its bindings' Report holds its answer while
 // hold says so, after the store has taken the outcome.
 type pausing struct {
 	infuse.Storage
-	hold func(gen uint64, o infuse.Outcome, s infuse.Snapshot, tripped bool) <-chan struct{}
+	hold func(gen uint64, o storage.Outcome, s storage.Snapshot, tripped bool) <-chan struct{}
 }
 
-func (p *pausing) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (p *pausing) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	in, err := p.Storage.Bind(cfg)
 	return &pausingBinding{Binding: in, p: p}, err
 }
 
 type pausingBinding struct {
-	infuse.Binding
+	storage.Binding
 	p *pausing
 }
 
-func (b *pausingBinding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, bool) {
+func (b *pausingBinding) Report(gen uint64, o storage.Outcome) (storage.Snapshot, bool) {
 	s, tripped := b.Binding.Report(gen, o)
 	if ch := b.p.hold(gen, o, s, tripped); ch != nil {
 		<-ch
@@ -46,7 +47,7 @@ func (b *pausingBinding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, 
 func TestATripASiblingCallLearnsOfFirstIsStillOwn(t *testing.T) {
 	release, held := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	store := &pausing{Storage: infuse.NewMemoryStorage(), hold: func(_ uint64, _ infuse.Outcome, _ infuse.Snapshot, tripped bool) <-chan struct{} {
+	store := &pausing{Storage: infuse.NewMemoryStorage(), hold: func(_ uint64, _ storage.Outcome, _ storage.Snapshot, tripped bool) <-chan struct{} {
 		if tripped {
 			var ch <-chan struct{}
 			once.Do(func() { ch = release; close(held) })
@@ -120,10 +121,10 @@ func TestALateAnswerDoesNotLowerTheCount(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	reports := 0
-	store := &pausing{Storage: infuse.NewMemoryStorage(), hold: func(_ uint64, o infuse.Outcome, _ infuse.Snapshot, _ bool) <-chan struct{} {
+	store := &pausing{Storage: infuse.NewMemoryStorage(), hold: func(_ uint64, o storage.Outcome, _ storage.Snapshot, _ bool) <-chan struct{} {
 		mu.Lock()
 		defer mu.Unlock()
-		if o == infuse.OutcomeFailure {
+		if o == storage.OutcomeFailure {
 			reports++
 			if reports == 2 {
 				return release

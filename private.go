@@ -1,6 +1,10 @@
 package infuse
 
-import "context"
+import (
+	"context"
+
+	"github.com/infuse-go/infuse/storage"
+)
 
 // privateBinding is the binding of a breaker made without a Storage
 // (Config.Storage nil): a record no other breaker binds to, without a
@@ -14,32 +18,32 @@ type privateBinding struct {
 
 func newPrivateBinding(b *Breaker, initial State) *privateBinding {
 	p := &privateBinding{b: b}
-	p.snap = Snapshot{State: initial, Generation: 1}
+	p.snap = storage.Snapshot{State: initial, Generation: 1}
 	if initial == Open {
 		p.snap.OpenedAt = b.clock.Now()
 	}
 	return p
 }
 
-func (p *privateBinding) policy() Policy  { return *p.b.pol.Load() }
-func (p *privateBinding) clock() Clock    { return p.b.clock }
-func (p *privateBinding) made(s Snapshot) { p.b.adopt(s, made) }
+func (p *privateBinding) policy() storage.Policy  { return *p.b.pol.Load() }
+func (p *privateBinding) clock() Clock            { return p.b.clock }
+func (p *privateBinding) made(s storage.Snapshot) { p.b.adopt(s, made) }
 
-func (p *privateBinding) Snapshot() Snapshot { return p.snapshot() }
-func (p *privateBinding) Report(gen uint64, o Outcome) (Snapshot, bool) {
+func (p *privateBinding) Snapshot() storage.Snapshot { return p.snapshot() }
+func (p *privateBinding) Report(gen uint64, o storage.Outcome) (storage.Snapshot, bool) {
 	return p.report(p, nil, gen, o)
 }
-func (p *privateBinding) Transition(ctx context.Context, t Transition) (Snapshot, bool, error) {
+func (p *privateBinding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
 	return p.transition(p, nil, ctx, t)
 }
-func (p *privateBinding) Acquire(ctx context.Context) (Permit, Snapshot, bool) {
+func (p *privateBinding) Acquire(ctx context.Context) (storage.Permit, storage.Snapshot, bool) {
 	return p.acquire(p, nil, ctx)
 }
-func (p *privateBinding) Settle(ctx context.Context, permit Permit, o Outcome) (Snapshot, bool) {
+func (p *privateBinding) Settle(ctx context.Context, permit storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	return p.settle(p, nil, permit, o)
 }
-func (p *privateBinding) SetMode(ctx context.Context, m Mode) (Snapshot, error) {
+func (p *privateBinding) SetMode(ctx context.Context, m Mode) (storage.Snapshot, error) {
 	return p.setMode(p, nil, ctx, m)
 }
-func (p *privateBinding) Release(permit Permit) { p.release(permit) }
-func (p *privateBinding) Close() error          { return nil }
+func (p *privateBinding) Release(permit storage.Permit) { p.release(permit) }
+func (p *privateBinding) Close() error                  { return nil }

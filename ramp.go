@@ -60,7 +60,7 @@ func RampShareAfter(elapsed, duration time.Duration, steps int) float64 {
 // same instant, and one that binds mid-ramp joins in), or, from a store
 // that records none, from now if prev, the epoch before (nil when the
 // breaker is new), was open or half-open.
-func (b *Breaker) startRamp(ne, prev *epoch, s Snapshot) {
+func (b *Breaker) startRamp(ne, prev *epoch, s storage.Snapshot) {
 	p := b.pol.Load()
 	if p.RampDuration <= 0 || ne.state != Closed || ne.mode != ModeNormal {
 		return
@@ -140,7 +140,7 @@ func (b *Breaker) rampOutcome(e *epoch, failed bool) bool {
 		rate = 0.5
 	}
 	if float64(failures) >= rate*float64(calls) {
-		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))))
+		return b.trip(e, int(min(e.failures.Load(), int64(b.FailMax()))), CauseRampFailures)
 	}
 	return false
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 	"pgregory.net/rapid"
 )
 
@@ -149,7 +150,7 @@ func TestRampRunsFromTheStoresClose(t *testing.T) {
 		t.Fatal(err)
 	}
 	tripAndRecover(t, a, clock)
-	bnd, err := store.Bind(infuse.BindConfig{Name: "shared", Clock: clock})
+	bnd, err := store.Bind(storage.BindConfig{Name: "shared", Clock: clock})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,24 +212,24 @@ func TestRampShareAfterProperties(t *testing.T) {
 // store written before ramps may: its snapshots never carry one.
 type forgetful struct{ infuse.Storage }
 
-func (f forgetful) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (f forgetful) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	observe, made := cfg.Observe, cfg.Made
-	cfg.Observe = func(s infuse.Snapshot) { s.ClosedAt = time.Time{}; observe(s) }
-	cfg.Made = func(s infuse.Snapshot) { s.ClosedAt = time.Time{}; made(s) }
+	cfg.Observe = func(s storage.Snapshot) { s.ClosedAt = time.Time{}; observe(s) }
+	cfg.Made = func(s storage.Snapshot) { s.ClosedAt = time.Time{}; made(s) }
 	in, err := f.Storage.Bind(cfg)
 	return forgetfulBinding{in}, err
 }
 
-type forgetfulBinding struct{ infuse.Binding }
+type forgetfulBinding struct{ storage.Binding }
 
-func forget(s infuse.Snapshot) infuse.Snapshot { s.ClosedAt = time.Time{}; return s }
+func forget(s storage.Snapshot) storage.Snapshot { s.ClosedAt = time.Time{}; return s }
 
-func (b forgetfulBinding) Snapshot() infuse.Snapshot { return forget(b.Binding.Snapshot()) }
-func (b forgetfulBinding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome) (infuse.Snapshot, bool) {
+func (b forgetfulBinding) Snapshot() storage.Snapshot { return forget(b.Binding.Snapshot()) }
+func (b forgetfulBinding) Settle(ctx context.Context, p storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	s, changed := b.Binding.Settle(ctx, p, o)
 	return forget(s), changed
 }
-func (b forgetfulBinding) Transition(ctx context.Context, t infuse.Transition) (infuse.Snapshot, bool, error) {
+func (b forgetfulBinding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
 	s, changed, err := b.Binding.Transition(ctx, t)
 	return forget(s), changed, err
 }

@@ -19,7 +19,7 @@ func (b *Breaker) FailMax() int { return b.pol.Load().FailMax }
 // n is capped at math.MaxInt32. A run already at the new FailMax trips the
 // breaker on its next failure.
 func (b *Breaker) SetFailMax(n int) {
-	b.update(func(p *Policy) { p.FailMax = clampCount(n, storage.DefaultFailMax) })
+	b.update(func(p *storage.Policy) { p.FailMax = clampCount(n, storage.DefaultFailMax) })
 }
 
 // ResetTimeout returns how long the breaker stays open.
@@ -32,7 +32,7 @@ func (b *Breaker) SetResetTimeout(d time.Duration) {
 	if d <= 0 {
 		d = storage.DefaultResetTimeout
 	}
-	b.update(func(p *Policy) { p.ResetTimeout = d })
+	b.update(func(p *storage.Policy) { p.ResetTimeout = d })
 }
 
 // SuccessThreshold returns the successful trials that close the breaker.
@@ -41,7 +41,7 @@ func (b *Breaker) SuccessThreshold() int { return b.pol.Load().SuccessThreshold 
 // SetSuccessThreshold changes SuccessThreshold from now on. n < 1 restores
 // the default, 1; n is capped at math.MaxInt32.
 func (b *Breaker) SetSuccessThreshold(n int) {
-	b.update(func(p *Policy) { p.SuccessThreshold = clampCount(n, storage.DefaultSuccessThreshold) })
+	b.update(func(p *storage.Policy) { p.SuccessThreshold = clampCount(n, storage.DefaultSuccessThreshold) })
 }
 
 // HalfOpenMaxCalls returns the number of trials allowed in flight at once.
@@ -50,7 +50,7 @@ func (b *Breaker) HalfOpenMaxCalls() int { return b.pol.Load().HalfOpenMaxCalls 
 // SetHalfOpenMaxCalls changes HalfOpenMaxCalls from now on. n < 1 restores
 // the default, 1; n is capped at math.MaxInt32.
 func (b *Breaker) SetHalfOpenMaxCalls(n int) {
-	b.update(func(p *Policy) { p.HalfOpenMaxCalls = clampCount(n, storage.DefaultHalfOpenMaxCalls) })
+	b.update(func(p *storage.Policy) { p.HalfOpenMaxCalls = clampCount(n, storage.DefaultHalfOpenMaxCalls) })
 }
 
 func clampCount(n, def int) int {
@@ -60,11 +60,11 @@ func clampCount(n, def int) int {
 	return min(n, storage.MaxCount)
 }
 
-func (b *Breaker) policy() Policy { return *b.pol.Load() }
+func (b *Breaker) policy() storage.Policy { return *b.pol.Load() }
 
 // update changes the breaker's settings with f, applied to a copy of the
 // current ones: a concurrent update is never lost.
-func (b *Breaker) update(f func(*Policy)) {
+func (b *Breaker) update(f func(*storage.Policy)) {
 	for {
 		old := b.pol.Load()
 		p := *old
@@ -81,27 +81,27 @@ func (b *Breaker) update(f func(*Policy)) {
 // Config, keep one Policy between them instead of 176 bytes each. Nobody
 // writes a Policy once it is made (a setter makes another), so sharing it
 // is safe.
-func internPolicy(p Policy) *Policy {
+func internPolicy(p storage.Policy) *storage.Policy {
 	for {
 		v, loaded := policies.Load(p)
 		if loaded {
-			if q := v.(weak.Pointer[Policy]).Value(); q != nil {
+			if q := v.(weak.Pointer[storage.Policy]).Value(); q != nil {
 				return q
 			}
 		}
-		q := new(Policy)
+		q := new(storage.Policy)
 		*q = p
 		w := weak.Make(q)
 		if loaded && !policies.CompareAndSwap(p, v, w) || !loaded && !storeNew(p, w) {
 			continue // another breaker interned it meanwhile
 		}
 		// The entry goes with the last breaker that points at q.
-		runtime.AddCleanup(q, func(w weak.Pointer[Policy]) { policies.CompareAndDelete(p, w) }, w)
+		runtime.AddCleanup(q, func(w weak.Pointer[storage.Policy]) { policies.CompareAndDelete(p, w) }, w)
 		return q
 	}
 }
 
-func storeNew(p Policy, w weak.Pointer[Policy]) bool {
+func storeNew(p storage.Policy, w weak.Pointer[storage.Policy]) bool {
 	_, loaded := policies.LoadOrStore(p, w)
 	return !loaded
 }
@@ -112,19 +112,24 @@ func storeNew(p Policy, w weak.Pointer[Policy]) bool {
 var policies sync.Map // Policy -> weak.Pointer[Policy]
 
 // anyRate tells whether a rate of p can trip the breaker.
-func anyRate(p *Policy) bool { return p.FailureRate > 0 || p.SlowCallRate > 0 }
+func anyRate(p *storage.Policy) bool { return p.FailureRate > 0 || p.SlowCallRate > 0 }
 
-// exceeded tells whether the window's tally t is over a rate threshold.
-func exceeded(p *Policy, t meter.Tally) bool {
-	if t.Calls < int64(p.MinCalls) || t.Calls == 0 {
-		return false
+// exceeded is the rate of the window's tally t that is over its threshold
+// (CauseFailureRate first), CauseUnknown when none is.
+func exceeded(p *storage.Policy, t meter.Tally) Cause {
+	switch {
+	case t.Calls < int64(p.MinCalls) || t.Calls == 0:
+		return CauseUnknown
+	case p.FailureRate > 0 && float64(t.Failures) >= p.FailureRate*float64(t.Calls):
+		return CauseFailureRate
+	case p.SlowCallRate > 0 && float64(t.Slow) >= p.SlowCallRate*float64(t.Calls):
+		return CauseSlowCallRate
 	}
-	return (p.FailureRate > 0 && float64(t.Failures) >= p.FailureRate*float64(t.Calls)) ||
-		(p.SlowCallRate > 0 && float64(t.Slow) >= p.SlowCallRate*float64(t.Calls))
+	return CauseUnknown
 }
 
 // rate is part/calls, or -1 below the minimum number of calls.
-func rate(p *Policy, part, calls int64) float64 {
+func rate(p *storage.Policy, part, calls int64) float64 {
 	if calls < int64(p.MinCalls) || calls == 0 {
 		return -1
 	}

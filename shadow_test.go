@@ -9,6 +9,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // shadowEvents sums up the shadow events rec saw.
@@ -232,7 +233,7 @@ func newCarrier() *carrier {
 	return &carrier{MemoryStorage: infuse.NewMemoryStorage(), ask: map[string]func(*infuse.Candidate){}}
 }
 
-func (c *carrier) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (c *carrier) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	c.ask[cfg.Name] = cfg.Shadow
 	return c.MemoryStorage.Bind(cfg)
 }

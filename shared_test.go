@@ -9,6 +9,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Two breakers with one Name on one MemoryStorage behave as two members of
@@ -81,10 +82,10 @@ func TestZeroMemoryStorageIsReady(t *testing.T) {
 		t.Fatal(err)
 	}
 	trip(t, b)
-	if _, err := store.Bind(infuse.BindConfig{}); err == nil {
+	if _, err := store.Bind(storage.BindConfig{}); err == nil {
 		t.Fatal("Bind accepted an empty name")
 	}
-	if _, err := store.Bind(infuse.BindConfig{Name: "x", InitialState: 7}); err == nil {
+	if _, err := store.Bind(storage.BindConfig{Name: "x", InitialState: 7}); err == nil {
 		t.Fatal("Bind accepted an invalid state")
 	}
 }
@@ -128,17 +129,17 @@ type failingStorage struct{ infuse.MemoryStorage }
 
 var errStoreDown = errors.New("store down")
 
-func (f *failingStorage) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (f *failingStorage) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	b, err := f.MemoryStorage.Bind(cfg)
 	return &failingBinding{Binding: b, onError: cfg.OnError}, err
 }
 
 type failingBinding struct {
-	infuse.Binding
+	storage.Binding
 	onError func(error)
 }
 
-func (b *failingBinding) Transition(ctx context.Context, tr infuse.Transition) (infuse.Snapshot, bool, error) {
+func (b *failingBinding) Transition(ctx context.Context, tr storage.Transition) (storage.Snapshot, bool, error) {
 	s, changed, _ := b.Binding.Transition(ctx, tr)
 	b.onError(errStoreDown)
 	return s, changed, errStoreDown
@@ -161,7 +162,7 @@ func TestStoreErrorsReachListenersAndManualCalls(t *testing.T) {
 
 type bindRefused struct{}
 
-func (bindRefused) Bind(infuse.BindConfig) (infuse.Binding, error) { return nil, errStoreDown }
+func (bindRefused) Bind(storage.BindConfig) (storage.Binding, error) { return nil, errStoreDown }
 
 func TestNewReportsABindFailure(t *testing.T) {
 	if _, err := infuse.New(infuse.Config{Name: "x", Storage: bindRefused{}}); !errors.Is(err, errStoreDown) {
@@ -171,7 +172,7 @@ func TestNewReportsABindFailure(t *testing.T) {
 
 type nilBinder struct{}
 
-func (nilBinder) Bind(infuse.BindConfig) (infuse.Binding, error) { return nil, nil }
+func (nilBinder) Bind(storage.BindConfig) (storage.Binding, error) { return nil, nil }
 
 func TestNewRejectsAStorageThatBindsNothing(t *testing.T) {
 	if _, err := infuse.New(infuse.Config{Name: "x", Storage: nilBinder{}}); err == nil {
@@ -186,17 +187,17 @@ type slowStorage struct {
 	clock *infusetest.Clock
 }
 
-func (s *slowStorage) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (s *slowStorage) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	b, err := s.MemoryStorage.Bind(cfg)
 	return &slowBinding{Binding: b, clock: s.clock}, err
 }
 
 type slowBinding struct {
-	infuse.Binding
+	storage.Binding
 	clock *infusetest.Clock
 }
 
-func (b *slowBinding) Transition(ctx context.Context, tr infuse.Transition) (infuse.Snapshot, bool, error) {
+func (b *slowBinding) Transition(ctx context.Context, tr storage.Transition) (storage.Snapshot, bool, error) {
 	b.clock.Advance(time.Second)
 	return b.Binding.Transition(ctx, tr)
 }
@@ -261,14 +262,14 @@ func TestEachSharedTransitionHasOneMaker(t *testing.T) {
 // BindConfig.Check fills only what was left nil.
 func TestBindConfigCheckKeepsWhatIsGiven(t *testing.T) {
 	var errs []error
-	var windows []infuse.WindowCounts
-	c, err := infuse.BindConfig{Name: "x", OnError: func(err error) { errs = append(errs, err) },
-		ObserveWindow: func(w infuse.WindowCounts) { windows = append(windows, w) }}.Check()
+	var windows []storage.WindowCounts
+	c, err := storage.BindConfig{Name: "x", OnError: func(err error) { errs = append(errs, err) },
+		ObserveWindow: func(w storage.WindowCounts) { windows = append(windows, w) }}.Check()
 	if err != nil {
 		t.Fatal(err)
 	}
 	c.OnError(errBoom)
-	c.ObserveWindow(infuse.WindowCounts{Calls: 1})
+	c.ObserveWindow(storage.WindowCounts{Calls: 1})
 	if len(errs) != 1 || len(windows) != 1 {
 		t.Fatalf("Check replaced the given callbacks: %v, %v", errs, windows)
 	}

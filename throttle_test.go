@@ -11,6 +11,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 func TestThrottleConfigErrors(t *testing.T) {
@@ -260,12 +261,12 @@ func TestAThrottleTakesTheFleetsWindowTheMomentItArrives(t *testing.T) {
 	if n := throttledOf(t, b, 100, true); n != 0 {
 		t.Fatalf("%d of the first 100 calls throttled", n)
 	}
-	store.push(infuse.WindowCounts{Generation: b.Generation() + 1, Requests: 1000, Calls: 1000, Failures: 1000})
+	store.push(storage.WindowCounts{Generation: b.Generation() + 1, Requests: 1000, Calls: 1000, Failures: 1000})
 	if n := throttledOf(t, b, 100, false); n != 0 {
 		t.Fatalf("a window of another generation arrived: %d of 100 calls throttled", n)
 	}
 	// The fleet: 1000 requests, 100 accepted; p = 900/1001.
-	store.push(infuse.WindowCounts{Generation: b.Generation(), Requests: 1000, Calls: 1000, Failures: 900})
+	store.push(storage.WindowCounts{Generation: b.Generation(), Requests: 1000, Calls: 1000, Failures: 900})
 	if n := throttledOf(t, b, 1000, false); n < 898 || n > 900 {
 		t.Fatalf("the fleet's window arrived (p %.3f): %d of 1000 calls throttled", 900.0/1001, n)
 	}
@@ -277,7 +278,7 @@ func TestAThrottleTakesTheFleetsWindowTheMomentItArrives(t *testing.T) {
 // own window decides, until the fleet's comes again.
 func TestAThrottleFallsBackToItsOwnWindowWhenTheFleetsGoesStale(t *testing.T) {
 	b, store, clock := newFleetThrottler(t)
-	healthy := infuse.WindowCounts{Generation: b.Generation(), Requests: 1000, Calls: 1000}
+	healthy := storage.WindowCounts{Generation: b.Generation(), Requests: 1000, Calls: 1000}
 	store.push(healthy)
 	if n := throttledOf(t, b, 100, true); n != 0 {
 		t.Fatalf("a healthy fleet: %d of 100 failing calls throttled", n)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse/internal/meter"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // manualClock is a minimal Clock for the package's own tests (infusetest
@@ -18,15 +19,18 @@ type manualClock struct{ now time.Time }
 func (c *manualClock) Now() time.Time { return c.now }
 
 func TestRatesBoundaries(t *testing.T) {
-	r := &Policy{FailureRate: 0.5, MinCalls: 4}
+	r := &storage.Policy{FailureRate: 0.5, SlowCallRate: 0.75, MinCalls: 4}
 	for _, c := range []struct {
 		t    meter.Tally
-		trip bool
+		trip Cause
 	}{
-		{meter.Tally{Calls: 3, Failures: 3}, false}, // minimum calls not reached
-		{meter.Tally{Calls: 4, Failures: 2}, true},  // exactly at the threshold
-		{meter.Tally{Calls: 4, Failures: 1}, false}, // below it
-		{meter.Tally{Calls: 0}, false},
+		{meter.Tally{Calls: 3, Failures: 3}, CauseUnknown},               // minimum calls not reached
+		{meter.Tally{Calls: 4, Failures: 2}, CauseFailureRate},           // exactly at the threshold
+		{meter.Tally{Calls: 4, Failures: 1}, CauseUnknown},               // below it
+		{meter.Tally{Calls: 4, Failures: 1, Slow: 3}, CauseSlowCallRate}, // slow calls at theirs
+		{meter.Tally{Calls: 4, Failures: 2, Slow: 4}, CauseFailureRate},  // both: failures first
+		{meter.Tally{Calls: 4, Failures: 1, Slow: 2}, CauseUnknown},
+		{meter.Tally{Calls: 0}, CauseUnknown},
 	} {
 		if got := exceeded(r, c.t); got != c.trip {
 			t.Errorf("%+v: exceeded = %v, want %v", c.t, got, c.trip)
@@ -92,7 +96,7 @@ func TestCountedIsEveryCallOfTheClosedGeneration(t *testing.T) {
 	st := &stubStore{merges: true}
 	b := newInternal(t, Config{Storage: st, Clock: clock, FailMax: 1000, Window: TimeWindow(10*time.Second, time.Second),
 		FailureRate: 0.9, SlowCallRate: 0.9, SlowCallDuration: time.Second})
-	if c, ok := st.cfg.Counted(); !ok || c != (WindowCounts{Generation: b.Generation()}) {
+	if c, ok := st.cfg.Counted(); !ok || c != (storage.WindowCounts{Generation: b.Generation()}) {
 		t.Fatalf("Counted() of a fresh breaker = %+v, %v", c, ok)
 	}
 	// 64 goroutines alive at once, on 64 stacks, so that their calls
@@ -112,7 +116,7 @@ func TestCountedIsEveryCallOfTheClosedGeneration(t *testing.T) {
 	close(start)
 	wg.Wait()
 	_ = b.Call(context.Background(), func(context.Context) error { clock.now = clock.now.Add(2 * time.Second); return nil })
-	want := WindowCounts{Generation: b.Generation(), Calls: 65, Failures: 16, SlowCalls: 1}
+	want := storage.WindowCounts{Generation: b.Generation(), Calls: 65, Failures: 16, SlowCalls: 1}
 	if c, ok := st.cfg.Counted(); !ok || c != want {
 		t.Fatalf("Counted() = %+v, %v; want %+v", c, ok, want)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/infuse-go/infuse/infuseprom"
 	"github.com/infuse-go/infuse/redisstore"
 	"github.com/infuse-go/infuse/redisstore/redistest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 const (
@@ -164,12 +165,12 @@ func BenchmarkMemoryPerBreaker(b *testing.B) {
 		// The store's share: bindings alone, as a breaker makes them.
 		bindings := newStore("bindings")
 		store := perBreaker(n, func(n int) any {
-			bs := make([]infuse.Binding, n)
+			bs := make([]storage.Binding, n)
 			for i := range bs {
 				var err error
-				bs[i], err = bindings.Bind(infuse.BindConfig{Name: hostName(i), Clock: systemClock{},
-					Policy:  func() infuse.Policy { return infuse.Policy{FailMax: 5, ResetTimeout: time.Hour} },
-					Observe: func(infuse.Snapshot) {}, Made: func(infuse.Snapshot) {}})
+				bs[i], err = bindings.Bind(storage.BindConfig{Name: hostName(i), Clock: systemClock{},
+					Policy:  func() storage.Policy { return storage.Policy{FailMax: 5, ResetTimeout: time.Hour} },
+					Observe: func(storage.Snapshot) {}, Made: func(storage.Snapshot) {}})
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -126,7 +126,7 @@ func UnaryClientInterceptor(opts Options) (grpc.UnaryClientInterceptor, error) {
 		if failed != nil && !errors.Is(failed, context.Canceled) {
 			if d, ok := Pushback(err, trailer); ok && d > 0 {
 				if b, berr := opts.breaker(method); berr == nil {
-					_, _ = b.HoldOpen(context.WithoutCancel(ctx), d)
+					_, _ = b.HoldOpenBecause(context.WithoutCancel(ctx), d, infuse.CausePushback)
 				}
 			}
 		}

@@ -102,7 +102,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if t.opts.HoldOnRetryAfter && err == nil &&
 		(resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
 		if d, ok := RetryAfter(resp.Header.Get("Retry-After"), time.Now()); ok && d > 0 {
-			_, _ = b.HoldOpen(context.WithoutCancel(req.Context()), d)
+			_, _ = b.HoldOpenBecause(context.WithoutCancel(req.Context()), d, infuse.CauseRetryAfter)
 		}
 	}
 	return resp, err

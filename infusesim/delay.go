@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // delayStore is the shared fleet with a propagation delay: one shared
@@ -43,15 +44,15 @@ type delayStore struct {
 // delayBinding is one member's view of the shared state.
 type delayBinding struct {
 	store *delayStore
-	cfg   infuse.BindConfig
-	inner infuse.Binding
+	cfg   storage.BindConfig
+	inner storage.Binding
 
 	mu     sync.Mutex
-	view   infuse.Snapshot // the newest snapshot this member has learned of
+	view   storage.Snapshot // the newest snapshot this member has learned of
 	closed bool
 }
 
-func (d *delayStore) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (d *delayStore) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	cfg, err := cfg.Check()
 	if err != nil {
 		return nil, err
@@ -59,7 +60,7 @@ func (d *delayStore) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 	b := &delayBinding{store: d, cfg: cfg}
 	// Every callback of the shared binding goes through the delay: none of
 	// the breaker's is handed on.
-	in, err := d.shared.Bind(infuse.BindConfig{
+	in, err := d.shared.Bind(storage.BindConfig{
 		Name: cfg.Name, InitialState: cfg.InitialState, Clock: cfg.Clock, Policy: cfg.Policy,
 		Observe: b.fromShared, Window: cfg.Window,
 	})
@@ -75,7 +76,7 @@ func (d *delayStore) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
 
 // fromShared is the shared binding's Observe: the change reaches the member
 // Delay from now. It must not block; it only schedules.
-func (b *delayBinding) fromShared(s infuse.Snapshot) {
+func (b *delayBinding) fromShared(s storage.Snapshot) {
 	b.store.en.after(b.store.delay, event{kind: evObserve, bind: b, snap: s})
 }
 
@@ -84,7 +85,7 @@ func (b *delayBinding) fromShared(s infuse.Snapshot) {
 // breaker only when it is a newer generation (a trip on merged counts,
 // which the member made: Made); its counts the breaker already has, its
 // own failures counted first.
-func (b *delayBinding) deliver(s infuse.Snapshot, own bool) {
+func (b *delayBinding) deliver(s storage.Snapshot, own bool) {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
@@ -104,7 +105,7 @@ func (b *delayBinding) deliver(s infuse.Snapshot, own bool) {
 }
 
 // take adopts the answer of a call to the shared state into the view.
-func (b *delayBinding) take(s infuse.Snapshot) {
+func (b *delayBinding) take(s storage.Snapshot) {
 	b.mu.Lock()
 	if s.Generation >= b.view.Generation {
 		b.view = s
@@ -112,27 +113,27 @@ func (b *delayBinding) take(s infuse.Snapshot) {
 	b.mu.Unlock()
 }
 
-func (b *delayBinding) Snapshot() infuse.Snapshot {
+func (b *delayBinding) Snapshot() storage.Snapshot {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.view
 }
 
 // Report queues the outcome for the shared state, Delay from now.
-func (b *delayBinding) Report(gen uint64, o infuse.Outcome) (infuse.Snapshot, bool) {
+func (b *delayBinding) Report(gen uint64, o storage.Outcome) (storage.Snapshot, bool) {
 	b.store.en.after(b.store.delay, event{kind: evReport, bind: b, gen: gen, out: o})
-	return infuse.Snapshot{}, false
+	return storage.Snapshot{}, false
 }
 
 // arrive is a reported outcome reaching the shared state; what it changes
 // there reaches the member Delay later, and the others through fromShared.
-func (b *delayBinding) arrive(gen uint64, o infuse.Outcome) {
+func (b *delayBinding) arrive(gen uint64, o storage.Outcome) {
 	if s, _ := b.inner.Report(gen, o); s.Generation != 0 {
 		b.store.en.after(b.store.delay, event{kind: evObserve, bind: b, snap: s, own: true})
 	}
 }
 
-func (b *delayBinding) Transition(ctx context.Context, t infuse.Transition) (infuse.Snapshot, bool, error) {
+func (b *delayBinding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
 	s, changed, err := b.inner.Transition(ctx, t)
 	b.take(s)
 	return s, changed, err
@@ -143,11 +144,11 @@ func (b *delayBinding) Transition(ctx context.Context, t infuse.Transition) (inf
 // fleet's critical path: until that long after the open period ended, the
 // permit is not granted yet, and calls are rejected as by an open breaker
 // (the live fleet's member waits on Redis meanwhile).
-func (b *delayBinding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snapshot, bool) {
+func (b *delayBinding) Acquire(ctx context.Context) (storage.Permit, storage.Snapshot, bool) {
 	if s := b.inner.Snapshot(); b.store.trialTrip && s.State == infuse.Open && s.Mode == infuse.ModeNormal {
 		if now := b.cfg.Clock.Now(); now.Before(s.OpenedAt.Add(b.cfg.Policy().OpenFor(s) + 2*b.store.delay)) {
 			b.take(s)
-			return infuse.Permit{}, s, false
+			return storage.Permit{}, s, false
 		}
 	}
 	p, s, ok := b.inner.Acquire(ctx)
@@ -155,15 +156,15 @@ func (b *delayBinding) Acquire(ctx context.Context) (infuse.Permit, infuse.Snaps
 	return p, s, ok
 }
 
-func (b *delayBinding) Settle(ctx context.Context, p infuse.Permit, o infuse.Outcome) (infuse.Snapshot, bool) {
+func (b *delayBinding) Settle(ctx context.Context, p storage.Permit, o storage.Outcome) (storage.Snapshot, bool) {
 	s, changed := b.inner.Settle(ctx, p, o)
 	b.take(s)
 	return s, changed
 }
 
-func (b *delayBinding) Release(p infuse.Permit) { b.inner.Release(p) }
+func (b *delayBinding) Release(p storage.Permit) { b.inner.Release(p) }
 
-func (b *delayBinding) SetMode(ctx context.Context, m infuse.Mode) (infuse.Snapshot, error) {
+func (b *delayBinding) SetMode(ctx context.Context, m infuse.Mode) (storage.Snapshot, error) {
 	s, err := b.inner.SetMode(ctx, m)
 	b.take(s)
 	return s, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 	"github.com/infuse-go/infuse/storagetest"
 )
 
@@ -33,10 +34,10 @@ type observer struct {
 
 type observed struct {
 	at   time.Duration
-	snap infuse.Snapshot
+	snap storage.Snapshot
 }
 
-func (o *observer) observe(s infuse.Snapshot) {
+func (o *observer) observe(s storage.Snapshot) {
 	o.mu.Lock()
 	o.seen = append(o.seen, observed{o.en.clock.since(), s})
 	o.mu.Unlock()
@@ -51,13 +52,13 @@ func (o *observer) last() (observed, bool) {
 	return o.seen[len(o.seen)-1], true
 }
 
-func bindDelayed(t *testing.T, d *delayStore, failMax int) (infuse.Binding, *observer) {
+func bindDelayed(t *testing.T, d *delayStore, failMax int) (storage.Binding, *observer) {
 	t.Helper()
 	o := &observer{en: d.en}
-	b, err := d.Bind(infuse.BindConfig{
+	b, err := d.Bind(storage.BindConfig{
 		Name: "x", Clock: &d.en.clock, Observe: o.observe,
-		Policy: func() infuse.Policy {
-			return infuse.Policy{FailMax: failMax, ResetTimeout: time.Second, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
+		Policy: func() storage.Policy {
+			return storage.Policy{FailMax: failMax, ResetTimeout: time.Second, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
 		},
 	})
 	if err != nil {
@@ -74,7 +75,7 @@ func TestDelayedTransitionReachesOthersAfterTheDelay(t *testing.T) {
 	d := &delayStore{shared: infuse.NewMemoryStorage(), en: en, delay: delay}
 	a, _ := bindDelayed(t, d, 3)
 	b, ob := bindDelayed(t, d, 3)
-	s, changed, _ := a.Transition(context.Background(), infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open})
+	s, changed, _ := a.Transition(context.Background(), storage.Transition{From: a.Snapshot().Generation, To: infuse.Open})
 	if !changed || a.Snapshot().Generation != s.Generation {
 		t.Fatalf("the member that tripped has %+v, want %+v at once", a.Snapshot(), s)
 	}
@@ -97,9 +98,9 @@ func TestDelayedReportsTripTheSharedStateAndComeBack(t *testing.T) {
 	a, oa := bindDelayed(t, d, 3)
 	b, ob := bindDelayed(t, d, 3)
 	gen := a.Snapshot().Generation
-	a.Report(gen, infuse.OutcomeFailure)
-	a.Report(gen, infuse.OutcomeFailure)
-	b.Report(gen, infuse.OutcomeFailure)
+	a.Report(gen, storage.OutcomeFailure)
+	a.Report(gen, storage.OutcomeFailure)
+	b.Report(gen, storage.OutcomeFailure)
 	en.runUntil(delay - 1)
 	if s := b.Snapshot(); s.Failures != 0 {
 		t.Fatalf("reports arrived before the delay: %+v", s)

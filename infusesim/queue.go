@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // clock is a simulation's virtual time: a fixed origin and an offset that
@@ -39,13 +39,13 @@ type event struct {
 	seq  uint64        // ties at one time go in scheduling order
 	kind eventKind
 
-	member int            // evAttempt: the member or recorded call
-	done   func(error)    // evComplete
-	err    error          // evComplete
-	bind   *delayBinding  // evReport, evObserve
-	gen    uint64         // evReport
-	out    infuse.Outcome // evReport
-	snap   infuse.Snapshot
+	member int             // evAttempt: the member or recorded call
+	done   func(error)     // evComplete
+	err    error           // evComplete
+	bind   *delayBinding   // evReport, evObserve
+	gen    uint64          // evReport
+	out    storage.Outcome // evReport
+	snap   storage.Snapshot
 	own    bool // evObserve: the answer to the member's own report
 }
 

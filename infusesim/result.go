@@ -227,7 +227,9 @@ func Median(rs []Result) Result {
 
 // WriteTable writes a Markdown table of results, a column for each, headed
 // by names (a "|" or a line break in a name is escaped). names and rs must
-// be as long as each other.
+// be as long as each other. The row of commands sent is written only when
+// a result measured them (Commands not -1), the row of the breaker's own
+// errors only when a result has some.
 func WriteTable(w io.Writer, names []string, rs []Result) error {
 	if len(names) != len(rs) {
 		return fmt.Errorf("infusesim: %d names for %d results", len(names), len(rs))
@@ -251,12 +253,16 @@ func WriteTable(w io.Writer, names []string, rs []Result) error {
 	if slices.ContainsFunc(rs, func(r Result) bool { return r.Errors > 0 }) {
 		row("calls the breaker failed itself, neither run nor rejected", func(r Result) string { return fmt.Sprint(r.Errors) })
 	}
-	row("commands sent per 1000 calls (a script counts once)", func(r Result) string {
-		if r.Commands < 0 || r.Calls == 0 {
-			return "—"
-		}
-		return fmt.Sprintf("%.1f", float64(r.Commands)*1000/float64(r.Calls))
-	})
+	// Only a run against a real store counts commands (the benchmarks'):
+	// a simulation does not, and prints no row of dashes for them.
+	if slices.ContainsFunc(rs, func(r Result) bool { return r.Commands >= 0 }) {
+		row("commands sent per 1000 calls (a script counts once)", func(r Result) string {
+			if r.Commands < 0 || r.Calls == 0 {
+				return "—"
+			}
+			return fmt.Sprintf("%.1f", float64(r.Commands)*1000/float64(r.Calls))
+		})
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }

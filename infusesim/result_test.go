@@ -233,3 +233,23 @@ func TestErroredCallsAreNoRejections(t *testing.T) {
 		t.Fatalf("table:\n%s", b.String())
 	}
 }
+
+// A simulation counts no commands: its table has no row of dashes for
+// them; a table where one result counted them has the row.
+func TestCommandsRowOnlyWhenMeasured(t *testing.T) {
+	unmeasured := infusesim.Result{Calls: 1000, AllRejecting: infusesim.Never, Recovered: infusesim.Never, Commands: -1}
+	var b bytes.Buffer
+	if err := infusesim.WriteTable(&b, []string{"x", "y"}, []infusesim.Result{unmeasured, unmeasured}); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(b.String(), "commands") || strings.Contains(b.String(), "—") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+	measured := unmeasured
+	measured.Commands = 30
+	b.Reset()
+	_ = infusesim.WriteTable(&b, []string{"x", "y"}, []infusesim.Result{unmeasured, measured})
+	if !strings.Contains(b.String(), "| commands sent per 1000 calls (a script counts once) | — | 30.0 |") {
+		t.Fatalf("table:\n%s", b.String())
+	}
+}

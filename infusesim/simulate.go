@@ -63,6 +63,11 @@ type Options struct {
 	// Scenario.Rate. Otherwise calls start on their beats whatever is in
 	// flight.
 	Sequential bool
+	// Progress, if set, is called as the run goes, on its goroutine, with
+	// the virtual time it has reached: at most about a thousand times a
+	// run, in increasing order, the last at the scenario's end. It is
+	// for telling a person how far a long run is; it must not block.
+	Progress func(at time.Duration)
 }
 
 // Change is a member's breaker moving from one state to another.
@@ -189,6 +194,9 @@ func SimulateRun(s Scenario, cfg infuse.Config, opts Options) (Run, error) {
 		sim.schedule(m)
 	}
 	sim.en.runAll()
+	if opts.Progress != nil {
+		opts.Progress(sim.end)
+	}
 	return sim.run, nil
 }
 
@@ -206,6 +214,8 @@ type simulation struct {
 	end      time.Duration
 	ph       []phaseSpan
 	run      Run
+	// nextProgress is when Options.Progress is next told.
+	nextProgress time.Duration
 }
 
 type phaseSpan struct {
@@ -259,6 +269,10 @@ func (sim *simulation) phaseAt(t time.Duration) *phaseSpan {
 
 // attempt is member e.member's call at e.at.
 func (sim *simulation) attempt(e event) {
+	if sim.opts.Progress != nil && e.at >= sim.nextProgress {
+		sim.opts.Progress(e.at)
+		sim.nextProgress = e.at + max(sim.end/1000, 1)
+	}
 	m := e.member
 	mb := &sim.members[m]
 	p := sim.phaseAt(e.at)

@@ -309,3 +309,32 @@ func BenchmarkSimulateOutage(b *testing.B) {
 		})
 	}
 }
+
+// Options.Progress is told the virtual time, in increasing order, a
+// bounded number of times, the last at the scenario's end; the run is
+// the same with it as without.
+func TestProgress(t *testing.T) {
+	s := infusesim.OutageScenario()
+	var got []time.Duration
+	opts := infusesim.Options{Fleet: infusesim.Shared, Delay: time.Millisecond, Seed: 1}
+	plain, err := infusesim.Simulate(s, infuse.Config{FailMax: 5, ResetTimeout: time.Second}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Progress = func(at time.Duration) { got = append(got, at) }
+	calls, err := infusesim.Simulate(s, infuse.Config{FailMax: 5, ResetTimeout: time.Second}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 100 || len(got) > 1002 || got[len(got)-1] != s.Duration() {
+		t.Fatalf("%d reports, the last %v; want 100 to 1002, the last at %v", len(got), got[len(got)-1], s.Duration())
+	}
+	for i := 1; i < len(got); i++ {
+		if got[i] < got[i-1] {
+			t.Fatalf("report %d at %v after %v", i, got[i], got[i-1])
+		}
+	}
+	if len(calls) != len(plain) || infusesim.Summarize(s, calls) != infusesim.Summarize(s, plain) {
+		t.Fatal("the run differs with Progress set")
+	}
+}

@@ -29,6 +29,7 @@ func Listener(logger *slog.Logger) infuse.Listener {
 				slog.String("breaker", e.Name),
 				slog.String("from", e.From.String()),
 				slog.String("to", e.To.String()),
+				slog.String("cause", e.Cause.String()),
 				slog.Uint64("generation", e.Generation),
 				slog.Bool("remote", e.Remote))
 		case infuse.EventStoreError:

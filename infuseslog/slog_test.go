@@ -28,7 +28,8 @@ func TestLogsTransitions(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[0]), &rec); err != nil {
 		t.Fatal(err)
 	}
-	if rec["level"] != "WARN" || rec["breaker"] != "db" || rec["from"] != "closed" || rec["to"] != "open" || rec["remote"] != false {
+	if rec["level"] != "WARN" || rec["breaker"] != "db" || rec["from"] != "closed" || rec["to"] != "open" || rec["remote"] != false ||
+		rec["cause"] != "failures" {
 		t.Fatalf("record %v", rec)
 	}
 	if !strings.Contains(lines[1], `"level":"INFO"`) || !strings.Contains(lines[1], `"to":"closed"`) {
@@ -48,5 +49,5 @@ func Example() {
 	b, _ := infuse.New(infuse.Config{Name: "payments", FailMax: 1, Listeners: []infuse.Listener{infuseslog.Listener(logger)}})
 	_ = b.Call(context.Background(), func(context.Context) error { return errors.New("timeout") })
 	// Output:
-	// level=WARN msg="circuit breaker state change" breaker=payments from=closed to=open generation=2 remote=false
+	// level=WARN msg="circuit breaker state change" breaker=payments from=closed to=open cause=failures generation=2 remote=false
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/storage"
 )
 
@@ -18,8 +17,8 @@ import (
 // shows.
 type Info struct {
 	Name       string
-	State      infuse.State
-	Mode       infuse.Mode
+	State      storage.State
+	Mode       storage.Mode
 	Generation uint64
 	// Failures is the merged run of failures (closed) or the run that
 	// tripped it (open); Successes and Trials are the half-open trials'.
@@ -52,8 +51,8 @@ type Info struct {
 	// Throttle is the members' Config.Throttle (zero without one);
 	// WindowRequests the fleet window's requests, and RejectProbability
 	// the share of calls the members throttle as of the window's last
-	// update (see infuse.Throttle).
-	Throttle          infuse.Throttle
+	// update (see storage.Throttle).
+	Throttle          storage.Throttle
 	WindowRequests    int64
 	RejectProbability float64
 	// ClosedSince is how long ago, by Redis's clock, it closed after being
@@ -71,7 +70,7 @@ type Info struct {
 // after the breaker closed (see storage.RampShare), as of the
 // listing: below 1 while the ramp runs, 1 otherwise.
 func (i Info) RampShare() float64 {
-	if i.State != infuse.Closed || i.Mode != infuse.ModeNormal || i.Ramp <= 0 {
+	if i.State != storage.Closed || i.Mode != storage.ModeNormal || i.Ramp <= 0 {
 		return 1
 	}
 	return storage.RampShare(i.ClosedSince, i.Ramp, i.RampSteps)
@@ -138,7 +137,7 @@ func (s *Store) Breakers(ctx context.Context) ([]Info, error) {
 // setRecovery fills i's ClosedSince and ramp from a closed breaker's
 // summary line, which holds when it closed and the ramp its members noted.
 func setRecovery(i *Info, sm summary, now int64) {
-	if sm.state == infuse.Closed && sm.openedAt > 0 {
+	if sm.state == storage.Closed && sm.openedAt > 0 {
 		i.ClosedSince = time.Duration(max(now-sm.openedAt, 0)) * time.Millisecond
 		i.Ramp, i.RampSteps = decodeRampNote(sm.openPeriod)
 	}
@@ -162,18 +161,18 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 	}
 	i.Members, _ = strconv.Atoi(members)
 	i.Members = max(i.Members, 0)
-	if sm.state == infuse.Open {
+	if sm.state == storage.Open {
 		i.OpenSince = time.Duration(max(now-sm.openedAt, 0)) * time.Millisecond
-		if sm.openPeriod > 0 && sm.mode != infuse.ModeForcedOpen {
+		if sm.openPeriod > 0 && sm.mode != storage.ModeForcedOpen {
 			// From the opening as stored, which a hold may put ahead.
 			i.RetryAfter = max(time.Duration(sm.openPeriod-(now-sm.openedAt))*time.Millisecond, 0)
 		}
-		if sm.madeAt > 0 && sm.openedAt > sm.madeAt && sm.mode != infuse.ModeForcedOpen {
+		if sm.madeAt > 0 && sm.openedAt > sm.madeAt && sm.mode != storage.ModeForcedOpen {
 			i.Held, i.HeldSince = true, time.Duration(max(now-sm.madeAt, 0))*time.Millisecond
 		}
 	}
 	setRecovery(&i, sm, now)
-	if sm.state == infuse.Closed {
+	if sm.state == storage.Closed {
 		if w, ok := decodeWindow(window); ok && w.expires >= now {
 			i.WindowCalls, i.WindowFailures, i.WindowSlowCalls = w.calls, w.failures, w.slow
 			if w.calls > 0 {
@@ -189,7 +188,7 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 // Breaker returns what Redis holds of the breaker called name.
 func (s *Store) Breaker(ctx context.Context, name string) (Info, error) {
 	k, kn := bucketOf(name), escape(name)
-	res := s.runAll(ctx, []call{{sc: readScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 1), kn)}})[0]
+	res := s.runAll(ctx, []call{s.bucketCall(k, readArgs{KNames: []string{kn}})})[0]
 	if res.err != nil {
 		return Info{}, fmt.Errorf("redisstore: reading breaker %q: %w", name, res.err)
 	}
@@ -232,8 +231,8 @@ func (s *Store) Breaker(ctx context.Context, name string) (Info, error) {
 // when the watcher reads it.
 type Change struct {
 	Name       string
-	State      infuse.State
-	Mode       infuse.Mode
+	State      storage.State
+	Mode       storage.Mode
 	Generation uint64
 	Failures   int
 	// Redis's clock when it was read, a moment after it was made.
@@ -246,8 +245,56 @@ type Change struct {
 // missed. A message on the channel only says where to look: what fn gets
 // is read from Redis, at most hintRate reads a second however many
 // messages arrive; changes that follow each other fast may be seen as
-// their last.
+// their last. It is WatchWith without Lost and Back: it says nothing of a
+// time Redis does not answer.
 func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error {
+	return s.WatchWith(ctx, WatchHandler{Ready: ready, Change: fn})
+}
+
+// WatchHandler is what WatchWith tells: the changes, and when Redis stops
+// and starts answering the watcher. Change is required; the others may be
+// nil.
+type WatchHandler struct {
+	// Ready is called once Redis has confirmed the subscription.
+	Ready func()
+	// Change is called with every change read.
+	Change func(Change)
+	// Lost is called when a read of Redis fails after the last one
+	// succeeded (Redis is down, out of reach, or silent for
+	// Options.DownAfter), with its error: until Back, no change is read,
+	// and the hints published meanwhile are lost.
+	Lost func(err error)
+	// Back is called when Redis answers again after Lost, before the
+	// changes made meanwhile are read and passed to Change (each
+	// breaker's latest, as Redis holds it then: the steps between are
+	// not told).
+	Back func(Outage)
+}
+
+// Outage is what a watcher can tell of a time Redis did not answer it.
+type Outage struct {
+	// Since is when the first read failed, by this process's clock; For
+	// how long it was until one succeeded again; Err the first failure.
+	Since time.Time
+	For   time.Duration
+	Err   error
+	// Changes is how many changes Redis recorded meanwhile (each a
+	// transition, a forced mode or a state put back), by its counters of
+	// changes; with Reset, those recorded since they started again.
+	Changes int64
+	// Reset tells that Redis's counters of changes started again
+	// meanwhile: Redis lost what it held (restarted without its data,
+	// flushed, or failed over to a replica that was behind). The
+	// breakers' states are then what members have put back since.
+	Reset bool
+}
+
+// WatchWith calls h.Change with every change recorded under the store's
+// namespace until ctx is done, as Watch does, and tells h.Lost and h.Back
+// when Redis stops answering and when it answers again. Redis is polled
+// every Options.RefreshInterval, so a loss is told within about
+// RefreshInterval plus DownAfter.
+func (s *Store) WatchWith(ctx context.Context, h WatchHandler) error {
 	ps := s.client.Subscribe(ctx, s.l.channel)
 	defer ps.Close()
 	if _, err := ps.Receive(ctx); err != nil {
@@ -257,27 +304,59 @@ func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error 
 	if err != nil {
 		return fmt.Errorf("redisstore: watching: %w", err)
 	}
-	if ready != nil {
-		ready()
+	if h.Ready != nil {
+		h.Ready()
 	}
 	ch := ps.Channel()
-	poll := time.NewTicker(s.opts.RefreshInterval)
-	defer poll.Stop()
+	ticker := time.NewTicker(s.opts.RefreshInterval)
+	defer ticker.Stop()
+	var down *Outage // while Redis does not answer
+	// poll reads the counters: the buckets that moved, and whether Redis
+	// answers.
+	poll := func() (mask uint32) {
+		seqs, err := s.readSeqs(ctx)
+		if err != nil {
+			if ctx.Err() == nil && down == nil {
+				down = &Outage{Since: time.Now(), Err: err}
+				if h.Lost != nil {
+					h.Lost(err)
+				}
+			}
+			return 0
+		}
+		if down != nil {
+			o := *down
+			down = nil
+			o.For = time.Since(o.Since)
+			for k, c := range seqs {
+				switch {
+				case c.epoch == last[k].epoch && c.n >= last[k].n:
+					o.Changes += c.n - last[k].n
+				case last[k] == counter{}: // the bucket's first changes
+					o.Changes += c.n
+				default: // its counter started again, or went back
+					o.Reset = true
+					o.Changes += c.n
+				}
+			}
+			if h.Back != nil {
+				h.Back(o)
+			}
+		}
+		for k, c := range seqs {
+			if c != last[k] {
+				mask |= 1 << k
+			}
+		}
+		return mask
+	}
 	for {
 		var mask uint32
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-poll.C:
-			seqs, err := s.readSeqs(ctx)
-			if err != nil {
-				continue
-			}
-			for k, c := range seqs {
-				if c != last[k] {
-					mask |= 1 << k
-				}
-			}
+		case <-ticker.C:
+			mask = poll()
 		case m, ok := <-ch:
 			if !ok {
 				return nil
@@ -295,9 +374,14 @@ func (s *Store) Watch(ctx context.Context, ready func(), fn func(Change)) error 
 					break drain
 				}
 			}
+			if down != nil {
+				// A hint while Redis was taken for lost: it is back, which
+				// is told before what changed.
+				mask = poll()
+			}
 		}
 		if mask != 0 {
-			s.watchRead(ctx, mask, &last, fn)
+			s.watchRead(ctx, mask, &last, h.Change)
 			t := time.NewTimer(time.Second / hintRate)
 			select {
 			case <-ctx.Done():
@@ -329,7 +413,7 @@ func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]coun
 			if since.epoch == "" {
 				since.n = 0
 			}
-			c := call{sc: changesScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 4), since.n, limit, since.epoch, since.token)}
+			c := s.bucketCall(k, changesArgs{Since: since.n, Limit: limit, Epoch: since.epoch, Token: since.token})
 			res := s.runAll(ctx, []call{c})[0]
 			if res.err != nil {
 				break

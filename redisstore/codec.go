@@ -7,12 +7,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // remote is a breaker's state as Redis holds it, in Redis's own time.
 type remote struct {
-	state     infuse.State
+	state     storage.State
 	gen       uint64
 	inc       string // the incarnation: "" until Redis lost or replaced the state
 	openedAt  int64  // Redis ms
@@ -20,18 +20,18 @@ type remote struct {
 	successes int
 	trials    int
 	now       int64 // Redis ms when this was read
-	mode      infuse.Mode
+	mode      storage.Mode
 	trips     int
-	resets    uint64       // how often a success has reset a run of failures
-	maker     string       // the binding whose script made this generation; "" unknown
-	from      infuse.State // the state that transition left (with maker)
-	madeAt    int64        // Redis ms when that transition was made (with maker)
+	resets    uint64        // how often a success has reset a run of failures
+	maker     string        // the binding whose script made this generation; "" unknown
+	from      storage.State // the state that transition left (with maker)
+	madeAt    int64         // Redis ms when that transition was made (with maker)
 }
 
 // idle tells a state with nothing to share but a run of failures, which
 // Redis forgets IdleTTL after its last write.
 func (r remote) idle() bool {
-	return r.state == infuse.Closed && r.mode == infuse.ModeNormal
+	return r.state == storage.Closed && r.mode == storage.ModeNormal
 }
 
 // sameIdentity tells whether r and o are one generation of one history.
@@ -126,9 +126,9 @@ func decodeReply(v any) (reply, error) {
 	}
 	r := reply{
 		remote: remote{
-			state: infuse.State(n[1]), gen: uint64(n[2]), inc: inc, openedAt: n[3],
+			state: storage.State(n[1]), gen: uint64(n[2]), inc: inc, openedAt: n[3],
 			failures: int(n[4]), successes: int(n[5]), trials: int(n[6]), now: n[7],
-			mode: infuse.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]), maker: maker,
+			mode: storage.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]), maker: maker,
 		},
 		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]), kept: n[0] >= 2,
 		lapsed: n[0] == 3,
@@ -145,7 +145,7 @@ func decodeReply(v any) (reply, error) {
 
 // decodeMaker decodes a reply's maker: "<binding>:<from state>:<made at,
 // Redis ms>", or "" for none known.
-func decodeMaker(mk string) (maker string, from infuse.State, madeAt int64, ok bool) {
+func decodeMaker(mk string) (maker string, from storage.State, madeAt int64, ok bool) {
 	if mk == "" {
 		return "", 0, 0, true
 	}
@@ -157,7 +157,7 @@ func decodeMaker(mk string) (maker string, from infuse.State, madeAt int64, ok b
 	if err != nil || at < 0 || at >= maxTime {
 		return "", 0, 0, false
 	}
-	return f[0], infuse.State(f[1][0] - '0'), at, true
+	return f[0], storage.State(f[1][0] - '0'), at, true
 }
 
 // validMaker tells a binding's id as the scripts record it: a member's
@@ -361,8 +361,8 @@ func decodeSummary(line string) (summary, bool) {
 		return summary{}, false
 	}
 	return summary{
-		remote: remote{state: infuse.State(n[0]), gen: uint64(n[1]), inc: inc, openedAt: n[2], failures: int(n[3]),
-			successes: int(n[4]), trials: int(n[5]), mode: infuse.Mode(n[6]), trips: int(n[7]), madeAt: n[9]},
+		remote: remote{state: storage.State(n[0]), gen: uint64(n[1]), inc: inc, openedAt: n[2], failures: int(n[3]),
+			successes: int(n[4]), trials: int(n[5]), mode: storage.Mode(n[6]), trips: int(n[7]), madeAt: n[9]},
 		openPeriod: n[8], expires: n[10],
 	}, true
 }
@@ -393,7 +393,7 @@ type fleetWindow struct {
 	calls, failures, slow, expires int64
 	// With a throttle: the requests, K and the maximum rejection rate.
 	requests int64
-	throttle infuse.Throttle
+	throttle storage.Throttle
 }
 
 // decodeWindow decodes a fleet window's line: "calls failures slow
@@ -422,7 +422,7 @@ func decodeWindow(line string) (fleetWindow, bool) {
 	if len(f) == 7 {
 		k, err1 := strconv.ParseFloat(f[4], 64)
 		m, err2 := strconv.ParseFloat(f[5], 64)
-		w.requests, w.throttle = n[3], infuse.Throttle{K: k, MaxRejectRate: m}
+		w.requests, w.throttle = n[3], storage.Throttle{K: k, MaxRejectRate: m}
 		if err1 != nil || err2 != nil || !(k >= 1 && k <= 1e6) || !(m > 0 && m <= 1) {
 			return fleetWindow{}, false
 		}

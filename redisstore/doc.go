@@ -22,8 +22,9 @@
 // only from the generation the caller saw: one winner, no lost updates.
 // A store loads its scripts when it starts, so that the first reports of
 // an outage go as short EVALSHAs (a script Redis has lost since is sent
-// whole again on its next use). See layout.go for the keys and scripts.go
-// for the scripts.
+// whole again on its next use). See layout.go for the keys, lua/ for the
+// scripts (prelude.lua first) and scripts.go for how they are built and
+// called.
 //
 // A script that makes a transition publishes a hint on the namespace's
 // channel: "h <bucket> <epoch> <counter>". A hint says only where to look;
@@ -175,7 +176,7 @@
 //
 // Redis records which binding made each transition, with the generation
 // it started, so that every member reports each transition as made by
-// one member, whichever way it learns of it (see infuse.Snapshot.Maker). A trial permit carries
+// one member, whichever way it learns of it (see storage.Snapshot.Maker). A trial permit carries
 // its holder's random number, so a permit whose answer never came is
 // given back all the same.
 //

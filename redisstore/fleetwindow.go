@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Fleet windows. Every WindowInterval the store sends the growth of each
@@ -30,7 +30,7 @@ func (s *Store) windows() {
 // windowItem is one breaker's growth to send.
 type windowItem struct {
 	b    *binding
-	seen infuse.WindowCounts
+	seen storage.WindowCounts
 }
 
 // windowsPerScript bounds how many breakers one window script merges.
@@ -42,27 +42,25 @@ func (s *Store) sendWindows(ctx context.Context) {
 	s.winMu.Lock()
 	defer s.winMu.Unlock()
 	var by [nBuckets][]windowItem
-	var args [nBuckets][]any
+	var args [nBuckets][]windowEntry
 	for _, b := range s.all() {
 		if !b.MergesWindows() {
 			continue
 		}
-		if it, more, ok := b.windowItem(); ok {
+		if it, e, ok := b.windowItem(); ok {
 			by[b.bucket] = append(by[b.bucket], it)
-			args[b.bucket] = append(args[b.bucket], more...)
+			args[b.bucket] = append(args[b.bucket], e)
 		}
 	}
-	const per = ctxArgs + 14
 	var calls []call
 	var items [][]windowItem
 	for k, list := range by {
 		a := args[k]
 		for len(list) > 0 {
 			n := min(len(list), windowsPerScript)
-			head := append(s.bucketArgs(k, 1+n*per), s.id)
-			calls = append(calls, call{sc: windowScript, keys: s.l.bucket[k], args: append(head, a[:n*per]...)})
+			calls = append(calls, s.windowCall(k, windowArgs{Member: s.id}, a[:n]))
 			items = append(items, list[:n])
-			list, a = list[n:], a[n*per:]
+			list, a = list[n:], a[n:]
 		}
 	}
 	if len(calls) == 0 {
@@ -98,7 +96,7 @@ func (s *Store) sendWindows(ctx context.Context) {
 	}
 }
 
-// MergesWindows implements infuse.WindowMerger: a time window with a rate
+// MergesWindows implements storage.WindowMerger: a time window with a rate
 // is merged into the fleet's window in Redis.
 func (b *binding) MergesWindows() bool {
 	w := b.cfg.Window
@@ -107,36 +105,36 @@ func (b *binding) MergesWindows() bool {
 
 // windowItem is the growth of the breaker's window since the last send,
 // with the script arguments that send it; ok is false when there is none.
-func (b *binding) windowItem() (windowItem, []any, bool) {
+func (b *binding) windowItem() (windowItem, windowEntry, bool) {
 	c, ok := b.cfg.Counted()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !ok || b.closed || c.Generation != b.local.Generation || b.seq > 0 || b.conf.gen == 0 {
-		return windowItem{}, nil, false
+		return windowItem{}, windowEntry{}, false
 	}
 	if c.Generation != b.sent.Generation {
-		b.sent = infuse.WindowCounts{Generation: c.Generation}
+		b.sent = storage.WindowCounts{Generation: c.Generation}
 	}
-	d := infuse.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures,
+	d := storage.WindowCounts{Calls: c.Calls - b.sent.Calls, Failures: c.Failures - b.sent.Failures,
 		SlowCalls: c.SlowCalls - b.sent.SlowCalls, Requests: c.Requests - b.sent.Requests}
 	if d.Calls <= 0 && d.Requests <= 0 {
-		return windowItem{}, nil, false
+		return windowItem{}, windowEntry{}, false
 	}
 	p := b.cfg.Policy()
 	w := b.cfg.Window
 	buckets := int64((w.Duration() + w.Bucket() - 1) / w.Bucket())
 	fi, fg := b.from()
-	args := b.appendContext(make([]any, 0, ctxArgs+14), 0)
-	args = append(args, fi, fg, max(d.Calls, 0), max(d.Failures, 0), max(d.SlowCalls, 0), w.Bucket().Milliseconds(), buckets,
-		p.FailureRate, p.SlowCallRate, p.MinCalls, p.FleetMinMembers,
-		max(d.Requests, 0), p.Throttle.K, p.Throttle.MaxRejectRate)
-	return windowItem{b: b, seen: c}, args, true
+	e := windowEntry{ctx: b.context(0), args: windowItemArgs{FromInc: fi, FromGen: fg, Calls: max(d.Calls, 0),
+		Failures: max(d.Failures, 0), Slow: max(d.SlowCalls, 0), BucketMs: w.Bucket().Milliseconds(), Buckets: buckets,
+		FailureRate: p.FailureRate, SlowRate: p.SlowCallRate, MinCalls: p.MinCalls, MinMembers: p.FleetMinMembers,
+		Requests: max(d.Requests, 0), ThrottleK: p.Throttle.K, ThrottleMax: p.Throttle.MaxRejectRate}}
+	return windowItem{b: b, seen: c}, e, true
 }
 
 // windowSent takes the window script's answer for this breaker, and
 // returns what tells the breaker: the fleet's window, pushed through
 // BindConfig.ObserveWindow, and any change the answer brings.
-func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) func() {
+func (b *binding) windowSent(c storage.WindowCounts, r reply, n uint64) func() {
 	b.mu.Lock()
 	if b.sent.Generation == c.Generation {
 		b.sent = c
@@ -146,7 +144,7 @@ func (b *binding) windowSent(c infuse.WindowCounts, r reply, n uint64) func() {
 	if !r.hasWindow {
 		return apply
 	}
-	fleet := infuse.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, SlowCalls: r.wSlow, Requests: r.wRequests}
+	fleet := storage.WindowCounts{Generation: c.Generation, Calls: r.wCalls, Failures: r.wFailures, SlowCalls: r.wSlow, Requests: r.wRequests}
 	return func() {
 		b.cfg.ObserveWindow(fleet)
 		if apply != nil {

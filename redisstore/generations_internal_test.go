@@ -8,6 +8,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/redisstore/redistest"
+	"github.com/infuse-go/infuse/storage"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -22,11 +23,11 @@ func twoBindings(t *testing.T, ns string) (*Store, *binding, *binding) {
 	opts := Options{Namespace: ns, OpTimeout: 2 * time.Second}
 	s1, s2 := New(srv.Client(t), opts), New(srv.Client(t), opts)
 	t.Cleanup(func() { _ = s1.Close(); _ = s2.Close() })
-	pol := func() infuse.Policy {
-		return infuse.Policy{FailMax: 3, ResetTimeout: time.Hour, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
+	pol := func() storage.Policy {
+		return storage.Policy{FailMax: 3, ResetTimeout: time.Hour, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
 	}
 	bind := func(s *Store) *binding {
-		b, err := s.Bind(infuse.BindConfig{Name: "dep", Policy: pol})
+		b, err := s.Bind(storage.BindConfig{Name: "dep", Policy: pol})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +51,7 @@ func stored(t *testing.T, s *Store) Info {
 func TestAReportOfAnOlderGenerationChangesNothing(t *testing.T) {
 	s, a, b := twoBindings(t, "staleReport")
 	ctx := context.Background()
-	a.Report(a.Snapshot().Generation, infuse.OutcomeFailure)
+	a.Report(a.Snapshot().Generation, storage.OutcomeFailure)
 	stored(t, s)
 	a.mu.Lock()
 	old := a.conf
@@ -59,7 +60,7 @@ func TestAReportOfAnOlderGenerationChangesNothing(t *testing.T) {
 		t.Fatal("the member has no confirmed generation")
 	}
 	for _, to := range []infuse.State{infuse.Open, infuse.Closed} {
-		if _, _, err := b.Transition(ctx, infuse.Transition{To: to}); err != nil {
+		if _, _, err := b.Transition(ctx, storage.Transition{To: to}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,7 +68,8 @@ func TestAReportOfAnOlderGenerationChangesNothing(t *testing.T) {
 	// Five failures of the old generation: enough to trip it, were they
 	// counted in the new one.
 	a.mu.Lock()
-	c := a.call(reportScript, 0, old.inc, strconv.FormatUint(old.gen, 10), 5, "0", 0, 3, 0, old.resets, a.id, 0, 0)
+	c := a.call(0, reportArgs{FromInc: old.inc, FromGen: strconv.FormatUint(old.gen, 10), Before: 5, FailMax: 3,
+		Resets: old.resets, Binding: a.id})
 	a.mu.Unlock()
 	if _, _, _, err := s.run(ctx, a, c); err != nil {
 		t.Fatal(err)
@@ -80,7 +82,7 @@ func TestAReportOfAnOlderGenerationChangesNothing(t *testing.T) {
 func TestATrialAnswerOfAnOlderGenerationChangesNothing(t *testing.T) {
 	s, a, b := twoBindings(t, "staleSettle")
 	ctx := context.Background()
-	if _, _, err := b.Transition(ctx, infuse.Transition{To: infuse.HalfOpen}); err != nil {
+	if _, _, err := b.Transition(ctx, storage.Transition{To: infuse.HalfOpen}); err != nil {
 		t.Fatal(err)
 	}
 	half := stored(t, s)
@@ -94,7 +96,8 @@ func TestATrialAnswerOfAnOlderGenerationChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.mu.Lock()
-	c := a.call(settleScript, 0, inc, strconv.FormatUint(half.Generation-1, 10), uint64(77), int(infuse.OutcomeFailure), 1, -1, 0)
+	c := a.call(0, settleArgs{FromInc: inc, FromGen: strconv.FormatUint(half.Generation-1, 10), Permit: 77,
+		Outcome: storage.OutcomeFailure, SuccessThreshold: 1, RanMs: -1})
 	a.mu.Unlock()
 	if _, _, _, err := s.run(ctx, a, c); err != nil {
 		t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/redisstore/redistest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // A trip this member's sender made, learned while one of the breaker's
@@ -21,24 +22,24 @@ func TestAHeldTripOutrunByAnothersChangeIsStillReportedAsMade(t *testing.T) {
 	opts := Options{Namespace: "held", OpTimeout: 2 * time.Second}
 	s1, s2 := New(srv.Client(t), opts), New(srv.Client(t), opts)
 	t.Cleanup(func() { _ = s1.Close(); _ = s2.Close() })
-	pol := func() infuse.Policy {
-		return infuse.Policy{FailMax: 3, ResetTimeout: time.Hour, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
+	pol := func() storage.Policy {
+		return storage.Policy{FailMax: 3, ResetTimeout: time.Hour, SuccessThreshold: 1, HalfOpenMaxCalls: 1}
 	}
 	type told struct {
 		made bool
-		s    infuse.Snapshot
+		s    storage.Snapshot
 	}
 	var mu sync.Mutex
 	var heard []told
-	bound, err := s1.Bind(infuse.BindConfig{Name: "dep", Policy: pol,
-		Observe: func(s infuse.Snapshot) { mu.Lock(); heard = append(heard, told{false, s}); mu.Unlock() },
-		Made:    func(s infuse.Snapshot) { mu.Lock(); heard = append(heard, told{true, s}); mu.Unlock() },
+	bound, err := s1.Bind(storage.BindConfig{Name: "dep", Policy: pol,
+		Observe: func(s storage.Snapshot) { mu.Lock(); heard = append(heard, told{false, s}); mu.Unlock() },
+		Made:    func(s storage.Snapshot) { mu.Lock(); heard = append(heard, told{true, s}); mu.Unlock() },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a := bound.(*binding)
-	other, err := s2.Bind(infuse.BindConfig{Name: "dep", Policy: pol})
+	other, err := s2.Bind(storage.BindConfig{Name: "dep", Policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +58,7 @@ func TestAHeldTripOutrunByAnothersChangeIsStillReportedAsMade(t *testing.T) {
 	a.mu.Unlock()
 	gen := a.Snapshot().Generation
 	for range 3 {
-		a.Report(gen, infuse.OutcomeFailure)
+		a.Report(gen, storage.OutcomeFailure)
 	}
 	syncOf(s1) // the sender's batch trips the fleet
 	if s := a.Snapshot(); s.State != infuse.Open {
@@ -72,7 +73,7 @@ func TestAHeldTripOutrunByAnothersChangeIsStillReportedAsMade(t *testing.T) {
 
 	// Another member moves the breaker on; this one learns of it before
 	// its call answers.
-	if _, _, err := other.Transition(ctx, infuse.Transition{From: infuse.AnyGeneration, To: infuse.HalfOpen}); err != nil {
+	if _, _, err := other.Transition(ctx, storage.Transition{From: storage.AnyGeneration, To: infuse.HalfOpen}); err != nil {
 		t.Fatal(err)
 	}
 	syncOf(s2)

@@ -7,7 +7,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Upgrading from the first layout (keys "<namespace>:{<name>}", no
@@ -46,12 +46,12 @@ func (s *Store) legacyRead(ctx context.Context, name string) (queue func(redis.P
 				return nil
 			}
 		}
-		r := remote{state: infuse.State(n[0]), openedAt: n[2], failures: int(min(n[3], maxCount)),
-			mode: infuse.Mode(n[4]), trips: int(min(n[5], maxCount)), now: now.Val().UnixMilli()}
+		r := remote{state: storage.State(n[0]), openedAt: n[2], failures: int(min(n[3], maxCount)),
+			mode: storage.Mode(n[4]), trips: int(min(n[5], maxCount)), now: now.Val().UnixMilli()}
 		switch {
 		case n[0] > 2 || n[4] > 2 || n[1] < 1:
 			return nil
-		case r.mode == infuse.ModeNormal && r.state != infuse.Open:
+		case r.mode == storage.ModeNormal && r.state != storage.Open:
 			return nil
 		}
 		return &r
@@ -63,14 +63,15 @@ func (s *Store) legacyRead(ctx context.Context, name string) (queue func(redis.P
 // as its own, not yet shared: the sender seeds Redis with it. b.mu is
 // held.
 func (b *binding) importLegacy(r remote) {
+	b.mustHold()
 	b.conf = remote{}
 	b.seq = 1
-	b.local = infuse.Snapshot{State: r.state, Generation: 1, Mode: r.mode, Trips: r.trips}
+	b.local = storage.Snapshot{State: r.state, Generation: 1, Mode: r.mode, Trips: r.trips}
 	switch {
-	case r.mode == infuse.ModeDisabled:
-		b.local.State = infuse.Closed
-	case r.mode == infuse.ModeForcedOpen || r.state == infuse.Open:
-		b.local.State = infuse.Open
+	case r.mode == storage.ModeDisabled:
+		b.local.State = storage.Closed
+	case r.mode == storage.ModeForcedOpen || r.state == storage.Open:
+		b.local.State = storage.Open
 		b.local.Failures = r.failures
 		b.local.OpenedAt = b.cfg.Clock.Now().Add(-time.Duration(max(r.now-r.openedAt, 0)) * time.Millisecond)
 	}

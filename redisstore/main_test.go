@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infuse-go/infuse/redisstore"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 )
@@ -31,6 +32,15 @@ func TestMain(m *testing.M) {
 		if err := flag.Set("test.run", run); err != nil {
 			panic(err)
 		}
+	}
+	// INFUSE_LUA_MUTANT runs the tests against a mutant of a script: the
+	// scripts' mutation run (lua_mutants_test.go), which runs no example.
+	if spec := os.Getenv("INFUSE_LUA_MUTANT"); spec != "" {
+		if err := redisstore.PlantLuaMutant(spec); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		os.Exit(m.Run())
 	}
 	stop, err := startExampleRedis()
 	if err != nil {

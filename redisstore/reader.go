@@ -265,9 +265,8 @@ func (s *Store) readChanges(ctx context.Context, mask uint32) (useful int) {
 			continue
 		}
 		last := s.seen(k)
-		args := append(s.bucketArgs(k, 4), max(last.n, 0), limit, last.epoch, last.token)
 		ks = append(ks, k)
-		calls = append(calls, call{sc: changesScript, keys: s.l.bucket[k], args: args})
+		calls = append(calls, s.bucketCall(k, changesArgs{Since: max(last.n, 0), Limit: limit, Epoch: last.epoch, Token: last.token}))
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
@@ -344,11 +343,11 @@ func (s *Store) readNames(ctx context.Context, names [nBuckets][]string, out *no
 	for k, list := range names {
 		for len(list) > 0 {
 			n := min(len(list), chunk)
-			args := s.bucketArgs(k, n)
-			for _, name := range list[:n] {
-				args = append(args, escape(name))
+			knames := make([]string, n)
+			for i, name := range list[:n] {
+				knames[i] = escape(name)
 			}
-			calls = append(calls, call{sc: readScript, keys: s.l.bucket[k], args: args})
+			calls = append(calls, s.bucketCall(k, readArgs{KNames: knames}))
 			batches = append(batches, list[:n])
 			list = list[n:]
 		}
@@ -391,8 +390,8 @@ func (s *Store) heartbeat(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, s.opts.DownAfter)
 	defer cancel()
 	sent := time.Now()
-	v, err := heartbeatScript.Run(ctx, s.client, []string{s.l.members}, s.id,
-		s.opts.TTL.Milliseconds(), s.opts.staleAfter().Milliseconds()).Result()
+	v, err := heartbeatScript.Run(ctx, s.client, []string{s.l.members}, scriptArgs(heartbeatArgs{Member: s.id,
+		TTL: s.opts.TTL.Milliseconds(), StaleMs: s.opts.staleAfter().Milliseconds()})...).Result()
 	if err != nil {
 		s.fail(fmt.Errorf("redisstore: heartbeat: %w", err), sent)
 		return
@@ -428,30 +427,38 @@ func (s *Store) registerAll(ctx context.Context) {
 	if s.opts.Operator {
 		return
 	}
-	s.eachBucket(ctx, registerScript, "registering", []any{s.id, s.opts.TTL.Milliseconds()})
+	s.eachBucket(ctx, "registering", s.registerArgs)
 }
 
-// renew keeps alive what this member holds (see renewScript).
+// registerArgs register knames for this member.
+func (s *Store) registerArgs(knames []string) onBucket {
+	return registerArgs{Member: s.id, TTL: s.opts.TTL.Milliseconds(), KNames: knames}
+}
+
+// renew keeps alive what this member holds (see lua/renew.lua).
 func (s *Store) renew(ctx context.Context) {
-	s.eachBucket(ctx, renewScript, "renewing", []any{s.id, s.opts.TTL.Milliseconds()})
+	s.eachBucket(ctx, "renewing", func(knames []string) onBucket {
+		return renewArgs{Member: s.id, TTL: s.opts.TTL.Milliseconds(), KNames: knames}
+	})
 }
 
-// eachBucket runs a bucket script over every bound breaker, in chunks.
-func (s *Store) eachBucket(ctx context.Context, sc *redis.Script, what string, head []any) {
-	s.eachBucketOf(ctx, s.boundNames(), sc, what, head)
+// eachBucket runs a bucket script over every bound breaker, in chunks:
+// the script of args(knames), for each bucket's chunk of knames.
+func (s *Store) eachBucket(ctx context.Context, what string, args func(knames []string) onBucket) {
+	s.eachBucketOf(ctx, s.boundNames(), what, args)
 }
 
 // eachBucketOf runs a bucket script over the named breakers, in chunks.
-func (s *Store) eachBucketOf(ctx context.Context, names [nBuckets][]string, sc *redis.Script, what string, head []any) {
+func (s *Store) eachBucketOf(ctx context.Context, names [nBuckets][]string, what string, args func(knames []string) onBucket) {
 	var calls []call
 	for k, list := range names {
 		for len(list) > 0 {
 			n := min(len(list), chunk)
-			args := append(s.bucketArgs(k, len(head)+n), head...)
-			for _, name := range list[:n] {
-				args = append(args, escape(name))
+			knames := make([]string, n)
+			for i, name := range list[:n] {
+				knames[i] = escape(name)
 			}
-			calls = append(calls, call{sc: sc, keys: s.l.bucket[k], args: args})
+			calls = append(calls, s.bucketCall(k, args(knames)))
 			list = list[n:]
 		}
 	}
@@ -473,7 +480,7 @@ func (s *Store) reap(ctx context.Context, ids []string) {
 	var calls []call
 	for _, id := range ids {
 		for k := range nBuckets {
-			calls = append(calls, call{sc: reapScript, keys: s.l.bucket[k], args: append(s.bucketArgs(k, 1), id)})
+			calls = append(calls, s.bucketCall(k, reapArgs{Member: id}))
 		}
 	}
 	for _, res := range s.runAll(ctx, calls) {

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // The sender sends what bindings gather: outcomes, transitions made while
@@ -40,7 +40,10 @@ func (b *binding) enqueue() {
 
 // enqueueLocked is enqueue with b.mu held (the lock order is b.mu, then
 // the queue's).
-func (b *binding) enqueueLocked() { b.enqueue() }
+func (b *binding) enqueueLocked() {
+	b.mustHold()
+	b.enqueue()
+}
 
 func (s *Store) sender() {
 	defer s.wg.Done()
@@ -175,7 +178,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 	switch {
 	case b.conf.gen == 0 || b.restore:
 		b.restore = false
-		return []op{{b.call(bindScript, 0, b.s.memberID()), func(res result) func() {
+		return []op{{b.call(0, bindArgs{Member: b.s.memberID()}), func(res result) func() {
 			return b.done(res, func() {
 				b.mu.Lock()
 				b.restore = true
@@ -192,7 +195,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		case b.conf.openedAt > 0:
 			restore = 2 // closed after a recovery: keep when it closed
 		}
-		c := b.call(raiseScript, 0, r.inc, strconv.FormatUint(r.gen, 10), b.conf.gen+1, restore)
+		c := b.call(0, raiseArgs{FromInc: r.inc, FromGen: strconv.FormatUint(r.gen, 10), ToGen: b.conf.gen + 1, Restore: restore})
 		return []op{{c, func(res result) func() {
 			return b.done(res, func() {
 				b.mu.Lock()
@@ -207,20 +210,18 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		// moved on meanwhile, its state wins.
 		var c call
 		fi, fg := b.from()
-		if b.local.Mode != infuse.ModeNormal {
-			c = b.call(setModeScript, 0, int(b.local.Mode), fi, fg)
+		if b.local.Mode != storage.ModeNormal {
+			c = b.call(0, setModeArgs{Mode: b.local.Mode, FromInc: fi, FromGen: fg})
 		} else {
-			manual := 0
-			if b.manual {
-				manual = 1 // an operator's transition, which ends a forced mode
-			}
 			shift := b.holdShift(b.holdEnd, b.cfg.Policy()) // zero but for a hold made alone
-			if b.local.State == infuse.Closed && !b.local.ClosedAt.IsZero() {
+			if b.local.State == storage.Closed && !b.local.ClosedAt.IsZero() {
 				// A recovery made alone: when it closed, so that the
-				// fleet's ramp runs from then (see transitionScript).
+				// fleet's ramp runs from then (see lua/transition.lua).
 				shift = -max(b.cfg.Clock.Now().Sub(b.local.ClosedAt), time.Millisecond)
 			}
-			c = b.call(transitionScript, 0, fi, fg, int(b.local.State), b.local.Failures, manual, shift.Milliseconds())
+			c = b.call(0, transitionArgs{FromInc: fi, FromGen: fg, To: b.local.State, Failures: b.local.Failures,
+				Manual:  b.manual, // an operator's transition, which ends a forced mode
+				ShiftMs: shift.Milliseconds()})
 		}
 		pushedSeq := b.seq
 		return []op{{c, func(res result) func() { return b.pushed(res, pushedSeq) }}}, 0
@@ -237,7 +238,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		b.note = false
 		if v := b.noted(); v > 0 {
 			fi, fg := b.from()
-			ops = append(ops, op{b.call(noteScript, 0, fi, fg, v), func(res result) func() {
+			ops = append(ops, op{b.call(0, noteArgs{FromInc: fi, FromGen: fg, Op: v}), func(res result) func() {
 				return b.done(res, func() {})
 			}})
 		}
@@ -266,7 +267,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 		// With the deadline the sender waits for: a batch Redis runs after
 		// that merges nothing and is sent again; one whose answer was lost
 		// is sent again and merged once.
-		c := b.reportCall(sb, b.redisDeadline(b.s.opts.DownAfter), 0)
+		c := b.reportCall(sb, b.redisDeadline(b.s.opts.DownAfter), false)
 		again := func() {
 			b.mu.Lock()
 			if sb.conf.sameIdentity(b.conf) && b.seq == 0 {
@@ -289,8 +290,9 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 // resettleOp settles a trial again (see binding.resettles), with the
 // deadline the sender waits for. b.mu is held.
 func (b *binding) resettleOp(rs resettle) op {
-	c := b.call(settleScript, b.redisDeadline(b.s.opts.DownAfter), rs.conf.inc, strconv.FormatUint(rs.conf.gen, 10), rs.id,
-		int(rs.o), b.cfg.Policy().SuccessThreshold, rs.ran, rs.leaseMs)
+	b.mustHold()
+	c := b.call(b.redisDeadline(b.s.opts.DownAfter), settleArgs{FromInc: rs.conf.inc, FromGen: strconv.FormatUint(rs.conf.gen, 10),
+		Permit: rs.id, Outcome: rs.o, SuccessThreshold: b.cfg.Policy().SuccessThreshold, RanMs: rs.ran, LeaseMs: rs.leaseMs})
 	again := func() {
 		b.mu.Lock()
 		b.settleAgain(rs)
@@ -308,12 +310,9 @@ func (b *binding) resettleOp(rs resettle) op {
 
 // releaseOp gives leases back by their numbers. b.mu is held.
 func (b *binding) releaseOp(ids []uint64) op {
+	b.mustHold()
 	fi, fg := b.from()
-	extra := []any{fi, fg}
-	for _, id := range ids {
-		extra = append(extra, id)
-	}
-	return op{b.call(releaseScript, 0, extra...), func(res result) func() {
+	return op{b.call(0, releaseArgs{FromInc: fi, FromGen: fg, Permits: ids}), func(res result) func() {
 		return b.done(res, func() {
 			b.mu.Lock()
 			b.releases = append(ids, b.releases...)
@@ -374,7 +373,7 @@ func (b *binding) hasWork() bool {
 // unregisterOps tell Redis that this member no longer has these breakers
 // bound (unless one was bound again meanwhile).
 func (s *Store) unregisterOps(names map[string]struct{}) []op {
-	var by [nBuckets][]any
+	var by [nBuckets][]string
 	s.mu.Lock()
 	for name := range names {
 		if _, bound := s.bindings[name]; !bound {
@@ -387,8 +386,7 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 	for k, knames := range by {
 		for len(knames) > 0 {
 			n := min(len(knames), chunk)
-			args := append(s.bucketArgs(k, 1+n), s.id)
-			c := call{sc: unregisterScript, keys: s.l.bucket[k], args: append(args, knames[:n]...)}
+			c := s.bucketCall(k, unregisterArgs{Member: s.id, KNames: knames[:n]})
 			again := knames[:n]
 			ops = append(ops, op{c, func(res result) func() {
 				if res.err == nil {
@@ -398,7 +396,7 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 					s.fail(fmt.Errorf("redisstore: unregistering: %w", res.err), res.sent)
 					s.qmu.Lock()
 					for _, kn := range again {
-						if name, ok := unescape(kn.(string)); ok {
+						if name, ok := unescape(kn); ok {
 							s.unreg[name] = struct{}{}
 						}
 					}
@@ -414,11 +412,11 @@ func (s *Store) unregisterOps(names map[string]struct{}) []op {
 
 // registerAgain registers the breakers of knames that were bound again
 // while their unregistering was on its way.
-func (s *Store) registerAgain(knames []any) {
+func (s *Store) registerAgain(knames []string) {
 	s.mu.Lock()
 	var names []string
 	for _, kn := range knames {
-		if name, ok := unescape(kn.(string)); ok {
+		if name, ok := unescape(kn); ok {
 			if _, bound := s.bindings[name]; bound {
 				names = append(names, name)
 			}
@@ -434,7 +432,7 @@ func (s *Store) registerAgain(knames []any) {
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.DownAfter)
 	defer cancel()
-	s.eachBucketOf(ctx, by, registerScript, "registering", []any{s.id, s.opts.TTL.Milliseconds()})
+	s.eachBucketOf(ctx, by, "registering", s.registerArgs)
 }
 
 // chunk is how many breakers one bucket script takes at most.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/storage"
 )
 
@@ -45,15 +44,15 @@ const (
 // shadowState is what a store knows of the shadows operators started.
 type shadowState struct {
 	mu      sync.Mutex
-	by      map[string]infuse.Candidate // as last read
+	by      map[string]storage.Settings // as last read
 	version string                      // of the hash, as last read
-	applied map[*binding]*infuse.Candidate
+	applied map[*binding]*storage.Settings
 }
 
 // SetShadow starts (c not nil) or stops (nil) the shadow of breaker name
 // on every member of the fleet whose store has Options.Shadows, within
 // their RefreshInterval. It fails for a candidate a breaker cannot take.
-func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate) error {
+func (s *Store) SetShadow(ctx context.Context, name string, c *storage.Settings) error {
 	if strings.HasSuffix(name, storage.ShadowSuffix) {
 		return fmt.Errorf("redisstore: %q is a shadow's candidate, which has no shadow of its own", name)
 	}
@@ -71,7 +70,7 @@ func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate)
 		}
 		data = string(b)
 	}
-	if err := setShadowScript.Run(ctx, s.client, []string{s.l.shadows}, name, data).Err(); err != nil {
+	if err := setShadowScript.Run(ctx, s.client, []string{s.l.shadows}, scriptArgs(shadowsSetArgs{Name: name, Data: data})...).Err(); err != nil {
 		what := "starting"
 		if c == nil {
 			what = "stopping"
@@ -85,17 +84,18 @@ func (s *Store) SetShadow(ctx context.Context, name string, c *infuse.Candidate)
 // A field that does not hold a valid candidate (written by something
 // else), one too big to read, or every one when there are more than 256,
 // is left out; bad counts them.
-func (s *Store) Shadows(ctx context.Context) (shadows map[string]infuse.Candidate, bad int, err error) {
-	v, err := readShadowsScript.Run(ctx, s.client, []string{s.l.shadows}, maxShadows, maxCandidate, maxShadowName).Result()
+func (s *Store) Shadows(ctx context.Context) (shadows map[string]storage.Settings, bad int, err error) {
+	v, err := readShadowsScript.Run(ctx, s.client, []string{s.l.shadows},
+		scriptArgs(shadowsReadArgs{MaxShadows: maxShadows, MaxSize: maxCandidate, MaxName: maxShadowName})...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, 0, fmt.Errorf("redisstore: reading the shadows: %w", err)
 	}
 	vals, _ := v.([]any)
 	if len(vals) == 0 || len(vals)%2 != 1 {
-		return map[string]infuse.Candidate{}, 0, nil // no hash, or of another type
+		return map[string]storage.Settings{}, 0, nil // no hash, or of another type
 	}
 	n, _ := vals[0].(int64)
-	shadows = make(map[string]infuse.Candidate, len(vals)/2)
+	shadows = make(map[string]storage.Settings, len(vals)/2)
 	for j := 1; j+1 < len(vals); j += 2 {
 		name, _ := vals[j].(string)
 		data, _ := vals[j+1].(string)
@@ -108,39 +108,6 @@ func (s *Store) Shadows(ctx context.Context) (shadows map[string]infuse.Candidat
 	return shadows, max(int(n)-len(shadows), 0), nil
 }
 
-// readShadowsScript answers {n, name, candidate, ...} for the shadows hash
-// KEYS[1], n the number of its shadows: every one if there are at most
-// ARGV[1], those of at most ARGV[2] bytes with a name of at most ARGV[3]
-// (the others left unread in Redis); {n} alone when there are more.
-var readShadowsScript = redis.NewScript(`
-local h = KEYS[1]
-local n = redis.pcall('HLEN', h)
-if type(n) ~= 'number' then return {0} end
-if redis.call('HEXISTS', h, '') == 1 then n = n - 1 end
-local out = {n}
-if n > tonumber(ARGV[1]) then return out end
-local names = redis.call('HKEYS', h)
-for _, name in ipairs(names) do
-  if name ~= '' and #name <= tonumber(ARGV[3]) and redis.call('HSTRLEN', h, name) <= tonumber(ARGV[2]) then
-    out[#out + 1] = name
-    out[#out + 1] = redis.call('HGET', h, name)
-  end
-end
-return out
-`)
-
-// setShadowScript sets (ARGV[2] not empty) or deletes the shadow ARGV[1]
-// of the shadows hash KEYS[1], and bumps its version (field ""); a key of
-// another type is replaced.
-var setShadowScript = redis.NewScript(`
-local h = KEYS[1]
-if redis.call('TYPE', h)['ok'] ~= 'hash' then redis.call('DEL', h) end
-if ARGV[2] == '' then redis.call('HDEL', h, ARGV[1]) else redis.call('HSET', h, ARGV[1], ARGV[2]) end
-local v = redis.pcall('HINCRBY', h, '', 1)
-if type(v) ~= 'number' then redis.call('HSET', h, '', 1) end
-return 1
-`)
-
 // shadowsVersion reads the shadows hash's version: "" for none.
 func (s *Store) shadowsVersion(ctx context.Context) (string, error) {
 	v, err := s.client.HGet(ctx, s.l.shadows, "").Result()
@@ -151,20 +118,20 @@ func (s *Store) shadowsVersion(ctx context.Context) (string, error) {
 }
 
 // decodeCandidate decodes a stored candidate: one JSON object of an
-// infuse.Candidate with no other fields, that a breaker can take.
-func decodeCandidate(v string) (infuse.Candidate, bool) {
+// storage.Settings with no other fields, that a breaker can take.
+func decodeCandidate(v string) (storage.Settings, bool) {
 	v = strings.TrimSpace(v)
 	if len(v) > maxCandidate || !strings.HasPrefix(v, "{") {
-		return infuse.Candidate{}, false
+		return storage.Settings{}, false
 	}
 	dec := json.NewDecoder(strings.NewReader(v))
 	dec.DisallowUnknownFields()
-	var c infuse.Candidate
+	var c storage.Settings
 	if err := dec.Decode(&c); err != nil || c.ValidateCandidate() != nil {
-		return infuse.Candidate{}, false
+		return storage.Settings{}, false
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return infuse.Candidate{}, false // anything after the object
+		return storage.Settings{}, false // anything after the object
 	}
 	return c, true
 }
@@ -224,7 +191,7 @@ func (s *Store) applyShadow(b *binding) {
 		return
 	}
 	s.sh.mu.Lock()
-	var want *infuse.Candidate
+	var want *storage.Settings
 	if c, ok := s.sh.by[b.name]; ok {
 		want = &c
 	}
@@ -238,7 +205,7 @@ func (s *Store) applyShadow(b *binding) {
 		return
 	}
 	if s.sh.applied == nil {
-		s.sh.applied = make(map[*binding]*infuse.Candidate)
+		s.sh.applied = make(map[*binding]*storage.Settings)
 	}
 	s.sh.applied[b] = want
 	s.sh.mu.Unlock()
@@ -262,7 +229,7 @@ func (s *Store) applyShadow(b *binding) {
 			return
 		}
 		s.sh.mu.Lock()
-		var now *infuse.Candidate
+		var now *storage.Settings
 		if c, ok := s.sh.by[b.name]; ok {
 			now = &c
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/registry"
+	"github.com/infuse-go/infuse/storage"
 )
 
 func TestOneBreakerPerKey(t *testing.T) {
@@ -89,7 +90,7 @@ type slowStorage struct {
 	release chan struct{}
 }
 
-func (s *slowStorage) Bind(cfg infuse.BindConfig) (infuse.Binding, error) {
+func (s *slowStorage) Bind(cfg storage.BindConfig) (storage.Binding, error) {
 	if strings.Contains(cfg.Name, "slow") {
 		s.entered <- struct{}{}
 		<-s.release

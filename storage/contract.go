@@ -174,6 +174,9 @@ type Snapshot struct {
 	// the way: Made or a granted call's answer is its own, Observe
 	// another's.
 	Maker Maker
+	// Cause is why the transition that started this generation was made,
+	// when the store records it.
+	Cause Cause
 	// From is the state the transition that started this generation left,
 	// when Maker is known.
 	From State
@@ -205,6 +208,9 @@ type Transition struct {
 	To State
 	// Failures is the run of failures that caused a trip to Open.
 	Failures int
+	// Cause is why the transition is asked for; a store that records
+	// causes keeps it in the Snapshot of the generation it starts.
+	Cause Cause
 	// OpenUntil, when not zero with To Open, is when the open period
 	// ends, on the breaker's Clock, instead of Policy.OpenFor after the
 	// transition (a hold: Breaker.HoldOpen). The store sets OpenedAt to

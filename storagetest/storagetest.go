@@ -1,4 +1,4 @@
-// Package storagetest is the contract every infuse.Storage must keep: run
+// Package storagetest is the contract every storage.Storage must keep: run
 // it from the implementation's tests with Run. The in-process MemoryStorage
 // and the Redis store are both held to it.
 package storagetest
@@ -10,24 +10,24 @@ import (
 	"testing"
 	"time"
 
-	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // Harness tells Run how to drive one Storage implementation.
 type Harness struct {
 	// New returns a new, empty Storage; the harness cleans it up (with
 	// t.Cleanup).
-	New func(t *testing.T) infuse.Storage
+	New func(t *testing.T) storage.Storage
 	// Clock is given to every binding. Advance moves both it and the
 	// store's own notion of time on by at least d: a store that keeps time
 	// itself (a server's clock) may sleep. Nil Clock means the real clock,
 	// and then Advance must be set.
-	Clock   infuse.Clock
+	Clock   storage.Clock
 	Advance func(d time.Duration)
 	// Sync waits until every Report, Transition and Settle made so far
 	// has reached the backing store and every resulting Observe has been
 	// delivered. Nil for a store that does everything before returning.
-	Sync func(t *testing.T, s infuse.Storage)
+	Sync func(t *testing.T, s storage.Storage)
 	// ResetTimeout is the open period the suite uses. Zero means one
 	// minute; a store on a real clock wants something short.
 	ResetTimeout time.Duration
@@ -52,27 +52,27 @@ func Run(t *testing.T, h Harness) {
 // suite is one case's store and helpers.
 type suite struct {
 	h      Harness
-	store  infuse.Storage
-	policy infuse.Policy
+	store  storage.Storage
+	policy storage.Policy
 }
 
 // member is one binding with what its observer saw.
 type member struct {
-	infuse.Binding
+	storage.Binding
 	mu   sync.Mutex
-	seen []infuse.Snapshot
+	seen []storage.Snapshot
 	errs []error
 }
 
-func (m *member) observed() []infuse.Snapshot {
+func (m *member) observed() []storage.Snapshot {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]infuse.Snapshot(nil), m.seen...)
+	return append([]storage.Snapshot(nil), m.seen...)
 }
 
 // lastSeen is the newest snapshot the observer received, by generation.
-func (m *member) lastSeen() (infuse.Snapshot, bool) {
-	var best infuse.Snapshot
+func (m *member) lastSeen() (storage.Snapshot, bool) {
+	var best storage.Snapshot
 	for _, s := range m.observed() {
 		if s.Generation >= best.Generation {
 			best = s
@@ -81,7 +81,7 @@ func (m *member) lastSeen() (infuse.Snapshot, bool) {
 	return best, best.Generation != 0
 }
 
-func (s *suite) pol() infuse.Policy {
+func (s *suite) pol() storage.Policy {
 	p := s.policy
 	if p.FailMax == 0 {
 		p.FailMax = 3
@@ -98,15 +98,15 @@ func (s *suite) pol() infuse.Policy {
 	return p
 }
 
-func (s *suite) bind(t *testing.T, name string, initial infuse.State) *member {
+func (s *suite) bind(t *testing.T, name string, initial storage.State) *member {
 	t.Helper()
 	m := &member{}
-	b, err := s.store.Bind(infuse.BindConfig{
+	b, err := s.store.Bind(storage.BindConfig{
 		Name:         name,
 		InitialState: initial,
 		Clock:        s.h.Clock,
 		Policy:       s.pol,
-		Observe: func(snap infuse.Snapshot) {
+		Observe: func(snap storage.Snapshot) {
 			m.mu.Lock()
 			m.seen = append(m.seen, snap)
 			m.mu.Unlock()
@@ -133,7 +133,7 @@ func (s *suite) sync(t *testing.T) {
 }
 
 // clock is the bindings' clock.
-func (s *suite) clock() infuse.Clock {
+func (s *suite) clock() storage.Clock {
 	if s.h.Clock == nil {
 		return realClock{}
 	}
@@ -150,7 +150,7 @@ func (s *suite) advance(d time.Duration) {
 	}
 }
 
-func (s *suite) transition(t *testing.T, m *member, tr infuse.Transition) (infuse.Snapshot, bool) {
+func (s *suite) transition(t *testing.T, m *member, tr storage.Transition) (storage.Snapshot, bool) {
 	t.Helper()
 	snap, changed, err := m.Transition(context.Background(), tr)
 	if err != nil {
@@ -159,7 +159,7 @@ func (s *suite) transition(t *testing.T, m *member, tr infuse.Transition) (infus
 	return snap, changed
 }
 
-func wantState(t *testing.T, what string, snap infuse.Snapshot, state infuse.State) {
+func wantState(t *testing.T, what string, snap storage.Snapshot, state storage.State) {
 	t.Helper()
 	if snap.State != state {
 		t.Fatalf("%s: state %v, want %v (snapshot %+v)", what, snap.State, state, snap)
@@ -175,22 +175,22 @@ type testCase struct {
 
 var cases = []testCase{
 	{"BindSeedsEachInitialState", func(t *testing.T, s *suite) {
-		for _, st := range []infuse.State{infuse.Closed, infuse.Open, infuse.HalfOpen} {
+		for _, st := range []storage.State{storage.Closed, storage.Open, storage.HalfOpen} {
 			snap := s.bind(t, "seed-"+st.String(), st).Snapshot()
 			wantState(t, "fresh binding", snap, st)
 			if snap.Generation == 0 {
 				t.Fatal("generation 0 is never a generation")
 			}
-			if st == infuse.Open && snap.OpenedAt.IsZero() {
+			if st == storage.Open && snap.OpenedAt.IsZero() {
 				t.Fatal("an Open seed has no OpenedAt")
 			}
 		}
 	}},
 	{"BindNeverOverwritesExistingState", func(t *testing.T, s *suite) {
-		a := s.bind(t, "b", infuse.Open)
+		a := s.bind(t, "b", storage.Open)
 		want := a.Snapshot()
 		s.sync(t)
-		for _, st := range []infuse.State{infuse.Closed, infuse.HalfOpen, infuse.Open} {
+		for _, st := range []storage.State{storage.Closed, storage.HalfOpen, storage.Open} {
 			got := s.bind(t, "b", st).Snapshot()
 			if got.State != want.State || got.Generation != want.Generation || absDiff(got.OpenedAt, want.OpenedAt) > s.h.Slack {
 				t.Fatalf("joining with %v: snapshot %+v, want the existing %+v", st, got, want)
@@ -198,26 +198,26 @@ var cases = []testCase{
 		}
 	}},
 	{"NamesAreIndependent", func(t *testing.T, s *suite) {
-		a := s.bind(t, "a", infuse.Closed)
-		b := s.bind(t, "other", infuse.Closed)
-		s.transition(t, a, infuse.Transition{To: infuse.Open})
+		a := s.bind(t, "a", storage.Closed)
+		b := s.bind(t, "other", storage.Closed)
+		s.transition(t, a, storage.Transition{To: storage.Open})
 		s.sync(t)
-		wantState(t, "other name", b.Snapshot(), infuse.Closed)
+		wantState(t, "other name", b.Snapshot(), storage.Closed)
 		if len(b.observed()) != 0 {
 			t.Fatalf("a change under one name reached another: %+v", b.observed())
 		}
 	}},
 	{"TransitionCommitsFromCurrentGeneration", func(t *testing.T, s *suite) {
-		m := s.bind(t, "t", infuse.Closed)
+		m := s.bind(t, "t", storage.Closed)
 		before := m.Snapshot()
-		snap, changed := s.transition(t, m, infuse.Transition{From: before.Generation, To: infuse.Open, Failures: 3})
-		if !changed || snap.State != infuse.Open || snap.Generation <= before.Generation {
+		snap, changed := s.transition(t, m, storage.Transition{From: before.Generation, To: storage.Open, Failures: 3})
+		if !changed || snap.State != storage.Open || snap.Generation <= before.Generation {
 			t.Fatalf("Transition from the current generation: %+v changed=%v", snap, changed)
 		}
 		if snap.OpenedAt.IsZero() || snap.Failures != 3 {
 			t.Fatalf("open snapshot %+v: want OpenedAt set and the tripping run of 3", snap)
 		}
-		if got := m.Snapshot(); got.Generation != snap.Generation || got.State != infuse.Open {
+		if got := m.Snapshot(); got.Generation != snap.Generation || got.State != storage.Open {
 			t.Fatalf("Snapshot after Transition = %+v, want %+v", got, snap)
 		}
 	}},
@@ -227,17 +227,17 @@ var cases = []testCase{
 		// shorter than the policy's period.
 		for i, hold := range []time.Duration{s.pol().ResetTimeout * 3, s.pol().ResetTimeout / 3} {
 			name := fmt.Sprintf("hold%d", i)
-			a, b := s.bind(t, name, infuse.Closed), s.bind(t, name, infuse.Closed)
+			a, b := s.bind(t, name, storage.Closed), s.bind(t, name, storage.Closed)
 			until := s.clock().Now().Add(hold)
-			snap, changed := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, OpenUntil: until})
-			if !changed || snap.State != infuse.Open {
+			snap, changed := s.transition(t, a, storage.Transition{From: a.Snapshot().Generation, To: storage.Open, OpenUntil: until})
+			if !changed || snap.State != storage.Open {
 				t.Fatalf("a hold of %v: %+v changed=%v", hold, snap, changed)
 			}
 			s.sync(t)
 			p := s.pol()
 			for j, m := range []*member{a, b} {
 				got := m.Snapshot()
-				if end := got.OpenedAt.Add(p.OpenFor(got)); got.State != infuse.Open || absDiff(end, until) > s.h.Slack+50*time.Millisecond {
+				if end := got.OpenedAt.Add(p.OpenFor(got)); got.State != storage.Open || absDiff(end, until) > s.h.Slack+50*time.Millisecond {
 					t.Fatalf("member %d after a hold of %v: %+v ends at %v, want %v", j, hold, got, end, until)
 				}
 			}
@@ -247,44 +247,44 @@ var cases = []testCase{
 		// Snapshot.ClosedAt: a close from open or half-open (a recovery,
 		// which a ramp counts from) is stamped for every member; a close
 		// from closed is not.
-		a, b := s.bind(t, "rec", infuse.Closed), s.bind(t, "rec", infuse.Closed)
-		s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.Open})
-		s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.HalfOpen})
+		a, b := s.bind(t, "rec", storage.Closed), s.bind(t, "rec", storage.Closed)
+		s.transition(t, a, storage.Transition{From: storage.AnyGeneration, To: storage.Open})
+		s.transition(t, a, storage.Transition{From: storage.AnyGeneration, To: storage.HalfOpen})
 		at := s.clock().Now()
-		snap, changed := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Closed})
-		if !changed || snap.State != infuse.Closed {
+		snap, changed := s.transition(t, a, storage.Transition{From: a.Snapshot().Generation, To: storage.Closed})
+		if !changed || snap.State != storage.Closed {
 			t.Fatalf("closing from half-open: %+v changed=%v", snap, changed)
 		}
 		s.sync(t)
 		for j, m := range []*member{a, b} {
-			if got := m.Snapshot(); got.State != infuse.Closed || absDiff(got.ClosedAt, at) > s.h.Slack+50*time.Millisecond {
+			if got := m.Snapshot(); got.State != storage.Closed || absDiff(got.ClosedAt, at) > s.h.Slack+50*time.Millisecond {
 				t.Fatalf("member %d after a recovery at %v: %+v", j, at, got)
 			}
 		}
 		s.advance(time.Millisecond)
-		snap, _ = s.transition(t, a, infuse.Transition{From: infuse.AnyGeneration, To: infuse.Closed})
+		snap, _ = s.transition(t, a, storage.Transition{From: storage.AnyGeneration, To: storage.Closed})
 		s.sync(t)
 		if !snap.ClosedAt.IsZero() || !b.Snapshot().ClosedAt.IsZero() {
 			t.Fatalf("a close from closed: %+v, other member %+v; want no ClosedAt", snap, b.Snapshot())
 		}
-		if fresh := s.bind(t, "fresh", infuse.Closed).Snapshot(); !fresh.ClosedAt.IsZero() {
+		if fresh := s.bind(t, "fresh", storage.Closed).Snapshot(); !fresh.ClosedAt.IsZero() {
 			t.Fatalf("a new closed state: %+v", fresh)
 		}
 	}},
 	{"TransitionFromStaleGenerationChangesNothing", func(t *testing.T, s *suite) {
-		m := s.bind(t, "t", infuse.Closed)
+		m := s.bind(t, "t", storage.Closed)
 		old := m.Snapshot().Generation
-		cur, _ := s.transition(t, m, infuse.Transition{From: old, To: infuse.Open})
-		snap, changed := s.transition(t, m, infuse.Transition{From: old, To: infuse.Closed})
-		if changed || snap.State != infuse.Open || snap.Generation != cur.Generation {
+		cur, _ := s.transition(t, m, storage.Transition{From: old, To: storage.Open})
+		snap, changed := s.transition(t, m, storage.Transition{From: old, To: storage.Closed})
+		if changed || snap.State != storage.Open || snap.Generation != cur.Generation {
 			t.Fatalf("stale Transition: %+v changed=%v, want the current %+v unchanged", snap, changed, cur)
 		}
 	}},
 	{"AnyGenerationAlwaysCommits", func(t *testing.T, s *suite) {
-		m := s.bind(t, "t", infuse.Closed)
+		m := s.bind(t, "t", storage.Closed)
 		prev := m.Snapshot()
-		for _, to := range []infuse.State{infuse.Open, infuse.Open, infuse.HalfOpen, infuse.Closed, infuse.Closed} {
-			snap, changed := s.transition(t, m, infuse.Transition{From: infuse.AnyGeneration, To: to})
+		for _, to := range []storage.State{storage.Open, storage.Open, storage.HalfOpen, storage.Closed, storage.Closed} {
+			snap, changed := s.transition(t, m, storage.Transition{From: storage.AnyGeneration, To: to})
 			if !changed || snap.State != to || snap.Generation <= prev.Generation {
 				t.Fatalf("AnyGeneration to %v after %+v: %+v changed=%v", to, prev, snap, changed)
 			}
@@ -295,7 +295,7 @@ var cases = []testCase{
 		const n = 8
 		members := make([]*member, n)
 		for i := range members {
-			members[i] = s.bind(t, "race", infuse.Closed)
+			members[i] = s.bind(t, "race", storage.Closed)
 		}
 		gen := members[0].Snapshot().Generation
 		var wg sync.WaitGroup
@@ -303,7 +303,7 @@ var cases = []testCase{
 		winners := 0
 		for _, m := range members {
 			wg.Go(func() {
-				_, changed, err := m.Transition(bg, infuse.Transition{From: gen, To: infuse.Open})
+				_, changed, err := m.Transition(bg, storage.Transition{From: gen, To: storage.Open})
 				if err != nil {
 					t.Error(err)
 				}
@@ -320,15 +320,15 @@ var cases = []testCase{
 		}
 	}},
 	{"OthersObserveAChange", func(t *testing.T, s *suite) {
-		a := s.bind(t, "o", infuse.Closed)
-		b := s.bind(t, "o", infuse.Closed)
-		snap, _ := s.transition(t, a, infuse.Transition{To: infuse.Open})
+		a := s.bind(t, "o", storage.Closed)
+		b := s.bind(t, "o", storage.Closed)
+		snap, _ := s.transition(t, a, storage.Transition{To: storage.Open})
 		s.sync(t)
 		got, ok := b.lastSeen()
-		if !ok || got.Generation != snap.Generation || got.State != infuse.Open {
+		if !ok || got.Generation != snap.Generation || got.State != storage.Open {
 			t.Fatalf("the other binding observed %+v, want %+v", b.observed(), snap)
 		}
-		if b.Snapshot().State != infuse.Open {
+		if b.Snapshot().State != storage.Open {
 			t.Fatalf("the other binding's Snapshot = %+v", b.Snapshot())
 		}
 		for _, seen := range a.observed() {
@@ -339,80 +339,80 @@ var cases = []testCase{
 	}},
 	{"ReportsOfAllMembersMergeAndTrip", func(t *testing.T, s *suite) {
 		s.policy.FailMax = 4
-		a := s.bind(t, "r", infuse.Closed)
-		b := s.bind(t, "r", infuse.Closed)
+		a := s.bind(t, "r", storage.Closed)
+		b := s.bind(t, "r", storage.Closed)
 		gen := a.Snapshot().Generation
-		report(a, gen, infuse.OutcomeFailure, 2)
+		report(a, gen, storage.OutcomeFailure, 2)
 		s.sync(t)
-		report(b, gen, infuse.OutcomeFailure, 1)
+		report(b, gen, storage.OutcomeFailure, 1)
 		s.sync(t)
-		wantState(t, "three merged failures", a.Snapshot(), infuse.Closed)
+		wantState(t, "three merged failures", a.Snapshot(), storage.Closed)
 		if got := b.Snapshot().Failures; got != 3 {
 			t.Fatalf("merged run = %d, want 3", got)
 		}
-		report(b, gen, infuse.OutcomeFailure, 1)
+		report(b, gen, storage.OutcomeFailure, 1)
 		s.sync(t)
 		for i, m := range []*member{a, b} {
-			wantState(t, "after the fourth merged failure, member "+string(rune('a'+i)), m.Snapshot(), infuse.Open)
+			wantState(t, "after the fourth merged failure, member "+string(rune('a'+i)), m.Snapshot(), storage.Open)
 		}
 	}},
 	{"ASuccessAnywhereResetsTheRun", func(t *testing.T, s *suite) {
 		s.policy.FailMax = 3
-		a := s.bind(t, "r", infuse.Closed)
-		b := s.bind(t, "r", infuse.Closed)
+		a := s.bind(t, "r", storage.Closed)
+		b := s.bind(t, "r", storage.Closed)
 		gen := a.Snapshot().Generation
-		report(a, gen, infuse.OutcomeFailure, 2)
+		report(a, gen, storage.OutcomeFailure, 2)
 		s.sync(t)
-		report(b, gen, infuse.OutcomeSuccess, 1)
+		report(b, gen, storage.OutcomeSuccess, 1)
 		s.sync(t)
-		report(a, gen, infuse.OutcomeFailure, 2)
+		report(a, gen, storage.OutcomeFailure, 2)
 		s.sync(t)
-		wantState(t, "two failures after a success", a.Snapshot(), infuse.Closed)
-		report(b, gen, infuse.OutcomeFailure, 1)
+		wantState(t, "two failures after a success", a.Snapshot(), storage.Closed)
+		report(b, gen, storage.OutcomeFailure, 1)
 		s.sync(t)
-		wantState(t, "three failures after a success", b.Snapshot(), infuse.Open)
+		wantState(t, "three failures after a success", b.Snapshot(), storage.Open)
 	}},
 	{"ReportsOfAnotherGenerationAreIgnored", func(t *testing.T, s *suite) {
 		s.policy.FailMax = 2
-		m := s.bind(t, "r", infuse.Closed)
+		m := s.bind(t, "r", storage.Closed)
 		old := m.Snapshot().Generation
-		cur, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
-		report(m, old, infuse.OutcomeFailure, 5)
+		cur, _ := s.transition(t, m, storage.Transition{To: storage.Closed})
+		report(m, old, storage.OutcomeFailure, 5)
 		s.sync(t)
-		if got := m.Snapshot(); got.State != infuse.Closed || got.Generation != cur.Generation || got.Failures != 0 {
+		if got := m.Snapshot(); got.State != storage.Closed || got.Generation != cur.Generation || got.Failures != 0 {
 			t.Fatalf("stale reports changed the state: %+v", got)
 		}
 	}},
 	{"NoPermitWhileClosed", func(t *testing.T, s *suite) {
-		m := s.bind(t, "p", infuse.Closed)
-		if _, snap, ok := m.Acquire(bg); ok || snap.State != infuse.Closed {
+		m := s.bind(t, "p", storage.Closed)
+		if _, snap, ok := m.Acquire(bg); ok || snap.State != storage.Closed {
 			t.Fatalf("Acquire while closed: ok=%v %+v", ok, snap)
 		}
 	}},
 	{"OpenGrantsTheFirstPermitOnlyAfterResetTimeout", func(t *testing.T, s *suite) {
-		a := s.bind(t, "p", infuse.Closed)
-		b := s.bind(t, "p", infuse.Closed)
-		opened, _ := s.transition(t, a, infuse.Transition{To: infuse.Open})
+		a := s.bind(t, "p", storage.Closed)
+		b := s.bind(t, "p", storage.Closed)
+		opened, _ := s.transition(t, a, storage.Transition{To: storage.Open})
 		s.sync(t)
-		if _, snap, ok := b.Acquire(bg); ok || snap.State != infuse.Open {
+		if _, snap, ok := b.Acquire(bg); ok || snap.State != storage.Open {
 			t.Fatalf("Acquire before the period ended: ok=%v %+v", ok, snap)
 		}
 		s.advance(s.h.ResetTimeout)
 		p, snap, ok := b.Acquire(bg)
-		if !ok || snap.State != infuse.HalfOpen || snap.Generation <= opened.Generation || p.Generation != snap.Generation {
+		if !ok || snap.State != storage.HalfOpen || snap.Generation <= opened.Generation || p.Generation != snap.Generation {
 			t.Fatalf("Acquire after the period: ok=%v permit %+v snapshot %+v", ok, p, snap)
 		}
 		if _, _, ok := a.Acquire(bg); ok {
 			t.Fatal("a second permit with HalfOpenMaxCalls 1")
 		}
 		s.sync(t)
-		wantState(t, "the other member", a.Snapshot(), infuse.HalfOpen)
+		wantState(t, "the other member", a.Snapshot(), storage.HalfOpen)
 	}},
 	{"PermitsAreCountedAcrossMembers", func(t *testing.T, s *suite) {
 		s.policy.HalfOpenMaxCalls = 2
-		members := []*member{s.bind(t, "p", infuse.HalfOpen), s.bind(t, "p", infuse.HalfOpen), s.bind(t, "p", infuse.HalfOpen)}
+		members := []*member{s.bind(t, "p", storage.HalfOpen), s.bind(t, "p", storage.HalfOpen), s.bind(t, "p", storage.HalfOpen)}
 		granted := 0
-		var held []infuse.Permit
+		var held []storage.Permit
 		for range 2 {
 			for _, m := range members {
 				if p, _, ok := m.Acquire(bg); ok {
@@ -436,16 +436,16 @@ var cases = []testCase{
 	{"SuccessThresholdSuccessesClose", func(t *testing.T, s *suite) {
 		s.policy.SuccessThreshold = 2
 		s.policy.HalfOpenMaxCalls = 2
-		a := s.bind(t, "s", infuse.HalfOpen)
-		b := s.bind(t, "s", infuse.HalfOpen)
+		a := s.bind(t, "s", storage.HalfOpen)
+		b := s.bind(t, "s", storage.HalfOpen)
 		pa, _, _ := a.Acquire(bg)
 		pb, _, _ := b.Acquire(bg)
-		snap, changed := a.Settle(bg, pa, infuse.OutcomeSuccess)
-		if changed || snap.State != infuse.HalfOpen || snap.Successes != 1 {
+		snap, changed := a.Settle(bg, pa, storage.OutcomeSuccess)
+		if changed || snap.State != storage.HalfOpen || snap.Successes != 1 {
 			t.Fatalf("first success: %+v changed=%v", snap, changed)
 		}
-		snap, changed = b.Settle(bg, pb, infuse.OutcomeSuccess)
-		if !changed || snap.State != infuse.Closed {
+		snap, changed = b.Settle(bg, pb, storage.OutcomeSuccess)
+		if !changed || snap.State != storage.Closed {
 			t.Fatalf("second success: %+v changed=%v, want closed by this call", snap, changed)
 		}
 		if snap.Failures != 0 || snap.Successes != 0 || snap.Trials != 0 {
@@ -453,10 +453,10 @@ var cases = []testCase{
 		}
 	}},
 	{"FailedTrialReopens", func(t *testing.T, s *suite) {
-		m := s.bind(t, "f", infuse.HalfOpen)
+		m := s.bind(t, "f", storage.HalfOpen)
 		p, before, _ := m.Acquire(bg)
-		snap, changed := m.Settle(bg, p, infuse.OutcomeFailure)
-		if !changed || snap.State != infuse.Open || snap.Generation <= before.Generation || snap.OpenedAt.IsZero() {
+		snap, changed := m.Settle(bg, p, storage.OutcomeFailure)
+		if !changed || snap.State != storage.Open || snap.Generation <= before.Generation || snap.OpenedAt.IsZero() {
 			t.Fatalf("failed trial: %+v changed=%v", snap, changed)
 		}
 		if _, _, ok := m.Acquire(bg); ok {
@@ -464,66 +464,66 @@ var cases = []testCase{
 		}
 	}},
 	{"PermitsOfAnEarlierGenerationChangeNothing", func(t *testing.T, s *suite) {
-		m := s.bind(t, "f", infuse.HalfOpen)
+		m := s.bind(t, "f", storage.HalfOpen)
 		p, _, _ := m.Acquire(bg)
-		closed, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
-		snap, changed := m.Settle(bg, p, infuse.OutcomeFailure)
-		if changed || snap.State != infuse.Closed || snap.Generation != closed.Generation {
+		closed, _ := s.transition(t, m, storage.Transition{To: storage.Closed})
+		snap, changed := m.Settle(bg, p, storage.OutcomeFailure)
+		if changed || snap.State != storage.Closed || snap.Generation != closed.Generation {
 			t.Fatalf("stale permit settled: %+v changed=%v", snap, changed)
 		}
 		m.Release(p)
-		wantState(t, "after releasing a stale permit", m.Snapshot(), infuse.Closed)
+		wantState(t, "after releasing a stale permit", m.Snapshot(), storage.Closed)
 	}},
 	{"APermitSettlesOnce", func(t *testing.T, s *suite) {
 		s.policy.SuccessThreshold = 2
-		m := s.bind(t, "once", infuse.HalfOpen)
+		m := s.bind(t, "once", storage.HalfOpen)
 		p, _, _ := m.Acquire(bg)
-		m.Settle(bg, p, infuse.OutcomeSuccess)
-		snap, changed := m.Settle(bg, p, infuse.OutcomeSuccess)
-		if changed || snap.State != infuse.HalfOpen || snap.Successes != 1 {
+		m.Settle(bg, p, storage.OutcomeSuccess)
+		snap, changed := m.Settle(bg, p, storage.OutcomeSuccess)
+		if changed || snap.State != storage.HalfOpen || snap.Successes != 1 {
 			t.Fatalf("settling a permit twice counted twice: %+v changed=%v", snap, changed)
 		}
 	}},
 	{"ForcedOpenHoldsFleetWideUntilReleased", func(t *testing.T, s *suite) {
-		a, b := s.bind(t, "forced", infuse.Closed), s.bind(t, "forced", infuse.Closed)
-		snap, err := a.SetMode(bg, infuse.ModeForcedOpen)
-		if err != nil || snap.State != infuse.Open || snap.Mode != infuse.ModeForcedOpen {
+		a, b := s.bind(t, "forced", storage.Closed), s.bind(t, "forced", storage.Closed)
+		snap, err := a.SetMode(bg, storage.ModeForcedOpen)
+		if err != nil || snap.State != storage.Open || snap.Mode != storage.ModeForcedOpen {
 			t.Fatalf("SetMode(forced open): %+v %v", snap, err)
 		}
 		s.sync(t)
-		if got := b.Snapshot(); got.State != infuse.Open || got.Mode != infuse.ModeForcedOpen {
+		if got := b.Snapshot(); got.State != storage.Open || got.Mode != storage.ModeForcedOpen {
 			t.Fatalf("the other member: %+v", got)
 		}
 		s.advance(s.pol().ResetTimeout + s.h.Slack + time.Millisecond)
 		if _, _, ok := b.Acquire(bg); ok {
 			t.Fatal("a trial permit while forced open")
 		}
-		if _, changed := s.transition(t, b, infuse.Transition{From: b.Snapshot().Generation, To: infuse.Closed}); changed {
+		if _, changed := s.transition(t, b, storage.Transition{From: b.Snapshot().Generation, To: storage.Closed}); changed {
 			t.Fatal("an automatic transition ended a forced mode")
 		}
-		snap, err = b.SetMode(bg, infuse.ModeNormal)
-		if err != nil || snap.State != infuse.Closed || snap.Mode != infuse.ModeNormal {
+		snap, err = b.SetMode(bg, storage.ModeNormal)
+		if err != nil || snap.State != storage.Closed || snap.Mode != storage.ModeNormal {
 			t.Fatalf("release: %+v %v", snap, err)
 		}
 		s.sync(t)
-		if got := a.Snapshot(); got.State != infuse.Closed || got.Mode != infuse.ModeNormal {
+		if got := a.Snapshot(); got.State != storage.Closed || got.Mode != storage.ModeNormal {
 			t.Fatalf("the other member after the release: %+v", got)
 		}
 	}},
 	{"DisabledCountsAndNeverTrips", func(t *testing.T, s *suite) {
-		m := s.bind(t, "disabled", infuse.Closed)
-		snap, err := m.SetMode(bg, infuse.ModeDisabled)
-		if err != nil || snap.State != infuse.Closed || snap.Mode != infuse.ModeDisabled {
+		m := s.bind(t, "disabled", storage.Closed)
+		snap, err := m.SetMode(bg, storage.ModeDisabled)
+		if err != nil || snap.State != storage.Closed || snap.Mode != storage.ModeDisabled {
 			t.Fatalf("SetMode(disabled): %+v %v", snap, err)
 		}
-		report(m, snap.Generation, infuse.OutcomeFailure, 2*s.pol().FailMax)
+		report(m, snap.Generation, storage.OutcomeFailure, 2*s.pol().FailMax)
 		s.sync(t)
-		if got := m.Snapshot(); got.State != infuse.Closed || got.Mode != infuse.ModeDisabled {
+		if got := m.Snapshot(); got.State != storage.Closed || got.Mode != storage.ModeDisabled {
 			t.Fatalf("failures tripped a disabled breaker: %+v", got)
 		}
 	}},
 	{"AReleasedPermitIsFreeForAnother", func(t *testing.T, s *suite) {
-		a, b := s.bind(t, "rel", infuse.HalfOpen), s.bind(t, "rel", infuse.HalfOpen)
+		a, b := s.bind(t, "rel", storage.HalfOpen), s.bind(t, "rel", storage.HalfOpen)
 		p, _, ok := a.Acquire(bg)
 		if !ok {
 			t.Fatal("no first permit")
@@ -538,8 +538,8 @@ var cases = []testCase{
 		}
 	}},
 	{"TripsGrowWhileTrialsFailAndEndOnClose", func(t *testing.T, s *suite) {
-		m := s.bind(t, "trips", infuse.Closed)
-		snap, _ := s.transition(t, m, infuse.Transition{From: m.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		m := s.bind(t, "trips", storage.Closed)
+		snap, _ := s.transition(t, m, storage.Transition{From: m.Snapshot().Generation, To: storage.Open, Failures: s.pol().FailMax})
 		if snap.Trips != 1 {
 			t.Fatalf("first trip: Trips %d", snap.Trips)
 		}
@@ -549,32 +549,32 @@ var cases = []testCase{
 			if !ok {
 				t.Fatalf("no trial after the open period (trip %d)", want-1)
 			}
-			snap, _ = m.Settle(bg, p, infuse.OutcomeFailure)
-			if snap.State != infuse.Open || snap.Trips != want {
+			snap, _ = m.Settle(bg, p, storage.OutcomeFailure)
+			if snap.State != storage.Open || snap.Trips != want {
 				t.Fatalf("failed trial %d: %+v", want-1, snap)
 			}
 		}
-		closed, _ := s.transition(t, m, infuse.Transition{To: infuse.Closed})
+		closed, _ := s.transition(t, m, storage.Transition{To: storage.Closed})
 		if closed.Trips != 0 {
 			t.Fatalf("Trips %d after closing", closed.Trips)
 		}
 	}},
 	{"AnExpiredTrialDoesWhatTrialExpirySays", func(t *testing.T, s *suite) {
 		for _, c := range []struct {
-			expiry infuse.TrialExpiry
-			want   infuse.State
-		}{{infuse.ExpiryOpens, infuse.Open}, {infuse.ExpiryCloses, infuse.Closed}, {infuse.ExpiryFrees, infuse.HalfOpen}} {
+			expiry storage.TrialExpiry
+			want   storage.State
+		}{{storage.ExpiryOpens, storage.Open}, {storage.ExpiryCloses, storage.Closed}, {storage.ExpiryFrees, storage.HalfOpen}} {
 			// A suite of its own: the bindings' background work reads
 			// their policy, which must not change under them.
-			sub := &suite{h: s.h, store: s.store, policy: infuse.Policy{HalfOpenMaxWait: s.pol().ResetTimeout, TrialExpiry: c.expiry}}
+			sub := &suite{h: s.h, store: s.store, policy: storage.Policy{HalfOpenMaxWait: s.pol().ResetTimeout, TrialExpiry: c.expiry}}
 			name := "expiry" + c.want.String()
-			a, b := sub.bind(t, name, infuse.HalfOpen), sub.bind(t, name, infuse.HalfOpen)
+			a, b := sub.bind(t, name, storage.HalfOpen), sub.bind(t, name, storage.HalfOpen)
 			if _, _, ok := a.Acquire(bg); !ok {
 				t.Fatalf("%v: no first permit", c.expiry)
 			}
 			sub.advance(sub.pol().HalfOpenMaxWait + s.h.Slack + 10*time.Millisecond)
 			_, snap, ok := b.Acquire(bg)
-			if snap.State != c.want || ok != (c.want == infuse.HalfOpen) {
+			if snap.State != c.want || ok != (c.want == storage.HalfOpen) {
 				t.Fatalf("%v: after the trial expired: %+v granted=%v", c.expiry, snap, ok)
 			}
 		}
@@ -583,37 +583,37 @@ var cases = []testCase{
 		// A trial left hanging by a manual close belongs to its generation:
 		// it neither holds a permit of a later half-open period nor expires
 		// into it (ARCHITECTURE.md, "Generations").
-		s.policy = infuse.Policy{HalfOpenMaxWait: 4 * s.pol().ResetTimeout, TrialExpiry: infuse.ExpiryOpens}
-		a, b := s.bind(t, "hang", infuse.HalfOpen), s.bind(t, "hang", infuse.HalfOpen)
+		s.policy = storage.Policy{HalfOpenMaxWait: 4 * s.pol().ResetTimeout, TrialExpiry: storage.ExpiryOpens}
+		a, b := s.bind(t, "hang", storage.HalfOpen), s.bind(t, "hang", storage.HalfOpen)
 		if _, _, ok := a.Acquire(bg); !ok {
 			t.Fatal("no first permit")
 		}
-		s.transition(t, a, infuse.Transition{To: infuse.Closed})
-		open, _ := s.transition(t, a, infuse.Transition{To: infuse.Open, Failures: s.pol().FailMax})
+		s.transition(t, a, storage.Transition{To: storage.Closed})
+		open, _ := s.transition(t, a, storage.Transition{To: storage.Open, Failures: s.pol().FailMax})
 		s.sync(t)
 		s.advance(s.pol().OpenFor(open) + s.h.Slack + time.Millisecond)
 		p, snap, ok := b.Acquire(bg)
-		if !ok || snap.State != infuse.HalfOpen {
+		if !ok || snap.State != storage.HalfOpen {
 			t.Fatalf("the later half-open period's first permit: %+v granted=%v (the hanging trial still held one)", snap, ok)
 		}
 		// Past the hanging trial's HalfOpenMaxWait (counted from its grant)
 		// and before the new trial's, the new trial still holds the only
 		// permit and nothing expired.
 		s.advance(3*s.pol().ResetTimeout + s.h.Slack + time.Millisecond)
-		if _, snap, ok := a.Acquire(bg); ok || snap.State != infuse.HalfOpen || snap.Generation != p.Generation {
+		if _, snap, ok := a.Acquire(bg); ok || snap.State != storage.HalfOpen || snap.Generation != p.Generation {
 			t.Fatalf("after the hanging trial's wait: %+v granted=%v, want half-open generation %d, no permit", snap, ok, p.Generation)
 		}
-		if snap, _ := b.Settle(bg, p, infuse.OutcomeSuccess); snap.State != infuse.Closed {
+		if snap, _ := b.Settle(bg, p, storage.OutcomeSuccess); snap.State != storage.Closed {
 			t.Fatalf("the trial's success: %+v", snap)
 		}
 	}},
 	{"AJoiningMemberSeesTheOpenPeriodLeft", func(t *testing.T, s *suite) {
-		a := s.bind(t, "join", infuse.Closed)
-		open, _ := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		a := s.bind(t, "join", storage.Closed)
+		open, _ := s.transition(t, a, storage.Transition{From: a.Snapshot().Generation, To: storage.Open, Failures: s.pol().FailMax})
 		s.advance(s.pol().ResetTimeout / 2)
-		b := s.bind(t, "join", infuse.Closed)
+		b := s.bind(t, "join", storage.Closed)
 		got := b.Snapshot()
-		if got.State != infuse.Open || got.Generation != open.Generation {
+		if got.State != storage.Open || got.Generation != open.Generation {
 			t.Fatalf("the joining member: %+v, want the open state of generation %d", got, open.Generation)
 		}
 		if d := absDiff(got.OpenedAt, open.OpenedAt); d > s.h.Slack {
@@ -621,12 +621,12 @@ var cases = []testCase{
 		}
 	}},
 	{"AClosedBindingIsToldNothingMore", func(t *testing.T, s *suite) {
-		a, b, c := s.bind(t, "close", infuse.Closed), s.bind(t, "close", infuse.Closed), s.bind(t, "close", infuse.Closed)
+		a, b, c := s.bind(t, "close", storage.Closed), s.bind(t, "close", storage.Closed), s.bind(t, "close", storage.Closed)
 		if err := b.Close(); err != nil {
 			t.Fatalf("Close: %v", err)
 		}
 		seen := len(b.observed())
-		open, _ := s.transition(t, a, infuse.Transition{From: a.Snapshot().Generation, To: infuse.Open, Failures: s.pol().FailMax})
+		open, _ := s.transition(t, a, storage.Transition{From: a.Snapshot().Generation, To: storage.Open, Failures: s.pol().FailMax})
 		s.sync(t)
 		if got, ok := c.lastSeen(); !ok || got.Generation != open.Generation {
 			t.Fatalf("a member still bound observed %+v, want generation %d", got, open.Generation)
@@ -636,11 +636,11 @@ var cases = []testCase{
 		}
 	}},
 	{"DoneContextCommitsNothing", func(t *testing.T, s *suite) {
-		m := s.bind(t, "ctx", infuse.Closed)
+		m := s.bind(t, "ctx", storage.Closed)
 		ctx, cancel := context.WithCancel(bg)
 		cancel()
-		snap, changed, err := m.Transition(ctx, infuse.Transition{To: infuse.Open})
-		if changed || err == nil || snap.State != infuse.Closed {
+		snap, changed, err := m.Transition(ctx, storage.Transition{To: storage.Open})
+		if changed || err == nil || snap.State != storage.Closed {
 			t.Fatalf("Transition on a done ctx: %+v changed=%v err=%v", snap, changed, err)
 		}
 	}},
@@ -653,7 +653,7 @@ func absDiff(a, b time.Time) time.Duration {
 	return b.Sub(a)
 }
 
-func report(m *member, gen uint64, o infuse.Outcome, n int) {
+func report(m *member, gen uint64, o storage.Outcome, n int) {
 	for range n {
 		m.Report(gen, o)
 	}

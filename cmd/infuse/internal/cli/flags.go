@@ -9,7 +9,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 	"time"
 )
 
@@ -22,8 +24,29 @@ func (e *UsageError) Error() string { return e.msg }
 // Usage is a *UsageError saying msg.
 func Usage(msg string) error { return &UsageError{msg} }
 
-// ErrHelp stops a command after -help: exit status 0.
+// ErrHelp stops a command after -help: exit status 0. The error Parse
+// returns for -help is a *Help, which is ErrHelp (errors.Is) and holds
+// the usage text.
 var ErrHelp = errors.New("help")
+
+// Help is the error Parse returns for -help: the command's usage, which
+// the caller prints (to standard output: it was asked for).
+type Help struct{ Text string }
+
+func (h *Help) Error() string { return "help" }
+
+// Is makes a *Help ErrHelp.
+func (h *Help) Is(target error) bool { return target == ErrHelp }
+
+// UsageText is the usage text of a flag set FlagSet made.
+func UsageText(fs *flag.FlagSet) string {
+	var b strings.Builder
+	w := fs.Output()
+	fs.SetOutput(&b)
+	fs.Usage()
+	fs.SetOutput(w)
+	return b.String()
+}
 
 // FlagSet is a command's flag set with infuse's usage text.
 func FlagSet(name, synopsis, description, examples string) *flag.FlagSet {
@@ -37,17 +60,19 @@ func FlagSet(name, synopsis, description, examples string) *flag.FlagSet {
 	return fs
 }
 
-// Parse parses args, turning -help into ErrHelp and bad flags into a
-// usage error. Flags may come after the arguments too ("infuse open NAME
-// -redis URL"); "--" ends the flags, so that a NAME may begin with "-".
-// The arguments are then in positional order in the returned slice.
+// Parse parses args, turning -help into a *Help (ErrHelp) and bad flags
+// into a usage error; it prints nothing itself, so that its caller prints
+// an error once, and the usage where it was asked for. Flags may come
+// after the arguments too ("infuse open NAME -redis URL"); "--" ends the
+// flags, so that a NAME may begin with "-". The arguments are then in
+// positional order in the returned slice.
 func Parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	fs.SetOutput(os.Stderr)
+	fs.SetOutput(io.Discard)
 	var positional []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, ErrHelp
+				return nil, &Help{Text: UsageText(fs)}
 			}
 			return nil, Usage(err.Error())
 		}
@@ -82,4 +107,15 @@ func WithDuration(ctx context.Context, d time.Duration) (context.Context, contex
 		return context.WithTimeout(ctx, d)
 	}
 	return context.WithCancel(ctx)
+}
+
+// IsTerminal tells whether w is a terminal (a character device), where a
+// command may redraw lines and tell its progress.
+func IsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }

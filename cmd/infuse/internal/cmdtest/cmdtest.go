@@ -66,9 +66,10 @@ func (e *buildError) Error() string { return e.err.Error() + "\n" + string(e.out
 // Run runs the command and returns its output and exit status.
 func Run(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
+	bin := Binary(t) // the first call builds it: not within the run's time
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, Binary(t), args...)
+	cmd := exec.CommandContext(ctx, bin, args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err := cmd.Run()
@@ -80,11 +81,12 @@ func Run(t testing.TB, args ...string) (stdout, stderr string, code int) {
 	return o.String(), e.String(), 0
 }
 
-// StartWatch runs "infuse watch" on namespace ops for at most 10 s, until
-// the test ends, and returns its output's lines.
-func StartWatch(t testing.TB, url string) *bufio.Scanner {
+// StartWatch runs "infuse watch" on namespace ops for at most 10 s (more
+// flags may set another -duration), until the test ends, and returns its
+// output's lines.
+func StartWatch(t testing.TB, url string, flags ...string) *bufio.Scanner {
 	t.Helper()
-	cmd := exec.Command(Binary(t), "watch", "-redis", url, "-namespace", "ops", "-duration", "10s")
+	cmd := exec.Command(Binary(t), append([]string{"watch", "-redis", url, "-namespace", "ops", "-duration", "10s"}, flags...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

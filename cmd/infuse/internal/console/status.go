@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -18,13 +19,20 @@ import (
 )
 
 // Status is "infuse status": every breaker under a namespace, a row each,
-// or JSON with -json.
+// or JSON with -json (breaker.Status), the most severe first
+// (breaker.SortBySeverity), those -state names only.
 func Status(ctx context.Context, args []string, out io.Writer) error {
 	fs := cli.FlagSet("status", "[flags]",
-		"Shows every breaker stored under a namespace: state, forced mode, counts, time left open,\nand how many live members (stores) have it bound; closed breakers Redis keeps no state for\nare listed from their members' registrations.",
-		"  infuse status\n  infuse status -redis redis://:secret@redis.internal:6379/0 -namespace checkout\n  infuse status -json | jq '.[] | select(.state == \"open\")'")
+		"Shows every breaker stored under a namespace: state, forced mode, counts, time left open,\n"+
+			"and how many live members (stores) have it bound; closed breakers Redis keeps no state for\n"+
+			"are listed from their members' registrations. The most severe come first: open, forced-open,\n"+
+			"half-open, throttled, ramping, disabled, closed; by name within each.",
+		"  infuse status\n  infuse status -state open,forced-open,half-open\n"+
+			"  infuse status -redis redis://:secret@redis.internal:6379/0 -namespace checkout\n"+
+			"  infuse status -json | jq '.[] | select(.state == \"open\")'")
 	rf := cli.AddRedisFlags(fs)
 	asJSON := fs.Bool("json", false, "print JSON, for scripts")
+	states := fs.String("state", "", "list only breakers in these `STATES`, comma-separated: "+strings.Join(breaker.Classes, ", ")+",\nor normal (not forced open or disabled)")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -32,19 +40,40 @@ func Status(ctx context.Context, args []string, out io.Writer) error {
 	if len(rest) != 0 {
 		return cli.Usage("status takes no arguments")
 	}
+	var filter breaker.Filter
+	if *states != "" {
+		if filter, err = breaker.ParseFilter(*states); err != nil {
+			return cli.Usage("-state: " + err.Error())
+		}
+	}
 	store, closeStore, err := rf.Connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	list, err := store.Breakers(ctx)
+	all, err := store.Breakers(ctx)
 	if err != nil {
 		return err
 	}
+	var list []redisstore.Info
+	for _, i := range all {
+		if filter.Keeps(i) {
+			list = append(list, i)
+		}
+	}
+	breaker.SortBySeverity(list)
 	if *asJSON {
-		return breaker.WriteJSON(out, breaker.FromInfos(list))
+		views := make([]breaker.Status, 0, len(list))
+		for _, i := range list {
+			views = append(views, breaker.StatusOf(i))
+		}
+		return breaker.WriteJSON(out, views)
 	}
 	if len(list) == 0 {
+		if len(all) > 0 {
+			fmt.Fprintf(out, "none of the %d breakers under namespace %s is %s\n", len(all), breaker.Printable(store.Namespace()), strings.ReplaceAll(*states, ",", " or "))
+			return nil
+		}
 		fmt.Fprintf(out, "no breakers under namespace %s\n", breaker.Printable(store.Namespace()))
 		return nil
 	}

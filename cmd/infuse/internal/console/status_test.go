@@ -139,3 +139,94 @@ func TestBadKeysAndNeighbourNamespaces(t *testing.T) {
 		t.Fatalf("the other namespace's breaker: %+v %v", info, err)
 	}
 }
+
+// status lists the most severe first (open, forced-open, half-open,
+// throttled, ramping, disabled, closed), by name within each; -state
+// keeps the classes and modes it names and refuses one it does not know;
+// -json has the same order and no value standing for "none".
+func TestStatusSortsBySeverityAndFilters(t *testing.T) {
+	_, url, store := cmdtest.OpsStore(t, redisstore.Options{})
+	ctx := context.Background()
+	mk := func(name string, act func(*infuse.Breaker) error, ramp time.Duration) {
+		t.Helper()
+		b, err := infuse.New(infuse.Config{Name: name, Storage: store, ResetTimeout: time.Hour, RampDuration: ramp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if act != nil {
+			if err := act(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	mk("a-closed", nil, 0)
+	mk("b-disabled", func(b *infuse.Breaker) error { return b.Disable(ctx) }, 0)
+	mk("c-ramping", func(b *infuse.Breaker) error { _ = b.Open(ctx); return b.Close(ctx) }, time.Hour)
+	mk("d-half-open", func(b *infuse.Breaker) error { return b.HalfOpen(ctx) }, 0)
+	mk("e-forced", func(b *infuse.Breaker) error { return b.ForceOpen(ctx) }, 0)
+	mk("f-open", func(b *infuse.Breaker) error { return b.Open(ctx) }, 0)
+	mk("g-open", func(b *infuse.Breaker) error { return b.Open(ctx) }, 0)
+	_ = store.Sync(ctx)
+	want := []string{"f-open", "g-open", "e-forced", "d-half-open", "c-ramping", "b-disabled", "a-closed"}
+	names := func(out string) []string {
+		var ns []string
+		for _, line := range strings.Split(strings.TrimSpace(out), "\n")[1:] {
+			ns = append(ns, strings.Fields(line)[0])
+		}
+		return ns
+	}
+	out, errOut, code := cmdtest.Run(t, "status", "-redis", url, "-namespace", "ops")
+	if code != 0 || strings.Join(names(out), " ") != strings.Join(want, " ") {
+		t.Fatalf("status: %d %q\n%s\nwant the order %v", code, errOut, out, want)
+	}
+	for _, c := range []struct {
+		states string
+		want   []string
+	}{
+		{"open", []string{"f-open", "g-open"}},
+		{"forced-open,half-open", []string{"e-forced", "d-half-open"}},
+		{"ramping, closed", []string{"c-ramping", "a-closed"}},
+		{"disabled", []string{"b-disabled"}},
+		{"normal", []string{"f-open", "g-open", "d-half-open", "c-ramping", "a-closed"}},
+	} {
+		out, errOut, code := cmdtest.Run(t, "status", "-redis", url, "-namespace", "ops", "-state", c.states)
+		if code != 0 || strings.Join(names(out), " ") != strings.Join(c.want, " ") {
+			t.Errorf("status -state %q: %d %q\n%s\nwant %v", c.states, code, errOut, out, c.want)
+		}
+	}
+	out, _, code = cmdtest.Run(t, "status", "-redis", url, "-namespace", "ops", "-state", "throttled")
+	if code != 0 || out != "none of the 7 breakers under namespace ops is throttled\n" {
+		t.Errorf("status -state throttled: %d %q", code, out)
+	}
+	if _, errOut, code := cmdtest.Run(t, "status", "-redis", url, "-namespace", "ops", "-state", "open,tripped"); code != 2 || !strings.Contains(errOut, `unknown state "tripped": want any of open, forced-open, half-open, throttled, ramping, disabled, closed, normal`) {
+		t.Errorf("an unknown state: %d %q", code, errOut)
+	}
+
+	out, _, _ = cmdtest.Run(t, "status", "-redis", url, "-namespace", "ops", "-json")
+	var list []map[string]any
+	if err := json.Unmarshal([]byte(out), &list); err != nil || len(list) != len(want) {
+		t.Fatalf("status -json: %v\n%s", err, out)
+	}
+	for k, v := range list {
+		name, state, class := v["name"], v["state"], v["class"]
+		if name != want[k] {
+			t.Errorf("-json lists %v at %d; want %s", name, k, want[k])
+		}
+		if r, ok := v["reason"]; ok && r == "" {
+			t.Errorf("%v: reason %q", name, r)
+		}
+		_, retry := v["retryAfterSeconds"]
+		_, since := v["openSinceSeconds"]
+		if (state == "open") != since || retry != (class == "open") {
+			t.Errorf("%v (%v, %v): openSinceSeconds %v, retryAfterSeconds %v", name, state, class, since, retry)
+		}
+		for _, f := range []string{"failureRate", "windowCalls", "rejectProbability", "throttleK"} {
+			if _, ok := v[f]; ok {
+				t.Errorf("%v: %s %v, with no window and no throttle", name, f, v[f])
+			}
+		}
+		if g, ok := v["generation"]; v["idle"] == true && ok || v["idle"] != true && !ok {
+			t.Errorf("%v: idle %v, generation %v", name, v["idle"], g)
+		}
+	}
+}

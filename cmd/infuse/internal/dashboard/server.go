@@ -13,9 +13,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"net/http"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +48,8 @@ type Server struct {
 	now                 func() time.Time // nil: time.Now; what idleness and the token limit are measured on
 	pingEvery           time.Duration    // between keepalive pings; 0: defaultPingEvery
 	tokenFails          failLimiter
+	warnings            io.Writer // where Serve warns of a page exposed beyond this host; nil: os.Stderr
+	warning             string    // that warning, "" when it serves loopback only; set by Serve before ready
 
 	mu      sync.Mutex
 	clients map[*client]struct{}
@@ -279,7 +284,8 @@ func (d *Server) run(ctx context.Context) {
 }
 
 // Serve listens on addr and serves the dashboard until ctx is done; ready
-// is told the address.
+// is told the address. Bound to an address other hosts can reach (not
+// loopback), it first warns so on stderr (see Warning).
 func (d *Server) Serve(ctx context.Context, addr string, ready func(string)) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -297,9 +303,53 @@ func (d *Server) Serve(ctx context.Context, addr string, ready func(string)) err
 		_ = srv.Shutdown(sctx)
 		_ = srv.Close()
 	}()
+	if d.warning = exposure(addr, l.Addr(), d.token != "", len(d.allowHosts) > 0); d.warning != "" {
+		w := d.warnings
+		if w == nil {
+			w = os.Stderr
+		}
+		fmt.Fprint(w, d.warning)
+	}
 	ready("http://" + l.Addr().String())
 	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// Warning is what Serve warned of when the address it listens on is
+// reachable from other hosts, "" when it is loopback; it is set when
+// Serve calls ready.
+func (d *Server) Warning() string { return d.warning }
+
+// exposure is the warning for a dashboard asked to listen on asked and
+// bound to bound, whose actions need a token (actions) or are off, ""
+// when bound is loopback: another host's page or program can read every
+// breaker, and with a token send actions with it, in clear (plain HTTP).
+// Unless allowHosts, a wildcard address answers to loopback names only,
+// and browsers elsewhere get 421.
+func exposure(asked string, bound net.Addr, actions, allowHosts bool) string {
+	ta, ok := bound.(*net.TCPAddr)
+	if ok && ta.IP.IsLoopback() {
+		return ""
+	}
+	// The address as asked, with the port bound: 0.0.0.0:8089 is bound
+	// as [::]:8089 where IPv6 is on.
+	where := bound.String()
+	if h, _, err := net.SplitHostPort(asked); err == nil && h != "" && ok {
+		where = net.JoinHostPort(h, strconv.Itoa(ta.Port))
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "warning: the dashboard listens on %s: the page is exposed beyond this host, "+
+		"whoever reaches that port reads every breaker's name and state\n", where)
+	if actions {
+		b.WriteString("warning: its actions need the token, which crosses the network in clear (plain HTTP): " +
+			"prefer -listen 127.0.0.1:PORT through an SSH tunnel, or a TLS proxy in front\n")
+	} else {
+		b.WriteString("warning: its actions are refused: no token is set (-token, or INFUSE_TOKEN)\n")
+	}
+	if ok && ta.IP.IsUnspecified() && !allowHosts {
+		b.WriteString("warning: it answers to loopback names only: browsers elsewhere get 421 unless -allow-host names the host they ask for\n")
+	}
+	return b.String()
 }

@@ -66,13 +66,13 @@ func TestDashboardAPI(t *testing.T) {
 	if info, _ := store.Breaker(context.Background(), "payments"); info.Mode != infuse.ModeForcedOpen {
 		t.Fatalf("Redis holds %+v", info)
 	}
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for events.Scan() {
 		if events.Text() == "event: change" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no change event within a second")
+			t.Fatal("no change event")
 		}
 	}
 }

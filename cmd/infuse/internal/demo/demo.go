@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -31,8 +30,9 @@ type demoBreaker struct {
 // Run is "infuse demo": an upstream simulated in this process, called by
 // clients through breakers (or members sharing one through Redis), shown
 // live in the terminal and on the dashboard, until ctx is done or
-// -duration has passed.
-func Run(ctx context.Context, args []string, out io.Writer) error {
+// -duration has passed. It writes what goes wrong beside the demo (the
+// dashboard failing to serve) to errOut.
+func Run(ctx context.Context, args []string, out, errOut io.Writer) error {
 	fs := cli.FlagSet("demo", "[flags]",
 		"Runs an upstream, simulated in this process, that goes healthy, failing, slow and recovering,\ncalled by a few clients through circuit breakers, and shows what the breakers do: live in a\nterminal, as log lines otherwise. It also serves the dashboard on loopback. With -redis,\nthe clients are members of one fleet sharing their breaker through Redis: watch a trip\nin one reach all.",
 		"  infuse demo\n  infuse demo -duration 30s\n  infuse demo -redis redis://127.0.0.1:6379/0 -members 4")
@@ -96,13 +96,14 @@ func Run(ctx context.Context, args []string, out io.Writer) error {
 	ready := make(chan string, 1)
 	wg.Go(func() {
 		if err := d.Serve(ctx, *listen, func(url string) { ready <- url }); err != nil {
-			fmt.Fprintln(os.Stderr, "dashboard:", err)
+			fmt.Fprintln(errOut, "infuse demo: dashboard:", err)
 			close(ready)
 		}
 	})
 	var header strings.Builder
 	if url, ok := <-ready; ok {
 		fmt.Fprintf(&header, "dashboard on %s\n", url)
+		header.WriteString(d.Warning()) // on stderr too, but the terminal view redraws over it
 	}
 	if *redisURL != "" {
 		u, _ := cli.RedactedURL(*redisURL) // it parsed: the members connected
@@ -152,7 +153,7 @@ func drive(ctx context.Context, up *upstream, db *demoBreaker) {
 // show prints the breakers each second: redrawn in place on a terminal,
 // as log lines otherwise.
 func show(ctx context.Context, out io.Writer, header string, up *upstream, breakers map[string]*demoBreaker) {
-	tty := isTerminal(out)
+	tty := cli.IsTerminal(out)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	var lastErrors uint64
@@ -196,15 +197,6 @@ func rate(r float64) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.0f%%", r*100)
-}
-
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 // shellQuote quotes s for a POSIX shell when it needs it.

@@ -5,6 +5,7 @@
 package simulate
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/infuse-go/infuse/cmd/infuse/internal/breaker"
 	"github.com/infuse-go/infuse/cmd/infuse/internal/cli"
 	"github.com/infuse-go/infuse/infusesim"
 )
@@ -29,8 +31,9 @@ const defaultCandidate = "fail-max=5,reset-timeout=1s"
 var scenarioFlags = []string{"members", "rate", "phases", "latency", "error-rate", "seed", "jitter", "sequential", "fleet", "delay"}
 
 // Run is "infuse simulate": it measures candidate configurations on a
-// simulated fleet, or on a recording, and prints a table.
-func Run(_ context.Context, args []string, out io.Writer) error {
+// simulated fleet, or on a recording, and prints a table, or JSON with
+// -json. On a terminal, errOut tells how far the runs are, each second.
+func Run(_ context.Context, args []string, out, errOut io.Writer) error {
 	fs := cli.FlagSet("simulate", "[flags]",
 		"Measures candidate breaker configurations without a fleet or a backend: a fleet of members\n"+
 			"calls a backend through the phases of a scenario (by default 32 members at 500 calls/s each,\n"+
@@ -38,6 +41,8 @@ func Run(_ context.Context, args []string, out io.Writer) error {
 			"from the candidate, on a virtual clock, and the figures are printed as a Markdown table,\n"+
 			"a column per candidate: the calls that reached the failing backend, the probes among them,\n"+
 			"how long the fleet took to stop and to recover, the healthy calls rejected.\n\n"+
+			"With -json, the same figures are printed as JSON (docs/simulate.md names the fields).\n"+
+			"On a terminal, standard error tells how far the runs are, each second.\n\n"+
 			"-fleet shared shares one state among the members, with news travelling -delay between a\n"+
 			"member and the shared state (a trip, a member's failures); local gives each member its own;\n"+
 			"both prints a column of each. With -replay, the calls of a recording (made with\n"+
@@ -70,6 +75,7 @@ func Run(_ context.Context, args []string, out io.Writer) error {
 	})
 	replay := fs.String("replay", "", "replay the recording in `FILE` instead of a scenario")
 	svg := fs.String("svg", "", "also draw the runs, as an SVG picture, to `FILE`")
+	asJSON := fs.Bool("json", false, "print the figures as JSON, for scripts, instead of the table")
 	rest, err := cli.Parse(fs, args)
 	if err != nil {
 		return err
@@ -98,7 +104,7 @@ func Run(_ context.Context, args []string, out io.Writer) error {
 				return cli.Usage(fmt.Sprintf("-%s does not apply with -replay: a replay takes its calls from the recording", name))
 			}
 		}
-		return simulateReplay(out, *replay, cands, *svg)
+		return simulateReplay(out, errOut, *replay, cands, *svg, *asJSON)
 	}
 
 	sc := infusesim.Scenario{Members: *members, Rate: *rate}
@@ -146,10 +152,18 @@ func Run(_ context.Context, args []string, out io.Writer) error {
 
 	var names []string
 	var results []infusesim.Result
+	var columns []scenarioColumn
 	pic := infusesim.Picture{Title: "infuse simulate: " + describeScenario(sc), Span: sc.Duration(), Phases: sc.Phases}
+	prog := newProgress(errOut, len(cands)*len(fleets), sc.Duration())
+	defer prog.end()
 	for _, c := range cands {
 		for _, f := range fleets {
-			opts := infusesim.Options{Fleet: f, Seed: *seed, Jitter: *jitter, Sequential: *sequential}
+			name := c.name
+			if len(fleets) > 1 {
+				name = f.String() + ": " + name
+			}
+			prog.begin(len(names)+1, name)
+			opts := infusesim.Options{Fleet: f, Seed: *seed, Jitter: *jitter, Sequential: *sequential, Progress: prog.hook()}
 			if f == infusesim.Shared {
 				opts.Delay = *delay
 			}
@@ -157,14 +171,28 @@ func Run(_ context.Context, args []string, out io.Writer) error {
 			if err != nil { // what the flags asked for is more than it can run
 				return cli.Usage(strings.TrimPrefix(err.Error(), "infusesim: "))
 			}
-			name := c.name
-			if len(fleets) > 1 {
-				name = f.String() + ": " + name
-			}
+			r := infusesim.Summarize(sc, run.Calls)
 			names = append(names, name)
-			results = append(results, infusesim.Summarize(sc, run.Calls))
+			results = append(results, r)
+			columns = append(columns, columnOf(name, f, r))
 			pic.Panels = append(pic.Panels, infusesim.Panel{Title: name, Members: sc.Members, Calls: run.Calls, Changes: run.Changes})
 		}
+	}
+	prog.end()
+	if *asJSON {
+		doc := scenarioJSON{
+			Scenario: scenarioSpec{Members: sc.Members, Rate: sc.Rate, Phases: phasesJSON(sc.Phases), Description: describeScenario(sc)},
+			Fleet:    *fleet, Seed: *seed, Jitter: *jitter, Sequential: *sequential, Columns: columns,
+		}
+		if *fleet != "local" {
+			d := delay.Seconds()
+			doc.DelaySeconds = &d
+		}
+		if err := writePicture(io.Discard, *svg, pic); err != nil {
+			return err
+		}
+		doc.Picture = *svg
+		return breaker.WriteJSON(out, doc)
 	}
 	shared := fmt.Sprintf("shared (one state, news delayed %v between a member and it)", *delay)
 	local := "local (a state per member)"
@@ -177,7 +205,7 @@ func Run(_ context.Context, args []string, out io.Writer) error {
 }
 
 // simulateReplay replays the recording at path through each candidate.
-func simulateReplay(out io.Writer, path string, cands []candidate, svg string) error {
+func simulateReplay(out, errOut io.Writer, path string, cands []candidate, svg string, asJSON bool) error {
 	rec, err := infusesim.ReadRecordingFile(path)
 	if err != nil {
 		return err
@@ -188,12 +216,18 @@ func simulateReplay(out io.Writer, path string, cands []candidate, svg string) e
 	names := []string{"as recorded"}
 	var results []infusesim.ReplayResult
 	var pic infusesim.Picture
+	var head bytes.Buffer
+	doc := replayJSON{Recording: recordingJSON{Path: path, Records: len(rec.Records), Complete: rec.Complete, Dropped: rec.Dropped}}
+	prog := newProgress(errOut, len(cands), 0)
+	defer prog.end()
 	for i, c := range cands {
+		prog.begin(i+1, c.name)
 		run, err := infusesim.Replay(rec.Records, c.cfg)
 		if err != nil {
 			return err
 		}
 		if i == 0 {
+			doc.Recording.Breakers, doc.Recording.SpanSeconds = len(run.Names), run.Span.Seconds()
 			results = append(results, run.Recorded())
 			pic = infusesim.Picture{
 				Title:  fmt.Sprintf("infuse simulate -replay %s", path),
@@ -204,12 +238,26 @@ func simulateReplay(out io.Writer, path string, cands []candidate, svg string) e
 			if !rec.Complete {
 				status = "not closed by its recorder (cut short?)"
 			}
-			fmt.Fprintf(out, "recording: %s: %d calls of %d breakers over %v, %s; %d dropped past its cap\n\n",
+			fmt.Fprintf(&head, "recording: %s: %d calls of %d breakers over %v, %s; %d dropped past its cap\n\n",
 				path, len(rec.Records), len(run.Names), run.Span.Round(time.Millisecond), status, rec.Dropped)
 		}
 		names = append(names, c.name)
 		results = append(results, infusesim.SummarizeReplay(run))
 		pic.Panels = append(pic.Panels, infusesim.Panel{Title: c.name, Members: len(run.Names), Calls: run.Calls(), Changes: run.Changes, Labels: run.Names})
+	}
+	prog.end()
+	if asJSON {
+		for i, r := range results {
+			doc.Columns = append(doc.Columns, replayColumnOf(names[i], r))
+		}
+		if err := writePicture(io.Discard, svg, pic); err != nil {
+			return err
+		}
+		doc.Picture = svg
+		return breaker.WriteJSON(out, doc)
+	}
+	if _, err := head.WriteTo(out); err != nil {
+		return err
 	}
 	if err := infusesim.WriteReplayTable(out, names, results); err != nil {
 		return err

@@ -3,6 +3,7 @@ package simulate
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,7 +31,7 @@ func TestMain(m *testing.M) { os.Exit(cmdtest.Main(m)) }
 func simulateOut(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
-	err := Run(context.Background(), args, &out)
+	err := Run(context.Background(), args, &out, io.Discard)
 	return out.String(), err
 }
 
@@ -359,7 +361,8 @@ func TestSimulateReplayOfABadFileSaysWhereAndWhy(t *testing.T) {
 // As a user runs it: the exit status and the messages.
 func TestSimulateExitStatus(t *testing.T) {
 	out, errOut, code := cmdtest.Run(t, "simulate", "-members", "2", "-rate", "50")
-	if code != 0 || !strings.Contains(out, "| calls that reached the backend while it failed |") {
+	if code != 0 || !strings.Contains(out, "| calls that reached the backend while it failed |") || errOut != "" {
+		// Standard error is no terminal here: no progress on it.
 		t.Fatalf("simulate: %d\n%s\n%s", code, out, errOut)
 	}
 	_, errOut, code = cmdtest.Run(t, "simulate", "-candidate", "fail-max=-1")
@@ -447,5 +450,186 @@ func TestSimulateCandidatesInTheDocsParse(t *testing.T) {
 	}
 	if n < 3 {
 		t.Fatalf("found %d -candidate in the docs' simulate commands", n)
+	}
+}
+
+// -json prints the table's figures, cell for cell, by the names
+// docs/simulate.md gives; a time that never came is null; and no row
+// counts commands, which a simulation does not.
+func TestSimulateJSONHasTheTablesFigures(t *testing.T) {
+	args := []string{"-fleet", "both", "-candidate", "fail-max=5,reset-timeout=1s", "-candidate", "fail-max=1000,name=lenient",
+		"-members", "4", "-rate", "100", "-phases", "1s:0,2s:1,1s:0"}
+	table, err := simulateOut(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(table, "commands") || strings.Contains(table, "—") {
+		t.Errorf("a row without figures:\n%s", table)
+	}
+	svg := filepath.Join(t.TempDir(), "runs.svg")
+	out, err := simulateOut(t, append(args, "-json", "-svg", svg)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Scenario struct {
+			Members int
+			Rate    float64
+			Phases  []struct{ DurationSeconds, ErrorRate, LatencySeconds float64 }
+		}
+		Fleet        string
+		DelaySeconds *float64
+		Seed         uint64
+		Picture      string
+		Columns      []map[string]any
+	}
+	dec := json.NewDecoder(strings.NewReader(out))
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("-json: %v\n%s", err, out)
+	}
+	if doc.Scenario.Members != 4 || doc.Scenario.Rate != 100 || len(doc.Scenario.Phases) != 3 || doc.Scenario.Phases[1].ErrorRate != 1 ||
+		doc.Fleet != "both" || doc.DelaySeconds == nil || *doc.DelaySeconds != 0.001 || doc.Seed != 1 || doc.Picture != svg || len(doc.Columns) != 4 {
+		t.Fatalf("-json:\n%s", out)
+	}
+	cell := func(label string, col int) string {
+		for _, line := range strings.Split(table, "\n") {
+			if strings.HasPrefix(line, "| "+label) {
+				return strings.TrimSpace(strings.Split(strings.Trim(line, "|"), "|")[col+1])
+			}
+		}
+		t.Fatalf("no row %q", label)
+		return ""
+	}
+	ms := func(v any) string {
+		if v == nil {
+			return "never"
+		}
+		d := v.(float64) * 1000
+		if d >= 100 {
+			return fmt.Sprintf("%.0f ms", d)
+		}
+		return fmt.Sprintf("%.1f ms", d)
+	}
+	for i, c := range doc.Columns {
+		for label, got := range map[string]string{
+			"calls that reached the backend while it failed":             fmt.Sprint(c["leakedCalls"]),
+			"of them after the member's own first rejection":             fmt.Sprint(c["probes"]),
+			"from the first failing call until every member rejects":     ms(c["allRejectingSeconds"]),
+			"healthy calls rejected before the outage":                   fmt.Sprint(c["rejectedBeforeOutage"]),
+			"healthy calls rejected after it":                            fmt.Sprint(c["rejectedAfterOutage"]),
+			"from the backend's recovery until every member is admitted": ms(c["recoveredSeconds"]),
+			"calls/s per member while healthy":                           fmt.Sprintf("%.1f", c["callsPerSecondPerMember"]),
+		} {
+			if want := cell(label, i); got != want {
+				t.Errorf("column %d (%v), %q: JSON %s, table %s", i, c["name"], label, got, want)
+			}
+		}
+		if want := []string{"shared", "local"}[i%2]; c["fleet"] != want || c["name"] != want+": "+[]string{"fail-max=5,reset-timeout=1s", "lenient"}[i/2] {
+			t.Errorf("column %d: %v %v", i, c["fleet"], c["name"])
+		}
+		if _, ok := c["allRejectingSeconds"]; !ok {
+			t.Errorf("column %d: no allRejectingSeconds (null for never)", i)
+		}
+	}
+	if doc.Columns[3]["allRejectingSeconds"] != nil {
+		t.Errorf("FailMax 1000 rejected within the outage: %v", doc.Columns[3]["allRejectingSeconds"])
+	}
+	if _, err := os.Stat(svg); err != nil {
+		t.Errorf("the picture: %v", err)
+	}
+}
+
+// A replay's -json: the recording, then a column each for the recording
+// and each candidate, the recording's unknown figures null.
+func TestSimulateReplayJSON(t *testing.T) {
+	path := recordOutage(t)
+	out, err := simulateOut(t, "-replay", path, "-candidate", "fail-max=5,reset-timeout=1s", "-json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Recording struct {
+			Path              string
+			Records, Breakers int
+			SpanSeconds       float64
+			Complete          bool
+		}
+		Columns []map[string]any
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatalf("-json: %v\n%s", err, out)
+	}
+	r := doc.Recording
+	if r.Path != path || r.Records != 2000 || r.Breakers != 1 || r.SpanSeconds != 19.99 || !r.Complete || len(doc.Columns) != 2 {
+		t.Fatalf("-json:\n%s", out)
+	}
+	rec, cand := doc.Columns[0], doc.Columns[1]
+	if rec["name"] != "as recorded" || rec["opened"] != nil || rec["failedTrials"] != nil || rec["calls"] != 2000.0 {
+		t.Errorf("as recorded: %v", rec)
+	}
+	if cand["failuresAdmitted"] != rec["failuresAdmitted"] || cand["opened"] == nil {
+		t.Errorf("the recorded configuration: %v; the recording: %v", cand, rec)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader apart.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Progress draws a line on each tick, redrawn in place, and clears it at
+// the end; before a tick it writes nothing.
+func TestProgressLine(t *testing.T) {
+	var w syncBuffer
+	tick := make(chan time.Time)
+	p := startProgress(&w, tick, 2, 10*time.Second)
+	p.begin(2, "local: lenient")
+	p.reached(4 * time.Second)
+	if w.String() != "" {
+		t.Fatalf("before a tick: %q", w.String())
+	}
+	for range 3 { // each taken once the one before is drawn: two drawn at least
+		tick <- time.Now()
+	}
+	want := "\r\x1b[Ksimulate: run 2 of 2 (local: lenient): 40% of the scenario, "
+	if got := w.String(); !strings.HasPrefix(got, want) || strings.Count(got, want) < 2 || !strings.Contains(got, " so far"+want) {
+		t.Fatalf("after the ticks: %q", got)
+	}
+	p.end()
+	p.end()
+	if got := w.String(); !strings.HasSuffix(got, "so far\r\x1b[K") {
+		t.Fatalf("after the end: %q", got)
+	}
+	var quiet syncBuffer
+	p = startProgress(&quiet, make(chan time.Time), 1, 0)
+	p.end()
+	if quiet.String() != "" {
+		t.Fatalf("a run without a tick wrote %q", quiet.String())
+	}
+	var replays syncBuffer
+	tick = make(chan time.Time)
+	p = startProgress(&replays, tick, 3, 0)
+	p.begin(1, "strict")
+	tick <- time.Now()
+	p.end()
+	if got := replays.String(); !strings.Contains(got, "simulate: replay 1 of 3 (strict), ") || strings.Contains(got, "%") {
+		t.Fatalf("a replay's progress: %q", got)
+	}
+	// No terminal, no progress.
+	if newProgress(&w, 1, time.Second) != nil {
+		t.Fatal("progress on a buffer")
 	}
 }

@@ -1,10 +1,15 @@
 // The dashboard: a table of every breaker kept live by server-sent events
-// ("snapshot" once, then "update" with only what changed), a timeline of
-// transitions, and an action panel for the selected breaker. Rows are
+// ("snapshot" once, then "update" with only what changed) and, beside it,
+// the selected breaker's actions and a timeline of transitions. Rows are
 // made once per breaker and kept in a map by id, so that an update of a
 // few breakers among ten thousand touches only theirs.
 "use strict";
-const verbs = ["open", "half-open", "close", "force-open", "disable", "release"];
+// The actions that change the fleet's protection the most ask to be
+// confirmed first.
+const confirmText = {
+  "force-open": (label) => [`Force ${label} open on every member? It rejects every call until released.`, "force open"],
+  "disable": (label) => [`Disable ${label} on every member? It lets every call through, unprotected, until released.`, "disable"],
+};
 const rows = new Map(); // id → {tr, cells, v}
 let actionsOn = false;
 let selected = null; // id
@@ -15,18 +20,42 @@ const body = document.querySelector("#breakers tbody");
 // rowTemplate is a row's cells, cloned for each breaker.
 const rowTemplate = (() => {
   const tr = document.createElement("tr");
-  for (let i = 0; i < 10; i++) tr.appendChild(document.createElement("td"));
+  for (let i = 0; i < 9; i++) tr.appendChild(document.createElement("td"));
   tr.children[0].className = "name";
   tr.children[1].className = "state";
   return tr;
 })();
 
-function unhealthy(v) { return !v.shadow && (v.state !== "closed" || v.mode === "forced-open" || v.rejectProbability > 0 || v.rampShare < 1); }
+// unhealthy is a breaker that needs an operator's attention: it rejects
+// calls or sheds them, or is held in a mode (a disabled breaker protects
+// nothing). A shadow's candidate never does.
+function unhealthy(v) {
+  return !v.shadow && (v.state !== "closed" || v.mode !== "normal" || v.rejectProbability > 0 || v.rampShare < 1);
+}
+
+// kind is what a breaker does, in the words of its state cell and of the
+// counts: its state, unless a mode holds it ("forced open", "disabled").
+function kind(v) {
+  if (v.mode === "forced-open") return "forced open";
+  if (v.mode === "disabled") return "disabled";
+  return v.state;
+}
+
+// applicable is the actions that would change the breaker: a held
+// breaker is released, or held the other way; a running one is moved to
+// another state, or held.
+function applicable(v) {
+  if (v.shadow) return [];
+  if (v.mode === "forced-open") return ["release", "disable"];
+  if (v.mode === "disabled") return ["release", "force-open"];
+  const moves = { "open": "open", "half-open": "half-open", "close": "closed" }; // verb → the state it moves to
+  return Object.keys(moves).filter((verb) => moves[verb] !== v.state).concat(["force-open", "disable"]);
+}
 
 function cellTexts(v) {
   const retry = v.state === "open" && v.mode !== "forced-open" ? v.retryAfterSeconds.toFixed(1) + " s" : "–";
   const rate = v.failureRate >= 0 ? `${Math.round(v.failureRate * 100)} % of ${v.windowCalls}` : "–";
-  return [v.label, v.state, v.reason || "–", v.mode, v.failures, rate, v.trials, v.trips, retry, v.members];
+  return [v.label, kind(v), v.reason || "–", v.failures, rate, v.trials, v.trips, retry, v.members];
 }
 
 function put(v) {
@@ -42,7 +71,9 @@ function put(v) {
   r.tr.className = v.state + (v.mode === "normal" ? "" : " " + v.mode);
   cellTexts(v).forEach((text, i) => {
     const s = String(text);
-    if (r.cells[i].textContent !== s) r.cells[i].textContent = s;
+    if (r.cells[i].textContent === s) return;
+    r.cells[i].textContent = s;
+    if (i === 0 || i === 2) r.cells[i].title = s; // the name and why it rejects, whole, where cut
   });
   r.tr.hidden = filter !== "" && !v.label.toLowerCase().includes(filter);
   return regroup;
@@ -73,13 +104,25 @@ function reorder(first, done) {
   }, 0));
 }
 
+// counts shows how many breakers do what, each breaker counted once: the
+// kinds add up to the total.
 function counts() {
-  const n = { closed: 0, open: 0, "half-open": 0, forced: 0 };
-  for (const r of rows.values()) {
-    n[r.v.state]++;
-    if (r.v.mode === "forced-open") n.forced++;
+  const kinds = ["open", "forced open", "half-open", "disabled", "closed"];
+  const n = Object.fromEntries(kinds.map((k) => [k, 0]));
+  for (const r of rows.values()) n[kind(r.v)]++;
+  const el = $("counts");
+  const text = `${rows.size} breakers: ` + kinds.map((k) => `${n[k]} ${k}`).join(", ");
+  if (el.dataset.text !== text) {
+    el.dataset.text = text;
+    el.textContent = `${rows.size} breakers: `;
+    kinds.forEach((k, i) => {
+      const s = document.createElement("span");
+      s.className = "count " + k.replace(" ", "-") + (n[k] > 0 ? " some" : "");
+      s.textContent = `${n[k]} ${k}`;
+      if (i > 0) el.append(", ");
+      el.appendChild(s);
+    });
   }
-  $("counts").textContent = `${rows.size} breakers: ${n.open} open (${n.forced} forced), ${n["half-open"]} half-open, ${n.closed} closed`;
   $("empty").hidden = rows.size > 0;
 }
 
@@ -120,28 +163,61 @@ function applyFilter() {
   for (const r of rows.values()) r.tr.hidden = filter !== "" && !r.v.label.toLowerCase().includes(filter);
 }
 
+// showSelected shows the selected breaker, and the buttons of the actions
+// that apply to it now.
 function showSelected() {
   const r = selected && rows.get(selected);
   $("selected").hidden = !r;
-  if (!r) return;
+  if (!r) { hideConfirm(); return; }
   $("selname").textContent = r.v.label;
-  $("selstate").textContent = `${r.v.state}${r.v.mode !== "normal" ? " (" + r.v.mode + ")" : ""}${r.v.reason ? ": rejects, " + r.v.reason : ""}`;
+  $("selstate").className = "kind " + kind(r.v).replace(" ", "-");
+  $("selstate").textContent = `${kind(r.v)}${r.v.reason && r.v.reason !== kind(r.v) ? ": rejects, " + r.v.reason : ""}` +
+    (r.v.mode === "disabled" ? ": lets every call through" : "");
+  const verbs = applicable(r.v);
   const box = $("selactions");
-  if (box.dataset.for === selected && box.dataset.on === String(actionsOn)) return;
-  box.dataset.for = selected;
-  box.dataset.on = String(actionsOn);
+  const key = `${selected} ${actionsOn} ${verbs.join(" ")}`;
+  if (box.dataset.key === key) return;
+  box.dataset.key = key;
   box.textContent = "";
+  const c = $("confirm");
+  if (!c.hidden && (c.dataset.for !== selected || !verbs.includes(c.dataset.verb))) hideConfirm();
   if (!actionsOn) {
     box.textContent = "actions are off (start the dashboard with -token)";
+    return;
+  }
+  if (verbs.length === 0) {
+    box.textContent = "a shadow's candidate takes no action";
     return;
   }
   for (const verb of verbs) {
     const btn = document.createElement("button");
     btn.textContent = verb;
     btn.dataset.verb = verb;
-    btn.onclick = () => act(selected, verb);
+    if (confirmText[verb]) btn.className = "danger";
+    btn.onclick = () => ask(selected, verb);
     box.appendChild(btn);
   }
+}
+
+// ask runs the action, or first asks to confirm it.
+function ask(id, verb) {
+  const r = rows.get(id);
+  if (!confirmText[verb] || !r) { hideConfirm(); act(id, verb); return; }
+  const [question, yes] = confirmText[verb](r.v.label);
+  const c = $("confirm");
+  c.dataset.for = id;
+  c.dataset.verb = verb;
+  $("confirmtext").textContent = question;
+  $("confirmyes").textContent = yes;
+  $("message").textContent = "";
+  c.hidden = false;
+}
+
+function hideConfirm() {
+  const c = $("confirm");
+  c.hidden = true;
+  delete c.dataset.for;
+  delete c.dataset.verb;
 }
 
 async function act(id, verb) {
@@ -157,7 +233,7 @@ async function act(id, verb) {
     if (resp.ok) {
       const v = await resp.json();
       msg.className = "ok";
-      msg.textContent = `${verb} ${label}: done, now ${v.state}${v.mode !== "normal" ? " (" + v.mode + ")" : ""}`;
+      msg.textContent = `${verb} ${label}: done, now ${kind(v)}`;
       if (v.id) { update({ breakers: [v], removed: [], outage: null }); }
     } else {
       msg.className = "error";
@@ -169,9 +245,26 @@ async function act(id, verb) {
   }
 }
 
+// timeline adds a transition at the top of the timeline: when, which
+// breaker, what it does now, and its cause.
 function timeline(c) {
   const li = document.createElement("li");
-  li.textContent = `${c.at}  ${c.label} → ${c.state}${c.mode !== "normal" ? " (" + c.mode + ")" : ""}${c.cause ? ": " + c.cause : ""}`;
+  const at = document.createElement("span");
+  at.className = "at";
+  at.textContent = c.at;
+  const who = document.createElement("span");
+  who.className = "who";
+  who.textContent = c.label;
+  const to = document.createElement("span");
+  to.className = "kind " + kind(c).replace(" ", "-");
+  to.textContent = kind(c);
+  li.append(at, "  ", who, " → ", to);
+  if (c.cause) {
+    const cause = document.createElement("div");
+    cause.className = "cause";
+    cause.textContent = c.cause;
+    li.append(cause);
+  }
   const tl = $("timeline");
   tl.prepend(li);
   while (tl.children.length > 200) tl.lastChild.remove();
@@ -210,11 +303,23 @@ function connect() {
   });
 }
 
+$("confirmyes").addEventListener("click", () => {
+  const c = $("confirm");
+  const id = c.dataset.for, verb = c.dataset.verb;
+  hideConfirm();
+  if (id && verb) act(id, verb);
+});
+$("confirmno").addEventListener("click", () => {
+  hideConfirm();
+  $("message").className = "";
+  $("message").textContent = "cancelled";
+});
 let filterTimer = 0;
 $("filter").addEventListener("input", () => { clearTimeout(filterTimer); filterTimer = setTimeout(applyFilter, 80); });
 body.addEventListener("click", (e) => {
   const tr = e.target.closest("tr");
   if (!tr) return;
+  if (selected !== tr.dataset.id) hideConfirm();
   selected = tr.dataset.id;
   $("message").textContent = "";
   showSelected();
