@@ -21,7 +21,9 @@ type stubStore struct {
 	snap    *storage.Snapshot // Snapshot's answer, when set
 	acquire func() (storage.Permit, storage.Snapshot, bool)
 	report  func(gen uint64, o storage.Outcome) (storage.Snapshot, bool)
-	merges  bool
+	// transition, when set, answers Transition.
+	transition func(t storage.Transition) (storage.Snapshot, bool, error)
+	merges     bool
 }
 
 func (s *stubStore) Bind(cfg storage.BindConfig) (storage.Binding, error) {
@@ -60,6 +62,13 @@ func (b *stubBinding) Report(gen uint64, o storage.Outcome) (storage.Snapshot, b
 		return b.s.report(gen, o)
 	}
 	return b.Binding.Report(gen, o)
+}
+
+func (b *stubBinding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
+	if b.s.transition != nil {
+		return b.s.transition(t)
+	}
+	return b.Binding.Transition(ctx, t)
 }
 
 func (b *stubBinding) MergesWindows() bool { return b.s.merges }
@@ -337,5 +346,31 @@ func TestAChangeOfUnknownMakerWaitsForTheCallsInFlight(t *testing.T) {
 		if len(*evs) != 1 || (*evs)[0].Remote == claimed || (*evs)[0].From != Open || (*evs)[0].To != HalfOpen {
 			t.Fatalf("claimed %v: once the first call ended (%v): events %+v", claimed, err, *evs)
 		}
+	}
+}
+
+// A store that merges outcomes answers a Report with the fleet's run of
+// failures in the breaker's generation: the breaker takes it. An answer
+// that shows a newer generation it did not make (another member's trip)
+// is not taken from there: the store tells of it itself (Observe), so
+// that the breaker can tell who made it.
+func TestABreakerTakesTheFleetsRunFromAReportsAnswer(t *testing.T) {
+	st := &stubStore{}
+	b := newInternal(t, Config{Storage: st, FailMax: 10, Clock: &manualClock{now: time.Unix(1000, 0)}})
+	gen := b.Generation()
+	st.report = func(g uint64, _ storage.Outcome) (storage.Snapshot, bool) {
+		return storage.Snapshot{State: Closed, Generation: g, Failures: 6}, false
+	}
+	fail := func(context.Context) error { return errors.New("failed") }
+	_ = b.Call(context.Background(), fail)
+	if c := b.Counts(); c.ConsecutiveFailures != 6 {
+		t.Fatalf("the fleet's run of 6 in the answer: the breaker counts %d", c.ConsecutiveFailures)
+	}
+	st.report = func(g uint64, _ storage.Outcome) (storage.Snapshot, bool) {
+		return storage.Snapshot{State: Open, Generation: g + 1, Failures: 10, Cause: storage.CauseFailures}, false
+	}
+	_ = b.Call(context.Background(), fail)
+	if b.State() != Closed || b.Generation() != gen {
+		t.Fatalf("an answer showing another's newer trip was taken: %v at %d", b.State(), b.Generation())
 	}
 }

@@ -320,3 +320,27 @@ func TestWithTheRealClockTheThrottleIsWorkedOutOnTheWindowsTimer(t *testing.T) {
 		}
 	})
 }
+
+// A call that ends in a new bucket of the window works the throttle's
+// probability out again, succeeded or failed: the calls after it, in that
+// bucket, are throttled as the window now says, not as it said a bucket
+// ago.
+func TestACallThatEndsInANewBucketWorksTheThrottleOut(t *testing.T) {
+	for _, fails := range []bool{true, false} {
+		b, clock := newBreaker(t, infuse.Config{Name: "span", FailMax: 1 << 30,
+			Window: infuse.TimeWindow(10*time.Second, time.Second), Throttle: infuse.Throttle{K: 1}})
+		if n := throttledOf(t, b, 100, true); n != 0 {
+			t.Fatalf("%d of the first 100 calls throttled", n)
+		}
+		_ = b.Call(bg, func(context.Context) error { // runs into the next bucket
+			clock.Advance(time.Second)
+			if fails {
+				return errBoom
+			}
+			return nil
+		})
+		if n := throttledOf(t, b, 100, true); n < 89 || n > 90 {
+			t.Fatalf("after a call that ended in a new bucket (failed %v): %d of 100 throttled, want 90", fails, n)
+		}
+	}
+}
