@@ -510,18 +510,24 @@ func (c *countingClock) Now() time.Time {
 	return c.Clock.Now()
 }
 
-// A closed breaker reads no clock for a call, listener or not, unless it
-// times its calls (SlowCallDuration): its listeners' call events carry no
-// time and no latency.
+// A closed breaker reads no clock for a call, with a listener or a
+// shadow too, unless it times its calls (its SlowCallDuration, or its
+// shadow's candidate's): its listeners' call events carry no time and no
+// latency.
 func TestAClosedBreakerReadsNoClockForACall(t *testing.T) {
-	for _, listen := range []bool{false, true} {
+	for _, c := range []string{"bare", "listener", "shadow"} {
 		clock := &countingClock{Clock: infusetest.NewClock()}
 		var rec infusetest.Recorder
 		cfg := infuse.Config{Name: "untimed", Clock: clock, FailMax: 100}
-		if listen {
+		if c == "listener" {
 			cfg.Listeners = []infuse.Listener{&rec}
 		}
 		b, _ := newBreaker(t, cfg)
+		if c == "shadow" {
+			if _, err := b.StartShadow(infuse.Candidate{FailMax: 50}, &rec); err != nil {
+				t.Fatal(err)
+			}
+		}
 		before := clock.reads
 		for range 10 {
 			_ = b.Call(bg, func(context.Context) error { clock.Advance(time.Second); return nil })
@@ -530,7 +536,7 @@ func TestAClosedBreakerReadsNoClockForACall(t *testing.T) {
 			done(nil)
 		}
 		if clock.reads != before {
-			t.Fatalf("listener %v: %d clock readings for 30 closed calls", listen, clock.reads-before)
+			t.Fatalf("%s: %d clock readings for 30 closed calls", c, clock.reads-before)
 		}
 		for _, ev := range rec.Events() {
 			if !ev.Time.IsZero() || ev.Latency != 0 {
@@ -544,5 +550,15 @@ func TestAClosedBreakerReadsNoClockForACall(t *testing.T) {
 	_ = b.Call(bg, succeed)
 	if clock.reads != before+2 {
 		t.Fatalf("a timed call read the clock %d times, want 2", clock.reads-before)
+	}
+	clock = &countingClock{Clock: infusetest.NewClock()}
+	b, _ = newBreaker(t, infuse.Config{Name: "timed shadow", Clock: clock})
+	if _, err := b.StartShadow(infuse.Candidate{SlowCallDuration: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	before = clock.reads
+	_ = b.Call(bg, succeed)
+	if clock.reads < before+2 {
+		t.Fatalf("a call timed for a shadow read the clock %d times, want 2 or more", clock.reads-before)
 	}
 }
