@@ -417,3 +417,54 @@ func TestARealClockWindowMovesOnItsTimer(t *testing.T) {
 		}
 	})
 }
+
+// A full count window holds exactly its n calls' slots, whatever n: the
+// ring's last segment is cut at n (never more than 4 bytes a call).
+func TestAFullCountWindowHoldsExactlyItsCallsSlots(t *testing.T) {
+	for _, n := range []int{1, 1000, firstSlots, firstSlots + 1, 3000, 5000, 9000} {
+		m := newCountMeter(n)
+		var rec Meter = m
+		if m.more != nil {
+			rec = (*largeCountMeter)(m)
+		}
+		for i := range n {
+			rec.Record(i%3 == 0, false)
+		}
+		slots := len(m.slots)
+		if m.more != nil {
+			for k := range m.more {
+				if seg := m.more[k].Load(); seg != nil {
+					slots += len(*seg)
+				}
+			}
+		}
+		if slots != n {
+			t.Errorf("a full window of %d calls holds %d slots", n, slots)
+		}
+	}
+}
+
+// Calls recorded on many goroutines at once, each writing its own shard,
+// all count: the window's figures and its running totals are exact.
+func TestATimeWindowCountsEveryCallOfManyGoroutines(t *testing.T) {
+	const goroutines, each = 64, 200
+	clock := &manualClock{now: time.Unix(1000, 0)}
+	m := New(storage.TimeWindow(time.Minute, time.Second), clock, false, true, 1).(*Time)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				m.Request()
+				m.Record((g+i)%2 == 0, i%5 == 0)
+			}
+		})
+	}
+	wg.Wait()
+	want := Tally{Calls: goroutines * each, Failures: goroutines * each / 2, Slow: goroutines * each / 5, Requests: goroutines * each}
+	if got := m.Tally(); got != want {
+		t.Errorf("the window: %+v, want %+v", got, want)
+	}
+	if got := m.Cumulative(); got != want {
+		t.Errorf("the running totals: %+v, want %+v", got, want)
+	}
+}
