@@ -562,3 +562,31 @@ func TestAClosedBreakerReadsNoClockForACall(t *testing.T) {
 		t.Fatalf("a call timed for a shadow read the clock %d times, want 2 or more", clock.reads-before)
 	}
 }
+
+// A success ends a run of consecutive failures, however the call is made
+// (Call, Execute, Allow): FailMax failures in a row trip the breaker, and
+// only in a row.
+func TestASuccessEndsARunOfFailuresHoweverTheCallIsMade(t *testing.T) {
+	for name, success := range map[string]func(*infuse.Breaker){
+		"Call": func(b *infuse.Breaker) { _ = b.Call(bg, succeed) },
+		"Execute": func(b *infuse.Breaker) {
+			_, _ = infuse.Execute(bg, b, func(context.Context) (int, error) { return 1, nil })
+		},
+		"Allow": func(b *infuse.Breaker) {
+			done, err := b.Allow(bg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(nil)
+		},
+	} {
+		b, _ := newBreaker(t, infuse.Config{Name: name, FailMax: 3})
+		for range 3 {
+			_ = b.Call(bg, boom)
+			_ = b.Call(bg, boom)
+			success(b)
+			wantCounts(t, b, 0, 0)
+		}
+		wantState(t, b, infuse.Closed)
+	}
+}
