@@ -87,3 +87,19 @@ func TestTheNextTickWithdrawsAValue(t *testing.T) {
 		t.Fatal("a withdrawal made at a reading the clock moved on from was taken")
 	}
 }
+
+// The coarse clock's constants keep the promises made of them: a tick is
+// within 1 % of the shortest open period whose rejections read the clock
+// (MinOpen); and the last stretch of an open period read on the system
+// clock (at least Margin) outlasts a timer as late as the scheduler lets
+// one be with every core busy (its preemption, every 10 ms at most), so
+// that no call is rejected once the period is over.
+func TestTheCoarseClocksConstantsKeepTheirPromises(t *testing.T) {
+	const late = 10 * time.Millisecond
+	if tick > MinOpen/100 {
+		t.Errorf("a tick of %v is more than 1 %% of MinOpen %v", tick, MinOpen)
+	}
+	if Margin <= late {
+		t.Errorf("the margin read on the system clock, %v, does not outlast a timer %v late", Margin, late)
+	}
+}
