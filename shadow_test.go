@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -346,5 +347,25 @@ func TestAShadowTheProgramStartsBeginsAfresh(t *testing.T) {
 	b.StopShadow() // none running
 	if b.Shadow() != nil {
 		t.Fatal("a shadow survived StopShadow")
+	}
+}
+
+// The candidate's own listeners see each live failure as a failure of the
+// candidate, saying what the live call's error was.
+func TestACandidatesListenerSeesTheLiveFailure(t *testing.T) {
+	b, _ := newBreaker(t, infuse.Config{Name: "api", FailMax: 100})
+	var rec infusetest.Recorder
+	if _, err := b.StartShadow(infuse.Candidate{FailMax: 50}, &rec); err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Call(bg, boom)
+	var failure error
+	for _, ev := range rec.Events() {
+		if ev.Kind == infuse.EventFailure {
+			failure = ev.Err
+		}
+	}
+	if failure == nil || !strings.Contains(failure.Error(), errBoom.Error()) {
+		t.Fatalf("the candidate's failure event: %v; want it to name %q", failure, errBoom)
 	}
 }
