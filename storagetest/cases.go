@@ -34,7 +34,11 @@ var cases = []testCase{
 		s.sync(t)
 		for _, st := range []storage.State{storage.Closed, storage.HalfOpen, storage.Open} {
 			got := s.bind(t, "b", st).Snapshot()
-			if got.State != want.State || got.Generation != want.Generation || absDiff(got.OpenedAt, want.OpenedAt) > s.h.Slack {
+			// An overwrite would show in the state or the generation; the
+			// opening, translated through each host's clock, may move by
+			// what a late answer on a busy host adds.
+			if got.State != want.State || got.Generation != want.Generation ||
+				absDiff(got.OpenedAt, want.OpenedAt) > s.h.Slack+250*time.Millisecond {
 				t.Fatalf("joining with %v: snapshot %+v, want the existing %+v", st, got, want)
 			}
 		}
