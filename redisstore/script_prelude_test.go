@@ -371,12 +371,24 @@ func testRestore(t *testing.T, h *luaBed) {
 	// ...with when its generation was made.
 	line := h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()
 	f := strings.Fields(line)
-	f[10] = "42"
+	f[10], f[11] = "42", "6"
 	h.c.HSet(bg, h.l.bucket[h.k][2], h.kn, strings.Join(f, " "))
 	h.c.Del(bg, h.key)
 	h.run(untouched)
-	if f := strings.Fields(h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()); len(f) != 13 || f[10] != "42" || h.state()["g"] != "9" {
-		t.Errorf("put back, made at 42: line %v", f)
+	if f := strings.Fields(h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()); len(f) != 13 || f[10] != "42" || f[11] != "6" ||
+		h.state()["g"] != "9" {
+		t.Errorf("put back, made at 42 for a failed trial: line %v", f)
+	}
+	// ...and a cause out of range as unknown.
+	for _, why := range []string{"64", "x"} {
+		f = strings.Fields(h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val())
+		f[11] = why
+		h.c.HSet(bg, h.l.bucket[h.k][2], h.kn, strings.Join(f, " "))
+		h.c.Del(bg, h.key)
+		h.run(untouched)
+		if f := strings.Fields(h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()); len(f) != 13 || f[11] != "0" || h.state()["g"] != "9" {
+			t.Errorf("put back with cause %s: line %v", why, f)
+		}
 	}
 	// An idle summary line, or an expired one, is not put back.
 	h.closed("abc", 9, 2)
