@@ -21,7 +21,9 @@ type stubStore struct {
 	snap    *storage.Snapshot // Snapshot's answer, when set
 	acquire func() (storage.Permit, storage.Snapshot, bool)
 	report  func(gen uint64, o storage.Outcome) (storage.Snapshot, bool)
-	merges  bool
+	// transition, when set, answers Transition.
+	transition func(t storage.Transition) (storage.Snapshot, bool, error)
+	merges     bool
 }
 
 func (s *stubStore) Bind(cfg storage.BindConfig) (storage.Binding, error) {
@@ -60,6 +62,13 @@ func (b *stubBinding) Report(gen uint64, o storage.Outcome) (storage.Snapshot, b
 		return b.s.report(gen, o)
 	}
 	return b.Binding.Report(gen, o)
+}
+
+func (b *stubBinding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
+	if b.s.transition != nil {
+		return b.s.transition(t)
+	}
+	return b.Binding.Transition(ctx, t)
 }
 
 func (b *stubBinding) MergesWindows() bool { return b.s.merges }
@@ -200,5 +209,168 @@ func TestOwnAnswersOnlyRaiseTheCounters(t *testing.T) {
 		if n := e.failures.Load(); n != 3 {
 			t.Fatalf("the store's own word (origin %d) of 3 failures left %d", o, n)
 		}
+	}
+}
+
+// changesOf records a breaker's state changes.
+func changesOf(b *Breaker) *[]Event {
+	var evs []Event
+	b.AddListener(ListenFor(ListenerFunc(func(ev Event) { evs = append(evs, ev) }), EventStateChange))
+	return &evs
+}
+
+// A store that records who made a transition (storage.Snapshot.Maker) decides
+// whether the breaker reports it as its own or another's, whichever way
+// the snapshot reaches it (Observe or Made); a change to the state the
+// breaker already had is reported only by the member that made it.
+func TestTheStoresRecordOfTheMakerDecidesWhoReportsAChange(t *testing.T) {
+	st := &stubStore{}
+	b := newInternal(t, Config{Storage: st, Clock: &manualClock{now: time.Unix(1000, 0)}})
+	evs := changesOf(b)
+	gen := b.Generation()
+	for i, c := range []struct {
+		tell     func(storage.Snapshot)
+		s        storage.Snapshot
+		reported bool
+		remote   bool
+		what     string
+	}{
+		{st.cfg.Observe, storage.Snapshot{State: Open, From: Closed, Maker: storage.MakerHere}, true, false, "observed, made here"},
+		{st.cfg.Made, storage.Snapshot{State: HalfOpen, From: Open, Maker: storage.MakerElsewhere}, true, true, "made for it, made elsewhere"},
+		{st.cfg.Observe, storage.Snapshot{State: HalfOpen, From: HalfOpen, Maker: storage.MakerElsewhere}, false, true, "to the same state, elsewhere"},
+		{st.cfg.Observe, storage.Snapshot{State: HalfOpen, From: HalfOpen, Maker: storage.MakerHere}, true, false, "to the same state, here"},
+		{st.cfg.Made, storage.Snapshot{State: Closed, From: HalfOpen}, true, false, "made for it, maker unknown"},
+		{st.cfg.Observe, storage.Snapshot{State: Open, From: Closed}, true, true, "observed, maker unknown"},
+	} {
+		gen++
+		c.s.Generation = gen
+		*evs = nil
+		c.tell(c.s)
+		if b.Generation() != gen || b.State() != c.s.State {
+			t.Fatalf("%d (%s): the breaker is at %d, %v; want %d, %v", i, c.what, b.Generation(), b.State(), gen, c.s.State)
+		}
+		if len(*evs) != map[bool]int{true: 1, false: 0}[c.reported] {
+			t.Fatalf("%d (%s): events %+v; want reported %v", i, c.what, *evs, c.reported)
+		}
+		if c.reported && ((*evs)[0].Remote != c.remote || (*evs)[0].To != c.s.State || (*evs)[0].Generation != gen) {
+			t.Fatalf("%d (%s): %+v; want Remote %v", i, c.what, (*evs)[0], c.remote)
+		}
+	}
+}
+
+// A transition this breaker made that its store tells of (Made, made
+// here) only after newer ones is reported once, marked Late, from what
+// the store recorded; the breaker stays where it is. One it reported
+// already, or one made elsewhere, or told by Observe, is not reported.
+func TestAChangeMadeHereAndLearnedLateIsReportedOnceAsLate(t *testing.T) {
+	st := &stubStore{}
+	b := newInternal(t, Config{Storage: st, Clock: &manualClock{now: time.Unix(1000, 0)}})
+	evs := changesOf(b)
+	g := b.Generation()
+	st.cfg.Observe(storage.Snapshot{State: Open, From: Closed, Generation: g + 2, Maker: storage.MakerHere}) // reported now
+	st.cfg.Observe(storage.Snapshot{State: HalfOpen, From: Open, Generation: g + 5})
+	*evs = nil
+	late := storage.Snapshot{State: Closed, From: HalfOpen, Generation: g + 4, Maker: storage.MakerHere}
+	st.cfg.Made(late)
+	if len(*evs) != 1 {
+		t.Fatalf("a late change made here: events %+v, want one", *evs)
+	}
+	if ev := (*evs)[0]; !ev.Late || ev.Remote || ev.From != HalfOpen || ev.To != Closed || ev.Generation != g+4 {
+		t.Fatalf("the late change: %+v", ev)
+	}
+	if b.State() != HalfOpen || b.Generation() != g+5 {
+		t.Fatalf("a late change moved the breaker to %v at %d", b.State(), b.Generation())
+	}
+	*evs = nil
+	st.cfg.Made(late)                                                                                          // told again
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: g + 2, Maker: storage.MakerHere})      // reported when it came
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: g + 3, Maker: storage.MakerElsewhere}) // not this breaker's
+	st.cfg.Observe(storage.Snapshot{State: Open, From: Closed, Generation: g + 1, Maker: storage.MakerHere})   // not through Made
+	if len(*evs) != 0 {
+		t.Fatalf("events %+v; want none", *evs)
+	}
+	// A breaker with no listener reports nothing, and remembers what it
+	// made all the same.
+	quiet := newInternal(t, Config{Name: "quiet", Storage: st, Clock: &manualClock{now: time.Unix(1000, 0)}})
+	qg := quiet.Generation()
+	st.cfg.Observe(storage.Snapshot{State: Open, From: Closed, Generation: qg + 3})
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: qg + 1, Maker: storage.MakerHere})
+	qevs := changesOf(quiet)
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: qg + 1, Maker: storage.MakerHere})
+	st.cfg.Made(storage.Snapshot{State: Open, From: Closed, Generation: qg + 2, Maker: storage.MakerHere})
+	if len(*qevs) != 1 || (*qevs)[0].Generation != qg+2 {
+		t.Fatalf("a quiet breaker's late changes, told again with a listener: %+v; want only the new one", *qevs)
+	}
+}
+
+// A change that one call's answer brings without saying who made it,
+// while another call of the breaker to its store is in flight, waits to
+// learn its maker: the other call's answer claims it when it made it
+// (Remote false), and when it did not, the change goes out as another
+// breaker's once that call ends, not before.
+func TestAChangeOfUnknownMakerWaitsForTheCallsInFlight(t *testing.T) {
+	for _, claimed := range []bool{false, true} {
+		clock := &manualClock{now: time.Unix(1000, 0)}
+		st := &stubStore{}
+		b := newInternal(t, Config{Storage: st, Clock: clock, ResetTimeout: time.Second})
+		if err := b.Open(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		clock.now = clock.now.Add(time.Second)
+		evs := changesOf(b)
+		half := storage.Snapshot{State: HalfOpen, Generation: b.Generation() + 1, Trials: 1}
+		inFirst, answerFirst := make(chan struct{}), make(chan struct{})
+		calls := 0
+		st.acquire = func() (storage.Permit, storage.Snapshot, bool) {
+			calls++
+			if calls == 1 { // the first call: its answer waits
+				close(inFirst)
+				<-answerFirst
+				if claimed {
+					return storage.Permit{Generation: half.Generation, ID: 1}, half, true
+				}
+			}
+			return storage.Permit{}, half, false
+		}
+		first := make(chan error, 1)
+		go func() { first <- b.Call(context.Background(), func(context.Context) error { return nil }) }()
+		<-inFirst
+		if err := b.Call(context.Background(), func(context.Context) error { return nil }); !errors.Is(err, ErrOpen) {
+			t.Fatalf("the second call: %v, want no permit", err)
+		}
+		if b.State() != HalfOpen || len(*evs) != 0 {
+			t.Fatalf("claimed %v: with a call in flight, state %v, events %+v; want half-open and no event yet", claimed, b.State(), *evs)
+		}
+		close(answerFirst)
+		err := <-first
+		if len(*evs) != 1 || (*evs)[0].Remote == claimed || (*evs)[0].From != Open || (*evs)[0].To != HalfOpen {
+			t.Fatalf("claimed %v: once the first call ended (%v): events %+v", claimed, err, *evs)
+		}
+	}
+}
+
+// A store that merges outcomes answers a Report with the fleet's run of
+// failures in the breaker's generation: the breaker takes it. An answer
+// that shows a newer generation it did not make (another member's trip)
+// is not taken from there: the store tells of it itself (Observe), so
+// that the breaker can tell who made it.
+func TestABreakerTakesTheFleetsRunFromAReportsAnswer(t *testing.T) {
+	st := &stubStore{}
+	b := newInternal(t, Config{Storage: st, FailMax: 10, Clock: &manualClock{now: time.Unix(1000, 0)}})
+	gen := b.Generation()
+	st.report = func(g uint64, _ storage.Outcome) (storage.Snapshot, bool) {
+		return storage.Snapshot{State: Closed, Generation: g, Failures: 6}, false
+	}
+	fail := func(context.Context) error { return errors.New("failed") }
+	_ = b.Call(context.Background(), fail)
+	if c := b.Counts(); c.ConsecutiveFailures != 6 {
+		t.Fatalf("the fleet's run of 6 in the answer: the breaker counts %d", c.ConsecutiveFailures)
+	}
+	st.report = func(g uint64, _ storage.Outcome) (storage.Snapshot, bool) {
+		return storage.Snapshot{State: Open, Generation: g + 1, Failures: 10, Cause: storage.CauseFailures}, false
+	}
+	_ = b.Call(context.Background(), fail)
+	if b.State() != Closed || b.Generation() != gen {
+		t.Fatalf("an answer showing another's newer trip was taken: %v at %d", b.State(), b.Generation())
 	}
 }

@@ -461,3 +461,132 @@ func TestExecuteOffTheFastPath(t *testing.T) {
 		t.Fatalf("Totals after 3 successes: %+v", tot)
 	}
 }
+
+// Execute on a plainly closed breaker (its fast path) counts a success
+// wherever one is counted: in the window, which may hold it alone, and in
+// the totals, which may be watched alone; and a nil context or function
+// is an error there too, not a panic.
+func TestExecuteCountsItsSuccessesWhereverTheyAreCounted(t *testing.T) {
+	one := func(context.Context) (int, error) { return 1, nil }
+	w, _ := newBreaker(t, infuse.Config{Name: "window", Window: infuse.CountWindow(10), FailureRate: 0.5})
+	for range 3 {
+		if _, err := infuse.Execute(bg, w, one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if m := w.Metrics(); m.Calls != 3 {
+		t.Fatalf("a window, no totals watched: it holds %d calls after 3 successes", m.Calls)
+	}
+	tot, _ := newBreaker(t, infuse.Config{Name: "totals"})
+	tot.Totals() // counting from here
+	for range 3 {
+		if _, err := infuse.Execute(bg, tot, one); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := tot.Totals(); got.Successes != 3 {
+		t.Fatalf("totals watched, no window: %+v after 3 successes", got)
+	}
+	var nilCtx context.Context // the point is a nil context
+	if _, err := infuse.Execute(nilCtx, tot, one); err == nil {
+		t.Fatal("a nil context accepted")
+	}
+	if _, err := infuse.Execute[int](bg, tot, nil); err == nil {
+		t.Fatal("a nil function accepted")
+	}
+}
+
+// countingClock counts its readings.
+type countingClock struct {
+	*infusetest.Clock
+	mu    sync.Mutex
+	reads int
+}
+
+func (c *countingClock) Now() time.Time {
+	c.mu.Lock()
+	c.reads++
+	c.mu.Unlock()
+	return c.Clock.Now()
+}
+
+// A closed breaker reads no clock for a call, with a listener or a
+// shadow too, unless it times its calls (its SlowCallDuration, or its
+// shadow's candidate's): its listeners' call events carry no time and no
+// latency.
+func TestAClosedBreakerReadsNoClockForACall(t *testing.T) {
+	for _, c := range []string{"bare", "listener", "shadow"} {
+		clock := &countingClock{Clock: infusetest.NewClock()}
+		var rec infusetest.Recorder
+		cfg := infuse.Config{Name: "untimed", Clock: clock, FailMax: 100}
+		if c == "listener" {
+			cfg.Listeners = []infuse.Listener{&rec}
+		}
+		b, _ := newBreaker(t, cfg)
+		if c == "shadow" {
+			if _, err := b.StartShadow(infuse.Candidate{FailMax: 50}, &rec); err != nil {
+				t.Fatal(err)
+			}
+		}
+		before := clock.reads
+		for range 10 {
+			_ = b.Call(bg, func(context.Context) error { clock.Advance(time.Second); return nil })
+			_ = b.Call(bg, boom)
+			done, _ := b.Allow(bg)
+			done(nil)
+		}
+		if clock.reads != before {
+			t.Fatalf("%s: %d clock readings for 30 closed calls", c, clock.reads-before)
+		}
+		for _, ev := range rec.Events() {
+			if !ev.Time.IsZero() || ev.Latency != 0 {
+				t.Fatalf("a call's event carries a time or a latency: %+v", ev)
+			}
+		}
+	}
+	clock := &countingClock{Clock: infusetest.NewClock()}
+	b, _ := newBreaker(t, infuse.Config{Name: "timed", Clock: clock, SlowCallDuration: time.Second})
+	before := clock.reads
+	_ = b.Call(bg, succeed)
+	if clock.reads != before+2 {
+		t.Fatalf("a timed call read the clock %d times, want 2", clock.reads-before)
+	}
+	clock = &countingClock{Clock: infusetest.NewClock()}
+	b, _ = newBreaker(t, infuse.Config{Name: "timed shadow", Clock: clock})
+	if _, err := b.StartShadow(infuse.Candidate{SlowCallDuration: time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	before = clock.reads
+	_ = b.Call(bg, succeed)
+	if clock.reads < before+2 {
+		t.Fatalf("a call timed for a shadow read the clock %d times, want 2 or more", clock.reads-before)
+	}
+}
+
+// A success ends a run of consecutive failures, however the call is made
+// (Call, Execute, Allow): FailMax failures in a row trip the breaker, and
+// only in a row.
+func TestASuccessEndsARunOfFailuresHoweverTheCallIsMade(t *testing.T) {
+	for name, success := range map[string]func(*infuse.Breaker){
+		"Call": func(b *infuse.Breaker) { _ = b.Call(bg, succeed) },
+		"Execute": func(b *infuse.Breaker) {
+			_, _ = infuse.Execute(bg, b, func(context.Context) (int, error) { return 1, nil })
+		},
+		"Allow": func(b *infuse.Breaker) {
+			done, err := b.Allow(bg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done(nil)
+		},
+	} {
+		b, _ := newBreaker(t, infuse.Config{Name: name, FailMax: 3})
+		for range 3 {
+			_ = b.Call(bg, boom)
+			_ = b.Call(bg, boom)
+			success(b)
+			wantCounts(t, b, 0, 0)
+		}
+		wantState(t, b, infuse.Closed)
+	}
+}

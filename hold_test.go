@@ -7,6 +7,9 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
+	"pgregory.net/rapid"
 )
 
 // A dependency's "retry after 30s" opens the breaker for 30 s: rejections
@@ -134,5 +137,111 @@ func TestRealClockRejectionsDuringAHold(t *testing.T) {
 		if err := b.Call(bg, succeed); !errors.As(err, &oe) || oe.RetryAfter < 29*time.Second || oe.RetryAfter > 30*time.Second {
 			t.Fatalf("a rejection 30 s into a hold: %v", err)
 		}
+	}
+}
+
+// A hold keeps the breaker open until the end it was asked for: the
+// dependency's d from the moment it asks, capped at MaxHoldOpen, unless
+// the breaker is held already for at least d less a tenth of it (at most
+// a second), as when every call in flight is answered "retry after d"
+// together: then nothing changes. Checked against that model over random
+// asks (new ones, and the last one again, soon after it or exactly its
+// tolerance later) and waits, with RetryAfter after each.
+func TestAHoldKeepsTheBreakerOpenUntilTheEndItWasAskedFor(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		maxHold := time.Duration(rapid.IntRange(1, 600).Draw(rt, "maxHoldSec")) * time.Second
+		b, clock := newBreaker(t, infuse.Config{Name: "hold", ResetTimeout: time.Minute, MaxHoldOpen: maxHold})
+		var end time.Time // the model: when the hold ends; zero before any
+		last := time.Second
+		tolerance := func(d time.Duration) time.Duration { return min(d/10, time.Second) }
+		for i, step := range rapid.SliceOfN(rapid.IntRange(0, 4), 1, 40).Draw(rt, "steps") {
+			switch step {
+			case 0: // a while
+				clock.Advance(time.Duration(rapid.Int64Range(0, int64(2*maxHold)).Draw(rt, "wait")))
+			case 1: // a moment
+				clock.Advance(time.Duration(rapid.Int64Range(0, int64(2*tolerance(max(last, 0)))).Draw(rt, "moment")))
+			default: // an ask: a new one (3), or the last one again, now (4) or exactly its tolerance later (2)
+				if step == 2 {
+					clock.Advance(tolerance(max(min(last, maxHold), 0)))
+				}
+				d := last
+				if step == 3 {
+					d = time.Duration(rapid.Int64Range(-int64(time.Second), int64(2*maxHold)).Draw(rt, "d"))
+				}
+				last = d
+				now := clock.Now()
+				if d := min(d, maxHold); d > 0 && (end.IsZero() || end.Sub(now) < d-tolerance(d)) {
+					end = now.Add(d)
+				}
+				left, err := b.HoldOpen(bg, d)
+				if err != nil {
+					rt.Fatal(err)
+				}
+				if want := max(end.Sub(now), 0); left != want {
+					rt.Fatalf("step %d: HoldOpen(%v) with MaxHoldOpen %v: %v left, model %v", i, d, maxHold, left, want)
+				}
+			}
+			want := time.Duration(0)
+			if !end.IsZero() {
+				want = max(end.Sub(clock.Now()), 0)
+			}
+			if got := b.RetryAfter(); got != want {
+				rt.Fatalf("step %d: RetryAfter %v, model %v", i, got, want)
+			}
+			if end.IsZero() != (b.State() == infuse.Closed) {
+				rt.Fatalf("step %d: state %v, model held %v", i, b.State(), !end.IsZero())
+			}
+		}
+	})
+}
+
+// raced is a store on which another member moves the breaker just before
+// this one's next transition reaches the store (once, when first is set).
+type raced struct {
+	infuse.Storage
+	first func()
+}
+
+func (r *raced) Bind(cfg storage.BindConfig) (storage.Binding, error) {
+	in, err := r.Storage.Bind(cfg)
+	return racedBinding{in, r}, err
+}
+
+type racedBinding struct {
+	storage.Binding
+	r *raced
+}
+
+func (b racedBinding) Transition(ctx context.Context, t storage.Transition) (storage.Snapshot, bool, error) {
+	if f := b.r.first; f != nil {
+		b.r.first = nil
+		f()
+	}
+	return b.Binding.Transition(ctx, t)
+}
+
+// A hold that loses the race with another member's transition tries
+// again on the state that member left: the breaker is held for what the
+// dependency asked, not for the other member's open period.
+func TestAHoldThatLosesARaceTriesAgainOnTheNewState(t *testing.T) {
+	clock := infusetest.NewClock()
+	mem := infuse.NewMemoryStorage()
+	store := &raced{Storage: mem}
+	cfg := infuse.Config{Name: "raced", Clock: clock, ResetTimeout: 5 * time.Second}
+	cfg.Storage = mem
+	other, err := infuse.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Storage = store
+	b, err := infuse.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.first = func() { _ = other.Open(bg) }
+	left, err := b.HoldOpen(bg, 30*time.Second)
+	if err != nil || left != 30*time.Second || b.RetryAfter() != 30*time.Second || other.RetryAfter() != 30*time.Second {
+		t.Fatalf("a hold of 30 s after another member opened the breaker for 5 s: %v %v; RetryAfter %v here, %v there",
+			left, err, b.RetryAfter(), other.RetryAfter())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
 )
 
 // A filter is asked about each kind of event once, and about nothing else.
@@ -30,3 +31,25 @@ func (k *kindsAsked) Wants(kind infuse.EventKind) bool {
 }
 
 func (*kindsAsked) OnEvent(infuse.Event) {}
+
+// A listener sees the outcome of a call made with Allow as of one made
+// with Call: its success or its failure, when done is called.
+func TestAListenerSeesTheOutcomeOfAnAllowedCall(t *testing.T) {
+	var rec infusetest.Recorder
+	b, _ := newBreaker(t, infuse.Config{Listeners: []infuse.Listener{&rec}})
+	for _, c := range []struct {
+		err  error
+		want infuse.EventKind
+	}{{nil, infuse.EventSuccess}, {errBoom, infuse.EventFailure}, {nil, infuse.EventSuccess}} {
+		done, err := b.Allow(bg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := len(rec.Events())
+		done(c.err)
+		evs := rec.Events()
+		if len(evs) != before+1 || evs[before].Kind != c.want || evs[before].Err != c.err {
+			t.Fatalf("done(%v): events %+v, want one %v", c.err, evs[before:], c.want)
+		}
+	}
+}

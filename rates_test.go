@@ -316,3 +316,28 @@ func TestOneSlowCallInTenIsNotHalf(t *testing.T) {
 		t.Fatalf("one slow call in ten: %v, %+v", b.State(), m)
 	}
 }
+
+// With the real clock, fast successes that bring the window to MinCalls
+// over the slow-call rate trip the breaker when the window's timer checks
+// it, though no call is slow then (virtual time: a synctest bubble).
+func TestWithTheRealClockTheTimerChecksTheSlowCallRate(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := infuse.New(infuse.Config{Name: "slow", FailMax: 1000, Window: infuse.TimeWindow(10*time.Second, time.Second),
+			MinCalls: 10, SlowCallDuration: 100 * time.Millisecond, SlowCallRate: 0.5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 5 {
+			_ = b.Call(bg, func(context.Context) error { time.Sleep(200 * time.Millisecond); return nil })
+		}
+		for range 5 {
+			_ = b.Call(bg, succeed)
+		}
+		wantState(t, b, infuse.Closed) // no call checked: the last slow one came before MinCalls
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if b.State() != infuse.Open {
+			t.Fatalf("%v after the timer's check, %+v", b.State(), b.Metrics())
+		}
+	})
+}

@@ -50,7 +50,8 @@ func TestRejectionsSayWhy(t *testing.T) {
 		}
 	}
 	if infuse.ReasonNoPermit.String() != "no-permit" || infuse.Reason(9).String() != "Reason(9)" ||
-		infuse.Reason(0).String() != "Reason(0)" || infuse.ReasonThrottled.String() != "throttled" {
+		infuse.Reason(0).String() != "Reason(0)" || infuse.ReasonThrottled.String() != "throttled" ||
+		infuse.ReasonRamping.String() != "ramping" || (infuse.ReasonRamping+1).String() != "Reason(6)" {
 		t.Fatal("Reason.String")
 	}
 }

@@ -90,6 +90,11 @@ func testRejectionMadeOnceATick(t *testing.T, counted bool) {
 	if again := call(); again != first {
 		t.Fatalf("within a tick: %+v, a new rejection", *again)
 	}
+	// Uncounted, it is returned in line, at the caller, until the tick;
+	// counted, every call takes the path that counts it.
+	if inline := (*rejection)(atomic.LoadPointer(&b.rejecting)); (inline != nil && &inline.err == first) == counted {
+		t.Fatalf("counted %v: the rejection returned in line is %v", counted, inline)
+	}
 	tick()
 	next := call()
 	if next == first || next.RetryAfter != 799*time.Millisecond {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/infuse-go/infuse"
 	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // shadowEvents sums up the shadow events rec saw.
@@ -218,5 +219,132 @@ func TestALiveBreakerCannotTakeACandidatesName(t *testing.T) {
 	_ = api.Call(context.Background(), func(context.Context) error { return errors.New("boom") })
 	if api.State() != infuse.Closed {
 		t.Fatalf("the live breaker is %v after one failure (FailMax 5)", api.State())
+	}
+}
+
+// carrier is a memory store that carries shadows, as redisstore does with
+// Options.Shadows: the test asks a bound breaker to start or stop one.
+type carrier struct {
+	*infuse.MemoryStorage
+	ask map[string]func(*infuse.Candidate)
+}
+
+func newCarrier() *carrier {
+	return &carrier{MemoryStorage: infuse.NewMemoryStorage(), ask: map[string]func(*infuse.Candidate){}}
+}
+
+func (c *carrier) Bind(cfg storage.BindConfig) (storage.Binding, error) {
+	c.ask[cfg.Name] = cfg.Shadow
+	return c.MemoryStorage.Bind(cfg)
+}
+
+// A store that carries shadows starts the one it names, leaves it running
+// when named again, replaces it with another candidate, and stops it; a
+// candidate no breaker can take is a store error, and the breaker runs on
+// without a shadow.
+func TestAStoreStartsAndStopsTheShadowItCarries(t *testing.T) {
+	store := newCarrier()
+	rec := &infusetest.Recorder{}
+	b, _ := newBreaker(t, infuse.Config{Name: "api", Storage: store, Listeners: []infuse.Listener{rec}})
+	ask := store.ask["api"]
+	c := infuse.Candidate{FailMax: 3}
+	ask(&c)
+	s := b.Shadow()
+	if s == nil || s.Candidate() != c {
+		t.Fatalf("the store's shadow: %v", s)
+	}
+	ask(&infuse.Candidate{FailMax: 3})
+	if b.Shadow() != s {
+		t.Fatal("the same candidate, named again, restarted the shadow")
+	}
+	c2 := infuse.Candidate{FailMax: 4}
+	ask(&c2)
+	if b.Shadow() == s || b.Shadow().Candidate() != c2 {
+		t.Fatalf("another candidate: shadow %v", b.Shadow())
+	}
+	ask(nil)
+	if b.Shadow() != nil {
+		t.Fatal("the store stopped its shadow, and it runs on")
+	}
+	ask(nil) // none running: nothing to stop
+	ask(&infuse.Candidate{FailMax: -1})
+	if b.Shadow() != nil {
+		t.Fatal("a candidate no breaker can take runs")
+	}
+	var storeErr error
+	for _, ev := range rec.Events() {
+		if ev.Kind == infuse.EventStoreError {
+			storeErr = ev.Err
+		}
+	}
+	var ce *infuse.ConfigError
+	if !errors.As(storeErr, &ce) || ce.Field != "FailMax" {
+		t.Fatalf("the store error of a bad candidate: %v", storeErr)
+	}
+	if err := b.Call(bg, succeed); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A shadow the program started is the program's: the store's stop leaves
+// it running, and so does the store's start of the same candidate; the
+// store's own candidate replaces it.
+func TestAStoreDoesNotStopAShadowTheProgramStarted(t *testing.T) {
+	store := newCarrier()
+	b, _ := newBreaker(t, infuse.Config{Name: "api", Storage: store})
+	mine, err := b.StartShadow(infuse.Candidate{FailMax: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.ask["api"](nil)
+	if b.Shadow() != mine {
+		t.Fatal("the store stopped the program's shadow")
+	}
+	store.ask["api"](&infuse.Candidate{FailMax: 2})
+	store.ask["api"](nil)
+	if b.Shadow() != mine {
+		t.Fatal("the store's start of the program's own candidate made it the store's")
+	}
+	store.ask["api"](&infuse.Candidate{FailMax: 3})
+	if s := b.Shadow(); s == nil || s == mine {
+		t.Fatal("the store's candidate did not replace the program's shadow")
+	}
+	store.ask["api"](nil)
+	if b.Shadow() != nil {
+		t.Fatal("the store could not stop its own shadow")
+	}
+}
+
+// On a shared store the candidate's state outlives its shadow: a shadow
+// the program starts begins afresh all the same, while one the store
+// starts joins the fleet's candidate where it is.
+func TestAShadowTheProgramStartsBeginsAfresh(t *testing.T) {
+	store := newCarrier()
+	b, _ := newBreaker(t, infuse.Config{Name: "api", Storage: store, FailMax: 100})
+	first, err := b.StartShadow(infuse.Candidate{FailMax: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = b.Call(bg, boom)
+	if st := first.Breaker().State(); st != infuse.Open {
+		t.Fatalf("the candidate after a failure with FailMax 1: %v", st)
+	}
+	again, err := b.StartShadow(infuse.Candidate{FailMax: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := again.Breaker().State(); st != infuse.Closed {
+		t.Fatalf("a shadow started again by the program: candidate %v, want closed", st)
+	}
+	_ = b.Call(bg, boom)
+	b.StopShadow()
+	store.ask["api"](&infuse.Candidate{FailMax: 1})
+	if st := b.Shadow().Breaker().State(); st != infuse.Open {
+		t.Fatalf("a shadow the store started: candidate %v, want the fleet's (open)", st)
+	}
+	b.StopShadow()
+	b.StopShadow() // none running
+	if b.Shadow() != nil {
+		t.Fatal("a shadow survived StopShadow")
 	}
 }

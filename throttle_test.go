@@ -4,51 +4,15 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/big"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
-	"pgregory.net/rapid"
-
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/infusetest"
+	"github.com/infuse-go/infuse/storage"
 )
-
-// The rejection probability is the SRE book's formula, checked against a
-// model in exact rational arithmetic.
-func TestThrottleFormulaMatchesTheModel(t *testing.T) {
-	rapid.Check(t, func(rt *rapid.T) {
-		k := rapid.Float64Range(1, 10).Draw(rt, "K")
-		maxRate := rapid.Float64Range(0, 1).Draw(rt, "MaxRejectRate")
-		requests := rapid.Int64Range(0, 1<<40).Draw(rt, "requests")
-		accepts := rapid.Int64Range(0, requests).Draw(rt, "accepts")
-		th := infuse.Throttle{K: k, MaxRejectRate: maxRate}
-		got := th.RejectProbability(requests, accepts)
-
-		// The model: max(0, (requests − K·accepts) / (requests + 1)),
-		// capped at MaxRejectRate (0 meaning 0.9).
-		if maxRate == 0 {
-			maxRate = 0.9
-		}
-		num := new(big.Rat).Sub(new(big.Rat).SetInt64(requests), new(big.Rat).Mul(new(big.Rat).SetFloat64(k), new(big.Rat).SetInt64(accepts)))
-		p := new(big.Rat).Quo(num, new(big.Rat).SetInt64(requests+1))
-		want, _ := p.Float64()
-		want = math.Min(math.Max(want, 0), maxRate)
-		if math.Abs(got-want) > 1e-9 {
-			rt.Fatalf("RejectProbability(%d, %d) with K %v, max %v = %v, want %v", requests, accepts, k, maxRate, got, want)
-		}
-		// More accepts never raise it; more requests never lower it.
-		if more := th.RejectProbability(requests, min(accepts+1, requests)); more > got+1e-12 {
-			rt.Fatalf("one more accept raised it: %v -> %v", got, more)
-		}
-		if more := th.RejectProbability(requests+1, accepts); more < got-1e-12 {
-			rt.Fatalf("one more request lowered it: %v -> %v", got, more)
-		}
-	})
-	if p := (infuse.Throttle{}).RejectProbability(100, 0); p != 0 {
-		t.Fatalf("no throttle rejects with probability %v", p)
-	}
-}
 
 func TestThrottleConfigErrors(t *testing.T) {
 	window := infuse.TimeWindow(10*time.Second, time.Second)
@@ -249,5 +213,134 @@ func TestThrottleCountsCallsThatOutliveTheWindow(t *testing.T) {
 	_ = plain.Call(bg, func(context.Context) error { clock2.Advance(time.Minute); return nil })
 	if m := plain.Metrics(); m.OutlivedWindow != 0 {
 		t.Fatalf("a breaker without a throttle counted %d", m.OutlivedWindow)
+	}
+}
+
+// throttledOf counts the calls of n that the breaker throttles; each
+// call fails when fail says so.
+func throttledOf(t *testing.T, b *infuse.Breaker, n int, fail bool) int {
+	t.Helper()
+	rejected := 0
+	for range n {
+		err := b.Call(bg, func(context.Context) error {
+			if fail {
+				return errBoom
+			}
+			return nil
+		})
+		var oe *infuse.OpenError
+		if errors.As(err, &oe) {
+			if oe.Reason != infuse.ReasonThrottled {
+				t.Fatalf("a call rejected for %v", oe.Reason)
+			}
+			rejected++
+		}
+	}
+	return rejected
+}
+
+// newFleetThrottler is a throttling breaker (K 1) on a store that merges
+// windows, with a 10 s window of 1 s buckets.
+func newFleetThrottler(t *testing.T) (*infuse.Breaker, *mergingStore, *infusetest.Clock) {
+	t.Helper()
+	store := &mergingStore{}
+	clock := infusetest.NewClock()
+	b, err := infuse.New(infuse.Config{Name: "fleet", Storage: store, Clock: clock, FailMax: 1 << 30,
+		Window: infuse.TimeWindow(10*time.Second, time.Second), Throttle: infuse.Throttle{K: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, store, clock
+}
+
+// With a store that merges windows, the throttle takes the fleet's
+// window the moment the store sends it for the breaker's generation, and
+// not one of another generation.
+func TestAThrottleTakesTheFleetsWindowTheMomentItArrives(t *testing.T) {
+	b, store, _ := newFleetThrottler(t)
+	if n := throttledOf(t, b, 100, true); n != 0 {
+		t.Fatalf("%d of the first 100 calls throttled", n)
+	}
+	store.push(storage.WindowCounts{Generation: b.Generation() + 1, Requests: 1000, Calls: 1000, Failures: 1000})
+	if n := throttledOf(t, b, 100, false); n != 0 {
+		t.Fatalf("a window of another generation arrived: %d of 100 calls throttled", n)
+	}
+	// The fleet: 1000 requests, 100 accepted; p = 900/1001.
+	store.push(storage.WindowCounts{Generation: b.Generation(), Requests: 1000, Calls: 1000, Failures: 900})
+	if n := throttledOf(t, b, 1000, false); n < 898 || n > 900 {
+		t.Fatalf("the fleet's window arrived (p %.3f): %d of 1000 calls throttled", 900.0/1001, n)
+	}
+}
+
+// While the fleet's window is fresh the throttle follows it as each
+// bucket begins, whatever the breaker's own window says; once it has not
+// come for more than two buckets (the store out of reach), the breaker's
+// own window decides, until the fleet's comes again.
+func TestAThrottleFallsBackToItsOwnWindowWhenTheFleetsGoesStale(t *testing.T) {
+	b, store, clock := newFleetThrottler(t)
+	healthy := storage.WindowCounts{Generation: b.Generation(), Requests: 1000, Calls: 1000}
+	store.push(healthy)
+	if n := throttledOf(t, b, 100, true); n != 0 {
+		t.Fatalf("a healthy fleet: %d of 100 failing calls throttled", n)
+	}
+	clock.Advance(1500 * time.Millisecond) // a new bucket; the fleet's window 1.5 s old
+	if n := throttledOf(t, b, 100, true); n != 0 {
+		t.Fatalf("a new bucket, the fleet's window fresh: %d of 100 failing calls throttled", n)
+	}
+	clock.Advance(1500 * time.Millisecond) // 3 s old
+	if n := throttledOf(t, b, 100, true); n < 89 || n > 90 {
+		t.Fatalf("the fleet's window stale, the breaker's own failing: %d of 100 throttled, want 90 (MaxRejectRate)", n)
+	}
+	store.push(healthy)
+	if n := throttledOf(t, b, 100, true); n != 0 {
+		t.Fatalf("the fleet's window again: %d of 100 throttled", n)
+	}
+}
+
+// With the real clock a call reads no clock: the throttle's probability
+// is worked out again by the window's timer as each bucket begins,
+// though no call comes then (virtual time: a synctest bubble).
+func TestWithTheRealClockTheThrottleIsWorkedOutOnTheWindowsTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b, err := infuse.New(infuse.Config{Name: "real", FailMax: 1 << 30,
+			Window: infuse.TimeWindow(10*time.Second, time.Second), Throttle: infuse.Throttle{K: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := throttledOf(t, b, 100, true); n != 0 {
+			t.Fatalf("%d of the first 100 failing calls throttled", n)
+		}
+		time.Sleep(time.Second) // the next bucket: the timer works p out
+		synctest.Wait()
+		if n := throttledOf(t, b, 100, true); n < 89 || n > 90 {
+			t.Fatalf("a bucket after 100 failures: %d of 100 throttled, want 90 (MaxRejectRate)", n)
+		}
+		if err := b.Open(bg); err != nil { // a closed window's timer ends with it
+			t.Fatal(err)
+		}
+	})
+}
+
+// A call that ends in a new bucket of the window works the throttle's
+// probability out again, succeeded or failed: the calls after it, in that
+// bucket, are throttled as the window now says, not as it said a bucket
+// ago.
+func TestACallThatEndsInANewBucketWorksTheThrottleOut(t *testing.T) {
+	for _, fails := range []bool{true, false} {
+		b, clock := newBreaker(t, infuse.Config{Name: "span", FailMax: 1 << 30,
+			Window: infuse.TimeWindow(10*time.Second, time.Second), Throttle: infuse.Throttle{K: 1}})
+		if n := throttledOf(t, b, 100, true); n != 0 {
+			t.Fatalf("%d of the first 100 calls throttled", n)
+		}
+		_ = b.Call(bg, func(context.Context) error { // runs into the next bucket
+			clock.Advance(time.Second)
+			if fails {
+				return errBoom
+			}
+			return nil
+		})
+		if n := throttledOf(t, b, 100, true); n < 89 || n > 90 {
+			t.Fatalf("after a call that ended in a new bucket (failed %v): %d of 100 throttled, want 90", fails, n)
+		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/infuse-go/infuse/storage"
@@ -250,4 +251,220 @@ func bytesAllocated(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// A time window, step by step against a model kept as a plain list of
+// what happened when: its tally (calls, failures, slow calls and
+// requests) holds what fell in its last buckets; its running totals
+// (Cumulative, for a store that merges windows) hold everything; a call
+// that moves it to a new bucket says so (the breaker then checks its
+// rates, or works the throttle's probability out again); and TakeLast
+// gives the window as it stood when the current bucket began, once.
+func TestATimeWindowMatchesItsModelInEveryFigure(t *testing.T) {
+	rapid.Check(t, func(rt *rapid.T) {
+		bucket := time.Duration(rapid.IntRange(1, 5).Draw(rt, "bucketSec")) * time.Second
+		nb := rapid.IntRange(1, 6).Draw(rt, "buckets")
+		clock := &manualClock{now: time.Unix(1_000_000, 0)}
+		origin := clock.now
+		m := New(storage.TimeWindow(time.Duration(nb)*bucket, bucket), clock, false, true, 1).(*Time)
+		if !m.Cumulates() {
+			rt.Fatal("a window made cumulative does not say so")
+		}
+		type event struct {
+			bucket                int64
+			failed, slow, request bool
+		}
+		var events []event
+		tally := func(cur int64, all bool) Tally {
+			var t Tally
+			for _, e := range events {
+				if !all && e.bucket <= cur-int64(nb) {
+					continue
+				}
+				if e.request {
+					t.Requests++
+					continue
+				}
+				t.Calls++
+				if e.failed {
+					t.Failures++
+				}
+				if e.slow {
+					t.Slow++
+				}
+			}
+			return t
+		}
+		cur := int64(0) // the bucket the window last moved to
+		var last *Tally // what TakeLast should give
+		// move is the model of a call that makes the clock's bucket
+		// current: it reports whether that moved the window.
+		move := func() bool {
+			b := int64(clock.now.Sub(origin) / bucket)
+			if b <= cur {
+				return false
+			}
+			t := tally(cur, false)
+			last = &t
+			cur = b
+			return true
+		}
+		for i, step := range rapid.SliceOf(rapid.IntRange(0, 7)).Draw(rt, "steps") {
+			switch step {
+			case 0:
+				clock.now = clock.now.Add(time.Duration(rapid.IntRange(1, 4000).Draw(rt, "ms")) * time.Millisecond)
+			case 1, 2, 3, 4:
+				failed, slow := step&1 == 1, step&2 == 2
+				want := move()
+				if got := m.Record(failed, slow); got != want {
+					rt.Fatalf("step %d: Record says the window moved: %v, model %v", i, got, want)
+				}
+				events = append(events, event{bucket: cur, failed: failed, slow: slow})
+			case 5:
+				want := move()
+				if got := m.Request(); got != want {
+					rt.Fatalf("step %d: Request says the window moved: %v, model %v", i, got, want)
+				}
+				events = append(events, event{bucket: cur, request: true})
+			case 6:
+				got, want := m.TakeLast(), last
+				last = nil
+				if (got == nil) != (want == nil) || got != nil && *got != *want {
+					rt.Fatalf("step %d: TakeLast %v, model %v", i, got, want)
+				}
+			case 7:
+				move()
+				if got, want := m.Tally(), tally(cur, false); got != want {
+					rt.Fatalf("step %d: Tally %+v, model %+v", i, got, want)
+				}
+			}
+			if got, want := m.Cumulative(), tally(cur, true); got != want {
+				rt.Fatalf("step %d: Cumulative %+v, model %+v", i, got, want)
+			}
+		}
+	})
+}
+
+// New makes the window configured: none for the zero Window, a count
+// window whose rates count from MinCalls (the call that brings it to
+// MinCalls asks for a check, no other), small or large, and a time window
+// that keeps running totals only when asked to.
+func TestNewMakesTheWindowConfigured(t *testing.T) {
+	clock := &manualClock{now: time.Unix(1000, 0)}
+	if m := New(storage.Window{}, clock, false, true, 1); m != nil {
+		t.Fatalf("no window: %T", m)
+	}
+	for _, n := range []int{10, firstSlots + 10} {
+		m := New(storage.CountWindow(n), clock, false, false, 7)
+		for i := 1; i <= n+3; i++ {
+			if check := m.Record(true, false); check != (i == 7) {
+				t.Fatalf("a count window of %d, MinCalls 7: call %d asks for a check: %v", n, i, check)
+			}
+		}
+		if got := m.Tally(); got != (Tally{Calls: int64(n), Failures: int64(n)}) {
+			t.Fatalf("a count window of %d after %d failures: %+v", n, n+3, got)
+		}
+	}
+	if m := New(storage.CountWindow(5), clock, false, false, 100).(*countMeter); m.minCalls != 6 {
+		t.Fatalf("MinCalls 100 in a window of 5: rates count from %d calls; want never (6)", m.minCalls)
+	}
+	if m := New(storage.CountWindow(5), clock, false, false, 0).(*countMeter); m.minCalls != 1 {
+		t.Fatalf("MinCalls 0: rates count from %d calls; want 1", m.minCalls)
+	}
+	tm := New(storage.TimeWindow(time.Second, time.Second), clock, false, false, 1).(*Time)
+	tm.Record(true, true)
+	if tm.Cumulates() || tm.Cumulative() != (Tally{}) {
+		t.Fatalf("a window not made cumulative keeps totals: %+v", tm.Cumulative())
+	}
+}
+
+// With the real clock a time window moves on its timer, not on calls: at
+// each bucket it empties the oldest and runs the breaker's check
+// (SetOnTick); stopped, its timer ends.
+func TestARealClockWindowMovesOnItsTimer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		m := New(storage.TimeWindow(3*time.Second, time.Second), storage.SystemClock{}, true, false, 1).(*Time)
+		ticks := 0
+		f := func() { ticks++ }
+		m.SetOnTick(&f)
+		for range 3 {
+			if m.Record(true, false) {
+				t.Fatal("a call asked for a check: with the real clock the timer checks")
+			}
+			m.Request()
+			time.Sleep(time.Second)
+			synctest.Wait()
+		}
+		if ticks != 3 {
+			t.Fatalf("%d checks after 3 buckets, want 3", ticks)
+		}
+		if got := m.Tally(); got != (Tally{Calls: 2, Failures: 2, Requests: 2}) {
+			t.Fatalf("3 s into a 3 s window that had a call and a request a second: %+v", got)
+		}
+		if last := m.TakeLast(); last == nil || *last != (Tally{Calls: 3, Failures: 3, Requests: 3}) {
+			t.Fatalf("the window at its fullest: %v", last)
+		}
+		time.Sleep(3 * time.Second)
+		synctest.Wait()
+		if got := m.Tally(); got != (Tally{}) || ticks != 6 {
+			t.Fatalf("3 s later: %+v, %d checks", got, ticks)
+		}
+		m.Stop()
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		if ticks != 6 {
+			t.Fatalf("a stopped window's timer ran %d more checks", ticks-6)
+		}
+	})
+}
+
+// A full count window holds exactly its n calls' slots, whatever n: the
+// ring's last segment is cut at n (never more than 4 bytes a call).
+func TestAFullCountWindowHoldsExactlyItsCallsSlots(t *testing.T) {
+	for _, n := range []int{1, 1000, firstSlots, firstSlots + 1, 3000, 5000, 9000} {
+		m := newCountMeter(n)
+		var rec Meter = m
+		if m.more != nil {
+			rec = (*largeCountMeter)(m)
+		}
+		for i := range n {
+			rec.Record(i%3 == 0, false)
+		}
+		slots := len(m.slots)
+		if m.more != nil {
+			for k := range m.more {
+				if seg := m.more[k].Load(); seg != nil {
+					slots += len(*seg)
+				}
+			}
+		}
+		if slots != n {
+			t.Errorf("a full window of %d calls holds %d slots", n, slots)
+		}
+	}
+}
+
+// Calls recorded on many goroutines at once, each writing its own shard,
+// all count: the window's figures and its running totals are exact.
+func TestATimeWindowCountsEveryCallOfManyGoroutines(t *testing.T) {
+	const goroutines, each = 64, 200
+	clock := &manualClock{now: time.Unix(1000, 0)}
+	m := New(storage.TimeWindow(time.Minute, time.Second), clock, false, true, 1).(*Time)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				m.Request()
+				m.Record((g+i)%2 == 0, i%5 == 0)
+			}
+		})
+	}
+	wg.Wait()
+	want := Tally{Calls: goroutines * each, Failures: goroutines * each / 2, Slow: goroutines * each / 5, Requests: goroutines * each}
+	if got := m.Tally(); got != want {
+		t.Errorf("the window: %+v, want %+v", got, want)
+	}
+	if got := m.Cumulative(); got != want {
+		t.Errorf("the running totals: %+v, want %+v", got, want)
+	}
 }
