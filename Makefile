@@ -99,7 +99,7 @@ mutate: mutate-lua
 		$$exclude -o $(MUTATE_DIR)/core.json .
 	cd $(MUTATE_DIR)/redisstore && GOWORK=off $(GO) mod edit -replace github.com/infuse-go/infuse=$(MUTATE_DIR) && \
 		INFUSE_TEST_RUN='Decode|Escape|Keys|Fuzz' GOFLAGS=-count=1 GOWORK=off $(GO) run $(GREMLINS) unleash --timeout-coefficient 10 \
-		-E 'admin|binding|doc|fleetwindow|legacy|options|reader|scripts|scriptargs|sender|store|redistest' .
+		-E 'admin|binding|doc|fleetwindow|legacy|options|reader|scripts|scriptargs|sender|store|redistest|outcomes|transitions|trials|reconcile|requests' .
 	@echo; echo "The core, at $$(git rev-parse --short HEAD) (make mutate took $$(( ($$(date +%s) - $(MUTATE_START)) / 60 )) minutes in all):"; \
 		$(GO) run ./internal/cmd/mutants $(MUTATE_DIR)/core.json
 
