@@ -102,7 +102,7 @@ mutate: mutate-lua
 		$$exclude -o $(MUTATE_DIR)/core.json .
 	cd $(MUTATE_DIR)/redisstore && GOWORK=off $(GO) mod edit -replace github.com/infuse-go/infuse=$(MUTATE_DIR) && \
 		INFUSE_TEST_RUN='Decode|Escape|Keys|Fuzz' GOFLAGS=-count=1 GOWORK=off $(GO) run $(GREMLINS) unleash --timeout-coefficient 10 \
-		-E 'admin|binding|doc|fleetwindow|legacy|options|reader|scripts|scriptargs|sender|store|redistest' .
+		-E 'admin|binding|doc|fleetwindow|legacy|options|reader|scripts|scriptargs|sender|store|redistest|outcomes|transitions|trials|reconcile|requests' .
 	GOFLAGS='-count=1 -vet=off -short' $(MUTATE_RAPID) $(GO) run ./internal/cmd/mutants -run $(MUTATE_DIR) $(MUTATE_DIR)/core.json > $(MUTATE_DIR)/core.md
 	@echo; echo "The core, at $$(git rev-parse --short HEAD) (make mutate took $$(( ($$(date +%s) - $(MUTATE_START)) / 60 )) minutes in all):"; \
 		cat $(MUTATE_DIR)/core.md

@@ -64,6 +64,10 @@ type Info struct {
 	ClosedSince time.Duration
 	Ramp        time.Duration
 	RampSteps   int
+	// Cause is why the transition to this generation was made, as its
+	// maker recorded it (storage.CauseUnknown when a state written by an
+	// older version, or an idle breaker, does not say).
+	Cause storage.Cause
 }
 
 // RampShare is the share of calls the members admit while they ramp up
@@ -158,6 +162,7 @@ func (s *Store) info(name string, sm summary, now int64, window, members string)
 	i := Info{
 		Name: name, State: sm.state, Mode: sm.mode, Generation: sm.gen,
 		Failures: sm.failures, Successes: sm.successes, Trials: sm.trials, Trips: sm.trips, FailureRate: -1,
+		Cause: sm.cause,
 	}
 	i.Members, _ = strconv.Atoi(members)
 	i.Members = max(i.Members, 0)
@@ -235,6 +240,10 @@ type Change struct {
 	Mode       storage.Mode
 	Generation uint64
 	Failures   int
+	// Cause is why the transition to Generation was made, as its maker
+	// recorded it (storage.CauseUnknown where it did not: an older
+	// version, a breaker nobody moved).
+	Cause storage.Cause
 	// Redis's clock when it was read, a moment after it was made.
 	At time.Time
 }
@@ -438,7 +447,7 @@ func (s *Store) watchRead(ctx context.Context, mask uint32, last *[nBuckets]coun
 					continue
 				}
 				fn(Change{Name: name, State: c.r.state, Mode: c.r.mode, Generation: c.r.gen, Failures: c.r.failures,
-					At: time.UnixMilli(c.r.now)})
+					Cause: c.r.cause, At: time.UnixMilli(c.r.now)})
 			}
 			last[k] = cs.counter // as of the last change answered
 			if len(cs.items) < limit {

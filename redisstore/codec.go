@@ -26,6 +26,7 @@ type remote struct {
 	maker     string        // the binding whose script made this generation; "" unknown
 	from      storage.State // the state that transition left (with maker)
 	madeAt    int64         // Redis ms when that transition was made (with maker)
+	cause     storage.Cause // why it was made (with maker; unknown from an older version)
 }
 
 // idle tells a state with nothing to share but a run of failures, which
@@ -92,7 +93,7 @@ func decodeReply(v any) (reply, error) {
 		return reply{}, fmt.Errorf("%w: incarnation %v", errBadReply, vals[14])
 	}
 	mk, ok := vals[15].(string)
-	maker, from, madeAt, good := decodeMaker(mk)
+	maker, from, madeAt, cause, good := decodeMaker(mk)
 	if !ok || !good {
 		return reply{}, fmt.Errorf("%w: maker %v", errBadReply, vals[15])
 	}
@@ -128,7 +129,7 @@ func decodeReply(v any) (reply, error) {
 		remote: remote{
 			state: storage.State(n[1]), gen: uint64(n[2]), inc: inc, openedAt: n[3],
 			failures: int(n[4]), successes: int(n[5]), trials: int(n[6]), now: n[7],
-			mode: storage.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]), maker: maker,
+			mode: storage.Mode(n[11]), trips: int(n[12]), resets: uint64(n[13]), maker: maker, cause: cause,
 		},
 		changed: n[8] == 1, late: n[8] == 2, corrupt: n[9] == 1, extra: uint64(n[10]), kept: n[0] >= 2,
 		lapsed: n[0] == 3,
@@ -144,20 +145,25 @@ func decodeReply(v any) (reply, error) {
 }
 
 // decodeMaker decodes a reply's maker: "<binding>:<from state>:<made at,
-// Redis ms>", or "" for none known.
-func decodeMaker(mk string) (maker string, from storage.State, madeAt int64, ok bool) {
+// Redis ms>:<cause>", or "" for none known. The cause is a storage.Cause;
+// one this version does not know is CauseUnknown.
+func decodeMaker(mk string) (maker string, from storage.State, madeAt int64, cause storage.Cause, ok bool) {
 	if mk == "" {
-		return "", 0, 0, true
+		return "", 0, 0, 0, true
 	}
 	f := strings.Split(mk, ":")
-	if len(f) != 3 || f[0] == "" || !validMaker(f[0]) || len(f[1]) != 1 || f[1][0] < '0' || f[1][0] > '2' {
-		return "", 0, 0, false
+	if len(f) != 4 || f[0] == "" || !validMaker(f[0]) || len(f[1]) != 1 || f[1][0] < '0' || f[1][0] > '2' {
+		return "", 0, 0, 0, false
 	}
 	at, err := strconv.ParseInt(f[2], 10, 64)
 	if err != nil || at < 0 || at >= maxTime {
-		return "", 0, 0, false
+		return "", 0, 0, 0, false
 	}
-	return f[0], storage.State(f[1][0] - '0'), at, true
+	c, err := strconv.ParseUint(f[3], 10, 8)
+	if err != nil || !storage.Cause(c).Valid() {
+		c = 0
+	}
+	return f[0], storage.State(f[1][0] - '0'), at, storage.Cause(c), true
 }
 
 // validMaker tells a binding's id as the scripts record it: a member's
@@ -330,12 +336,22 @@ type summary struct {
 	expires    int64 // Redis ms
 }
 
-// decodeSummary decodes "st g oa f s trials md tr op inc ma expires"
-// (inc "-" for none; ma when the transition to this generation was made,
-// Redis ms, 0 when not known). It never panics.
+// decodeSummary decodes "st g oa f s trials md tr op inc ma cause
+// expires" (inc "-" for none; ma when the transition to this generation
+// was made, Redis ms, 0 when not known; cause a storage.Cause, absent as
+// an older version writes the line; expires last, as the sweep reads it).
+// It never panics.
 func decodeSummary(line string) (summary, bool) {
 	f := strings.Fields(line)
-	if len(f) != 12 {
+	var cause storage.Cause
+	switch len(f) {
+	case 13: // a cause this version cannot read is unknown, as the scripts take it
+		if c, err := strconv.ParseUint(f[11], 10, 8); err == nil && storage.Cause(c).Valid() {
+			cause = storage.Cause(c)
+		}
+		f = append(f[:11:11], f[12])
+	case 12:
+	default:
 		return summary{}, false
 	}
 	inc := f[9]
@@ -362,7 +378,7 @@ func decodeSummary(line string) (summary, bool) {
 	}
 	return summary{
 		remote: remote{state: storage.State(n[0]), gen: uint64(n[1]), inc: inc, openedAt: n[2], failures: int(n[3]),
-			successes: int(n[4]), trials: int(n[5]), mode: storage.Mode(n[6]), trips: int(n[7]), madeAt: n[9]},
+			successes: int(n[4]), trials: int(n[5]), mode: storage.Mode(n[6]), trips: int(n[7]), madeAt: n[9], cause: cause},
 		openPeriod: n[8], expires: n[10],
 	}, true
 }

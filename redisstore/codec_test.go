@@ -6,18 +6,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infuse-go/infuse/storage"
 	"pgregory.net/rapid"
 )
 
 func validReply() []any {
 	return []any{int64(0), int64(1), int64(7), int64(1000), int64(5), int64(0), int64(0), int64(1200),
-		int64(1), int64(0), int64(0), int64(0), int64(1), int64(3), "abc", "m1.2:2:1000"}
+		int64(1), int64(0), int64(0), int64(0), int64(1), int64(3), "abc", "m1.2:2:1000:6"}
 }
 
 func TestDecodeReply(t *testing.T) {
 	r, err := decodeReply(validReply())
 	if err != nil || r.state != 1 || r.gen != 7 || r.openedAt != 1000 || r.failures != 5 || r.now != 1200 ||
-		!r.changed || r.trips != 1 || r.resets != 3 || r.inc != "abc" || r.maker != "m1.2" || r.from != 2 || r.madeAt != 1000 {
+		!r.changed || r.trips != 1 || r.resets != 3 || r.inc != "abc" || r.maker != "m1.2" || r.from != 2 || r.madeAt != 1000 ||
+		r.cause != storage.CauseTrialFailed {
 		t.Fatalf("decodeReply = %+v, %v", r, err)
 	}
 	if r, err := decodeReply([]any{int64(1), int64(1), int64(5)}); err != nil || !r.absent || !r.corrupt || r.now != 5 {
@@ -26,6 +28,23 @@ func TestDecodeReply(t *testing.T) {
 	w := append(validReply(), int64(10), int64(4), int64(1), int64(12))
 	if r, err := decodeReply(w); err != nil || !r.hasWindow || r.wCalls != 10 || r.wFailures != 4 || r.wSlow != 1 || r.wRequests != 12 {
 		t.Fatalf("window reply: %+v %v", r, err)
+	}
+	// A maker's cause this version does not know is unknown; a maker
+	// without one (3 parts) or with more (5) is no maker the scripts write.
+	for mk, want := range map[string]storage.Cause{"m1.2:2:1000:0": 0, "m1.2:2:1000:12": storage.CausePushback, "m1.2:2:1000:13": 0,
+		"m1.2:2:1000:x": 0, "m1.2:2:1000:300": 0} {
+		v := validReply()
+		v[15] = mk
+		if r, err := decodeReply(v); err != nil || r.cause != want {
+			t.Errorf("maker %q: cause %v %v, want %v", mk, r.cause, err, want)
+		}
+	}
+	for _, mk := range []string{"m1.2:2:1000", "m1.2:2:1000:6:1"} {
+		v := validReply()
+		v[15] = mk
+		if _, err := decodeReply(v); err == nil {
+			t.Errorf("maker %q accepted", mk)
+		}
 	}
 	for _, bad := range [][]any{
 		append(validReply(), int64(10), int64(4), int64(1)),            // the window without its requests

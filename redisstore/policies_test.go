@@ -53,26 +53,29 @@ func TestForcedModesHoldFleetWide(t *testing.T) {
 func TestBackoffThroughRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	store := newStore(t, srv, redisstore.Options{})
-	b, _ := newBreaker(t, store, infuse.Config{FailMax: 1, ResetTimeout: 100 * time.Millisecond,
-		Backoff: infuse.Backoff{Multiplier: 3}})
+	// Periods far apart (300 ms, then 3 s), so that a busy host's delays
+	// cannot blur which one applies.
+	b, _ := newBreaker(t, store, infuse.Config{FailMax: 1, ResetTimeout: 300 * time.Millisecond,
+		Backoff: infuse.Backoff{Multiplier: 10}})
 	_ = b.Call(bg, boom)
-	if got := b.RetryAfter(); got > 100*time.Millisecond || got < 80*time.Millisecond {
-		t.Fatalf("first open period %v, want about 100ms", got)
+	if got := b.RetryAfter(); got > 300*time.Millisecond || got <= 0 {
+		t.Fatalf("first open period %v, want at most 300ms", got)
 	}
 	sleepPastOpenPeriod(b)
 	if err := b.Call(bg, boom); !errors.Is(err, infuse.ErrTripped) {
 		t.Fatalf("failed trial: %v", err)
 	}
-	if got := b.RetryAfter(); got > 300*time.Millisecond || got < 250*time.Millisecond {
-		t.Fatalf("second open period %v, want about 300ms", got)
+	if got := b.RetryAfter(); got > 3*time.Second || got < 2*time.Second {
+		t.Fatalf("second open period %v, want about 3s", got)
 	}
 	if m := b.Metrics(); m.Trips != 2 {
 		t.Fatalf("trips %d", m.Trips)
 	}
-	// Redis applies the same period: no trial before it ends.
-	time.Sleep(150 * time.Millisecond)
+	// The backed-off period applies, not ResetTimeout: no trial twice
+	// ResetTimeout after the second opening.
+	time.Sleep(600 * time.Millisecond)
 	if err := b.Call(bg, succeed); !errors.Is(err, infuse.ErrOpen) {
-		t.Fatalf("a call 150ms into a 300ms period: %v", err)
+		t.Fatalf("a call 600ms into a 3s period: %v", err)
 	}
 }
 

@@ -162,9 +162,9 @@ func (b *binding) snapshotOf(r remote) storage.Snapshot {
 	switch r.maker {
 	case "":
 	case b.id:
-		s.Maker, s.From = storage.MakerHere, r.from
+		s.Maker, s.From, s.Cause = storage.MakerHere, r.from, r.cause
 	default:
-		s.Maker, s.From = storage.MakerElsewhere, r.from
+		s.Maker, s.From, s.Cause = storage.MakerElsewhere, r.from, r.cause
 	}
 	now := b.cfg.Clock.Now()
 	switch {

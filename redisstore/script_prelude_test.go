@@ -217,17 +217,21 @@ func testMakerField(t *testing.T, h *luaBed) {
 	for _, c := range []struct {
 		mk, want string
 	}{
-		{"5:me.1:0:123", "me.1:0:123"},
-		{"5:me.1:2:123", "me.1:2:123"},
+		{"5:me.1:0:123", "me.1:0:123:0"}, // as an older version writes it: no cause
+		{"5:me.1:2:123", "me.1:2:123:0"},
+		{"5:me.1:2:123:6", "me.1:2:123:6"}, // a trial failed
+		{"5:me.1:2:123:64", "me.1:2:123:0"},
+		{"5:me.1:2:123:x", ""},
+		{"5:me.1:2:123:6:1", ""},
 		{"4:me.1:0:123", ""}, // another generation's
 		{"5:me.1:3:123", ""},
 		{"5::0:123", ""},
 		{"5:Me:0:123", ""},
 		{"5:me.1:0:x", ""},
-		{"5:me.1:0:0", "me.1:0:0"},
+		{"5:me.1:0:0", "me.1:0:0:0"},
 		{"5:me.1:0:" + strconv.FormatInt(tMax, 10), ""},
-		{"5:me.1:0:" + strconv.FormatInt(tMax-1, 10), "me.1:0:" + strconv.FormatInt(tMax-1, 10)},
-		{"5:" + who64 + ":1:7", who64 + ":1:7"},
+		{"5:me.1:0:" + strconv.FormatInt(tMax-1, 10), "me.1:0:" + strconv.FormatInt(tMax-1, 10) + ":0"},
+		{"5:" + who64 + ":1:7", who64 + ":1:7:0"},
 		{"5:" + who64 + "1:1:7", ""},
 		{"05:me.1:0:123", ""},
 		{"", ""},
@@ -248,13 +252,13 @@ func testMakerField(t *testing.T, h *luaBed) {
 	// A script's transition records its maker, the state it left and when.
 	h.open("abc", 5, 1000)
 	before := h.now()
-	r := h.run(transitionArgs{FromInc: "abc", FromGen: "5", To: infuse.HalfOpen})
+	r := h.run(transitionArgs{FromInc: "abc", FromGen: "5", To: infuse.HalfOpen, Cause: storage.CauseOperator})
 	after := h.now()
-	if r.maker != h.ctx.Binding || r.from != infuse.Open {
-		t.Errorf("made by %q from %v", r.maker, r.from)
+	if r.maker != h.ctx.Binding || r.from != infuse.Open || r.cause != storage.CauseOperator {
+		t.Errorf("made by %q from %v for %v", r.maker, r.from, r.cause)
 	}
 	within(t, "made at", r.madeAt, before, after)
-	if mk := h.state()["mk"]; mk != "6:me.1:1:"+strconv.FormatInt(r.madeAt, 10) {
+	if mk := h.state()["mk"]; mk != "6:me.1:1:"+strconv.FormatInt(r.madeAt, 10)+":9" {
 		t.Errorf("mk stored %q", mk)
 	}
 	// A script without a transition keeps it; one without a maker
@@ -367,12 +371,24 @@ func testRestore(t *testing.T, h *luaBed) {
 	// ...with when its generation was made.
 	line := h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()
 	f := strings.Fields(line)
-	f[10] = "42"
+	f[10], f[11] = "42", "6"
 	h.c.HSet(bg, h.l.bucket[h.k][2], h.kn, strings.Join(f, " "))
 	h.c.Del(bg, h.key)
 	h.run(untouched)
-	if f := strings.Fields(h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()); len(f) != 12 || f[10] != "42" || h.state()["g"] != "9" {
-		t.Errorf("put back, made at 42: line %v", f)
+	if f := strings.Fields(h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()); len(f) != 13 || f[10] != "42" || f[11] != "6" ||
+		h.state()["g"] != "9" {
+		t.Errorf("put back, made at 42 for a failed trial: line %v", f)
+	}
+	// ...and a cause out of range as unknown.
+	for _, why := range []string{"64", "x"} {
+		f = strings.Fields(h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val())
+		f[11] = why
+		h.c.HSet(bg, h.l.bucket[h.k][2], h.kn, strings.Join(f, " "))
+		h.c.Del(bg, h.key)
+		h.run(untouched)
+		if f := strings.Fields(h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()); len(f) != 13 || f[11] != "0" || h.state()["g"] != "9" {
+			t.Errorf("put back with cause %s: line %v", why, f)
+		}
 	}
 	// An idle summary line, or an expired one, is not put back.
 	h.closed("abc", 9, 2)
@@ -385,7 +401,7 @@ func testRestore(t *testing.T, h *luaBed) {
 	h.save()
 	line = h.c.HGet(bg, h.l.bucket[h.k][2], h.kn).Val()
 	f = strings.Fields(line)
-	f[11] = strconv.FormatInt(h.now()-1, 10)
+	f[12] = strconv.FormatInt(h.now()-1, 10)
 	h.c.HSet(bg, h.l.bucket[h.k][2], h.kn, strings.Join(f, " "))
 	h.c.Del(bg, h.key)
 	if r := h.run(untouched); r.gen != 7 {
@@ -540,17 +556,17 @@ func testLogCap(t *testing.T, h *luaBed) {
 
 func testSummary(t *testing.T, h *luaBed) {
 	sum := h.l.bucket[h.k][2]
-	// The line: st g oa f s trials md tr op i madeAt expires.
+	// The line: st g oa f s trials md tr op i madeAt cause expires.
 	h.halfOpen("abc", 4, 1, 60000, 2, 60000)
-	h.c.HSet(bg, h.key, "f", 2, "s", 1, "md", 0, "tr", 3, "op", 77, "mk", "4:me.1:1:99")
+	h.c.HSet(bg, h.key, "f", 2, "s", 1, "md", 0, "tr", 3, "op", 77, "mk", "4:me.1:1:99:6")
 	before := h.now()
 	h.save()
 	after := h.now()
 	f := strings.Fields(h.c.HGet(bg, sum, h.kn).Val())
-	if len(f) != 12 || strings.Join(f[:11], " ") != "2 4 "+h.state()["oa"]+" 2 1 2 0 3 77 abc 99" {
+	if len(f) != 13 || strings.Join(f[:12], " ") != "2 4 "+h.state()["oa"]+" 2 1 2 0 3 77 abc 99 6" {
 		t.Errorf("summary %v", f)
 	}
-	x, _ := strconv.ParseInt(f[11], 10, 64)
+	x, _ := strconv.ParseInt(f[12], 10, 64)
 	within(t, "expires", x, before+time.Hour.Milliseconds(), after+time.Hour.Milliseconds())
 	// A new line sets the summary's TTL (a sweep, one time in eight,
 	// sets it too: a call that swept no line tells).
@@ -585,7 +601,9 @@ func testSummary(t *testing.T, h *luaBed) {
 		{"1 4 5 3 0 0 0 1 0 abc 0 " + strconv.FormatInt(h.now()+60000, 10), 2, 1},
 		{"1 4 5 3 0 0 0 1 0 abc 0 " + strconv.FormatInt(h.now()-60000, 10), 3, 1},
 		{"1 4 5 3 0 0 0 1 0 abc " + strconv.FormatInt(h.now()+60000, 10), 1, 0},
-		{"1 4 5 3 0 0 0 1 0 abc 0 0 " + strconv.FormatInt(h.now()+60000, 10), 1, 0},
+		{"1 4 5 3 0 0 0 1 0 abc 0 6 " + strconv.FormatInt(h.now()+60000, 10), 2, 1}, // with its cause
+		{"1 4 5 3 0 0 0 1 0 abc 0 x " + strconv.FormatInt(h.now()+60000, 10), 2, 1}, // a cause unread: unknown
+		{"1 4 5 3 0 0 0 1 0 abc 0 0 0 " + strconv.FormatInt(h.now()+60000, 10), 1, 0},
 		{"1 4 5 3 0 0 0 1 0 abc 0 x", 1, 0},
 		{"1 4 5 3 0 0 0 1 0 abc 0 0", 3, 1},
 		{"1 4 5 3 0 0 0 1 0 abc 0 " + strconv.FormatInt(tMax, 10), 1, 0},

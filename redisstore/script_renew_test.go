@@ -62,11 +62,11 @@ func testRenewScript(t *testing.T, h *luaBed) {
 	for _, kn := range []string{"open", "half", "disabled", "lost"} {
 		h.ttlNear(key(kn), ttl)
 		f := strings.Fields(h.c.HGet(bg, sum, kn).Val())
-		if len(f) != 12 {
+		if len(f) != 13 {
 			t.Errorf("%s's line %v", kn, f)
 			continue
 		}
-		x, _ := strconv.ParseInt(f[11], 10, 64)
+		x, _ := strconv.ParseInt(f[12], 10, 64)
 		within(t, kn+"'s line's expiry", x, before+ttl.Milliseconds(), after+ttl.Milliseconds())
 		if want := map[string]string{"open": "0", "half": "2", "disabled": "0", "lost": "0"}[kn]; f[5] != want {
 			t.Errorf("%s's line counts %s trials, want %s", kn, f[5], want)

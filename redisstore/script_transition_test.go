@@ -8,7 +8,13 @@ import (
 
 func testTransitionScript(t *testing.T, h *luaBed) {
 	refusesArguments(t, h, transitionArgs{FromInc: "abc", FromGen: "4", To: infuse.Open},
-		map[string]any{"from_inc": "A", "from_gen": "", "to": 3, "failures": -1, "manual": "yes", "shift_ms": "1.5"})
+		map[string]any{"from_inc": "A", "from_gen": "", "to": 3, "failures": -1, "manual": "yes", "shift_ms": "1.5",
+			"cause": 64})
+	// The last cause the scripts take: 63 (storage.Cause's are far below).
+	h.closed("abc", 4, 0)
+	if err := h.withArg(transitionArgs{FromInc: "abc", FromGen: "4", To: infuse.Open}, "cause", 63); err != nil {
+		t.Errorf("cause 63: %v", err)
+	}
 	refusesLate(t, h, transitionArgs{FromInc: "abc", FromGen: "4", To: infuse.Open}, func() { h.closed("abc", 4, 0) })
 	// The generation check: from another generation, or over a forced
 	// mode unless manual, nothing; "0" moves from any.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/infuse-go/infuse"
+	"github.com/infuse-go/infuse/storage"
 )
 
 // winBucket is the window buckets' length in the window script's tests:
@@ -198,17 +199,22 @@ func testWindowScript(t *testing.T, h *luaBed) {
 		minCalls           int
 		md                 int
 		trip               bool
+		cause              storage.Cause // the trip's, recorded with its maker
 	}{
-		{4, 2, 0, 0.5, 0, 4, 0, true},
-		{4, 1, 0, 0.5, 0, 4, 0, false},
-		{3, 3, 0, 0.5, 0, 4, 0, false},
-		{4, 4, 4, 0, 0, 0, 0, false},
-		{4, 4, 1, 0, 0.5, 0, 0, false},
-		{4, 0, 2, 0, 0.5, 4, 0, true},
-		{4, 0, 1, 0, 0.5, 4, 0, false},
-		{4, 0, 4, 0.5, 0.5, 4, 0, true},
-		{4, 4, 0, 0.5, 0, 4, 2, false},
-		{4, 4, 4, 0.5, 0.5, 4, 2, false},
+		{4, 2, 0, 0.5, 0, 4, 0, true, storage.CauseFailureRate},
+		{4, 1, 0, 0.5, 0, 4, 0, false, 0},
+		{3, 3, 0, 0.5, 0, 4, 0, false, 0},
+		{4, 4, 4, 0, 0, 0, 0, false, 0},
+		{4, 4, 1, 0, 0.5, 0, 0, false, 0},
+		{4, 0, 2, 0, 0.5, 4, 0, true, storage.CauseSlowCallRate},
+		{4, 4, 2, 0, 0.5, 4, 0, true, storage.CauseSlowCallRate}, // failures, with no failure rate set
+		{4, 0, 1, 0, 0.5, 4, 0, false, 0},
+		{4, 0, 4, 0.5, 0.5, 4, 0, true, storage.CauseSlowCallRate},
+		{4, 1, 4, 0.5, 0.5, 4, 0, true, storage.CauseSlowCallRate}, // failures below their rate
+		{4, 2, 4, 0.5, 0.5, 4, 0, true, storage.CauseFailureRate},  // both: the failure rate first
+		{4, 2, 4, 1.5, 0.5, 4, 0, true, storage.CauseSlowCallRate}, // a failure rate no run reaches
+		{4, 4, 0, 0.5, 0, 4, 2, false, 0},
+		{4, 4, 4, 0.5, 0.5, 4, 2, false, 0},
 	} {
 		fresh(2)
 		h.c.HSet(bg, h.key, "md", c.md)
@@ -220,7 +226,7 @@ func testWindowScript(t *testing.T, h *luaBed) {
 			t.Errorf("%+v: %+v", c, r)
 		}
 		if c.trip && (r.state != infuse.Open || r.gen != 5 || r.failures != 2 || r.maker != h.ctx.Binding ||
-			r.from != infuse.Closed || h.changes() != n+1 || h.state()["st"] != "1") ||
+			r.from != infuse.Closed || r.cause != c.cause || h.changes() != n+1 || h.state()["st"] != "1") ||
 			!c.trip && (r.state != infuse.Closed || r.gen != 4 || h.changes() != n || h.state()["st"] != "0") {
 			t.Errorf("%+v: %+v, %d changes", c, r, h.changes()-n)
 		}

@@ -74,6 +74,7 @@ type transitionArgs struct {
 	Failures int           `lua:"failures"`
 	Manual   bool          `lua:"manual"`
 	ShiftMs  int64         `lua:"shift_ms"`
+	Cause    storage.Cause `lua:"cause"`
 }
 
 // lua/acquire.lua

@@ -221,7 +221,7 @@ func (b *binding) prepare(now time.Time, all bool) (ops []op, wait time.Duration
 			}
 			c = b.call(0, transitionArgs{FromInc: fi, FromGen: fg, To: b.local.State, Failures: b.local.Failures,
 				Manual:  b.manual, // an operator's transition, which ends a forced mode
-				ShiftMs: shift.Milliseconds()})
+				ShiftMs: shift.Milliseconds(), Cause: b.local.Cause})
 		}
 		pushedSeq := b.seq
 		return []op{{c, func(res result) func() { return b.pushed(res, pushedSeq) }}}, 0

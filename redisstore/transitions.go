@@ -31,7 +31,7 @@ func (b *binding) Transition(ctx context.Context, t storage.Transition) (storage
 	if b.s.degraded() || b.seq > 0 || b.conf.gen == 0 {
 		// Redis is out of reach, or this binding is ahead of it: commit
 		// locally; the sender shares it.
-		b.step(t.To, t.Failures, t.From == storage.AnyGeneration)
+		b.step(t.To, t.Failures, t.From == storage.AnyGeneration, t.Cause)
 		b.hold(t, b.cfg.Policy())
 		s := b.local
 		degraded := b.s.degraded()
@@ -62,7 +62,7 @@ func (b *binding) Transition(ctx context.Context, t storage.Transition) (storage
 		}
 		// The script applies the shift to an opening only.
 		c = b.call(deadline, transitionArgs{FromInc: fi, FromGen: fg, To: t.To, Failures: t.Failures,
-			ShiftMs: b.holdShift(t.OpenUntil, p).Milliseconds()})
+			ShiftMs: b.holdShift(t.OpenUntil, p).Milliseconds(), Cause: t.Cause})
 	}
 	b.inflight++
 	b.mu.Unlock()
@@ -90,7 +90,7 @@ func (b *binding) Transition(ctx context.Context, t storage.Transition) (storage
 		changed := false
 		if !b.s.gaveUp(ctx, err) && (!automatic || b.s.alone()) &&
 			(t.From == storage.AnyGeneration || t.From == b.local.Generation) {
-			b.step(t.To, t.Failures, t.From == storage.AnyGeneration)
+			b.step(t.To, t.Failures, t.From == storage.AnyGeneration, t.Cause)
 			b.hold(t, p)
 			changed = b.tell(t.From, true)
 		}
@@ -229,9 +229,9 @@ func (b *binding) SetMode(ctx context.Context, m storage.Mode) (storage.Snapshot
 	// fleet has moved on).
 	b.mu.Lock()
 	if m == storage.ModeForcedOpen {
-		b.step(storage.Open, b.local.Failures, true)
+		b.step(storage.Open, b.local.Failures, true, storage.CauseOperator)
 	} else {
-		b.step(storage.Closed, 0, true)
+		b.step(storage.Closed, 0, true, storage.CauseOperator)
 	}
 	b.local.Mode = m
 	s := b.local
@@ -279,7 +279,7 @@ func (b *binding) hold(t storage.Transition, p storage.Policy) {
 
 // step makes a transition in local state only; manual tells an
 // operator's. b.mu is held.
-func (b *binding) step(to storage.State, failures int, manual bool) {
+func (b *binding) step(to storage.State, failures int, manual bool, cause storage.Cause) {
 	b.mustHold()
 	if len(b.moves) < maxMoves {
 		b.moves = append(b.moves, move{to: to, manual: manual})
@@ -298,7 +298,7 @@ func (b *binding) step(to storage.State, failures int, manual bool) {
 	}
 	recovers := to == storage.Closed && b.local.State != storage.Closed
 	b.local = storage.Snapshot{State: to, Generation: b.conf.gen<<provisionalBits + b.seq, Trips: trips,
-		Maker: storage.MakerHere, From: b.local.State}
+		Maker: storage.MakerHere, From: b.local.State, Cause: cause}
 	if to == storage.Open {
 		b.local.OpenedAt = b.cfg.Clock.Now()
 		b.local.Failures = failures

@@ -158,7 +158,7 @@ func (b *binding) acquireLocally(p storage.Policy) (storage.Permit, storage.Snap
 		if b.cfg.Clock.Now().Before(b.local.OpenedAt.Add(p.OpenFor(b.local))) {
 			return storage.Permit{}, b.local, false
 		}
-		b.step(storage.HalfOpen, 0, false)
+		b.step(storage.HalfOpen, 0, false, storage.CauseOpenPeriodOver)
 		b.enqueueLocked()
 	}
 	if b.local.State != storage.HalfOpen || b.local.Trials >= p.HalfOpenMaxCalls {
@@ -276,13 +276,13 @@ func (b *binding) settleLocally(p storage.Permit, o storage.Outcome) (storage.Sn
 		b.local.Trials--
 	}
 	if o == storage.OutcomeFailure {
-		b.step(storage.Open, 1, false)
+		b.step(storage.Open, 1, false, storage.CauseTrialFailed)
 		b.enqueueLocked()
 		return b.local, true
 	}
 	b.local.Successes++
 	if b.local.Successes >= b.cfg.Policy().SuccessThreshold {
-		b.step(storage.Closed, 0, false)
+		b.step(storage.Closed, 0, false, storage.CauseTrialsSucceeded)
 		b.enqueueLocked()
 		return b.local, true
 	}

@@ -19,7 +19,7 @@ if r.md == 1 then return finish(B, c, r, now, corrupt, fresh) end
 local chg = 0
 if r.st == 1 then
   if now < r.oa + a.open_ms then return finish(B, c, r, now, corrupt, fresh) end
-  next_gen(c, r, 2, now)
+  next_gen(c, r, 2, now, CAUSE.open_period_over)
   chg = 1
 end
 if r.st ~= 2 then return finish(B, c, r, now, corrupt, fresh) end
@@ -27,7 +27,7 @@ fix('ZREMRANGEBYSCORE', c.t, nil, '(' .. fmt(now + c.ttl), '+inf')
 if fix('ZCOUNT', c.t, nil, '-inf', now) > 0 then
   redis.call('ZREMRANGEBYSCORE', c.t, '-inf', now)
   if a.expiry ~= 2 then
-    next_gen(c, r, a.expiry == 0 and 1 or 0, now)
+    next_gen(c, r, a.expiry == 0 and 1 or 0, now, CAUSE.trial_expired)
     if r.st == 1 then r.f = 1 end
     save(B, c, r, now, 0)
     changed(B, c)

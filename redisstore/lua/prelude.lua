@@ -127,6 +127,7 @@ local KINDS = {
     return nil
   end,
   choice = ranged(0, 3), -- 0, 1 or 2: a State, a Mode, a TrialExpiry...
+  cause = ranged(0, 64), -- a transition's cause (storage.Cause)
   count = ranged(0, CMAX),
   ms = ranged(0, TMAX), -- a time or a length of time, in ms
   span = ranged(1 - TMAX, TMAX), -- a length of time that may be negative
@@ -234,15 +235,21 @@ local function parse(v)
      r.oa > now_ms() + AHEAD then
     return nil
   end
-  -- mk: "<g>:<binding>:<from>:<at>", the binding whose script made
-  -- generation g, the state it left and when (Redis ms); it tells of
-  -- generation g only (an older version of infuse moves the generation
-  -- without writing it). Anything else: unknown.
-  r.mk, r.mf, r.ma = '', 0, 0
+  -- mk: "<g>:<binding>:<from>:<at>:<cause>", the binding whose script
+  -- made generation g, the state it left, when (Redis ms) and why (a
+  -- storage.Cause; absent as an older version writes it: unknown); it
+  -- tells of generation g only (an older version of infuse moves the
+  -- generation without writing it). Anything else: unknown.
+  r.mk, r.mf, r.ma, r.mc = '', 0, 0, 0
   if type(v[12]) == 'string' then
-    local g, who, from, at = string.match(v[12], '^(%d+):([0-9a-z.]+):([012]):(%d+)$')
+    local g, who, from, at, why = string.match(v[12], '^(%d+):([0-9a-z.]+):([012]):(%d+):(%d+)$')
+    if g == nil then
+      g, who, from, at = string.match(v[12], '^(%d+):([0-9a-z.]+):([012]):(%d+)$')
+    end
     at = int(at, 0, TMAX)
-    if g == fmt(r.g) and #who <= 64 and at ~= nil then r.mk, r.mf, r.ma = who, tonumber(from), at end
+    if g == fmt(r.g) and #who <= 64 and at ~= nil then
+      r.mk, r.mf, r.ma, r.mc = who, tonumber(from), at, int(why, 0, 64) or 0
+    end
   end
   return r
 end
@@ -283,13 +290,15 @@ local function summarized(B, c, now, expired_too)
   if type(line) ~= 'string' then return nil end
   local f = {}
   for w in string.gmatch(line, '%S+') do f[#f + 1] = w end
+  local why = '0'
+  if #f == 13 then why = table.remove(f, 12) end -- the cause, before the expiry
   if #f ~= 12 then return nil end
   local x = int(f[12], 0, TMAX)
   if x == nil or (x < now and not expired_too) then return nil end
   local i = f[10]
   if i == '-' then i = '' end
   local r = parse({f[1], f[2], f[3], f[4], f[5], '0', f[7], f[8], i, '0', f[9]})
-  if r ~= nil then r.expired, r.ma = x < now, int(f[11], 0, TMAX) or 0 end
+  if r ~= nil then r.expired, r.ma, r.mc = x < now, int(f[11], 0, TMAX) or 0, int(why, 0, 64) or 0 end
   return r
 end
 
@@ -375,7 +384,7 @@ local function summarize(B, c, r, now, n, x)
   if i == '' then i = '-' end
   local added = fix('HSET', B.sum, nil, c.kn, fmt(r.st) .. ' ' .. fmt(r.g) .. ' ' .. fmt(r.oa) .. ' ' .. fmt(r.f) .. ' ' ..
     fmt(r.s) .. ' ' .. fmt(n) .. ' ' .. fmt(r.md) .. ' ' .. fmt(r.tr) .. ' ' .. fmt(r.op) .. ' ' .. i .. ' ' ..
-    fmt(r.ma or 0) .. ' ' .. fmt(x))
+    fmt(r.ma or 0) .. ' ' .. fmt(r.mc or 0) .. ' ' .. fmt(x))
   if added == 1 then redis.call('PEXPIRE', B.sum, c.ttl) end
   sweep(B.sum, now, c.ttl, B.win, c.ttl)
   sweep(B.win, now, c.ttl, nil, 0)
@@ -385,7 +394,7 @@ local function save(B, c, r, now, n)
   local ttl = c.ttl
   if is_idle(r) then ttl = c.idle end
   local mk = ''
-  if r.mk ~= '' then mk = fmt(r.g) .. ':' .. r.mk .. ':' .. fmt(r.mf) .. ':' .. fmt(r.ma) end
+  if r.mk ~= '' then mk = fmt(r.g) .. ':' .. r.mk .. ':' .. fmt(r.mf) .. ':' .. fmt(r.ma) .. ':' .. fmt(r.mc or 0) end
   redis.call('HSET', c.k, 'st', r.st, 'g', fmt(r.g), 'oa', fmt(r.oa), 'f', fmt(r.f), 's', fmt(r.s), 'ps', fmt(r.ps),
     'md', r.md, 'tr', fmt(r.tr), 'i', r.i, 'rs', fmt(r.rs), 'op', fmt(r.op), 'mk', mk)
   redis.call('PEXPIRE', c.k, ttl)
@@ -438,11 +447,17 @@ local function changed(B, c)
   redis.call('PUBLISH', B.chan, 'h ' .. B.idx .. ' ' .. ep .. ' ' .. fmt(n) .. ' ' .. tok)
 end
 
--- next_gen starts a new generation in state st, with no forced mode; the
--- run of trips grows with each opening and ends when the breaker closes.
-local function next_gen(c, r, st, now)
+-- CAUSE: why a transition is made, as storage.Cause numbers them (its
+-- test holds the two together).
+local CAUSE = {failures = 1, failure_rate = 2, slow_call_rate = 3, open_period_over = 5, trial_failed = 6,
+  trials_succeeded = 7, trial_expired = 8, operator = 9}
+
+-- next_gen starts a new generation in state st, with no forced mode, made
+-- for cause (a CAUSE); the run of trips grows with each opening and ends
+-- when the breaker closes.
+local function next_gen(c, r, st, now, cause)
   local recovers = st == 0 and r.st ~= 0
-  r.mf, r.mk, r.ma = r.st, c.me or '', now
+  r.mf, r.mk, r.ma, r.mc = r.st, c.me or '', now, cause or 0
   r.st, r.g, r.f, r.s, r.md, r.op = st, math.min(r.g + 1, GMAX - 1), 0, 0, 0, 0
   if st == 1 then
     r.oa, r.tr = now, math.min(r.tr + 1, CMAX - 1)
@@ -460,7 +475,7 @@ end
 -- state, {1, corrupt, now}. codec.go's decodeReply reads it.
 local function reply(r, now, n, chg, corrupt, extra)
   local mk = ''
-  if r.mk ~= nil and r.mk ~= '' then mk = r.mk .. ':' .. fmt(r.mf) .. ':' .. fmt(r.ma) end
+  if r.mk ~= nil and r.mk ~= '' then mk = r.mk .. ':' .. fmt(r.mf) .. ':' .. fmt(r.ma) .. ':' .. fmt(r.mc or 0) end
   return {0, r.st, r.g, r.oa, r.f, r.s, n, now, chg, corrupt, extra or 0, r.md, r.tr, r.rs, r.i, mk}
 end
 

@@ -62,7 +62,7 @@ end
 if not trip and r.md == 0 and a.force and r.rs == a.resets then trip = true end
 local chg = 0
 if trip then
-  next_gen(c, r, 1, now)
+  next_gen(c, r, 1, now, CAUSE.failures)
   r.f = failmax
   chg = 1
 end

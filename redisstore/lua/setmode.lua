@@ -14,10 +14,10 @@ if not (a.from_gen == '0' or is_from(c, r, fresh, a.from_inc, a.from_gen)) then
 end
 local f = r.f
 if a.mode == 1 then
-  next_gen(c, r, 1, now)
+  next_gen(c, r, 1, now, CAUSE.operator)
   r.f = f
 else
-  next_gen(c, r, 0, now)
+  next_gen(c, r, 0, now, CAUSE.operator)
 end
 r.md = a.mode
 save(B, c, r, now, 0)

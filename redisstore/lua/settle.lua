@@ -23,7 +23,7 @@ local expiry = fix('ZSCORE', c.t, nil, a.permit)
 if fix('ZREM', c.t, nil, a.permit) == 0 then return finish(B, c, r, now, corrupt, fresh) end
 local chg = 0
 if a.outcome == 2 then
-  next_gen(c, r, 1, now)
+  next_gen(c, r, 1, now, CAUSE.trial_failed)
   r.f = 1
   chg = 1
   local e = int(expiry, 0, TMAX)
@@ -33,7 +33,7 @@ if a.outcome == 2 then
 else
   r.s = r.s + 1
   if r.s >= a.success_threshold then
-    next_gen(c, r, 0, now)
+    next_gen(c, r, 0, now, CAUSE.trials_succeeded)
     chg = 1
   end
 end

@@ -5,8 +5,10 @@
 -- unless 0, puts an opening that many ms from now (a hold, which sets when
 -- the open period ends: see binding.holdShift), or, negative for a
 -- recovery, the close that many ms ago (a close made while Redis was out
--- of reach, pushed later: the ramp runs from it).
-local ARGS = {'from_inc:inc', 'from_gen:gen', 'to:choice', 'failures:count', 'manual:flag', 'shift_ms:span'}
+-- of reach, pushed later: the ramp runs from it). cause is why (a
+-- storage.Cause), which the state records with its maker.
+local ARGS = {'from_inc:inc', 'from_gen:gen', 'to:choice', 'failures:count', 'manual:flag', 'shift_ms:span',
+  'cause:cause'}
 
 local B, j = bucket()
 local c
@@ -19,7 +21,7 @@ if not (a.from_gen == '0' or ((r.md == 0 or a.manual) and is_from(c, r, fresh, a
   return finish(B, c, r, now, corrupt, fresh)
 end
 local was_open, tr = r.st == 1, r.tr
-next_gen(c, r, a.to, now)
+next_gen(c, r, a.to, now, a.cause)
 if r.st == 1 then
   r.f = a.failures
   if a.shift_ms ~= 0 then

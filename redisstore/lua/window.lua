@@ -97,7 +97,9 @@ for _, item in ipairs(items) do
     local rep
     if trip then
       local f = r.f
-      next_gen(c, r, 1, now)
+      local why = CAUSE.slow_call_rate
+      if fr > 0 and fails >= fr * calls then why = CAUSE.failure_rate end
+      next_gen(c, r, 1, now, why)
       r.f = f
       save(B, c, r, now, 0)
       changed(B, c)

@@ -28,15 +28,20 @@ type Transition struct {
 	// listener's event carries no run).
 	Failures int
 	RunKept  bool
+	// Recorded is the cause its store recorded (storage.CauseUnknown
+	// where none did: a state an older version wrote).
+	Recorded infuse.Cause
 }
 
-// Cause says why t happened, in words, for watch and the dashboard's
-// timeline. No store records the cause of a transition yet, so Cause
-// guesses it from what t holds, naming every cause those facts leave
-// open ("a trial call failed, or trials expired"). It is the command's
-// only guess: a cause a store records is to come in t and be returned
-// here, before the guess, for every caller at once.
+// Cause says why t happened, in words, for watch, the dashboard's
+// timeline and the demo: the cause its store recorded, and only where
+// none is recorded (a state an older version wrote) a guess from what t
+// holds, naming every cause those facts leave open ("a trial call
+// failed, or trials expired").
 func Cause(t Transition) string {
+	if words := recorded(t); words != "" {
+		return words
+	}
 	switch {
 	case t.Mode == infuse.ModeForcedOpen:
 		return "forced open by an operator"
@@ -45,7 +50,7 @@ func Cause(t Transition) string {
 	case t.Seen && t.FromMode != infuse.ModeNormal:
 		return "released by an operator"
 	case t.To == infuse.Open && t.Failures > 0:
-		return fmt.Sprintf("%d failures in a row", t.Failures)
+		return inARow(t.Failures)
 	case t.To == infuse.Open && t.Seen && t.From == infuse.HalfOpen:
 		return "a trial call failed, or trials expired"
 	case t.To == infuse.Open && t.RunKept:
@@ -90,5 +95,56 @@ func (t *Transitions) Next(c redisstore.Change) (tr Transition, ok bool) {
 		return Transition{}, false // failures counted in a closed generation that began before watching
 	}
 	return Transition{Name: c.Name, To: c.State, Mode: c.Mode, From: prev.State, FromMode: prev.Mode, Seen: seen,
-		Failures: c.Failures, RunKept: true}, true
+		Failures: c.Failures, RunKept: true, Recorded: c.Cause}, true
+}
+
+// recorded puts the cause t's store recorded into words; "" for none.
+func recorded(t Transition) string {
+	switch t.Recorded {
+	case infuse.CauseFailures:
+		return inARow(t.Failures)
+	case infuse.CauseFailureRate:
+		return "failure rate over its threshold"
+	case infuse.CauseSlowCallRate:
+		return "slow-call rate over its threshold"
+	case infuse.CauseRampFailures:
+		return "calls failed while ramping up after a recovery"
+	case infuse.CauseOpenPeriodOver:
+		return "open period over: trial calls"
+	case infuse.CauseTrialFailed:
+		return "a trial call failed"
+	case infuse.CauseTrialsSucceeded:
+		return "trial calls succeeded"
+	case infuse.CauseTrialExpired:
+		return "a trial call did not report back in time (trial expiry)"
+	case infuse.CauseHold:
+		return "held open by the program (HoldOpen)"
+	case infuse.CauseRetryAfter:
+		return "held open: the server answered Retry-After"
+	case infuse.CausePushback:
+		return "held open: the server pushed back (gRPC)"
+	case infuse.CauseOperator:
+		switch {
+		case t.Mode == infuse.ModeForcedOpen:
+			return "forced open by an operator"
+		case t.Mode == infuse.ModeDisabled:
+			return "disabled by an operator"
+		case t.Seen && t.FromMode != infuse.ModeNormal:
+			return "released by an operator"
+		}
+		return map[infuse.State]string{infuse.Open: "opened by an operator", infuse.HalfOpen: "moved to half-open by an operator",
+			infuse.Closed: "closed by an operator"}[t.To]
+	}
+	return ""
+}
+
+// inARow is a run of n failures in words.
+func inARow(n int) string {
+	switch {
+	case n == 1:
+		return "1 failure"
+	case n > 1:
+		return fmt.Sprintf("%d failures in a row", n)
+	}
+	return "failures in a row"
 }

@@ -82,3 +82,38 @@ func TestTransitionsPassesChangesOfGeneration(t *testing.T) {
 		}
 	}
 }
+
+// A cause the store recorded is said as recorded, not guessed: a failed
+// trial reads "a trial call failed" (the guess once read "1 failures in a
+// row"), a hold says where it came from, an operator's action what it did.
+func TestARecordedCauseIsSaidAsRecorded(t *testing.T) {
+	for _, c := range []struct {
+		t    Transition
+		want string
+	}{
+		{Transition{To: infuse.Open, Failures: 1, RunKept: true, Recorded: infuse.CauseTrialFailed}, "a trial call failed"},
+		{Transition{To: infuse.Open, Failures: 5, RunKept: true, Recorded: infuse.CauseFailures}, "5 failures in a row"},
+		{Transition{To: infuse.Open, Failures: 1, RunKept: true, Recorded: infuse.CauseFailures}, "1 failure"},
+		{Transition{To: infuse.Open, Recorded: infuse.CauseFailureRate}, "failure rate over its threshold"},
+		{Transition{To: infuse.Open, Recorded: infuse.CauseSlowCallRate}, "slow-call rate over its threshold"},
+		{Transition{To: infuse.Open, Recorded: infuse.CauseRampFailures}, "calls failed while ramping up after a recovery"},
+		{Transition{To: infuse.HalfOpen, Recorded: infuse.CauseOpenPeriodOver}, "open period over: trial calls"},
+		{Transition{To: infuse.Closed, Recorded: infuse.CauseTrialsSucceeded}, "trial calls succeeded"},
+		{Transition{To: infuse.Open, Recorded: infuse.CauseTrialExpired}, "a trial call did not report back in time (trial expiry)"},
+		{Transition{To: infuse.Open, Recorded: infuse.CauseHold}, "held open by the program (HoldOpen)"},
+		{Transition{To: infuse.Open, Recorded: infuse.CauseRetryAfter}, "held open: the server answered Retry-After"},
+		{Transition{To: infuse.Open, Recorded: infuse.CausePushback}, "held open: the server pushed back (gRPC)"},
+		{Transition{To: infuse.Open, Recorded: infuse.CauseOperator}, "opened by an operator"},
+		{Transition{To: infuse.Closed, Recorded: infuse.CauseOperator}, "closed by an operator"},
+		{Transition{To: infuse.HalfOpen, Recorded: infuse.CauseOperator}, "moved to half-open by an operator"},
+		{Transition{To: infuse.Open, Mode: infuse.ModeForcedOpen, Recorded: infuse.CauseOperator}, "forced open by an operator"},
+		{Transition{To: infuse.Closed, Mode: infuse.ModeDisabled, Recorded: infuse.CauseOperator}, "disabled by an operator"},
+		{Transition{To: infuse.Closed, Seen: true, FromMode: infuse.ModeDisabled, Recorded: infuse.CauseOperator}, "released by an operator"},
+		// Nothing recorded (an older version's state): the guess.
+		{Transition{To: infuse.Open, Failures: 1, RunKept: true}, "1 failure"},
+	} {
+		if got := Cause(c.t); got != c.want {
+			t.Errorf("%v (%+v): %q, want %q", c.t.Recorded, c.t, got, c.want)
+		}
+	}
+}

@@ -33,6 +33,12 @@ type Status struct {
 	Successes  int    `json:"successes"`
 	Trials     int    `json:"trials"`
 	Trips      int    `json:"trips"`
+	// Cause is why the breaker is in its state, as the transition's maker
+	// recorded it (a storage.Cause's name: "failures", "trial-failed",
+	// ...), and CauseText the same in words; absent where none is
+	// recorded.
+	Cause     string `json:"cause,omitempty"`
+	CauseText string `json:"causeText,omitempty"`
 	// OpenSinceS is how long it has been open (open only);
 	// RetryAfterS what is left of its open period, where one is left and
 	// known (open, not forced open); HeldSinceS how long ago a hold set
@@ -63,6 +69,10 @@ func StatusOf(i redisstore.Info) Status {
 		Name: v.Name, ID: v.ID, Label: v.Label, Class: Class(i), Reason: v.Reason, State: v.State, Mode: v.Mode,
 		Idle: i.Idle, Generation: i.Generation, Failures: i.Failures, Successes: i.Successes, Trials: i.Trials, Trips: i.Trips,
 		HeldSinceS: v.HeldSinceS, Members: i.Members, RampShare: v.RampShare, Shadow: v.Shadow,
+	}
+	if i.Cause != infuse.CauseUnknown {
+		s.Cause = i.Cause.String()
+		s.CauseText = recorded(Transition{To: i.State, Mode: i.Mode, Failures: i.Failures, Recorded: i.Cause})
 	}
 	if i.State == infuse.Open {
 		s.OpenSinceS = &v.OpenSinceS

@@ -91,8 +91,9 @@ func (l *Local) Listener() infuse.Listener {
 		if e.Kind != infuse.EventStateChange {
 			return
 		}
-		// An event carries no mode, and no run of failures.
-		t := breaker.Transition{Name: e.Name, To: e.To, From: e.From, Seen: true}
+		// An event carries no mode and no run of failures; its cause, when
+		// the store recorded one.
+		t := breaker.Transition{Name: e.Name, To: e.To, From: e.From, Seen: true, Recorded: e.Cause}
 		select {
 		case l.changes <- changeOf(t, time.Now()):
 		default:
