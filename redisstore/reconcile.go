@@ -373,9 +373,15 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		b.heldMade, b.heldSnap = madeHere, b.local
 	}
 	s := b.local
+	tells := changed || outran != nil
+	if tells {
+		// Counted before the binding lets go, so that a Sync that finds
+		// the binding up to date waits for the breaker to be told.
+		b.s.telling.Add(1)
+	}
 	b.mu.Unlock()
 	report = inOrder(report, first)
-	if !changed && outran == nil {
+	if !tells {
 		return report
 	}
 	tell := b.cfg.Observe
@@ -383,6 +389,7 @@ func (b *binding) applyAsync(r reply, n uint64, own bool) func() {
 		tell = b.cfg.Made // the breaker reports it as its own; others observe it
 	}
 	return func() {
+		defer b.s.telling.Add(-1)
 		if report != nil {
 			report()
 		}

@@ -41,6 +41,7 @@ type Store struct {
 	loaded  sync.Map      // of *redis.Script: sent whole once, so Redis has it
 	binds   atomic.Int64  // Bind calls so far
 	asking  atomic.Int64  // callers' requests under way (see ask)
+	telling atomic.Int64  // changes bindings took in, not yet told their breakers (see applyAsync)
 
 	// The sender's queue: bindings with something to send, and names to
 	// unregister.
@@ -356,7 +357,9 @@ func (s *Store) boundNames() [nBuckets][]string {
 // state from Redis: after it, each breaker on this store has adopted every
 // transition committed before the call and the merged run of failures as
 // Redis held it. It reads every bound breaker, so its cost grows with
-// them: it is for tests and for an orderly shutdown, not for a loop.
+// them: it is for tests and for an orderly shutdown, not for a loop. A
+// listener must not call it: it waits for the breakers' listeners to have
+// been told.
 func (s *Store) Sync(ctx context.Context) error {
 	if s.closed.Load() {
 		return errClosed
@@ -370,14 +373,8 @@ func (s *Store) Sync(ctx context.Context) error {
 	}
 	// Callers' requests still under way (their callers stopped waiting)
 	// end first: what they made, or must send again, counts.
-	for s.asking.Load() > 0 {
-		t := time.NewTimer(time.Millisecond)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
+	if err := drain(ctx, &s.asking); err != nil {
+		return err
 	}
 	var err error
 	for range 3 {
@@ -387,13 +384,33 @@ func (s *Store) Sync(ctx context.Context) error {
 			continue
 		}
 		if !s.pending() {
-			return nil
+			break
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("redisstore: sync: %w", err)
 	}
-	s.sendRound(ctx, true)
+	if s.pending() {
+		s.sendRound(ctx, true)
+	}
+	// A change the reader or the sender took in just before (the binding
+	// has it, so the reads above found nothing new) may not have reached
+	// its breaker yet: a busy host can hold that goroutine between the
+	// two. Sync returns once it has.
+	return drain(ctx, &s.telling)
+}
+
+// drain waits until n is 0, or ctx ends.
+func drain(ctx context.Context, n *atomic.Int64) error {
+	for n.Load() > 0 {
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
 	return nil
 }
 
