@@ -15,12 +15,11 @@ import (
 	"github.com/infuse-go/infuse/redisstore/redistest"
 )
 
-// Outage tests. The bound a call may wait on Redis is OpTimeout; the
-// assertions allow a margin over it, and none at all would pass without
-// the bound: a paused server never answers. A busy host (a CPU hog per
-// core beside a test with the race detector) wakes a timer a few hundred
-// ms late: where that broke a margin, the bound is checked with a margin
-// of a second against a wait that would last seconds without it
+// Outage tests. The bound a call may wait on Redis is OpTimeout, and none
+// at all would pass without the bound: a paused server never answers. A
+// busy host (a CPU hog per core beside a test with the race detector)
+// wakes a timer a few hundred ms late, so the bound is checked with a
+// margin of a second against a wait that would last seconds without it
 // (callBound), or exactly, on virtual time, against a Redis in memory
 // (TestBindWaitsOpTimeout). When a member takes Redis for unreachable
 // depends on the evidence (see health.go): a killed server says so once
@@ -31,7 +30,6 @@ import (
 
 const (
 	opTimeout = 100 * time.Millisecond
-	margin    = 150 * time.Millisecond
 	downAfter = 250 * time.Millisecond
 )
 
@@ -197,7 +195,7 @@ func TestPausedRedisNeverBlocksClosedCalls(t *testing.T) {
 	opts := faultOptions("pause")
 	opts.DownAfter = slowDownAfter
 	store := patientStore(t, srv, opts)
-	b, _ := newBreaker(t, store, infuse.Config{FailMax: 3, ResetTimeout: 100 * time.Millisecond})
+	b, r := newBreaker(t, store, infuse.Config{FailMax: 3, ResetTimeout: 100 * time.Millisecond})
 	// Both breakers have reached Redis before it pauses. Bind waits
 	// OpTimeout at most, and on a busy host Redis may answer later: a
 	// breaker paused before its first answer never reached Redis, and its
@@ -228,6 +226,11 @@ func TestPausedRedisNeverBlocksClosedCalls(t *testing.T) {
 	// The tripping call and a trial wait at most OpTimeout; the breaker
 	// trips alone once Redis's silence has lasted DownAfter.
 	tripAlone(t, b, callBound)
+	// The silence is reported: counted, and told to the breaker's listeners.
+	e0 := r.Count(infuse.EventStoreError)
+	if store.Errors() == 0 || e0 == 0 {
+		t.Fatalf("a breaker alone with Redis paused, and no error reported: %d counted, %d told", store.Errors(), e0)
+	}
 	time.Sleep(100 * time.Millisecond)
 	var err error
 	if d := timed(func() { err = b.Call(bg, succeed) }); d > callBound {

@@ -149,9 +149,46 @@ func (l *errLog) OnEvent(e infuse.Event) {
 	}
 }
 
+// busyHost is the error of a request that Redis ran past its deadline: on
+// a busy host (a CPU hog per core) a member's request waits longer than
+// OpTimeout before it is sent, and its script refuses to act so late.
+// That is the host's doing, never the data's.
+const busyHost = "too late"
+
+// count is how many of the errors l saw say what.
+func (l *errLog) count(what string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, e := range l.errs {
+		if strings.Contains(e, what) {
+			n++
+		}
+	}
+	return n
+}
+
+// unexpected are the errors l saw that say none of expected.
+func (l *errLog) unexpected(expected ...string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var bad []string
+	for _, e := range l.errs {
+		ok := false
+		for _, x := range expected {
+			ok = ok || strings.Contains(e, x)
+		}
+		if !ok {
+			bad = append(bad, e)
+		}
+	}
+	return bad
+}
+
 // Garbage of every kind in every key of a bucket and a breaker: the fleet
 // still trips and closes together, the listing works, and the only errors
-// are reports of replaced data.
+// are reports of replaced data (and, on a busy host, of requests run too
+// late, which the garbage has no part in).
 func TestGarbageInEveryKey(t *testing.T) {
 	srv := redistest.Start(t)
 	c := srv.Client(t)
@@ -204,16 +241,7 @@ func TestGarbageInEveryKey(t *testing.T) {
 				if _, err := sa.Breakers(bg); err != nil {
 					t.Errorf("Breakers: %v", err)
 				}
-				var bad []string
-				for _, l := range []*errLog{la, lb} {
-					l.mu.Lock()
-					for _, e := range l.errs {
-						if !strings.Contains(e, "replaced it") {
-							bad = append(bad, e)
-						}
-					}
-					l.mu.Unlock()
-				}
+				bad := append(la.unexpected("replaced it", busyHost), lb.unexpected("replaced it", busyHost)...)
 				if len(bad) > 0 {
 					t.Errorf("%d errors, first: %s", len(bad), bad[0])
 				}
@@ -246,8 +274,11 @@ func TestGarbageInNewKeys(t *testing.T) {
 			sa, sb := newStore(t, srv, opts), newStore(t, srv, opts)
 			base := strings.TrimSuffix(sa.Key("db"), "b:db")
 			set(base)
+			la, lb := &errLog{}, &errLog{}
 			cfg := infuse.Config{FailMax: 3, ResetTimeout: 100 * time.Millisecond}
+			cfg.Listeners = []infuse.Listener{la}
 			a, _ := newBreaker(t, sa, cfg)
+			cfg.Listeners = []infuse.Listener{lb}
 			b, _ := newBreaker(t, sb, cfg)
 			for k := 0; k < 2; k++ {
 				for i := 0; i < 5 && a.State() != infuse.Open; i++ {
@@ -263,8 +294,11 @@ func TestGarbageInNewKeys(t *testing.T) {
 				eventually(t, "b sees the close", func() bool { return b.State() == infuse.Closed })
 			}
 			t.Logf("seq %q; errors a=%d b=%d", c.Get(bg, base+"seq").Val(), sa.Errors(), sb.Errors())
-			if sa.Errors()+sb.Errors() > 0 {
-				t.Fatalf("store errors: %d, %d", sa.Errors(), sb.Errors())
+			// Every error counts, a breaker's or the reader's, but for
+			// the requests a busy host made late.
+			late := la.count(busyHost) + lb.count(busyHost)
+			if n := sa.Errors() + sb.Errors() - int64(late); n > 0 {
+				t.Fatalf("store errors: %d, %d (%d of them run too late): %v %v", sa.Errors(), sb.Errors(), late, la.unexpected(), lb.unexpected())
 			}
 		})
 	}
