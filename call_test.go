@@ -590,3 +590,45 @@ func TestASuccessEndsARunOfFailuresHoweverTheCallIsMade(t *testing.T) {
 		wantState(t, b, infuse.Closed)
 	}
 }
+
+// On the real clock, Execute and Allow run every call of a breaker that
+// takes their slow path: a closed one with a listener, and a half-open one
+// whose trials close it.
+func TestExecuteAndAllowOnTheRealClockRunEveryCall(t *testing.T) {
+	one := func(context.Context) (int, error) { return 1, nil }
+	listened, err := infuse.New(infuse.Config{Name: "listened", Listeners: []infuse.Listener{infuse.ListenerFunc(func(infuse.Event) {})}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if v, err := infuse.Execute(bg, listened, one); v != 1 || err != nil {
+			t.Fatalf("Execute %d of a listened-to breaker: %v, %v", i, v, err)
+		}
+		done, err := listened.Allow(bg)
+		if err != nil {
+			t.Fatalf("Allow %d of a listened-to breaker: %v", i, err)
+		}
+		done(nil)
+	}
+	for _, via := range []string{"Execute", "Allow"} {
+		b, err := infuse.New(infuse.Config{Name: via, SuccessThreshold: 3, HalfOpenMaxCalls: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = b.HalfOpen(bg)
+		for i := range 3 {
+			if via == "Execute" {
+				if v, err := infuse.Execute(bg, b, one); v != 1 || err != nil {
+					t.Fatalf("trial %d through Execute: %v, %v", i, v, err)
+				}
+				continue
+			}
+			done, err := b.Allow(bg)
+			if err != nil {
+				t.Fatalf("trial %d through Allow: %v", i, err)
+			}
+			done(nil)
+		}
+		wantState(t, b, infuse.Closed)
+	}
+}

@@ -245,3 +245,25 @@ func TestAHoldThatLosesARaceTriesAgainOnTheNewState(t *testing.T) {
 			left, err, b.RetryAfter(), other.RetryAfter())
 	}
 }
+
+// On the real clock, a rejection during a hold longer than ResetTimeout
+// tells the time the hold has left, not the open period's.
+func TestARejectionDuringAHoldPastResetTimeoutTellsTheTimeLeft(t *testing.T) {
+	b, err := infuse.New(infuse.Config{Name: "api", ResetTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := b.HoldOpen(bg, 12*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		var oe *infuse.OpenError
+		err := b.Call(bg, succeed)
+		// What is left of the hold, read on a clock that ticks every few ms.
+		least := 12*time.Second - time.Since(start) - 100*time.Millisecond
+		if !errors.As(err, &oe) || oe.RetryAfter < least || oe.RetryAfter > 12*time.Second {
+			t.Fatalf("rejection %d, %v into a 12 s hold: %v", i, time.Since(start), err)
+		}
+	}
+}

@@ -44,3 +44,15 @@ func TestEventKindStringOutsideTheKinds(t *testing.T) {
 		t.Errorf("the last kind has no name")
 	}
 }
+
+// ListenFor ignores kinds that are no events (0, negative, past the last):
+// the filter wants the kinds it was given that are events, and no other.
+func TestListenForIgnoresKindsThatAreNotEvents(t *testing.T) {
+	last := EventKind(len(eventKindNames))
+	f := ListenFor(ListenerFunc(func(Event) {}), 0, last, last+1, -1, EventStateChange).(EventFilter)
+	for k := EventKind(0); k <= last+2; k++ {
+		if f.Wants(k) != (k == EventStateChange) {
+			t.Fatalf("Wants(%d) = %v; the filter was given EventStateChange and kinds that are no events", k, f.Wants(k))
+		}
+	}
+}

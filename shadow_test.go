@@ -369,3 +369,22 @@ func TestACandidatesListenerSeesTheLiveFailure(t *testing.T) {
 		t.Fatalf("the candidate's failure event: %v; want it to name %q", failure, errBoom)
 	}
 }
+
+// On the real clock, a shadow's candidate counts every live call: three
+// live failures trip a candidate of FailMax 3.
+func TestAShadowOnTheRealClockCountsEveryLiveCall(t *testing.T) {
+	b, err := infuse.New(infuse.Config{Name: "api"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.StartShadow(infuse.Candidate{FailMax: 3, ResetTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		_ = b.Call(bg, boom)
+	}
+	if got := s.Breaker().State(); got != infuse.Open {
+		t.Fatalf("the candidate is %v after 3 live failures; FailMax 3", got)
+	}
+}

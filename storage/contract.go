@@ -219,7 +219,8 @@ type Transition struct {
 	OpenUntil time.Time
 }
 
-// Outcome is the result of a call, as a store counts it.
+// Outcome is the result of a call, as a store counts it. The zero Outcome
+// is none, neither a success nor a failure.
 type Outcome int
 
 const (

@@ -55,3 +55,12 @@ func TestCheckFillsWhatABreakerLeftNil(t *testing.T) {
 		t.Errorf("state 7: %v", err)
 	}
 }
+
+// The zero Outcome is none: an outcome left unset reads as neither a
+// success nor a failure.
+func TestTheZeroOutcomeIsNoOutcome(t *testing.T) {
+	var unset storage.Outcome
+	if unset == storage.OutcomeSuccess || unset == storage.OutcomeFailure || storage.OutcomeSuccess == storage.OutcomeFailure {
+		t.Fatalf("the zero Outcome %d, success %d, failure %d: want three different values", unset, storage.OutcomeSuccess, storage.OutcomeFailure)
+	}
+}

@@ -468,3 +468,33 @@ func TestATimeWindowCountsEveryCallOfManyGoroutines(t *testing.T) {
 		t.Errorf("the running totals: %+v, want %+v", got, want)
 	}
 }
+
+// A time window of one bucket counts every call exactly however many
+// cores write to it: with GOMAXPROCS 32 (the most shards) and 256
+// goroutines, its tally and its running totals are the calls made.
+func TestATimeWindowOfOneBucketCountsEveryCallOnManyCores(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(32))
+	const goroutines, each = 256, 20
+	clock := &manualClock{now: time.Unix(1000, 0)}
+	m := New(storage.TimeWindow(time.Second, time.Second), clock, false, true, 1).(*Time)
+	if m.shards != MaxShards {
+		t.Fatalf("%d shards with GOMAXPROCS 32, want %d", m.shards, MaxShards)
+	}
+	var wg sync.WaitGroup
+	for range goroutines {
+		wg.Go(func() {
+			for range each {
+				m.Request()
+				m.Record(false, false)
+			}
+		})
+	}
+	wg.Wait()
+	want := Tally{Calls: goroutines * each, Requests: goroutines * each}
+	if got := m.Tally(); got != want {
+		t.Errorf("the window: %+v, want %+v", got, want)
+	}
+	if got := m.Cumulative(); got != want {
+		t.Errorf("the running totals: %+v, want %+v", got, want)
+	}
+}

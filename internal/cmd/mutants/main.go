@@ -4,7 +4,7 @@
 // reads the reports that gremlins unleash -o writes (JSON), and lists the
 // mutants that lived.
 //
-//	go run ./internal/cmd/mutants [-lived] [-run DIR] REPORT.json...
+//	go run ./internal/cmd/mutants [-lived] [-run DIR] [-root NAME] REPORT.json...
 //
 // A mutant that timed out is counted as killed (the tests did not pass);
 // one that did not compile (NOT VIABLE) is no mutant and is counted apart.
@@ -121,9 +121,10 @@ func main() {
 	lived := flag.Bool("lived", false, "list the mutants that lived")
 	dir := flag.String("run", "", "the module copy gremlins ran in: test the mutants Go's coverage cannot see there")
 	timeout := flag.Duration("timeout", 3*time.Minute, "with -run, the longest a mutant's test may take")
+	root := flag.String("root", "infuse (root)", "what the table calls the package at the report's module root")
 	flag.Parse()
 	if flag.NArg() == 0 {
-		fmt.Fprintln(os.Stderr, "usage: mutants [-lived] [-run DIR] REPORT.json...")
+		fmt.Fprintln(os.Stderr, "usage: mutants [-lived] [-run DIR] [-root NAME] REPORT.json...")
 		os.Exit(2)
 	}
 	var run func(file string, m *mutation) error
@@ -138,7 +139,7 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	write(os.Stdout, pkgs, *lived)
+	write(os.Stdout, pkgs, *lived, *root)
 }
 
 // read adds the report in file name to pkgs, by package directory; run,
@@ -188,7 +189,7 @@ func read(name string, pkgs map[string]*tally, run func(file string, m *mutation
 	return nil
 }
 
-func write(w io.Writer, pkgs map[string]*tally, lived bool) {
+func write(w io.Writer, pkgs map[string]*tally, lived bool, root string) {
 	names := make([]string, 0, len(pkgs))
 	for n := range pkgs {
 		names = append(names, n)
@@ -204,7 +205,7 @@ func write(w io.Writer, pkgs map[string]*tally, lived bool) {
 	for _, n := range names {
 		label := n
 		if n == "." {
-			label = "infuse (root)"
+			label = root
 		}
 		row(label, pkgs[n])
 		all.add(pkgs[n])
