@@ -239,6 +239,11 @@ func (b *binding) bind(wait time.Duration) error {
 		if err != nil {
 			return bound{}, fmt.Errorf("redisstore: breaker %q: %w", b.name, err)
 		}
+		if r.corrupt {
+			// Reported when the answer comes, even after OpTimeout: the
+			// script replaced the data then, and no later read sees it.
+			b.s.corrupt(b)()
+		}
 		if r.extra != 1 { // Redis holds a state
 			return bound{r: r, n: res.n}, nil
 		}
@@ -246,9 +251,6 @@ func (b *binding) bind(wait time.Duration) error {
 	}, func(err error) { b.s.fail(err, start, b) })
 	if err != nil {
 		return err
-	}
-	if v.r.corrupt {
-		b.s.corrupt(b)()
 	}
 	b.mu.Lock()
 	b.apply(v.r.remote, v.n)

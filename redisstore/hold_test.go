@@ -330,11 +330,14 @@ func TestAnOpeningFarAheadIsGarbage(t *testing.T) {
 	c.HSet(bg, s.Key("partner"), "oa", now.Add(30*24*time.Hour).UnixMilli())
 	other := newStore(t, srv, redisstore.Options{Namespace: "ahead"})
 	o, _ := newBreaker(t, other, infuse.Config{Name: "partner", ResetTimeout: 10 * time.Second, MaxHoldOpen: 24 * time.Hour})
+	// Whichever member meets the forgery first replaces and reports it:
+	// the new member's bind, or, on a busy host, the first member's
+	// refresh before that bind reaches Redis.
+	eventually(t, "the member that met the forgery reports it", func() bool { return s.Errors()+other.Errors() > 0 })
+	syncStore(t, other)
+	wantState(t, o, infuse.Open)
 	if got := o.RetryAfter(); got > 11*time.Second {
 		t.Fatalf("a member bound after the forgery holds off for %v", got)
-	}
-	if other.Errors() == 0 {
-		t.Fatal("the member whose bind met the forgery did not report it")
 	}
 	oa, _ := c.HGet(bg, s.Key("partner"), "oa").Int64()
 	if now, _ := c.Time(bg).Result(); oa > now.UnixMilli() {
