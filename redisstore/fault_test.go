@@ -269,13 +269,17 @@ const (
 
 // patientStore is a store on srv with opts whose client waits a minute
 // for Redis (to read, to write, for a connection) and a second between
-// its retries of a dial: only the store's own bounds cut a wait short.
-func patientStore(t *testing.T, srv *redistest.Server, opts redisstore.Options) *redisstore.Store {
+// its retries of a dial: only the store's own bounds, and its callers',
+// cut a wait short. The client runs hooks (a gate, say).
+func patientStore(t *testing.T, srv *redistest.Server, opts redisstore.Options, hooks ...redis.Hook) *redisstore.Store {
 	t.Helper()
 	o := redistest.Options(srv.Addr)
 	o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = time.Minute, time.Minute, time.Minute
 	o.DialerRetryTimeout = time.Second
 	c := redis.NewClient(o)
+	for _, h := range hooks {
+		c.AddHook(h)
+	}
 	t.Cleanup(func() { _ = c.Close() })
 	s := redisstore.New(c, opts)
 	t.Cleanup(func() { _ = s.Close() })

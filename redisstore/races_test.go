@@ -75,21 +75,6 @@ func gatedStore(t *testing.T, srv *redistest.Server, opts redisstore.Options, g 
 	return s
 }
 
-// patientGatedStore is gatedStore on a client that waits a minute for a
-// read, a write or a connection: only the store's and its callers'
-// deadlines end a request.
-func patientGatedStore(t *testing.T, srv *redistest.Server, opts redisstore.Options, g *gate) *redisstore.Store {
-	t.Helper()
-	o := redistest.Options(srv.Addr)
-	o.ReadTimeout, o.WriteTimeout, o.PoolTimeout = time.Minute, time.Minute, time.Minute
-	c := redis.NewClient(o)
-	c.AddHook(g)
-	t.Cleanup(func() { _ = c.Close() })
-	s := redisstore.New(c, opts)
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
 func raceOpts(ns string) redisstore.Options {
 	return redisstore.Options{Namespace: ns, OpTimeout: 100 * time.Millisecond, RetryInterval: 50 * time.Millisecond,
 		RefreshInterval: 50 * time.Millisecond}

@@ -194,7 +194,7 @@ func TestATightCallerDeadlineIsNoRedisFailure(t *testing.T) {
 	opts := redisstore.Options{Namespace: "r6d", RetryInterval: 20 * time.Millisecond, RefreshInterval: time.Second,
 		DownAfter: time.Minute}
 	g := &gate{}
-	sx := patientGatedStore(t, srv, opts, g)
+	sx := patientStore(t, srv, opts, g)
 	f := func(cmds []redis.Cmder, next func() error) error {
 		time.Sleep(time.Millisecond) // a network: 1ms each way
 		err := next()
@@ -247,7 +247,7 @@ func TestATightCallerDeadlineGivesNoSecondTrial(t *testing.T) {
 		TrialLease: time.Minute}
 	g := &gate{}
 	opts.DownAfter = time.Minute
-	sx := patientGatedStore(t, srv, opts, g)
+	sx := patientStore(t, srv, opts, g)
 	sy := patientStore(t, srv, opts)
 	cfg := infuse.Config{FailMax: 1, ResetTimeout: 10 * time.Millisecond, HalfOpenMaxCalls: 1, SuccessThreshold: 1}
 	x, _ := newBreaker(t, sx, cfg)
