@@ -85,7 +85,7 @@ func startExampleRedis() (stop func(), err error) {
 	redisAddr = "127.0.0.1:" + strconv.Itoa(port)
 	c := redis.NewClient(&redis.Options{Addr: redisAddr, MaxRetries: -1})
 	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(5 * time.Millisecond) {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		err := c.Ping(ctx).Err()
 		cancel()

@@ -74,7 +74,7 @@ func waitPing(tb testing.TB, addr string) {
 	tb.Helper()
 	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(startDeadline)
 	for c.Ping(context.Background()).Err() != nil {
 		if time.Now().After(deadline) {
 			tb.Fatalf("redis-server on %s did not answer", addr)

@@ -26,6 +26,11 @@ func Quiet() { quiet.Do(func() { redis.SetLogger(silent{}) }) }
 
 var quiet sync.Once
 
+// startDeadline is how long a server started for a test has to answer:
+// generous, since a busy host (a CPU hog per core, other tests starting
+// their own servers) can make an exec and a first reply take seconds.
+const startDeadline = time.Minute
+
 type silent struct{}
 
 func (silent) Printf(context.Context, string, ...any) {}
@@ -68,7 +73,7 @@ func (s *Server) start() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(startDeadline)
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		err := c.Ping(ctx).Err()
@@ -117,7 +122,7 @@ func StartReplica(tb testing.TB, master *Server) *Server {
 	tb.Cleanup(s.stop)
 	c := redis.NewClient(&redis.Options{Addr: s.Addr, MaxRetries: -1})
 	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(startDeadline)
 	for {
 		info, err := c.Info(context.Background(), "replication").Result()
 		if err == nil && strings.Contains(info, "master_link_status:up") {
