@@ -45,7 +45,7 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 		c.Addrs = append(c.Addrs, "127.0.0.1:"+strconv.Itoa(port))
 	}
 	for _, a := range c.Addrs {
-		waitPing(tb, a)
+		waitPing(tb, &redis.Options{Addr: a, DialTimeout: 50 * time.Millisecond}, 100*time.Millisecond)
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs...)
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
@@ -70,14 +70,23 @@ func StartCluster(tb testing.TB, n int) *Cluster {
 	return c
 }
 
-func waitPing(tb testing.TB, addr string) {
+// waitPing waits startDeadline for the server that o reaches to answer a
+// PING, each try bounded by try.
+func waitPing(tb testing.TB, o *redis.Options, try time.Duration) {
 	tb.Helper()
-	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
+	o.MaxRetries = -1
+	c := redis.NewClient(o)
 	defer c.Close()
 	deadline := time.Now().Add(startDeadline)
-	for c.Ping(context.Background()).Err() != nil {
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), try)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
 		if time.Now().After(deadline) {
-			tb.Fatalf("redis-server on %s did not answer", addr)
+			tb.Fatalf("redis-server on %s did not answer: %v", o.Addr, err)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -132,7 +141,7 @@ func StartSentinel(tb testing.TB, master *Server) *Sentinel {
 	}
 	s := &Sentinel{Addr: "127.0.0.1:" + strconv.Itoa(port), cmd: cmd}
 	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitPing(tb, s.Addr)
+	waitPing(tb, &redis.Options{Addr: s.Addr, DialTimeout: 50 * time.Millisecond}, 100*time.Millisecond)
 	return s
 }
 

@@ -71,21 +71,7 @@ func (s *Server) start() {
 	if err := s.cmd.Start(); err != nil {
 		s.tb.Fatalf("starting redis-server: %v", err)
 	}
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, DialTimeout: 50 * time.Millisecond, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(startDeadline)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			s.tb.Fatalf("redis-server on %s did not answer: %v", s.Addr, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	waitPing(s.tb, &redis.Options{Addr: s.Addr, DialTimeout: 50 * time.Millisecond}, 100*time.Millisecond)
 }
 
 func (s *Server) stop() {

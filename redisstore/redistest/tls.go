@@ -1,7 +1,6 @@
 package redistest
 
 import (
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -53,21 +52,8 @@ func StartTLS(tb testing.TB) *TLSServer {
 		tb.Fatalf("starting redis-server: %v", err)
 	}
 	tb.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	c := redis.NewClient(&redis.Options{Addr: s.Addr, TLSConfig: s.Config, DialTimeout: 100 * time.Millisecond, MaxRetries: -1})
-	defer c.Close()
-	deadline := time.Now().Add(startDeadline)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		err := c.Ping(ctx).Err()
-		cancel()
-		if err == nil {
-			return s
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("redis-server (TLS) on %s did not answer: %v", s.Addr, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitPing(tb, &redis.Options{Addr: s.Addr, TLSConfig: s.Config, DialTimeout: 100 * time.Millisecond}, time.Second)
+	return s
 }
 
 // Client returns a TLS client of the server with the tests' timeouts,
